@@ -9,8 +9,9 @@ four), `heat-tiled`, `saxpy`, `transpose`, `heat`, `life`; then kernels written 
 (bench/workloads_user.py): `escape`, `lcs`, `ragged`, `isort`, `pipeline`, `mixed16`, `msort`; and more communication and
 divergence patterns (bench/workloads_patterns.py): `tree`, `bitonic`, `primes`, `stencil3d`, `particles`, `sparse`,
 `redblack`; and csl-examples benchmarks ported by a user (bench/workloads_ported.py): `matvec`, `residual`,
-`stencil25r`; and three more (bench/workloads_linalg.py): `gemv2d` (GEMV on the collectives), `pcr` (tridiagonal),
-`bicgstab7` (BiCGSTAB on a 7-point stencil: halos and block all-reduces).
+`stencil25r`; and four more (bench/workloads_linalg.py): `gemv2d` (GEMV on the collectives), `pcr` (tridiagonal),
+`bicgstab7` (BiCGSTAB on a 7-point stencil: halos and block all-reduces), `trsv` (a triangular solve pipelined
+along rows).
 
 Each workload runs in a fresh subprocess (a child of this script) with an empty kernel disk cache of its own
 (`WAFERSIM_CACHE_DIR`, a temporary folder), so its first launch pays what a first launch in a process pays
@@ -325,7 +326,7 @@ def life_case(size: str, rng: np.random.Generator) -> Case:
 import workloads_user  # noqa: E402,F401 (registers the user-style workloads after issue 9's)
 import workloads_patterns  # noqa: E402,F401 (and more of them: communication and divergence patterns)
 import workloads_ported  # noqa: E402,F401 (and csl-examples benchmarks ported by a user: dense vector loops)
-import workloads_linalg  # noqa: E402,F401 (and three more: GEMV on the collectives, tridiagonal PCR, BiCGSTAB)
+import workloads_linalg  # noqa: E402,F401 (and four more: GEMV on the collectives, PCR, BiCGSTAB, triangular solve)
 
 
 def check(name: str, case: Case, result: np.ndarray, expected: np.ndarray) -> None:

@@ -1,5 +1,5 @@
-"""Three more benchmarks ported as a new user would port them (from the docs alone), registered into
-bench/workloads.py's table (`--only gemv2d,pcr,bicgstab7`):
+"""Four more benchmarks ported as a new user would port them (from the docs alone), registered into
+bench/workloads.py's table (`--only gemv2d,pcr,bicgstab7,trsv`):
 
 - `gemv2d`: csl-examples' gemv-collectives_2d, y = A x + b over a P x Q block: row 0 loads x's segments and
   `wsc.column_broadcast_array` multicasts them down the columns, each PE's column-major tile times its segment
@@ -9,7 +9,12 @@ bench/workloads.py's table (`--only gemv2d,pcr,bicgstab7`):
   (a, b, c, d) travels s hops east and west, chained through the neighbours;
 - `bicgstab7`: csl-examples' bicgstab, unpreconditioned BiCGSTAB on a nonsymmetric 7-point stencil, X and Y
   over PEs and each PE's z column in SRAM: two stencil applications an iteration (the four halo columns
-  exchanged in fifo-deep chunks) and four dot products (`ws.dot`, then `wsc.block_all_reduce`).
+  exchanged in fifo-deep chunks) and four dot products (`ws.dot`, then `wsc.block_all_reduce`);
+- `trsv`: a lower-triangular solve L x = b (forward substitution by columns; no csl-examples twin, a step of
+  their LU and Cholesky), several right-hand sides a row of PEs, PE p holding rows p*B .. p*B + B - 1 of L in
+  SRAM: the solved blocks x_0 .. x_{p-1} arrive from the west and are forwarded east (B-word messages), each
+  subtracted as B column axpys in a loop whose trip count is the PE's column (`range(p)`), then x_p is solved
+  and sent east: a pipeline whose work grows along the row.
 
 The kernels round as their NumPy versions do (the same order of operations): results match bit for bit.
 Sizes: each full-size launch runs >= 1e7 PE-instructions.
@@ -305,3 +310,85 @@ def bicgstab7_case(size: str, rng: np.random.Generator) -> Case:
     return Case(f"BiCGSTAB on a nonsymmetric 7-point stencil, {nz} x {ny} x {nx} grid, z columns in SRAM, halos in "
                 f"fifo-deep chunks, 4 block all-reduces an iteration, {iters} iterations, {nx} x {ny} PEs (wse2)",
                 nx * ny, lambda: simulate_bicgstab7(b, iters, "wse2"), lambda: numpy_bicgstab7(b, iters))
+
+
+# ----------------------------------------------------------------------------- triangular solve along rows
+@ws.jit
+def trsv_block(cols, diag, acc, xs, b, x_out, row, p, nb):
+    """One right-hand side: x_0 .. x_{p-1} from the west (each forwarded east, then B axpys), then the
+    diagonal block column by column, x_p east."""
+    acc[0:nb] = b[row, p * nb:p * nb + nb]
+    for j in range(p):
+        ws.recv(ws.WEST, out=xs[0:nb])
+        if ws.has_neighbor(ws.EAST):
+            ws.send(ws.EAST, xs[0:nb])
+        for c in range(nb):
+            k = j * nb + c
+            acc[0:nb] = cols[k * nb:k * nb + nb] * (-xs[c]) + acc[0:nb]
+    for c in range(nb):
+        xc = acc[c] / diag[c]
+        xs[c] = xc
+        k = p * nb + c
+        acc[0:nb] = cols[k * nb:k * nb + nb] * (-xc) + acc[0:nb]
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, xs[0:nb])
+    x_out[row, p * nb:p * nb + nb] = xs[0:nb]
+
+
+@ws.jit
+def trsv_rows(l_cols, l_diag, b, x_out, nrhs, nb: ws.constant, n: ws.constant):
+    """L x = b for `nrhs` right-hand sides a row of PEs: PE p keeps rows p*nb .. p*nb + nb - 1 of L (columns
+    0 .. p*nb + nb - 1, column-major, its diagonal and above zero) and its diagonal in SRAM."""
+    p, y = ws.grid(2)
+    cols = ws.local.array(n * nb, np.float32)
+    acc = ws.local.array(nb, np.float32)
+    xs = ws.local.array(nb, np.float32)
+    diag = ws.local.array(nb, np.float32)
+    m = (p + 1) * nb * nb
+    cols[0:m] = l_cols[p, 0:m]
+    diag[0:nb] = l_diag[p, 0:nb]
+    for r in range(nrhs):
+        trsv_block(cols, diag, acc, xs, b, x_out, y * nrhs + r, p, nb)
+
+
+def trsv_layout(low: np.ndarray, pes: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """PE p's row block of L's strict lower part, columns 0 .. (p+1)*nb - 1 column-major; L's diagonal."""
+    strict = np.tril(low, -1)
+    cols = np.zeros((pes, pes * nb * nb), F)
+    for p in range(pes):
+        block = strict[p * nb:(p + 1) * nb, :(p + 1) * nb]
+        cols[p, :block.size] = block.T.reshape(-1)
+    return cols, np.diag(low).reshape(pes, nb).copy()
+
+
+def numpy_trsv(low: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Forward substitution in the kernel's order: x_k = acc_k / L_kk, then acc += L[:, k] * (-x_k) (rounded
+    twice), over every right-hand side (row of `rhs`) at once."""
+    strict = np.tril(low, -1)
+    acc = rhs.copy()
+    x = np.zeros_like(rhs)
+    for k in range(low.shape[0]):
+        x[:, k] = acc[:, k] / low[k, k]
+        acc = strict[:, k][None, :] * (-x[:, k:k + 1]) + acc
+    return x
+
+
+def simulate_trsv(low: np.ndarray, rhs: np.ndarray, pes: int, rows: int, nb: int) -> tuple[np.ndarray, LaunchStats]:
+    cols, diag = trsv_layout(low, pes, nb)
+    device = ws.Device(ws.WaferSpec(width=pes, height=rows))
+    d_x = device.device_array(rhs.shape, F)
+    stats = trsv_rows[1, (pes, rows)](device.to_device(cols), device.to_device(diag), device.to_device(rhs), d_x,
+                                      rhs.shape[0] // rows, nb, pes * nb)
+    return d_x.copy_to_host(), stats
+
+
+@workload("trsv")
+def trsv_case(size: str, rng: np.random.Generator) -> Case:
+    pes, nb, rows, nrhs = {"full": (32, 8, 64, 4), "quick": (16, 8, 16, 2), "tiny": (4, 4, 3, 2)}[size]
+    n = pes * nb
+    low = np.tril(rng.standard_normal((n, n)).astype(F) * F(0.1))
+    np.fill_diagonal(low, F(1) + rng.random(n).astype(F))
+    rhs = rng.standard_normal((rows * nrhs, n)).astype(F)
+    return Case(f"lower-triangular solve, n = {n}, {nrhs} right-hand sides a row, solved blocks of {nb} passed "
+                f"east and forwarded, {pes} x {rows} PEs", pes * rows,
+                lambda: simulate_trsv(low, rhs, pes, rows, nb), lambda: numpy_trsv(low, rhs))

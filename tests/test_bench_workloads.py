@@ -40,7 +40,7 @@ def test_every_issue_9_row_the_stencils_and_the_user_style_kernels_are_there():
                                          "switch-4", "switch-8", "heat-tiled", "saxpy", "transpose", "heat", "life",
                                          "escape", "lcs", "ragged", "isort", "pipeline", "mixed16", "msort",
                                          "tree", "bitonic", "primes", "stencil3d", "particles", "sparse", "redblack",
-                                         "matvec", "residual", "stencil25r", "gemv2d", "pcr", "bicgstab7"]
+                                         "matvec", "residual", "stencil25r", "gemv2d", "pcr", "bicgstab7", "trsv"]
     assert workloads.selected("switch,heat") == ["switch-1", "switch-2", "switch-4", "switch-8", "heat"]
 
 

@@ -104,6 +104,11 @@ def kern(out):
 @pytest.mark.parametrize("body,text", [
     ("b[0:4] = np.exp(b[0:4])", "int32 slice"),
     ("y = np.exp(a[0:4])", "exp() of a slice"),
+    # a function that does apply to slices, called where a number goes: the place is what is wrong (it said
+    # "sqrt() takes numbers ... only the float32 math functions of one argument apply", which sqrt is)
+    ("y = math.sqrt(a[0:4])", "sqrt() of a slice gives a slice, and slices compute only in an assignment"),
+    ("y = max(abs(a[0:4]))", "got a slice: slices compute only in an assignment to a slice (r[0:n] = abs("),
+    ("y = max(0.0, a[0:4])", "sum(), min(), max() of one slice and ws.dot() of two give a number"),
     ("a[0:4] = np.power(a[0:4], 2.0)", "takes two arguments"),
     ("a[0:4] = math.floor(a[0:4])", "write np.floor(...), which gives float32 values"),
     ("a[0:4] = round(a[0:4])", "write np.rint(...)"),

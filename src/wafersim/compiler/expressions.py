@@ -38,6 +38,10 @@ def _zero_division_hint(op: ast.operator, a: Val, b: Val) -> str:
 class ExpressionLowering(ComparisonLowering):
     def scalar(self, node: ast.expr) -> Val:
         value = self.expr(node)
+        if isinstance(value, SliceRef):  # `max(abs(r[0:n]))`, `max(0.0, r[0:n])`: vector work where a number goes
+            raise self.error(node, "expected a number here, got a slice: slices compute only in an assignment to a "
+                                   "slice (r[0:n] = abs(r[0:n])); sum(), min(), max() of one slice and ws.dot() of "
+                                   "two give a number")
         if not isinstance(value, Val):
             raise self.error(node, f"expected a number here, got {describe(value)}")
         return value

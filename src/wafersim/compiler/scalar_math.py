@@ -14,6 +14,7 @@ import operator
 
 import numpy as np
 
+from ..isa.float_math import VECTOR_MATH
 from .expressions import ExpressionLowering
 from .values import SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32
 
@@ -80,7 +81,8 @@ class MathLowering(ExpressionLowering):
                 raise Unsupported(f"{name}() takes one number in a kernel")
         elif len(args) != 2:
             raise Unsupported(f"{name}() takes two numbers in a kernel")
-        values = [self.math_argument(a, name) for a in args]
+        values = [self.math_argument(a, name, on_slices=len(args) == 1 and UNARY.get(callee) in VECTOR_MATH)
+                  for a in args]
         if callee in PREDICATES:
             return self.float_predicate(callee, values[0])
         if callee in TO_INT:
@@ -99,9 +101,14 @@ class MathLowering(ExpressionLowering):
         opcode = UNARY.get(callee) or BINARY[callee]
         return self.float_op(opcode, [self.to_type(v, "f32") for v in values])
 
-    def math_argument(self, node: ast.expr, name: str) -> Val:
-        """A number for a math function; a slice gets the rule for math on slices."""
+    def math_argument(self, node: ast.expr, name: str, on_slices: bool = False) -> Val:
+        """A number for a math function; a slice gets the rule for math on slices (`on_slices`: the function
+        applies to slices element by element, so only the place of the call is wrong)."""
         value = self.expr(node)
+        if isinstance(value, SliceRef) and on_slices:
+            raise Unsupported(f"{name}() of a slice gives a slice, and slices compute only in an assignment to a "
+                              f"slice: write dst[0:n] = {name}(src[0:n]) (one vmath), then sum(), min() or max() of "
+                              f"dst[0:n] where a number is meant", node)
         if isinstance(value, SliceRef):
             instead = _SLICE_FORMS.get(name)
             raise Unsupported(f"{name}() of a slice: {name}() takes numbers (it gives an int or a tuple, or takes two "

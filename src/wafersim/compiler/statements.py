@@ -149,9 +149,12 @@ class StatementLowering(ForLoopLowering, RowLowering):
                 self.bind(name, current)
                 return
             if current is not value:
+                swap = isinstance(current, LocalArray) and isinstance(value, LocalArray)
                 raise self.error(target, f"{name!r} was {describe(current)} before this branch or loop and cannot "
                                          f"become {describe(value)} inside it (that choice would be made at run "
-                                         f"time); use another name")
+                                         f"time); use another name" + (
+                                             "; to ping-pong two buffers (u, u_new = u_new, u), do two steps a "
+                                             "trip, a into b then b into a, or copy b into a" if swap else ""))
         self.bind(name, self.own(value, name))
 
     def retype_int64(self, current: Val, value: Val, target: ast.Name) -> None:
