@@ -83,16 +83,19 @@ def _int_of_constants(out):
     x = 3
     a = ws.local.array(+x + +True, np.int32)
     out[4] = len(a)
+    b = ws.local.array(int(True) + np.int32(not 0), np.int32)
+    out[5] = T[int(True)] + T[len(T) - 1 - int(not 0)] * 100 + len(b) * 10000  # fuzz47: int() of a bool
 
 
 def test_int_of_a_constant_folds_as_python_and_unary_plus_folds(dev):
     # int() of a constant keeps Python's (and NumPy's) exact int; `+e` where a constant is needed was refused
-    # ("a tuple index must be a constant within range")
-    (got,) = run_on_one_block(dev, _int_of_constants, np.zeros(5, np.int32))
+    # ("a tuple index must be a constant within range"), and so was int() or np.int32() of a bool constant
+    # (`T[int(True)]`, `ws.local.array(int(True) + np.int32(not 0), ...)`: "known only when the kernel runs")
+    (got,) = run_on_one_block(dev, _int_of_constants, np.zeros(6, np.int32))
     with np.errstate(over="ignore"):
         wrapped = int((np.int32(G) + np.int32(1)) // 2**30)
     assert got.tolist() == [T[(int(W) + 1) // 2**30], T[(G + 1) // 2**30], T[wrapped], T[+1] + T[-+True] * 100,
-                            +3 + +True]
+                            +3 + +True, T[int(True)] + T[len(T) - 1 - int(not 0)] * 100 + 2 * 10000]
 
 
 #: (expression over x, an int32; f, a float32; b, a bool; each a variable), review45: floor division and modulo of

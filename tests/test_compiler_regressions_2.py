@@ -489,6 +489,8 @@ def aug_pure_builtins(out, x, n):
     a[len(a) - 1] += n
     a[abs(b[0]) % 8] += _negate_first(b)  # the index read before the call changes b[0], as Python does
     a[min(abs(n), 3):min(abs(n), 3) + 2] *= 2
+    a[np.int32(b[0] + 2) % 8] -= _negate_first(b)  # conversions have no effect either
+    a[int(float(n) * 1.5) % 8] += np.float32(n) > 0
     out[0:8] = a[0:8]
     out[8:16] = b[0:8]
 
@@ -504,7 +506,8 @@ def aug_runtime_call(out, x, f):
 def test_augmented_index_may_convert_a_constant_but_not_call_at_run_time(dev):
     """`a[0:0 + np.int32(3)] += n` and `a[len(a) - 1] += n` were refused ("would evaluate this index twice")
     though np.int32(3) is a constant and len, abs, min have no effect (the index is evaluated once, before the
-    right side, as in Python); a device function's call in the index is still refused at its line."""
+    right side, as in Python); so were conversions of run-time values, `a[np.int32(b[0] + 2) % 8] -= f(b)`,
+    `int(float(n) * 1.5)` (fuzz47); a device function's call in the index is still refused at its line."""
     x = np.arange(8, dtype=np.int32)
     want = x.copy()
     want[0:0 + np.int32(3)] += 10
@@ -521,6 +524,10 @@ def test_augmented_index_may_convert_a_constant_but_not_call_at_run_time(dev):
         b[0] = -b[0] + 1
         want[index] += 10
         want[min(abs(n), 3):min(abs(n), 3) + 2] *= 2
+        index = np.int32(b[0] + 2) % 8
+        b[0] = -b[0] + 1
+        want[index] -= 10
+        want[int(float(n) * 1.5) % 8] += np.float32(n) > 0
         out, _ = run(dev, aug_pure_builtins, np.zeros(16, np.int32), a, n)
         np.testing.assert_array_equal(out, np.concatenate([want, b]), err_msg=str(n))
     err = compile_error(dev, aug_runtime_call, np.zeros(8, np.int32), x, 2.5)

@@ -207,6 +207,12 @@ class CompileTimeNames:
             return fold_typed_int(node.op, left, right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert)):
             return fold_typed_unary(node.op, self.static_operand(node.operand))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            # `not` of an int or a bool is Python's bool, as the kernel computes it (`int(not 0)` is 1); not of a
+            # float (whose float32 may be 0 where Python's is not) nor of anything else
+            value = self.static(node.operand)
+            return (not value) if type(value) in (int, bool) or isinstance(value, (np.int32, np.int64)) \
+                else NOT_STATIC
         if isinstance(node, ast.Call) and node.args and not node.keywords:
             folded = self.static_builtin(node)
             if folded is not NOT_STATIC:
@@ -223,6 +229,8 @@ class CompileTimeNames:
             # int() of a variable's value is the int32 its register holds, whose arithmetic wraps (`to_int`):
             # `x = 2**31 - 1; (int(x) + 1) // 2**30` is -2, and indexed T[2]; so is a device function's parameter's
             wraps = func is np.int32 or self.reads_variable(node.args[0])
+            if type(value) is bool:  # `int(True)`, `np.int32(not 0)`: the int it equals, as T[True] is T[1]
+                value = int(value)
             if isinstance(value, (float, np.floating)):
                 # `np.int32(-3.0)`: the lowered conversion's constant (calls.to_int), the float32 the constant
                 # is truncated toward zero (int(np.float32(16777217.0)) is 16777216, as the kernel computes it)

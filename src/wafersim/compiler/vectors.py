@@ -27,7 +27,7 @@ from .values import NOT_STATIC, LocalArray, SliceRef, Tup, Unsupported, Val, des
 _VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul", ast.Div: "vdiv"}
 _COMMUTATIVE = {"vadd", "vmul", "vmin", "vmax"}
 #: Builtins without effects, which give the same value each time they run with the same arguments (`runs_call`)
-_PURE_CALLS = (len, abs, min, max, int, bool, round)
+_PURE_CALLS = (len, abs, min, max, int, bool, round, float, np.int32, np.float32)  # (conversions: no effect)
 
 
 def _same_value(a: Val, b: Val) -> bool:
@@ -367,8 +367,9 @@ class VectorLowering(ArrayLowering):
         """Whether `node` is a call that runs when the kernel does and may have an effect: not a conversion of a
         constant folded when compiling (`np.int32(3)`, `int(2)`: the same constant however often it is read, so
         `a[0:0 + np.int32(3)] += v` is `a[0:3] += v`, as in Python), nor a builtin without effects (`len`, `abs`,
-        `min`, `max`, `int`: `a[len(a) - 1] += v`; the index is evaluated once, into a hidden name, where it reads
-        an array or calls; a call among its arguments is checked on its own)."""
+        `min`, `max`, the conversions `int`, `float`, `np.int32`, `np.float32` of a run-time value:
+        `a[len(a) - 1] += v`, `a[np.int32(k) % 4] += v`; the index is evaluated once, into a hidden name, where it
+        reads an array or calls; a call among its arguments is checked on its own)."""
         if not isinstance(node, ast.Call):
             return False
         try:
