@@ -28,19 +28,30 @@ import numpy as np
 
 
 def _interpreter() -> None:
-    """The interpreter (`run_group`, `settle`), the slot movers and the background receive step."""
+    """The interpreter (`run_group`, `settle`), the slot movers, the background receive step and the float16
+    vector instructions."""
     from test_background import _run
     for mode in ("blocking", "wait-at-once"):
         _run(mode, 3)
+    # The compiled float16 vector instructions (`half_vector`): a worker's first half-precision launch compiled
+    # it (in stop 47's clean-clone run bench's mixed16 on worker 0, 12.9 s of CPU at load ~14), and the other
+    # worker's (training in bfloat16, ...) again. An assembly kernel, run by the interpreter compiled above.
+    from test_half_vector_kernels import test_operands_overlapping_the_destination_are_read_before_it_is_written
+    test_operands_overlapping_the_destination_are_read_before_it_is_written("vhadd", 1)
 
 
 def _pump() -> None:
-    """The stream pump with its steps compiled in, its send step, the rank-1 update kernels and the routed
-    transfers' kernels (`trace_routes`, the FIFO slots')."""
+    """The stream pump with its steps compiled in, its send step, the rank-1 update kernels (both signatures)
+    and the routed transfers' kernels (`trace_routes`, the FIFO slots')."""
     from wafersim.kernels.gemm import gemm
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((32, 32)).astype(np.float32) for _ in range(2))
     gemm(a, b, 4)
+    # A product on a wafer larger than its block: `rank1_updates_float32`'s second signature, which tests of
+    # both workers compiled in stop 47's clean-clone run (tests/test_kernels_dense.py 8.4 s of CPU at load
+    # ~14, the descriptor kernels' and weight streaming's tests). After the pump: its launch runs the pump.
+    from test_kernels_dense import test_gemm_on_a_larger_device_and_bad_shapes
+    test_gemm_on_a_larger_device_and_bad_shapes()
 
 
 def _wide_clocks() -> None:
@@ -52,12 +63,15 @@ def _wide_clocks() -> None:
     run(CHAIN, (1, 1), (34, 1), spec=ws.WaferSpec(width=40, height=2, hop_latency=5, cost_cycles={"send": HUGE}))
 
 
-#: The jobs with their CPU seconds in a fresh cache (stop 46, measured on a machine at load ~10, where CPU seconds
-#: of compiling run long: the pump's 81 -- it also compiles the routed-transfer tracer `trace_routes`, the slot
-#: movers and `rank1_updates_float32` --, the interpreter's 68, its float64 clocks' 48 after it; stop 45 had
-#: measured 49 and 26 on a quieter one). A job of its own for `trace_routes` would compile `run_group` again: a
-#: routed launch starts in the interpreter.
-JOBS: tuple[tuple[Callable[[], None], float], ...] = ((_pump, 81.0), (_interpreter, 68.0), (_wide_clocks, 48.0))
+#: The jobs with their CPU seconds in a fresh cache, from the quiet clean-clone `make test` of stop 46's last commit
+#: (616c486: its cache files' times, the two workers' shares side by side on the 2 cores): the pump ~88 s -- it
+#: also compiles the routed-transfer tracer `trace_routes`, the slot movers and `rank1_updates_float32` --, the
+#: interpreter ~57 s, its float64 clocks ~22 s after it; plus stop 47's additions (the rank-1 updates' second
+#: signature to the pump, ~6 s; `half_vector` to the interpreter, ~12 s; both measured at load ~14, 21 s
+#: together, and halved). (On loaded machines CPU seconds of compiling ran longer: stop 46 measured 81, 68 and
+#: 48 at load ~10.) A job of its own for `trace_routes` would compile `run_group` again: a routed launch starts
+#: in the interpreter; likewise the second rank-1 signature (its launch runs the pump) and `half_vector`.
+JOBS: tuple[tuple[Callable[[], None], float], ...] = ((_pump, 94.0), (_interpreter, 69.0), (_wide_clocks, 22.0))
 
 
 def shares(workers: int) -> list[list[Callable[[], None]]]:
