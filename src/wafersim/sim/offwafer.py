@@ -483,7 +483,6 @@ class OffWaferMixin:
         bandwidth (`_load_limit`). When every runnable group waits so, the group holding the earliest load
         runs the PEs that no PE can still precede (all blocked PEs can only be woken by these loads' PEs,
         after their loads complete); loads of several groups at that cycle, the lowest PEs first."""
-        order = self.launch.memory_order
         self._leasts = {}  # (`_least`: nothing runs until this returns)
         self._settle_bandwidth_if_long()
         pc = min(runnable)
