@@ -27,6 +27,7 @@ from .distinct import distinct
 
 LOAD_OPS = frozenset({"gld", "gldv"})
 STORE_OPS = frozenset({"gst", "gstv"})
+ACCESS_OPS = LOAD_OPS | STORE_OPS
 #: A load commits the log to memory first when it holds more words than this, so that lookups stay cheap.
 LOG_COMMIT_WORDS = 1 << 16
 

@@ -40,13 +40,15 @@ def fixed_branches(decoded: dict, branches: dict[int, int], neighbours: int) -> 
 
 
 class StorePaths:
-    """The bounds of one wave: its PEs' classes, and per pc the PEs that can still store from there, by path."""
+    """The bounds of one wave: its PEs' classes, and per pc the PEs that can still store from there, by path
+    (`targets`: the instructions; `ACCESS_OPS`, loads and stores together, for the bandwidth's order)."""
 
-    def __init__(self, launch, region) -> None:
+    def __init__(self, launch, region, targets: frozenset[str] = STORE_OPS) -> None:
         order = launch.memory_order
         branches = launch.facts.memo("neighbour_branches_through_vectors",
                                      lambda: neighbour_branches(launch.decoded, WRITES_NO_REGISTER))
-        self.generic = order.to_store
+        self.generic = order.to_store if targets == STORE_OPS else order.to_access
+        self.issue = {pc: float(launch.costs[instr.op]) for pc, instr in launch.decoded.items()}
         self.n = region.n
         self.classes = np.zeros(region.n, dtype=np.int8)
         for direction in range(DIRECTIONS):
@@ -59,8 +61,8 @@ class StorePaths:
         for c in self.members:
             fixed = fixed_branches(decoded, branches, c)
             self.paths[c] = launch.facts.memo(
-                ("store_paths_by_neighbours", c, timing),
-                lambda fixed=fixed: cycles_until(decoded, launch.costs, STORE_OPS, len(launch.program.code),
+                ("store_paths_by_neighbours", c, timing, targets),
+                lambda fixed=fixed: cycles_until(decoded, launch.costs, targets, len(launch.program.code),
                                                  order.latency, fixed))
         self.entries: dict[int, list | None] = {}  # pc -> [(path, PEs that take it)], or None: the plain bound
         self.kept: dict[int, tuple[Lanes, float]] = {}  # pc -> (lanes asleep there, their bound), by identity
@@ -90,15 +92,28 @@ class StorePaths:
     def bound(self, pc: int, lanes: Lanes, cycle: np.ndarray, owed: float = 0.0) -> float | None:
         """A lower bound of the cycle at which any of `lanes` (at `pc`, owing `owed` cycles) stores next, from the
         PEs among them that can store; None where the plain bound (least cycle + `cycles_until`) is as good."""
+        return self.bounds(pc, lanes, cycle, owed)[0]
+
+    def bounds(self, pc: int, lanes: Lanes, cycle: np.ndarray, owed: float = 0.0, at_least: float = -np.inf,
+               arrival=None) -> tuple[float | None, list[tuple[float, int]]]:
+        """(`bound`, [(a lower bound, how many PEs) for each path the PEs among `lanes` that can store take]).
+        Each PE is at max(its cycle + `owed`, `at_least`) at `pc`; `arrival(picked)`: for lanes asleep at a
+        receive, the least cycle each can take its word (`wake_chains`), after which it goes on from the next
+        instruction (the receive's issue cost is not added again)."""
         entries = self._entries(pc)
         if entries is None or lanes.window is not None:
-            return None
-        best = np.inf
+            return None, []
+        best, parts = np.inf, []
         for path, storers in entries:
             picked = lanes.pick(storers)
             if len(picked):
-                best = min(best, float(cycle[picked].min()) + owed + path)
-        return best
+                start = np.maximum(np.asarray(cycle[picked], dtype=np.float64) + owed, at_least) + path
+                if arrival is not None:
+                    start = np.maximum(start, arrival(picked) + (path - self.issue[pc]))
+                least = float(start.min())
+                best = min(best, least)
+                parts.append((least, len(picked)))
+        return best, parts
 
     def asleep_bound(self, pc: int, lanes: Lanes, cycle: np.ndarray) -> float | None:
         """`bound` of the lanes asleep at `pc` (their cycles do not change while they sleep: kept while the same

@@ -18,9 +18,10 @@ from ..isa.opcodes import BY_NAME
 from . import parallel
 from .bandwidth import BandwidthLedger
 from .lanes import Lanes
-from .memory_order import LOG_COMMIT_WORDS
+from .memory_order import ACCESS_OPS, LOG_COMMIT_WORDS
 from .neighbour_paths import StorePaths
 from .distinct import distinct_indices
+from .wake_chains import WakeChains
 
 #: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
 TRANSPOSE_BLOCK = 4096
@@ -73,8 +74,10 @@ class OffWaferMixin:
     bandwidth: BandwidthLedger | None = None
     #: (`_least`'s memo: set by `_next_group` for its own call; None, not a dict shared by every wave, before)
     _leasts: dict | None = None
-    #: (`_store_paths`, made on first use)
+    #: (`_store_paths`, `_access_paths`, `_wake_chains`: made on first use)
     store_paths: StorePaths | None = None
+    access_paths: StorePaths | None = None
+    wake_chains: WakeChains | None = None
 
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
@@ -328,9 +331,9 @@ class OffWaferMixin:
         ends = self.region.per_block_max(np.where(self.region.active, self.cycle, np.inf))
         return float(ends.min())
 
-    def _store_bound(self, skip: int | None) -> float:
+    def _store_bound(self, skip: int | None, chained: bool = False) -> float:
         """A lower bound of the issue cycle of any store by PEs of groups other than the one at `skip`
-        (asleep or blocked PEs included)."""
+        (asleep or blocked PEs included; `chained`: those asleep at receives by their chains, `wake_chains`)."""
         order = self.launch.memory_order
         bound = np.inf
         paths = self._store_paths()  # (by the PEs' neighbours, where tighter: `neighbour_paths`)
@@ -342,7 +345,9 @@ class OffWaferMixin:
         for pc in self.asleep:
             ahead = order.next_store(pc)
             if ahead < np.inf:
-                tighter = paths.asleep_bound(pc, self.asleep[pc], self.cycle)
+                arrival = self._arrival(pc) if chained else None
+                tighter = (paths.asleep_bound(pc, self.asleep[pc], self.cycle) if arrival is None
+                           else paths.bounds(pc, self.asleep[pc], self.cycle, arrival=arrival)[0])
                 bound = min(bound, tighter if tighter is not None else self._least(pc, None) + ahead)
         return bound
 
@@ -363,6 +368,28 @@ class OffWaferMixin:
             self.store_paths = StorePaths(self.launch, self.region)
         return self.store_paths
 
+    def _access_paths(self) -> StorePaths:
+        """The wave's paths to global loads and stores by neighbours (`StorePaths` of `ACCESS_OPS`)."""
+        if self.access_paths is None:
+            self.access_paths = StorePaths(self.launch, self.region, ACCESS_OPS)
+        return self.access_paths
+
+    def _arrival(self, pc: int) -> Callable[[np.ndarray], np.ndarray] | None:
+        """For the lanes asleep at a neighbour receive at `pc`: the least cycle each can take its word, by its
+        chain of sleepers (`wake_chains`); None elsewhere."""
+        if self.wake_chains is None:
+            self.wake_chains = WakeChains(self.launch, self.region)
+        chains = self.wake_chains
+        if not chains.applies(pc):
+            return None
+        return lambda picked: chains.arrival(pc, picked, self.asleep, self.cycle)
+
+    def _chains_apply(self) -> bool:
+        """Whether some lanes sleep at a neighbour receive (bounds by chains may then be tighter)."""
+        if self.wake_chains is None:
+            self.wake_chains = WakeChains(self.launch, self.region)
+        return any(self.wake_chains.applies(pc) for pc in self.asleep)
+
     def _earliest_finish(self, issue: float) -> float:
         """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far)."""
         spec = self.spec
@@ -382,15 +409,26 @@ class OffWaferMixin:
         most = 4 * (self.program.data_words if order.bulk else 1)
         return count * most * (1 + (until - first) // order.access_gap) if order.access_gap > 0 else np.inf
 
-    def _access_outlook(self, skip: int | None, until: float) -> tuple[float, float]:
+    def _access_outlook(self, skip: int | None, until: float, chained: bool = False) -> tuple[float, float]:
         """(a lower bound of the issue cycle of any access by PEs of groups other than the one at `skip`,
-        asleep or blocked PEs included; a bound of the bytes they can move in accesses issued by `until`)."""
+        asleep or blocked PEs included; a bound of the bytes they can move in accesses issued by `until`).
+        `chained`: lanes asleep at receives by their chains and by the paths their neighbours allow."""
         order = self.launch.memory_order
         bound, moved = np.inf, 0.0
         places = [(pc, group.lanes, self._least(pc, group))
                   for pc, group in self.groups.items() if pc != skip and order.next_access(pc) < np.inf]
-        places += [(pc, self.asleep[pc], self._least(pc, None)) for pc in self.asleep
-                   if order.next_access(pc) < np.inf]
+        for pc in self.asleep:
+            if order.next_access(pc) == np.inf:
+                continue
+            arrival = self._arrival(pc) if chained else None
+            if arrival is not None:
+                tighter, parts = self._access_paths().bounds(pc, self.asleep[pc], self.cycle, arrival=arrival)
+                if tighter is not None:  # (each part's PEs access no earlier than its bound)
+                    for first, count in parts:
+                        bound = min(bound, first)
+                        moved += self._bytes_by(count, first, until)
+                    continue
+            places.append((pc, self.asleep[pc], self._least(pc, None)))
         for pc, lanes, least in places:
             first = least + order.next_access(pc)
             bound = min(bound, first)
@@ -407,13 +445,13 @@ class OffWaferMixin:
             words = words[lanes.as_mask()]
         return 4 * int(words.astype(np.int64).clip(0).sum())
 
-    def _bandwidth_limit(self, pc: int, group, issue: np.ndarray, first: float) -> float:
+    def _bandwidth_limit(self, pc: int, group, issue: np.ndarray, first: float, chained: bool = False) -> float:
         """The lanes of `group` at the load at `pc` whose load issues before this cycle may run as far as the
         bandwidth's order goes: before any access another PE, or one of them after its load, could still issue
         (inf where the bandwidth cannot delay their loads, whatever comes first)."""
         order = self.launch.memory_order
         last = group.lanes.max(issue)
-        bound, moved = self._access_outlook(pc, last)
+        bound, moved = self._access_outlook(pc, last, chained)
         own = self._earliest_finish(first) + order.next_access(self.ops[pc][1])  # (their own next accesses)
         moved += self._bytes_by(group.lanes.count, own, last)
         # Where every byte that can still come first, with those executed and the group's, is served by the
@@ -427,13 +465,15 @@ class OffWaferMixin:
         self._settle_bandwidth(min(bound, first))
         return min(bound, own)
 
-    def _load_limit(self, pc: int, group, issue: np.ndarray, first: float) -> float:
+    def _load_limit(self, pc: int, group, issue: np.ndarray, first: float, chained: bool = False) -> float:
         """The lanes of `group` at the load at `pc` whose load issues before this cycle may run: no PE can
-        still precede them with a store (memory order), nor with an access that could delay them (bandwidth)."""
+        still precede them with a store (memory order), nor with an access that could delay them (bandwidth).
+        `chained`: lanes asleep at receives bound by their chains (`wake_chains`: tighter, dearer)."""
         order = self.launch.memory_order
-        limit = self._bandwidth_limit(pc, group, issue, first)
+        limit = self._bandwidth_limit(pc, group, issue, first, chained)
         if order.active:
-            limit = min(limit, self._earliest_finish(first) + order.next_store(self.ops[pc][1]), self._store_bound(pc))
+            limit = min(limit, self._earliest_finish(first) + order.next_store(self.ops[pc][1]),
+                        self._store_bound(pc, chained))
         return limit
 
     def _next_group(self, runnable: list[int]):
@@ -443,7 +483,6 @@ class OffWaferMixin:
         bandwidth (`_load_limit`). When every runnable group waits so, the group holding the earliest load
         runs the PEs that no PE can still precede (all blocked PEs can only be woken by these loads' PEs,
         after their loads complete); loads of several groups at that cycle, the lowest PEs first."""
-        order = self.launch.memory_order
         self._leasts = {}  # (`_least`: nothing runs until this returns)
         self._settle_bandwidth_if_long()
         pc = min(runnable)
@@ -456,8 +495,10 @@ class OffWaferMixin:
                 return pc, self.groups.pop(pc)
             issue = self._load_issue(pc, group)
             first = _lanes_min(group.lanes, issue)
-            limit = self._load_limit(pc, group, issue, first)
-            if group.lanes.max(issue) < limit:
+            limit, last = self._load_limit(pc, group, issue, first), group.lanes.max(issue)
+            if last >= limit and self._chains_apply():  # (a row pipeline's rows: held behind sleepers' bounds)
+                limit = self._load_limit(pc, group, issue, first, chained=True)
+            if last < limit:
                 return pc, self.groups.pop(pc)
             ready = issue < limit
             if group.lanes.any(ready):
@@ -466,19 +507,11 @@ class OffWaferMixin:
         # Every runnable group waits for another: all other PEs are blocked or at held loads.
         wake = min(self._earliest_finish(first) for first, _, _ in held)
         first, pc, issue = min(held)
-        bound = min(self._earliest_finish(f) + order.next_store(self.ops[p][1]) for f, p, _ in held) \
-            if order.active else np.inf
-        # (accesses: the other held loads, every held PE's next access, and those of blocked PEs)
-        reach = min([f for f, p, _ in held if p != pc]
-                    + [self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held])
-        for other, group in [*self.groups.items(), *((at, None) for at in self.asleep)]:
-            if group is not None and not group.blocked:
-                continue
-            least = self._least(other, group) - (0.0 if group is None else group.cost)
-            bound = min(bound, max(least, wake) + order.next_store(other))
-            reach = min(reach, max(least, wake) + order.next_access(other))
-        self._settle_bandwidth(min(first, reach))
+        bound, reach = self._held_limits(held, pc, wake)
         group = self.groups[pc]
+        if not group.lanes.all(issue < min(bound, reach)) and self._chains_apply():
+            bound, reach = self._held_limits(held, pc, wake, chained=True)
+        self._settle_bandwidth(min(first, reach))
         ready = issue < min(bound, reach)
         if not group.lanes.any(ready):  # ties at the same cycle (zero latency and costs): the earliest go
             ready = issue <= first
@@ -495,6 +528,33 @@ class OffWaferMixin:
         if group.lanes.all(ready):
             return pc, self.groups.pop(pc)
         return pc, self._split_off(pc, group, ready)
+
+    def _held_limits(self, held: list, pc: int, wake: float, chained: bool = False) -> tuple[float, float]:
+        """(a lower bound of any store's issue, of any access's but the load at `pc`), where every runnable group
+        waits at the loads `held` ((first issue, pc, issue)): blocked PEs wake no earlier than `wake`.
+        `chained`: those asleep at receives also no earlier than their chains allow (`wake_chains`)."""
+        order = self.launch.memory_order
+        bound = min(self._earliest_finish(f) + order.next_store(self.ops[p][1]) for f, p, _ in held) \
+            if order.active else np.inf
+        # (accesses: the other held loads, every held PE's next access, and those of blocked PEs)
+        reach = min([f for f, p, _ in held if p != pc]
+                    + [self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held])
+        for other, group in [*self.groups.items(), *((at, None) for at in self.asleep)]:
+            if group is not None and not group.blocked:
+                continue
+            least = self._least(other, group) - (0.0 if group is None else group.cost)
+            arrival = self._arrival(other) if chained and group is None else None
+            stores = accesses = None
+            if arrival is not None:
+                lanes = self.asleep[other]
+                if order.active and order.next_store(other) < np.inf:
+                    stores = self._store_paths().bounds(other, lanes, self.cycle, at_least=wake, arrival=arrival)[0]
+                if order.next_access(other) < np.inf:
+                    accesses = self._access_paths().bounds(other, lanes, self.cycle, at_least=wake,
+                                                           arrival=arrival)[0]
+            bound = min(bound, stores if stores is not None else max(least, wake) + order.next_store(other))
+            reach = min(reach, accesses if accesses is not None else max(least, wake) + order.next_access(other))
+        return bound, reach
 
     def _pe_index(self) -> np.ndarray:
         """Each PE's index in the wave (a per-PE array, made once)."""
