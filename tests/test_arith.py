@@ -107,6 +107,27 @@ def test_float_ops_at_once_are_numpy_s_where_no_operand_is_nan():
         np.testing.assert_array_equal(np.delete(got, pes, axis=1), np.delete(fsram, pes, axis=1))  # other PEs
 
 
+@pytest.mark.parametrize("kind", [K_VFMA, K_VADD, K_VMIN, K_VDIV])
+@pytest.mark.parametrize("ranges", [(40, 0, 20, 7), (8, 8, 30, 9), (50, 10, 50, 6)])
+def test_a_nan_in_one_row_of_a_checked_group_gives_what_each_pe_alone_gives(kind, ranges):
+    """Rows are checked for NaNs `NAN_CHECK_ROWS` at a time: finite words but for two NaN operands with payloads
+    of their own in one row (each row of a 4-row group, and of a shorter last group, in turn), and the target the
+    source, or the second operand, itself: every word equals `vector_op`'s PE by PE (the first NaN's payload)."""
+    rng = np.random.default_rng(7)
+    target, source, other, length = ranges
+    fields = instruction(kind, True, False)
+    for row in range(length):
+        regs, _ = machine(8)
+        sram = rng.standard_normal((WORDS, PES)).astype(np.float32).view(np.int32)
+        set_ranges(regs, target, source, other, length)
+        sram[source + row, 9] = np.int32(0x7FC00000 | 0x111)  # (two NaN operands on PE 9: quiet, two payloads)
+        sram[other + row, 9] = np.int32(0x7FC00000 | 0x222)
+        pes = range(3, 3 + 17)
+        expected = pe_by_pe(kind, fields, regs, sram, pes)[0]
+        got = at_once(kind, fields, regs, sram, pes)[0]
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_statistics_count_every_pe_s_elements_and_flops():
     regs, sram = machine(4)
     set_ranges(regs, 40, 0, 20, 10)

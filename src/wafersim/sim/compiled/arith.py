@@ -253,23 +253,52 @@ def _plain_float(kind, x, y, acc):
     return x / y  # K_VDIV
 
 
+#: Rows of a dense vector op whose operands `_float_rows` checks for NaNs in one pass: the rows' words are read
+#: from memory there (a matrix a few times the cache's size), and several streams at once keep more loads in
+#: flight than one (gemv2d's 32-word axpys over 4,096 PEs: 2.5 -> 1.8 ms a 1,024-row sweep).
+NAN_CHECK_ROWS = 4  # (`_has_nan` reads four rows)
+
+
+@njit(cache=True, inline="always")
+def _has_nan(fsram, operand, scalar, source, target, rows, first, end):
+    """Whether fsram[target + k], fsram[source + k] or the operand's row k (its one row for a `scalar`) holds a NaN
+    in columns first:end for some k in `rows` (the last index repeated up to `NAN_CHECK_ROWS`: one loop)."""
+    k0, k1, k2, k3 = rows
+    o0, o1, o2, o3 = (fsram[target + k0, first:end], fsram[target + k1, first:end], fsram[target + k2, first:end],
+                      fsram[target + k3, first:end])
+    x0, x1, x2, x3 = (fsram[source + k0, first:end], fsram[source + k1, first:end], fsram[source + k2, first:end],
+                      fsram[source + k3, first:end])
+    y0, y1, y2, y3 = (operand[0 if scalar else k0, first:end], operand[0 if scalar else k1, first:end],
+                      operand[0 if scalar else k2, first:end], operand[0 if scalar else k3, first:end])
+    nan = False
+    for j in range(end - first):
+        nan |= ((o0[j] != o0[j]) | (x0[j] != x0[j]) | (y0[j] != y0[j]) | (o1[j] != o1[j]) | (x1[j] != x1[j])
+                | (y1[j] != y1[j]) | (o2[j] != o2[j]) | (x2[j] != x2[j]) | (y2[j] != y2[j]) | (o3[j] != o3[j])
+                | (x3[j] != x3[j]) | (y3[j] != y3[j]))
+    return nan
+
+
 @njit(cache=True, inline="always")
 def _float_rows(kind, fsram, operand, source, target, length, first, end):
     """fsram[target + k, i] = `_vector_float`(kind, fsram[source + k, i], y, fsram[target + k, i]) for k < `length`,
     first <= i < `end`: y = operand[k, i] (a range of words), or operand[0, i] when `operand` has one row (a
-    scalar per PE). A row whose operands hold no NaN runs `_plain_float` (SIMD); one with a NaN, `_vector_float`."""
+    scalar per PE). `NAN_CHECK_ROWS` rows at a time: those whose operands hold no NaN run `_plain_float` (SIMD); with
+    a NaN, `_vector_float`. (Each row reads and writes only its own column of words, and the ranges are equal or
+    apart: any order of rows gives the same words.)"""
     scalar = operand.shape[0] == 1
-    for k in range(length):
-        out, x, y = fsram[target + k, first:end], fsram[source + k, first:end], operand[0 if scalar else k, first:end]
-        nan = False
-        for j in range(out.shape[0]):
-            nan |= (out[j] != out[j]) | (x[j] != x[j]) | (y[j] != y[j])
-        if nan:
-            for j in range(out.shape[0]):
-                out[j] = _vector_float(kind, x[j], y[j], out[j])
-        else:
-            for j in range(out.shape[0]):
-                out[j] = _plain_float(kind, x[j], y[j], out[j])
+    for k in range(0, length, NAN_CHECK_ROWS):
+        last = min(k + NAN_CHECK_ROWS, length) - 1
+        nan = _has_nan(fsram, operand, scalar, source, target,
+                       (k, min(k + 1, last), min(k + 2, last), min(k + 3, last)), first, end)
+        for row in range(k, last + 1):
+            out, x, y = (fsram[target + row, first:end], fsram[source + row, first:end],
+                         operand[0 if scalar else row, first:end])
+            if nan:
+                for j in range(out.shape[0]):
+                    out[j] = _vector_float(kind, x[j], y[j], out[j])
+            else:
+                for j in range(out.shape[0]):
+                    out[j] = _plain_float(kind, x[j], y[j], out[j])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

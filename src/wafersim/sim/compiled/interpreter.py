@@ -40,7 +40,7 @@ from .jit import njit
 
 from .arith import compare, fma32, float_binary, ftoi, int_div, int_rem, vector_op, vector_op_dense
 from .segments import MAX_SEGMENTS, call_buffers, merge_at
-from .simple_ops import branch_conditions, run_simple_span
+from .simple_ops import branch_conditions, run_memory_span, run_simple_span
 from .fabric_ops import WOKEN, woken_segments
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
@@ -251,6 +251,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     if fast_on and kind < K_BZ and run_hi - kept >= SIMPLE_MIN and run_simple_span(
                             kind, d, a, b, fields[C, run_pc], imm, order, kept, run_hi, regs, fregs):
                         kept = run_hi  # (done: nothing of the loop below applies to these kinds)
+                    if fast_on and (kind == K_LD or kind == K_ST) and run_hi - kept >= SIMPLE_MIN and run_memory_span(
+                            kind, d, a, imm, order, kept, run_hi, regs, sram):
+                        kept = run_hi  # (every address inside: done, as the loop below would have done it)
                     if fast_on and K_VADD <= kind <= K_VDIV and run_hi - kept >= DENSE_VECTOR_MIN:
                         extra = vector_op_dense(kind, run_pc, order[kept:run_hi], fields, regs, fregs, sram, fsram,
                                                 vector_lanes, stats)

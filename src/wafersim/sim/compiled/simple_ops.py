@@ -20,8 +20,8 @@ from .jit import njit
 from .arith import compare, fadd, fdiv, fma32, fmax, fmin, fmul, fsub, ftoi, int_div, int_rem
 from .kinds import (K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_BZ, K_DIV, K_FABS, K_FADD, K_FCEIL, K_FDIV, K_FFLOOR,
                     K_FLT, K_FMA, K_FMAX, K_FMIN, K_FMUL, K_FNE, K_FNEG, K_FSQRT, K_FSUB, K_FTOI, K_FTRUNC, K_ITOF,
-                    K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR, K_ORI, K_REM, K_SEL, K_SEQI,
-                    K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE, K_SRA, K_SRAI, K_SUB, K_XOR, K_XORI)
+                    K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR, K_ORI, K_REM, K_SEL, K_SEQI,
+                    K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE, K_SRA, K_SRAI, K_ST, K_SUB, K_XOR, K_XORI)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -278,6 +278,36 @@ def run_simple_span(kind, d, a, b, c, imm, order, lo, hi, regs, fregs) -> bool:
             rd[i] = rb[i] if ra[i] != 0 else rc[i]
     else:  # (every kind below K_BZ is listed above)
         return False
+    return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def run_memory_span(kind, d, a, imm, order, lo, hi, regs, sram) -> bool:
+    """A scalar SRAM load `ld` (sram[regs[a] + imm] into regs[d]) or store `st` (regs[d] there) for the PEs
+    order[lo:hi], each at its own address (a loop of the gathers alone: the general loop's per-PE dispatch and
+    bookkeeping were ~10% of gemv2d's interpreter, 32 loads an axpy sweep); False, nothing done, for another kind
+    or where some address is outside the data segment (the general loop then runs the PEs before it, and
+    refuses it). The words are the general loop's: bits as they are."""
+    if kind != K_LD and kind != K_ST:
+        return False
+    at = order[lo:hi].view(np.uint64)  # (no negative-index wrap-around per PE)
+    n = at.shape[0]
+    ra = regs[a]
+    words = sram.shape[0]
+    for j in range(n):
+        address = np.int64(ra[at[j]]) + imm
+        if address < 0 or address >= words:
+            return False
+    if kind == K_ST:
+        rd = regs[d]
+        for j in range(n):
+            i = at[j]
+            sram[np.int64(ra[i]) + imm, i] = rd[i]
+    elif d != 0:  # (r0 stays zero)
+        rd = regs[d]
+        for j in range(n):
+            i = at[j]
+            rd[i] = sram[np.int64(ra[i]) + imm, i]
     return True
 
 
