@@ -40,7 +40,8 @@ def test_send_rows_follow_the_word_by_word_recurrence(dtype, per_pe):
         want_last[i] = depart
     last = kernels.send_rows(times, values, sram, cycle, src_lo, dst_lo, m, excluded, first, length, base, cost,
                              word_time, hop, per_pe)
-    np.testing.assert_array_equal(last, want_last)
+    lanes = np.setdiff1d(np.arange(m), excluded)  # (excluded lanes' last times are meaningless)
+    np.testing.assert_array_equal(last[lanes], want_last[lanes])
     np.testing.assert_array_equal(times, want_times)
     np.testing.assert_array_equal(values, want_values)
 
@@ -64,6 +65,7 @@ def test_receive_rows_follow_the_word_by_word_recurrence(dtype):
                 want_sram[base + k, p] = values[(first + k) % len(values), p]
         want_last[i] = taken
     last = kernels.receive_rows(times, values, sram, cycle, lo, m, excluded, first, length, base, cost)
-    np.testing.assert_array_equal(last, want_last)
+    lanes = np.setdiff1d(np.arange(m), excluded)
+    np.testing.assert_array_equal(last[lanes], want_last[lanes])
     np.testing.assert_array_equal(times, want_times)
     np.testing.assert_array_equal(sram, want_sram)

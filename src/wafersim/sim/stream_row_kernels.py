@@ -7,22 +7,14 @@ max(depart_(k-1) + word_time, its slot's time) (depart_(-1) + word_time = cycle 
 later; a receiver takes word k at max(taken_(k-1), its arrival) (taken_(-1) = cycle + cost). Times are whole
 numbers of cycles (`WaveSim.whole_times`), so float64 sums are exact and stored into float32 rows unchanged:
 the same times as NumPy's rows. Each lane's last departure (taken time) is returned for the caller's clocks and
-stalls; excluded lanes get cycle + cost and touch nothing else. One pass over the rows instead of a NumPy pass
-a row and operation (`sendv` of 16 words by 992 PEs: ~10 passes of 16 rows).
+stalls (excluded lanes' entries are meaningless: their slots and words are kept). One pass over the rows instead
+of a NumPy pass a row and operation (`sendv` of 16 words by 992 PEs: ~10 passes of 16 rows).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .compiled.jit import njit
-
-
-@njit(cache=True, nogil=True)
-def _skipped(m: int, excluded: np.ndarray) -> np.ndarray:
-    skip = np.zeros(m, dtype=np.bool_)
-    for e in excluded:
-        skip[e] = True
-    return skip
 
 
 @njit(cache=True, nogil=True)
@@ -33,23 +25,24 @@ def send_rows(times: np.ndarray, values: np.ndarray, sram: np.ndarray, cycle: np
     `times` ((depth, PEs)) and `values` ((value depth, PEs)) of receivers dst_lo + i; hop[i] (`hop_per_pe`) or
     hop[0] is the link latency. Returns each lane's last departure."""
     depth, value_depth = times.shape[0], values.shape[0]
-    skip = _skipped(m, excluded)
-    depart = np.empty(m, dtype=np.float64)
-    for i in range(m):
-        depart[i] = np.float64(cycle[src_lo + i]) + cost
+    depart = cycle[src_lo:src_lo + m].astype(np.float64) + cost
+    latency = hop if hop_per_pe else np.full(m, hop[0])
+    kept_time, kept_value = np.empty(len(excluded), times.dtype), np.empty(len(excluded), values.dtype)
     for k in range(length):  # (word by word, lanes innermost: rows are a power-of-two stride apart)
-        slot, value_slot, step = (first + k) % depth, (first + k) % value_depth, word_time if k else 0.0
+        slot, value_slot = (first + k) % depth, (first + k) % value_depth
+        time_row, value_row = times[slot, dst_lo:dst_lo + m], values[value_slot, dst_lo:dst_lo + m]
+        words = sram[base + k, src_lo:src_lo + m]
+        for j in range(len(excluded)):  # (excluded lanes' entries put back below: the loop runs unmasked)
+            kept_time[j], kept_value[j] = time_row[excluded[j]], value_row[excluded[j]]
+        step = word_time if k else 0.0
         for i in range(m):
-            if skip[i]:
-                continue
-            d = dst_lo + i
+            free = np.float64(time_row[i])
             ready = depart[i] + step
-            free = np.float64(times[slot, d])
             depart[i] = free if free > ready else ready
-            times[slot, d] = depart[i] + (hop[i] if hop_per_pe else hop[0])
-            values[value_slot, d] = sram[base + k, src_lo + i]
-    for e in excluded:  # (their clocks plus the cost, as if nothing waited)
-        depart[e] = np.float64(cycle[src_lo + e]) + cost
+            time_row[i] = depart[i] + latency[i]
+            value_row[i] = words[i]
+        for j in range(len(excluded)):
+            time_row[excluded[j]], value_row[excluded[j]] = kept_time[j], kept_value[j]
     return depart
 
 
@@ -59,19 +52,19 @@ def receive_rows(times: np.ndarray, values: np.ndarray, sram: np.ndarray, cycle:
     """Pop words first .. first + length - 1 of receivers lo + i into their SRAM rows base ..; each slot's time
     becomes its word's taken time. Returns each lane's last taken time."""
     depth, value_depth = times.shape[0], values.shape[0]
-    skip = _skipped(m, excluded)
-    taken = np.empty(m, dtype=np.float64)
-    for i in range(m):
-        taken[i] = np.float64(cycle[lo + i]) + cost
+    taken = cycle[lo:lo + m].astype(np.float64) + cost
+    kept_time, kept_word = np.empty(len(excluded), times.dtype), np.empty(len(excluded), sram.dtype)
     for k in range(length):  # (word by word, lanes innermost, as in `send_rows`)
         slot, value_slot = (first + k) % depth, (first + k) % value_depth
+        time_row, value_row, words = times[slot, lo:lo + m], values[value_slot, lo:lo + m], sram[base + k, lo:lo + m]
+        for j in range(len(excluded)):
+            kept_time[j], kept_word[j] = time_row[excluded[j]], words[excluded[j]]
         for i in range(m):
-            if skip[i]:
-                continue
-            p = lo + i
-            arrival = np.float64(times[slot, p])
+            arrival = np.float64(time_row[i])
             if arrival > taken[i]:
                 taken[i] = arrival
-            times[slot, p] = taken[i]
-            sram[base + k, p] = values[value_slot, p]
+            time_row[i] = taken[i]
+            words[i] = value_row[i]
+        for j in range(len(excluded)):
+            time_row[excluded[j]], words[excluded[j]] = kept_time[j], kept_word[j]
     return taken
