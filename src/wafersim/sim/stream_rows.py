@@ -4,7 +4,8 @@ A large dense group (full or complement form, see `lanes`) whose lanes all move 
 from the start of the transfer, with room (send) or data (receive) for all of them, moves its words as
 whole rows of the FIFO (views over the group's window).
 
-Where every time is a whole number of cycles (`Strategy.stream_rows`), each row is written once: a
+Where every time is a whole number of cycles (`Strategy.stream_rows`), all words move at once (one compiled
+call, `stream_row_kernels`, where the FIFO's fields are one block; else NumPy over runs of ring rows): a
 sender's word k departs at max(ready_k, when its slot was freed), ready_0 = cycle + cost and
 ready_k = departure_(k-1) + word_time, and arrives a link latency later; a receiver takes word k at
 max(taken_(k-1), its arrival), taken_(-1) = cycle + cost; the stall added is the sum of the waits,
