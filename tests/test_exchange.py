@@ -237,17 +237,26 @@ HALO_SPECS = {"default": ws.WaferSpec(width=20, height=18),
               "fractional": ws.WaferSpec(width=20, height=18, link_words_per_cycle=0.75, hop_latency=2, fifo_depth=5)}
 
 
-@pytest.mark.parametrize("spec", sorted(HALO_SPECS))
-def test_halo_exchanges_of_mid_sized_groups_move_whole_rows_identically(spec, tmp_path, monkeypatch):
+@pytest.mark.parametrize("spec, held", [(spec, "block") for spec in sorted(HALO_SPECS)] + [("default", "rows")])
+def test_halo_exchanges_of_mid_sized_groups_move_whole_rows_identically(spec, held, tmp_path, monkeypatch):
     """Vector transfers of dense groups of `exchange.ROWS_MIN_LANES` PEs or more (here 20 x 18 PEs: the
     `has_neighbor` groups have 324-342), below `BULK_MAX_LANES`, move whole FIFO rows (`stream_rows`) where
     times are whole cycles (not on "fractional": the bulk mover there), with every strategy's results,
-    cycles and statistics; the sums are exact in float32 (small integers, power-of-two weights)."""
-    from wafersim.sim import stream_rows
+    cycles and statistics; the sums are exact in float32 (small integers, power-of-two weights). FIFO
+    fields held as one block move each transfer in one compiled call (`stream_row_kernels`); fields held as
+    rows (`held` "rows", as at wafer scale) in NumPy over runs of rows."""
+    from wafersim.sim import fabric, stream_row_kernels, stream_rows
     from wafersim.sim.compiled import stepper
 
     halo_sum = load_source(tmp_path, HALO_KERNEL).halo_sum
     monkeypatch.setattr(stepper, "FABRIC_GROUP", 0)  # (else FAST's interpreter may run this block's transfers)
+    if held == "rows":
+        monkeypatch.setattr(fabric, "BLOCK_BYTES", 0)
+    compiled = []
+    for name in ("send_rows", "receive_rows"):
+        kernel = getattr(stream_row_kernels, name)
+        monkeypatch.setattr(stream_row_kernels, name,
+                            lambda *args, kernel=kernel: compiled.append(kernel) or kernel(*args))
     rows = []
     send_rows = stream_rows.StreamRowsMixin._send_rows
     monkeypatch.setattr(stream_rows.StreamRowsMixin, "_send_rows",
@@ -270,3 +279,4 @@ def test_halo_exchanges_of_mid_sized_groups_move_whole_rows_identically(spec, tm
     neighbours = [padded[1:-1, :-2], padded[1:-1, 2:], padded[:-2, 1:-1], padded[2:, 1:-1]]  # W, E, N, S
     np.testing.assert_array_equal(out, cols * weights[0] + sum(n * wk for n, wk in zip(neighbours, weights[1:])))
     assert any(rows) == (spec.link_words_per_cycle != 0.75)
+    assert bool(compiled) == (any(rows) and held == "block")

@@ -4,7 +4,8 @@ A large dense group (full or complement form, see `lanes`) whose lanes all move 
 from the start of the transfer, with room (send) or data (receive) for all of them, moves its words as
 whole rows of the FIFO (views over the group's window).
 
-Where every time is a whole number of cycles (`Strategy.stream_rows`), each row is written once: a
+Where every time is a whole number of cycles (`Strategy.stream_rows`), all words move at once (one compiled
+call, `stream_row_kernels`, where the FIFO's fields are one block; else NumPy over runs of ring rows): a
 sender's word k departs at max(ready_k, when its slot was freed), ready_0 = cycle + cost and
 ready_k = departure_(k-1) + word_time, and arrives a link latency later; a receiver takes word k at
 max(taken_(k-1), its arrival), taken_(-1) = cycle + cost; the stall added is the sum of the waits,
@@ -20,7 +21,7 @@ import numpy as np
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
 from . import parallel
-from .fabric import Fifo
+from .fabric import Fifo, SlotRows
 from .lanes import Lanes
 
 
@@ -68,71 +69,105 @@ class StreamRowsMixin:
     def _send_rows(self, src: Lanes, dst: Lanes, base: int, length: int, fifo: Fifo, cost: float,
                    latency: float | np.ndarray, most_queued: int) -> bool:
         """Push `length` words from SRAM rows base.. of every sender, all receivers being at one word number:
-        each row written once, a large group in parts on the engine's threads; False (nothing done) where
-        that does not apply."""
+        all words at once over runs of ring rows (`ring_runs`), a large group in parts on the engine's
+        threads; False (nothing done) where that does not apply."""
         if not self._rows_apply(src, dst):
             return False
         first = dst.all_equal(dst.get(fifo.pushed))
         if first is None:
             return False
         first = int(first)
-        for k in range(length):  # (the ring deepens as the word-by-word pushes deepen it)
+        for k in range(length):  # (the ring deepens as the word-by-word pushes deepen it: replaced)
             if fifo.shallow:
                 fifo.make_room(1 + most_queued + k)
-        # Rows allocated before the threads (two allocating one row at once would lose a part's words), and
-        # only once the ring is as deep as it gets: deepening replaces the ring, dropping rows of unpushed words.
-        for k in range(length):
-            fifo.allocate_rows(first + k)
+        compiled = fifo.time.block is not None and fifo.value.block is not None
+        for k in range(0 if compiled else length):  # (rows allocated before the threads: two allocating one
+            fifo.allocate_rows(first + k)  # at once lose a part's words)
 
         def move(src: Lanes, dst: Lanes) -> None:
             ready = src.window_view(self.cycle) + cost
-            depart = np.empty_like(ready)
-            hop = latency if np.isscalar(latency) else src.window_view(latency)
-            for k in range(length):
-                word = first + k
-                time_row = dst.window_view(fifo.time[word % fifo.depth])
-                kept_time = dst.keep_outside(time_row)
-                if k:
-                    depart += self.word_time  # ready: the previous word has left
-                np.maximum(ready if k == 0 else depart, time_row, out=depart)  # after word k - depth left
-                np.add(depart, hop, out=time_row)  # now: its arrival
-                dst.restore_outside(time_row, kept_time)
-                dst.put(fifo.value[fifo.value_slots(word)], src.window_view(self.sram[base + k]))
-            dst.add(fifo.pushed, length)
-            src.put(self.cycle, depart + self.word_time)
+            if compiled:  # (one call: `stream_row_kernels`)
+                per_pe = not np.isscalar(latency)
+                hop = src.window_view(latency) if per_pe else np.array([latency], dtype=np.float64)
+                last = row_kernels().send_rows(
+                    fifo.time.block, fifo.value.block, self.sram, self.cycle, window_start(src), window_start(dst),
+                    src.n, excluded(src), first, length, base, float(cost), float(self.word_time), hop,
+                    per_pe).astype(ready.dtype)
+            else:
+                last = self._send_runs(src, dst, ready, ring_runs(fifo.time, first, length),
+                                       ring_runs(fifo.value, first, length), base, length, latency)
+            src.put(self.cycle, last + self.word_time)
             # The waits of all words: the sum over k of depart_k - ready_k, ready_k = depart_(k-1) + word_time.
-            self._add_rows_stall(src, depart - (length - 1) * self.word_time, ready)
+            self._add_rows_stall(src, last - (length - 1) * self.word_time, ready)
+            dst.add(fifo.pushed, length)
 
         self._in_parts(move, src, dst)
         return True
 
     def _receive_rows(self, lanes: Lanes, base: int, length: int, fifo: Fifo, cost: float) -> bool:
-        """Pop `length` words into SRAM rows base.. of every lane, all being at one word number: each row
-        written once, a large group in parts on the engine's threads; False (nothing done) where that
-        does not apply."""
+        """Pop `length` words into SRAM rows base.. of every lane, all being at one word number: all words at
+        once over runs of ring rows (`ring_runs`), a large group in parts on the engine's threads; False
+        (nothing done) where that does not apply."""
         if not self._rows_apply(lanes):
             return False
         first = lanes.all_equal(lanes.get(fifo.popped))
         if first is None:
             return False
         first = int(first)
-        for k in range(length):
+        compiled = fifo.time.block is not None and fifo.value.block is not None
+        for k in range(0 if compiled else length):  # (rows allocated before the threads, as in `_send_rows`)
             fifo.allocate_rows(first + k)
 
         def move(lanes: Lanes) -> None:
             ready = lanes.window_view(self.cycle) + cost
-            taken = ready.copy()
-            for k in range(length):  # word k is taken when it has arrived and word k - 1 was taken
-                word = first + k
-                np.maximum(taken, lanes.window_view(fifo.time[word % fifo.depth]), out=taken)
-                lanes.put(fifo.time[word % fifo.depth], taken)  # now: when the slot was freed
-                lanes.put(self.sram[base + k], lanes.window_view(fifo.value[fifo.value_slots(word)]))
+            if compiled:  # (one call: `stream_row_kernels`)
+                last = row_kernels().receive_rows(
+                    fifo.time.block, fifo.value.block, self.sram, self.cycle, window_start(lanes), lanes.n,
+                    excluded(lanes), first, length, base, float(cost)).astype(ready.dtype)
+            else:
+                last = self._receive_runs(lanes, ready, ring_runs(fifo.time, first, length),
+                                          ring_runs(fifo.value, first, length), base, length)
             lanes.add(fifo.popped, length)
-            lanes.put(self.cycle, taken)
-            self._add_rows_stall(lanes, taken, ready)  # the waits of all words: taken_last - ready_0
+            lanes.put(self.cycle, last)
+            self._add_rows_stall(lanes, last, ready)  # the waits of all words: taken_last - ready_0
 
         self._in_parts(move, lanes)
         return True
+
+    def _send_runs(self, src: Lanes, dst: Lanes, ready: np.ndarray, time_runs: list, value_runs: list, base: int,
+                   length: int, latency: float | np.ndarray) -> np.ndarray:
+        """`_send_rows`' words in NumPy, over runs of ring rows (`ring_runs`): each sender's last departure."""
+        # depart_k = max(ready + k * word_time, max over j <= k of (slot_j + (k - j) * word_time)): the
+        # recurrence depart_k = max(depart_(k-1) + word_time, slot_k) (word k waits for word k - depth to
+        # leave its slot) unrolled; whole numbers, so every step is exact, as in the recurrence.
+        depart = gather_runs(time_runs, dst, ready.dtype)
+        steps = (np.arange(length) * self.word_time).astype(ready.dtype)[:, np.newaxis]
+        depart -= steps
+        running_max(depart)
+        np.maximum(depart, ready, out=depart)
+        depart += steps
+        last = depart[-1].copy()
+        depart += latency if np.isscalar(latency) else src.window_view(latency)  # now: arrivals
+        for k0, k1, rows in time_runs:
+            dst.put(rows, depart[k0:k1])
+        words = self.sram[base:base + length]
+        for k0, k1, rows in value_runs:
+            dst.put(rows, src.window_view(words[k0:k1]))
+        return last
+
+    def _receive_runs(self, lanes: Lanes, ready: np.ndarray, time_runs: list, value_runs: list, base: int,
+                      length: int) -> np.ndarray:
+        """`_receive_rows`' words in NumPy, over runs of ring rows (`ring_runs`): each lane's last taken time."""
+        # Word k is taken when it has arrived and word k - 1 was taken: taken_k = max(ready, arrival_0..k).
+        taken = gather_runs(time_runs, lanes, ready.dtype)
+        running_max(taken)
+        np.maximum(taken, ready, out=taken)
+        for k0, k1, rows in time_runs:  # now: when each slot was freed
+            lanes.put(rows, taken[k0:k1])
+        words = self.sram[base:base + length]
+        for k0, k1, rows in value_runs:
+            lanes.put(words[k0:k1], lanes.window_view(rows))
+        return taken[-1]
 
     @staticmethod
     def _in_parts(move, *groups: Lanes) -> None:
@@ -143,3 +178,54 @@ class StreamRowsMixin:
             move(*groups)
         else:
             parallel.run(move, parts)
+
+
+def ring_runs(field: SlotRows, first: int, length: int) -> list[tuple[int, int, np.ndarray]]:
+    """The slots of words first .. first + length - 1 (at most the ring's depth) of a FIFO field, as runs
+    (k0, k1, rows): words first + k0 .. first + k1 - 1 are the rows of `rows`, a (k1 - k0, PEs) view. Two
+    runs at most for a field held as one block (the ring wraps once), a row each otherwise; rows are
+    allocated here (never on the engine's threads)."""
+    depth = len(field.rows)
+    if field.block is None:
+        return [(k, k + 1, field[(first + k) % depth][np.newaxis]) for k in range(length)]
+    start = first % depth
+    head = min(length, depth - start)
+    runs = [(0, head, field.block[start:start + head])]
+    if head < length:
+        runs.append((head, length, field.block[:length - head]))
+    return runs
+
+
+def gather_runs(runs: list[tuple[int, int, np.ndarray]], lanes: Lanes, dtype) -> np.ndarray:
+    """The window of `lanes` in the rows of `runs` (`ring_runs`), as one new (words, window) array of `dtype`."""
+    views = [lanes.window_view(rows) for _, _, rows in runs]
+    return views[0].astype(dtype) if len(views) == 1 else np.concatenate(views).astype(dtype, copy=False)
+
+
+def running_max(rows: np.ndarray) -> np.ndarray:
+    """rows[k] = max(rows[0..k]) in place, a row at a time (`np.maximum.accumulate` down the rows of a (16, 1,024)
+    array takes ~10x as long: a strided inner loop per column)."""
+    views = list(rows)  # (views made at once: `rows[k]` one at a time costs several times the maximum itself)
+    for previous, row in zip(views, views[1:]):
+        np.maximum(previous, row, out=row)
+    return rows
+
+
+def row_kernels():
+    """The `stream_row_kernels` module, imported on first use (it imports Numba)."""
+    from . import stream_row_kernels
+
+    return stream_row_kernels
+
+
+def window_start(lanes: Lanes) -> int:
+    """The first PE of a group's window (0 unwindowed)."""
+    return 0 if lanes.window is None else int(lanes.window.start)
+
+
+_NONE_EXCLUDED = np.empty(0, dtype=np.int64)
+
+
+def excluded(lanes: Lanes) -> np.ndarray:
+    """A dense group's excluded window positions as int64 (none for a full group)."""
+    return _NONE_EXCLUDED if lanes.excl is None else np.ascontiguousarray(lanes.excl, dtype=np.int64)
