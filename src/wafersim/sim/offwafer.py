@@ -75,6 +75,12 @@ class OffWaferMixin:
     _leasts: dict | None = None
     #: (`_store_paths`, made on first use)
     store_paths: StorePaths | None = None
+    #: Loads of several held groups recorded on the bandwidth together (`_record_held_loads`): per PE, the
+    #: cycle by which the bandwidth serves its recorded load and that load's issue cycle (NaN: none), and the
+    #: pcs whose group holds such PEs; None before the first.
+    _recorded_served: np.ndarray | None = None
+    _recorded_issue: np.ndarray | None = None
+    _recorded_pcs: list[int] | None = None
 
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
@@ -251,10 +257,15 @@ class OffWaferMixin:
         not yet served the bytes of every access of a smaller key (issue cycle, PE) and their own
         (`sim.bandwidth`). A load's are final (`_next_group` held it until they could be); a store's are a
         lower bound, settled once every key before it is known (`_settle_bandwidth`)."""
-        ledger = self.bandwidth
-        if ledger is None:
-            ledger = self.bandwidth = BandwidthLedger(self.totals.global_bytes, self.spec.global_bytes_per_cycle,
-                                                      self.n)
+        if loads and self._recorded_served is not None:
+            served = self._recorded_served[at]
+            recorded = ~np.isnan(served)
+            if recorded.any():  # (recorded by `_record_held_loads`, with every load of a smaller key)
+                if not recorded.all() or not np.array_equal(self._recorded_issue[at], issued):
+                    raise AssertionError("a load recorded on the bandwidth ahead runs with other lanes or cycles")
+                self._recorded_served[at] = np.nan
+                return np.maximum(np.asarray(unloaded, dtype=np.float64), served)
+        ledger = self._ledger()
         pe = self._pe_index() if isinstance(at, slice) else at
         latest = ledger.latest
         self.totals.global_bytes += ledger.record(issued, pe, nbytes, None if loads else unloaded)
@@ -262,6 +273,12 @@ class OffWaferMixin:
         if not loads or ledger.served(ledger.earlier + ledger.total) <= finished.min(initial=np.inf):
             return finished  # (a load: even every byte recorded is served by then)
         return np.maximum(finished, ledger.served(ledger.bytes_through(issued, pe, latest)))
+
+    def _ledger(self) -> BandwidthLedger:
+        """The wave's `BandwidthLedger`, made on first use."""
+        if self.bandwidth is None:
+            self.bandwidth = BandwidthLedger(self.totals.global_bytes, self.spec.global_bytes_per_cycle, self.n)
+        return self.bandwidth
 
     def _settle_bandwidth(self, horizon: float = np.inf, halted: bool = False) -> None:
         """Settle the stores issued before `horizon` (no access can still issue before it): their PEs' stores
@@ -370,8 +387,15 @@ class OffWaferMixin:
         return max(issue + spec.global_latency, math.ceil((served + 4) / spec.global_bytes_per_cycle))
 
     def _load_issue(self, pc: int, group) -> np.ndarray:
-        """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included)."""
-        return group.lanes.get(self.cycle) + (group.cost + self.ops[pc][2])
+        """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included), rounded as
+        `_global` finds them: the owed cycles added to the PEs' clocks (`_flush`), then the load's cost."""
+        return self._issue_at(pc, np.array(group.lanes.get(self.cycle)), group.cost)  # (a copy: `get` may view)
+
+    def _issue_at(self, pc: int, clocks: np.ndarray, owed: float) -> np.ndarray:
+        """The issue cycles of the instruction at `pc` by PEs at `clocks` (a copy, changed) owing `owed` cycles."""
+        if owed:
+            clocks += owed
+        return clocks + self.ops[pc][2]
 
     def _bytes_by(self, count: int, first: float, until: float) -> float:
         """A bound of the bytes `count` PEs whose next access issues at `first` or later can move in accesses
@@ -440,15 +464,20 @@ class OffWaferMixin:
         """(pc, group) to run next, removed from `groups`: the lowest runnable pc, except that a group
         at a global load runs only its PEs whose load issues before any store another PE (or one of its
         own, after this load) could still issue, and before any access that could delay it on the shared
-        bandwidth (`_load_limit`). When every runnable group waits so, the group holding the earliest load
-        runs the PEs that no PE can still precede (all blocked PEs can only be woken by these loads' PEs,
-        after their loads complete); loads of several groups at that cycle, the lowest PEs first."""
-        order = self.launch.memory_order
+        bandwidth (`_load_limit`). When every runnable group waits at a load, the loads of all of them that no
+        PE can still precede run (`_record_held_loads`); where none can (all blocked PEs can only be woken by
+        these loads' PEs, after their loads complete), the group holding the earliest load runs the PEs that
+        no PE can still precede; loads of several groups at that cycle, the lowest PEs first."""
         self._leasts = {}  # (`_least`: nothing runs until this returns)
+        recorded = self._recorded_group()
+        if recorded is not None:
+            return recorded
         self._settle_bandwidth_if_long()
         pc = min(runnable)
         if pc not in self.held_loads:
             return pc, self.groups.pop(pc)
+        if len(runnable) > 1 and self.held_loads.issuperset(runnable) and self._record_held_loads(runnable):
+            return self._recorded_group()
         held = []
         for pc in sorted(runnable):
             group = self.groups[pc]
@@ -464,20 +493,9 @@ class OffWaferMixin:
                 return pc, self._split_off(pc, group, ready)
             held.append((first, pc, issue))
         # Every runnable group waits for another: all other PEs are blocked or at held loads.
-        wake = min(self._earliest_finish(first) for first, _, _ in held)
         first, pc, issue = min(held)
-        bound = min(self._earliest_finish(f) + order.next_store(self.ops[p][1]) for f, p, _ in held) \
-            if order.active else np.inf
-        # (accesses: the other held loads, every held PE's next access, and those of blocked PEs)
-        reach = min([f for f, p, _ in held if p != pc]
-                    + [self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held])
-        for other, group in [*self.groups.items(), *((at, None) for at in self.asleep)]:
-            if group is not None and not group.blocked:
-                continue
-            least = self._least(other, group) - (0.0 if group is None else group.cost)
-            bound = min(bound, max(least, wake) + order.next_store(other))
-            reach = min(reach, max(least, wake) + order.next_access(other))
-        self._settle_bandwidth(min(first, reach))
+        bound, reach = self._held_limits(held)
+        reach = min([reach] + [f for f, p, _ in held if p != pc])  # (the other held loads)
         group = self.groups[pc]
         ready = issue < min(bound, reach)
         if not group.lanes.any(ready):  # ties at the same cycle (zero latency and costs): the earliest go
@@ -495,6 +513,99 @@ class OffWaferMixin:
         if group.lanes.all(ready):
             return pc, self.groups.pop(pc)
         return pc, self._split_off(pc, group, ready)
+
+    def _held_limits(self, held: list[tuple[float, int, np.ndarray]]) -> tuple[float, float]:
+        """Where every runnable group waits at a load (`held`: (first issue cycle, pc, lane-aligned issue
+        cycles) of each) and every other PE is blocked or asleep: (a lower bound of the issue cycle of any store,
+        of any access, that a PE can still issue, these loads aside). Settles the bandwidth before the earliest
+        of them, and before that bound."""
+        order = self.launch.memory_order
+        wake = min(self._earliest_finish(first) for first, _, _ in held)
+        bound = min(self._earliest_finish(f) + order.next_store(self.ops[p][1]) for f, p, _ in held) \
+            if order.active else np.inf
+        # (accesses: every held PE's next access, and those of blocked PEs, which only a held PE can wake)
+        reach = min(self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held)
+        for other, group in [*self.groups.items(), *((at, None) for at in self.asleep)]:
+            if group is not None and not group.blocked:
+                continue
+            least = self._least(other, group) - (0.0 if group is None else group.cost)
+            bound = min(bound, max(least, wake) + order.next_store(other))
+            reach = min(reach, max(least, wake) + order.next_access(other))
+        self._settle_bandwidth(min(min(held)[0], reach))
+        return bound, reach
+
+    def _record_held_loads(self, runnable: list[int]) -> bool:
+        """Where every runnable group waits at a load: the loads of all of them that issue before any store
+        or access no PE can still issue (`_held_limits`) may run, whatever their order, once the bandwidth
+        knows every one of them (each one's prefix of keys is then complete): record them on the ledger, with
+        each one's cycle of service (`_recorded_group` runs them, `_global_finish` takes it). False (nothing
+        done) where those of fewer than two groups may run, or where one of them would fail (its PE stops
+        there, and its bytes must not count), or under the race checker (which may stop the launch)."""
+        if self.launch.racecheck is not None:
+            return False
+        held = []
+        for pc in runnable:
+            issue = self._load_issue(pc, self.groups[pc])
+            held.append((_lanes_min(self.groups[pc].lanes, issue), pc, issue))
+        bound, reach = self._held_limits(held)
+        limit = min(bound, reach)
+        parts = []
+        for _, pc, issue in held:
+            group = self.groups[pc]
+            ready = issue < limit
+            if group.lanes.any(ready):
+                pes = group.lanes.split(ready)[0].indices()
+                parts.append((pc, pes, self._issue_at(pc, self.cycle[pes], group.cost)))
+        if len(parts) < 2:
+            return False
+        sizes = [self._held_load_bytes(pc, pes) for pc, pes, _ in parts]
+        if any(size is None for size in sizes):
+            return False
+        pes = np.concatenate([pes for _, pes, _ in parts])
+        issue = np.concatenate([issue for _, _, issue in parts]).astype(np.float64)
+        by_key = np.lexsort((pes, issue))  # (in key order, as the ledger takes a batch of one issue cycle)
+        pes, issue = pes[by_key], issue[by_key]
+        ledger = self._ledger()
+        latest = ledger.latest
+        self.totals.global_bytes += ledger.record(issue, pes, np.concatenate(sizes)[by_key])
+        if self._recorded_served is None:
+            self._recorded_served, self._recorded_issue = np.full(self.n, np.nan), np.full(self.n, np.nan)
+        self._recorded_served[pes] = ledger.served(ledger.bytes_through(issue, pes, latest))
+        self._recorded_issue[pes] = issue
+        self._recorded_pcs = [pc for pc, _, _ in parts]
+        return True
+
+    def _held_load_bytes(self, pc: int, pes: np.ndarray) -> np.ndarray | None:
+        """Bytes of the load at `pc` for the PEs `pes` (indices), or None where it would fail for one (checked
+        as `_global` checks it: lengths, global and SRAM addresses)."""
+        ins = self.ops[pc][0]
+        if ins.op == "gld":
+            addr = (self.regs[ins.a, pes].astype(np.int64) & 0xFFFFFFFF) + ins.imm
+            nbytes = np.full(len(pes), 4, dtype=np.int64)
+            return nbytes if self.launch.memory.locate(addr, 4)[1].all() else None
+        words = self.regs[ins.c, pes].astype(np.int64)
+        sram_base = self.regs[ins.d, pes].astype(np.int64)
+        if (words < 0).any() or ((sram_base < 0) | (sram_base + words > self.program.data_words)).any():
+            return None
+        addr = self.regs[ins.a, pes].astype(np.int64) & 0xFFFFFFFF
+        if not (self.launch.memory.locate(addr, 4 * words)[1] | (words == 0)).all():
+            return None
+        return 4 * words
+
+    def _recorded_group(self):
+        """(pc, group) of the PEs of a group whose loads `_record_held_loads` recorded, or None where none is
+        left to run."""
+        while self._recorded_pcs:
+            pc = self._recorded_pcs.pop()
+            group = self.groups.get(pc)
+            if group is None:
+                continue
+            recorded = ~np.isnan(group.lanes.get(self._recorded_served))
+            if group.lanes.all(recorded):
+                return pc, self.groups.pop(pc)
+            if group.lanes.any(recorded):
+                return pc, self._split_off(pc, group, recorded)
+        return None
 
     def _pe_index(self) -> np.ndarray:
         """Each PE's index in the wave (a per-PE array, made once)."""
