@@ -94,3 +94,57 @@ def test_bandwidth_bound_stores_behind_neighbour_pipelines_take_the_same_cycles_
         cut_short = _launch(SLOW_GLOBAL)
     assert_same_run(reference, fast)
     assert_same_run(reference, cut_short)
+
+
+# ----------------------------------------------------------------------------- loads of many held groups at once
+ROWS, ROW_WORDS = 6, 5
+ROWS_WIDTH, ROWS_HEIGHT = 8, 6
+ROWS_GLOBAL, SPIN = 4e8, 300  # (spins of up to 300 iterations spread the PEs over the loads)
+
+
+@ws.jit
+def rows_sum(grid_in, spin, out):
+    """Each PE spins a while, loads its ROWS rows of ROW_WORDS words (ROWS `gldv`s at as many program counters)
+    and sums them."""
+    x, y = ws.grid(2)
+    me = y * ws.blockDim.x + x
+    s = 0.0
+    for j in range(spin[me]):
+        s = s + 0.0
+    u = ws.local.array((ROWS, ROW_WORDS), np.float32)
+    for k in range(ROWS):
+        u[k, 0:ROW_WORDS] = grid_in[me, k * ROW_WORDS:(k + 1) * ROW_WORDS]
+    for k in range(ROWS):
+        for i in range(ROW_WORDS):
+            s += u[k, i]
+    out[me] = s
+
+
+def _rows_launch():
+    rng = np.random.default_rng(47)
+    pes = ROWS_WIDTH * ROWS_HEIGHT
+    grid_in = rng.integers(-9, 9, (pes, ROWS * ROW_WORDS)).astype(np.float32)
+    dev = ws.Device(ws.WaferSpec(width=ROWS_WIDTH, height=ROWS_HEIGHT, global_bytes_per_s=ROWS_GLOBAL))
+    d_out = dev.device_array(pes)
+    stats = rows_sum[(1, 1), (ROWS_WIDTH, ROWS_HEIGHT)](dev.to_device(grid_in),
+                                                         dev.to_device(rng.integers(0, SPIN, pes).astype(np.int32)), d_out)
+    return (d_out.copy_to_host(), stats), grid_in.sum(axis=1)  # (small integers: exact in any order)
+
+
+def test_bandwidth_bound_loads_of_many_held_groups_run_together_as_the_rule_says_under_every_strategy(monkeypatch):
+    """The PEs' loads, slowed by the bandwidth, spread over the program counters of the six loads: the scheduler
+    runs those of all the held groups that no PE can precede at once (`_record_held_loads`, stop 47: one load a
+    PE a step before); each completes as the plain rule over keys says, the same cycles under every strategy."""
+    from test_bandwidth import check_against_the_rule, recorded_launch
+    from test_engine_strategies import run_every_strategy
+    from wafersim.sim.offwafer import OffWaferMixin
+
+    together = []
+    record = OffWaferMixin._record_held_loads
+    monkeypatch.setattr(OffWaferMixin, "_record_held_loads",
+                        lambda sim, runnable: together.append(record(sim, runnable)) or together[-1])
+    (out, stats), accesses, halts = recorded_launch(lambda: _rows_launch()[0], monkeypatch)
+    np.testing.assert_array_equal(out, _rows_launch()[1])
+    delayed_loads, _ = check_against_the_rule(stats, accesses, halts)
+    assert delayed_loads and any(together)
+    run_every_strategy(lambda: _rows_launch()[0])

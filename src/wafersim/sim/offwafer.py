@@ -21,6 +21,7 @@ from .lanes import Lanes
 from .memory_order import ACCESS_OPS, LOG_COMMIT_WORDS
 from .neighbour_paths import StorePaths
 from .distinct import distinct_indices
+from .held_loads import HeldLoadsMixin, lanes_min as _lanes_min
 from .wake_chains import WakeChains
 
 #: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
@@ -64,12 +65,7 @@ def _load(sram: np.ndarray, rows: np.ndarray, pes: slice) -> None:
         sram[:, first:last] = rows[first:last].T
 
 
-def _lanes_min(lanes: Lanes, values: np.ndarray) -> float:
-    """Smallest lane-aligned value (inf for no lanes)."""
-    return -lanes.max(-values)
-
-
-class OffWaferMixin:
+class OffWaferMixin(HeldLoadsMixin):
     """Global memory executors of `WaveSim`: data movement plus latency, edge hops and shared bandwidth."""
 
     #: Whether a group about to load waits while another PE could still store at an earlier cycle (off only
@@ -262,10 +258,15 @@ class OffWaferMixin:
         not yet served the bytes of every access of a smaller key (issue cycle, PE) and their own
         (`sim.bandwidth`). A load's are final (`_next_group` held it until they could be); a store's are a
         lower bound, settled once every key before it is known (`_settle_bandwidth`)."""
-        ledger = self.bandwidth
-        if ledger is None:
-            ledger = self.bandwidth = BandwidthLedger(self.totals.global_bytes, self.spec.global_bytes_per_cycle,
-                                                      self.n)
+        if loads and self._recorded_served is not None:
+            served = self._recorded_served[at]
+            recorded = ~np.isnan(served)
+            if recorded.any():  # (recorded by `_record_held_loads`, with every load of a smaller key)
+                if not recorded.all() or not np.array_equal(self._recorded_issue[at], issued):
+                    raise AssertionError("a load recorded on the bandwidth ahead runs with other lanes or cycles")
+                self._recorded_served[at] = np.nan
+                return np.maximum(np.asarray(unloaded, dtype=np.float64), served)
+        ledger = self._ledger()
         pe = self._pe_index() if isinstance(at, slice) else at
         latest = ledger.latest
         self.totals.global_bytes += ledger.record(issued, pe, nbytes, None if loads else unloaded)
@@ -273,6 +274,12 @@ class OffWaferMixin:
         if not loads or ledger.served(ledger.earlier + ledger.total) <= finished.min(initial=np.inf):
             return finished  # (a load: even every byte recorded is served by then)
         return np.maximum(finished, ledger.served(ledger.bytes_through(issued, pe, latest)))
+
+    def _ledger(self) -> BandwidthLedger:
+        """The wave's `BandwidthLedger`, made on first use."""
+        if self.bandwidth is None:
+            self.bandwidth = BandwidthLedger(self.totals.global_bytes, self.spec.global_bytes_per_cycle, self.n)
+        return self.bandwidth
 
     def _settle_bandwidth(self, horizon: float = np.inf, halted: bool = False) -> None:
         """Settle the stores issued before `horizon` (no access can still issue before it): their PEs' stores
@@ -405,8 +412,15 @@ class OffWaferMixin:
         return max(issue + spec.global_latency, math.ceil((served + 4) / spec.global_bytes_per_cycle))
 
     def _load_issue(self, pc: int, group) -> np.ndarray:
-        """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included)."""
-        return group.lanes.get(self.cycle) + (group.cost + self.ops[pc][2])
+        """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included), rounded as
+        `_global` finds them: the owed cycles added to the PEs' clocks (`_flush`), then the load's cost."""
+        return self._issue_at(pc, np.array(group.lanes.get(self.cycle)), group.cost)  # (a copy: `get` may view)
+
+    def _issue_at(self, pc: int, clocks: np.ndarray, owed: float) -> np.ndarray:
+        """The issue cycles of the instruction at `pc` by PEs at `clocks` (a copy, changed) owing `owed` cycles."""
+        if owed:
+            clocks += owed
+        return clocks + self.ops[pc][2]
 
     def _bytes_by(self, count: int, first: float, until: float) -> float:
         """A bound of the bytes `count` PEs whose next access issues at `first` or later can move in accesses
@@ -488,14 +502,20 @@ class OffWaferMixin:
         """(pc, group) to run next, removed from `groups`: the lowest runnable pc, except that a group
         at a global load runs only its PEs whose load issues before any store another PE (or one of its
         own, after this load) could still issue, and before any access that could delay it on the shared
-        bandwidth (`_load_limit`). When every runnable group waits so, the group holding the earliest load
-        runs the PEs that no PE can still precede (all blocked PEs can only be woken by these loads' PEs,
-        after their loads complete); loads of several groups at that cycle, the lowest PEs first."""
+        bandwidth (`_load_limit`). When every runnable group waits at a load, the loads of all of them that no
+        PE can still precede run (`_record_held_loads`); where none can (all blocked PEs can only be woken by
+        these loads' PEs, after their loads complete), the group holding the earliest load runs the PEs that
+        no PE can still precede; loads of several groups at that cycle, the lowest PEs first."""
         self._leasts = {}  # (`_least`: nothing runs until this returns)
+        recorded = self._recorded_group()
+        if recorded is not None:
+            return recorded
         self._settle_bandwidth_if_long()
         pc = min(runnable)
         if pc not in self.held_loads:
             return pc, self.groups.pop(pc)
+        if len(runnable) > 1 and self.held_loads.issuperset(runnable) and self._record_held_loads(runnable):
+            return self._recorded_group()
         held = []
         for pc in sorted(runnable):
             group = self.groups[pc]
@@ -513,12 +533,13 @@ class OffWaferMixin:
                 return pc, self._split_off(pc, group, ready)
             held.append((first, pc, issue))
         # Every runnable group waits for another: all other PEs are blocked or at held loads.
-        wake = min(self._earliest_finish(first) for first, _, _ in held)
         first, pc, issue = min(held)
-        bound, reach = self._held_limits(held, pc, wake)
+        bound, reach = self._held_limits(held)
+        reach = min([reach] + [f for f, p, _ in held if p != pc])  # (the other held loads)
         group = self.groups[pc]
         if not group.lanes.all(issue < min(bound, reach)) and self._chains_apply():
-            bound, reach = self._held_limits(held, pc, wake, chained=True)
+            bound, reach = self._held_limits(held, chained=True)
+            reach = min([reach] + [f for f, p, _ in held if p != pc])
         self._settle_bandwidth(min(first, reach))
         ready = issue < min(bound, reach)
         if not group.lanes.any(ready):  # ties at the same cycle (zero latency and costs): the earliest go
@@ -537,16 +558,18 @@ class OffWaferMixin:
             return pc, self.groups.pop(pc)
         return pc, self._split_off(pc, group, ready)
 
-    def _held_limits(self, held: list, pc: int, wake: float, chained: bool = False) -> tuple[float, float]:
-        """(a lower bound of any store's issue, of any access's but the load at `pc`), where every runnable group
-        waits at the loads `held` ((first issue, pc, issue)): blocked PEs wake no earlier than `wake`.
-        `chained`: those asleep at receives also no earlier than their chains allow (`wake_chains`)."""
+    def _held_limits(self, held: list[tuple[float, int, np.ndarray]], chained: bool = False) -> tuple[float, float]:
+        """Where every runnable group waits at a load (`held`: (first issue cycle, pc, lane-aligned issue
+        cycles) of each) and every other PE is blocked or asleep: (a lower bound of the issue cycle of any store,
+        of any access, that a PE can still issue, these loads aside). Settles the bandwidth before the earliest
+        of them, and before that bound. `chained`: PEs asleep at receives wake no earlier than their chains allow
+        (`wake_chains`: tighter, dearer)."""
         order = self.launch.memory_order
+        wake = min(self._earliest_finish(first) for first, _, _ in held)
         bound = min(self._earliest_finish(f) + order.next_store(self.ops[p][1]) for f, p, _ in held) \
             if order.active else np.inf
-        # (accesses: the other held loads, every held PE's next access, and those of blocked PEs)
-        reach = min([f for f, p, _ in held if p != pc]
-                    + [self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held])
+        # (accesses: every held PE's next access, and those of blocked PEs, which only a held PE can wake)
+        reach = min(self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held)
         for other, group in [*self.groups.items(), *((at, None) for at in self.asleep)]:
             if group is not None and not group.blocked:
                 continue
@@ -562,6 +585,7 @@ class OffWaferMixin:
                                                            arrival=arrival)[0]
             bound = min(bound, stores if stores is not None else max(least, wake) + order.next_store(other))
             reach = min(reach, accesses if accesses is not None else max(least, wake) + order.next_access(other))
+        self._settle_bandwidth(min(min(held)[0], reach))
         return bound, reach
 
     def _pe_index(self) -> np.ndarray:
