@@ -18,10 +18,10 @@ from ..isa.opcodes import BY_NAME
 from . import parallel
 from .bandwidth import BandwidthLedger
 from .lanes import Lanes
-from .memory_order import ACCESS_OPS, LOG_COMMIT_WORDS
-from .neighbour_paths import StorePaths
 from .distinct import distinct_indices
 from .held_loads import HeldLoadsMixin, lanes_min as _lanes_min
+from .memory_order import ACCESS_OPS, LOG_COMMIT_WORDS
+from .neighbour_paths import StorePaths
 from .wake_chains import WakeChains
 
 #: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
@@ -296,7 +296,8 @@ class OffWaferMixin(HeldLoadsMixin):
             ledger.delayed.append(pes)
         if not halted or not ledger.delayed:
             return
-        pes = distinct_indices(np.concatenate(ledger.delayed), self.n)  # (some may have halted before their stores were settled)
+        # (some may have halted before their stores were settled)
+        pes = distinct_indices(np.concatenate(ledger.delayed), self.n)
         ended = self.cycle[pes]
         done = np.maximum(ended, self.store_done[pes])
         self.stall[pes] += done - ended
@@ -392,18 +393,20 @@ class OffWaferMixin(HeldLoadsMixin):
     def _arrival(self, pc: int) -> Callable[[np.ndarray], np.ndarray] | None:
         """For the lanes asleep at a neighbour receive at `pc`: the least cycle each can take its word, by its
         chain of sleepers (`wake_chains`); None elsewhere."""
-        if self.wake_chains is None:
-            self.wake_chains = WakeChains(self.launch, self.region)
-        chains = self.wake_chains
+        chains = self._wake_chains()
         if not chains.applies(pc):
             return None
         return lambda picked: chains.arrival(pc, picked, self.asleep, self.cycle)
 
     def _chains_apply(self) -> bool:
         """Whether some lanes sleep at a neighbour receive (bounds by chains may then be tighter)."""
+        return any(self._wake_chains().applies(pc) for pc in self.asleep)
+
+    def _wake_chains(self) -> WakeChains:
+        """The wave's chains of PEs asleep at neighbour receives (`WakeChains`), made on first use."""
         if self.wake_chains is None:
             self.wake_chains = WakeChains(self.launch, self.region)
-        return any(self.wake_chains.applies(pc) for pc in self.asleep)
+        return self.wake_chains
 
     def _earliest_finish(self, issue: float) -> float:
         """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far)."""
