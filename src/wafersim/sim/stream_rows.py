@@ -77,12 +77,13 @@ class StreamRowsMixin:
         if first is None:
             return False
         first = int(first)
-        for k in range(length):  # (the ring deepens as the word-by-word pushes deepen it: replaced)
+        for k in range(length):  # (the ring deepens as word-by-word pushes would deepen it)
             if fifo.shallow:
                 fifo.make_room(1 + most_queued + k)
         compiled = fifo.time.block is not None and fifo.value.block is not None
-        for k in range(0 if compiled else length):  # (rows allocated before the threads: two allocating one
-            fifo.allocate_rows(first + k)  # at once lose a part's words)
+        if not compiled:  # (rows allocated before the threads: two allocating one at once lose a part's words)
+            for k in range(length):
+                fifo.allocate_rows(first + k)
 
         def move(src: Lanes, dst: Lanes) -> None:
             ready = src.window_view(self.cycle) + cost
@@ -115,8 +116,9 @@ class StreamRowsMixin:
             return False
         first = int(first)
         compiled = fifo.time.block is not None and fifo.value.block is not None
-        for k in range(0 if compiled else length):  # (rows allocated before the threads, as in `_send_rows`)
-            fifo.allocate_rows(first + k)
+        if not compiled:  # (rows allocated before the threads, as in `_send_rows`)
+            for k in range(length):
+                fifo.allocate_rows(first + k)
 
         def move(lanes: Lanes) -> None:
             ready = lanes.window_view(self.cycle) + cost
