@@ -1,7 +1,7 @@
 """Where a warm launch's compiled time goes: the CPU time of each of the engine's compiled (Numba) functions that
 Python calls, per launch, for one workload of bench/workloads.py.
 
-    python bench/compiled_profile.py NAME [--size full|quick|tiny] [--repeat N]
+    python bench/compiled_profile.py NAME [--size full|quick|tiny] [--repeat N] [--runs]
 
 After two warm launches (everything compiled or loaded), every Numba dispatcher held by a module of `wafersim`
 is replaced by a wrapper that adds the calling thread's CPU time (`time.thread_time_ns`) and a call to its
@@ -12,6 +12,11 @@ The wrappers are removed afterwards. `--repeat` warm launches are timed; figures
 
 A function that only appears after the warm launches (a new specialisation) is not timed. Numba dispatchers
 are C objects, which `cProfile` does not see: hence the wrappers.
+
+`--runs`: instead, the scheduler thread's CPU time in the engine's group runs (`WaveSim._run_group`, wrapped the
+same way), per launch, by the pc, instruction and lane count a run starts with: which steps of a kernel's loop
+the time goes to, compiled and Python together (the library GEMM's: its two panel pumps, its rank-1 flushes).
+What is left of the thread's time is the scheduler's own, between runs.
 """
 from __future__ import annotations
 
@@ -71,16 +76,55 @@ def profile(simulate: Callable[[], object], repeat: int) -> tuple[dict[str, tupl
     return {key: (ns / 1e9 / repeat, calls / repeat) for key, (ns, calls) in totals.items() if calls}, process
 
 
+def runs(simulate: Callable[[], object], repeat: int) -> tuple[dict[tuple[int, str, int], tuple[float, float]], float]:
+    """Run `simulate` `repeat` times with the engine's group runs timed (thread CPU): ({(pc, instruction, lanes):
+    (CPU seconds, runs) per launch}, the launching thread's CPU seconds per launch)."""
+    from wafersim.sim.wave import WaveSim
+
+    totals: dict[tuple[int, str, int], list[int]] = defaultdict(lambda: [0, 0])
+    original = WaveSim.__dict__["_run_group"]
+
+    def timed(self, pc: int, group) -> list[tuple]:
+        start = time.thread_time_ns()
+        try:
+            return original(self, pc, group)
+        finally:
+            instr = self.launch.decoded.get(pc)
+            entry = totals[pc, instr.op if instr is not None else "?", int(group.lanes.count)]
+            entry[0] += time.thread_time_ns() - start
+            entry[1] += 1
+
+    WaveSim._run_group = timed
+    try:
+        start = time.thread_time()
+        for _ in range(repeat):
+            simulate()
+        thread = (time.thread_time() - start) / repeat
+    finally:
+        WaveSim._run_group = original
+    return {key: (ns / 1e9 / repeat, count / repeat) for key, (ns, count) in totals.items()}, thread
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=sorted(WORKLOADS))
     parser.add_argument("--size", choices=("full", "quick", "tiny"), default="full")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs", action="store_true", help="time the group runs by pc instead")
     args = parser.parse_args(argv)
     ws.init()
     case = WORKLOADS[args.name](args.size, np.random.default_rng(0))
     _, stats = case.simulate()
     case.simulate()
+    if args.runs:
+        table, thread = runs(case.simulate, args.repeat)
+        inside = sum(seconds for seconds, _ in table.values())
+        print(f"{case.label}: the scheduler thread's CPU {thread:.3f} s a launch, {inside:.3f} s of it in "
+              f"{sum(count for _, count in table.values()):.0f} group runs")
+        for (pc, op, lanes), (seconds, count) in sorted(table.items(), key=lambda item: -item[1][0])[:40]:
+            print(f"{seconds:9.4f} s {count:8.1f} runs {seconds / count * 1e6:9.1f} us/run  "
+                  f"pc {pc} {op}, {lanes} lanes")
+        return
     entries, process = profile(case.simulate, args.repeat)
     compiled = sum(seconds for seconds, _ in entries.values())
     print(f"{case.label}: {stats.instructions:,} PE-instructions a launch; process CPU {process:.3f} s a launch, "

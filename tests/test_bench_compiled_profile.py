@@ -51,3 +51,27 @@ def test_a_timed_gemm_gives_numpy_s_product_and_times_its_rank_1_pass():
     for c in results:
         np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-5)
     assert entries["descriptor_kernels.rank1_updates_float32"][1] >= 1  # SUMMA's vgers run as queued passes
+
+
+def test_the_group_runs_are_timed_by_pc_and_put_back():
+    from wafersim.sim.wave import WaveSim
+
+    original = WaveSim.__dict__["_run_group"]
+    rng = np.random.default_rng(2)
+    a, b = rng.random((8, 8), dtype=np.float32), rng.random((8, 8), dtype=np.float32)
+    c, stats = gemm.gemm(a, b, 2)  # (compiled or loaded before the wrapper goes in)
+    results = []
+    table, thread = compiled_profile.runs(lambda: results.append(gemm.gemm(a, b, 2)), repeat=2)
+    for again, again_stats in results:  # (the wrapped runs give the same product and cycles)
+        np.testing.assert_array_equal(again, c)
+        assert again_stats.cycles == stats.cycles
+    assert WaveSim.__dict__["_run_group"] is original
+    assert sum(seconds for seconds, _ in table.values()) <= thread + 1e-3
+    # The launch starts with one run of all 4 PEs at pc 0; every run is a whole number per launch (2 alike)
+    assert table[0, next(op for pc, op, _ in table if pc == 0), 4][1] == 1
+    assert all(count == int(count) and 1 <= lanes <= 4 for (_, _, lanes), (_, count) in table.items())
+    # SUMMA's panels: runs of the senders from a `senda`, of the receivers woken at their `recva`; all 4 PEs halt
+    # together, in one run a launch
+    ops = {op for _, op, _ in table}
+    assert {"senda", "recva"} <= ops
+    assert [(lanes, count) for (_, op, lanes), (_, count) in table.items() if op == "halt"] == [(4, 1)]
