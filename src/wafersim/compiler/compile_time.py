@@ -23,6 +23,9 @@ _FIXED_PARAMETERS = " parameters"
 #: The conversions of an int constant that fold to it when compiling (`static`): a kernel's int is an int32.
 _STATIC_INT_CONVERSIONS = (int, np.int32)
 
+#: The roundings to an int that fold when compiling, as `MathLowering.rounded_to_int` folds them (`T[round(2.5)]`).
+_STATIC_ROUNDINGS = (round, math.floor, math.ceil, math.trunc)
+
 
 def static_constant(value: Val):
     """The Python object a constant `Val` stands for when compiling (`static`): an np.int64's as an np.int64 (exact,
@@ -103,6 +106,25 @@ def _static_int_or_bool(value) -> bool:
     """An int constant (Python's or NumPy's) or a Python bool, which Python's abs, min and max take as the int it
     equals (an np.bool_ is refused where it is read: `python_value`)."""
     return is_integer(value) or isinstance(value, bool)
+
+
+def _static_rounding(func, operands: list):
+    """round(x), math.floor/ceil/trunc(x) of a compile-time number: the int the lowered call folds to
+    (`MathLowering.rounded_to_int`): an int as it is (a bool as the int it equals), a float rounded as its float32
+    (`round(2.5)` is 2, halves to even), else NOT_STATIC (nan, an infinity, a result beyond int32, two arguments:
+    the lowered call says what it does with them)."""
+    if len(operands) != 1:
+        return NOT_STATIC
+    value = operands[0]
+    if type(value) is bool:
+        return int(value)
+    if is_integer(value):
+        return value
+    if isinstance(value, (float, np.floating)):
+        value = to_float32(value)
+        if math.isfinite(value) and fits_int32(func(value)):
+            return func(value)
+    return NOT_STATIC
 
 
 class CompileTimeNames:
@@ -301,11 +323,14 @@ class CompileTimeNames:
         float32), abs of a float NOT_STATIC (the lowered call computes it)."""
         try:
             func = self.static(node.func)
-            if func is not len and func is not max and func is not min and func is not abs:
+            rounding = any(func is f for f in _STATIC_ROUNDINGS)
+            if func is not len and func is not max and func is not min and func is not abs and not rounding:
                 return NOT_STATIC
             operands = [self.static_operand(arg) for arg in node.args]
         except Unsupported:
             return NOT_STATIC  # (an unknown name: lowering the call says so)
+        if rounding:
+            return _static_rounding(func, operands)
         if func is len:
             if len(operands) == 1 and isinstance(operands[0], tuple):
                 return len(operands[0])
