@@ -55,7 +55,7 @@ class StorePaths:
             self.classes |= (np.asarray(region.has_neighbor(direction), dtype=np.int8) << direction)
         present = np.flatnonzero(np.bincount(self.classes, minlength=1 << DIRECTIONS))
         self.members = {int(c): None for c in present}  # class -> its PEs (sorted), on first use
-        timing = (tuple(sorted(launch.costs.items())), len(launch.program.code), order.latency)
+        timing = (launch.cost_key, len(launch.program.code), order.latency)
         decoded = launch.decoded
         self.paths = {}
         for c in self.members:
