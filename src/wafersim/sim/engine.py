@@ -315,9 +315,11 @@ class Launch:
             w += 1
         self.memory_order.log.commit(self.memory, np.inf)  # every PE has halted: all stores land
         op_counts: dict[str, int] = {}
-        for pc, instr in self.decoded.items():
-            if totals.pc_counts[pc]:
-                op_counts[instr.op] = op_counts.get(instr.op, 0) + int(totals.pc_counts[pc])
+        counted = totals.pc_counts
+        for pc in np.flatnonzero(counted).tolist():  # (in pc order, as `decoded`: the pcs that ran only)
+            instr = self.decoded.get(pc)
+            if instr is not None:
+                op_counts[instr.op] = op_counts.get(instr.op, 0) + int(counted[pc])
         totals.keep_earliest_prints(self.print_limit)
         prints = [PrintRecord(c, x, y, t, v) for c, y, x, t, v in totals.prints]
         stats = LaunchStats(
