@@ -165,7 +165,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
         # (a stream op waits for a word on its input or for room on its output: the second, here)
         self.waits_also: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
-        for pc, instr in launch.decoded.items():
+        transfers = launch.facts.memo("transfers", lambda: [  # (the code's sends, receives and stream ops)
+            (pc, instr) for pc, instr in launch.decoded.items()
+            if instr.op in STREAM_OPS or instr.op in ("recv", "recvv", "recva", "send", "sendv", "senda")])
+        for pc, instr in transfers:
             if instr.op in STREAM_OPS:
                 self.waits_on[pc] = ((instr.dir, instr.ch), True, 0)
                 if instr.d != NOWHERE:
