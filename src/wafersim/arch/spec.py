@@ -238,7 +238,11 @@ class WaferSpec:
         return write_whole(path, lambda fh: fh.write(text.encode()), SpecError, f"spec file {path}")
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # (what `dataclasses.asdict` gives, whose deep copy of every field took ~70 us: `cache_key` asks for it
+        # once per spec, and a host function makes a spec at each call; the tables' values are numbers)
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        for name in ("cost_cycles", "op_cycles", "op_energy_pj"):
+            data[name] = dict(data[name])
         data["defects"] = [list(p) for p in self.defects]
         return data
 

@@ -6,6 +6,7 @@ thousands of calls on one device (a training run, a benchmark) does not fill its
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -176,7 +177,15 @@ def fitting_device(width: int, height: int) -> Device:
     sizes may be NumPy integers (a `p` the host function checked as a whole number): `WaferSpec` takes
     Python ints only, and refused np.int64(2) as "not a whole number of PEs"."""
     width, height = (int(side) if isinstance(side, np.integer) else side for side in (width, height))
-    return Device(WaferSpec(width=width, height=height))
+    return Device(_fitting_spec(width, height))
+
+
+@functools.lru_cache(maxsize=64, typed=True)  # (typed: 2.0 and True are refused, not taken for 2 and 1)
+def _fitting_spec(width: Any, height: Any) -> WaferSpec:
+    """`WaferSpec(width=width, height=height)`, made (and checked) once per size: a spec is frozen, so devices
+    may share it, and a small launch's host function paid ~0.1 ms a call for a new one (its checks, and its
+    `cache_key` for the kernel's lookup). Sizes WaferSpec refuses raise each time (nothing is kept)."""
+    return WaferSpec(width=width, height=height)
 
 
 class Scratch:

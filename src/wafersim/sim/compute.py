@@ -152,6 +152,27 @@ def _vfma_blocked(lanes: Lanes, dst: np.ndarray, a: np.ndarray, other: np.ndarra
     lanes.restore_outside(d, kept)
 
 
+class _Deferred:
+    """The plain executor of the instruction at `pc` of a wave (`ComputeMixin._compile`), made by its first call,
+    which puts it in the wave's table in its place (unless something wrapped this one there: a debugger's stop,
+    which goes on calling it, and so the executor it made)."""
+
+    __slots__ = ("wave", "pc", "executor")
+
+    def __init__(self, wave: "ComputeMixin", pc: int) -> None:
+        self.wave, self.pc, self.executor = wave, pc, None
+
+    def __call__(self, lanes: Lanes) -> None:
+        executor = self.executor
+        if executor is None:
+            ops = self.wave.ops
+            instr, next_pc, cost, plain = ops[self.pc]
+            executor = self.executor = self.wave._plain(instr)
+            if plain is self:
+                ops[self.pc] = (instr, next_pc, cost, executor)
+        executor(lanes)
+
+
 class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
     """Compute executors of a wave simulation (`WaveSim`): registers, SRAM and vector state live there."""
 
@@ -160,15 +181,15 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
 
     # ------------------------------------------------------------------ program preparation
     def _compile(self) -> dict[int, tuple[Instr, int, float, Callable | None]]:
-        """pc -> (instruction, next pc, issue cost, plain executor or None for control/timing ops)."""
-        table = {}
+        """pc -> (instruction, next pc, issue cost, plain executor or None for control/timing ops). A plain
+        executor is made on its first call (`_Deferred`): a wave runs few of a long program's instructions, and
+        making them all took 0.9 ms of a 6 ms warm launch of the 64-PE transpose (436 instructions)."""
+        costs = self.launch.costs
         # (under racecheck's route watch a `route` leaves the plain path: `WaveSim._run_lanes` gives it the
         # issue cycles its lanes owe, so that the change's cycle is exact, `racecheck_routes`)
         control = _CONTROL | ROUTE_OPS if self.route_watch is not None else _CONTROL
-        for pc, instr in self.launch.decoded.items():
-            plain = None if instr.op in control else self._plain(instr)
-            table[pc] = (instr, pc + instr.words, self.launch.costs[instr.op], plain)
-        return table
+        return {pc: (instr, pc + instr.words, costs[instr.op], None if instr.op in control else _Deferred(self, pc))
+                for pc, instr in self.launch.decoded.items()}
 
     def _plain(self, ins: Instr) -> Callable[[Lanes], None]:
         """An executor for an instruction that only computes (no timing, no control transfer)."""

@@ -97,12 +97,13 @@ class _Totals:
         del self.prints[limit:]
 
 
-_SPEC_TIMING: dict[str, tuple[dict[str, float], bool]] = {}
+_SPEC_TIMING: dict[tuple, tuple[dict[str, float], bool, tuple]] = {}
 
 
-def _spec_timing(spec: WaferSpec) -> tuple[dict[str, float], bool]:
-    """`opcode_cycles(spec)` (launches only read it), and whether every timing figure of the spec is a whole
-    number of cycles (then float32 times can be exact); kept per timing (the last 16): by the fields read here,
+def _spec_timing(spec: WaferSpec) -> tuple[dict[str, float], bool, tuple]:
+    """`opcode_cycles(spec)` (launches only read it), whether every timing figure of the spec is a whole
+    number of cycles (then float32 times can be exact), and `tuple(sorted(costs.items()))`, the key of the
+    caches by code and costs (`Launch.cost_key`); kept per timing (the last 16): by the fields read here,
     not the whole spec, so that wafers of other sizes with the same timing share it (`ws.init`'s own launch on
     a 4 x 2 wafer makes it for every default-timed wafer: a host function's wafer just large enough)."""
     latencies = (spec.hop_latency, spec.ramp_latency, spec.global_latency, spec.barrier_base_cycles,
@@ -114,7 +115,7 @@ def _spec_timing(spec: WaferSpec) -> tuple[dict[str, float], bool]:
             _SPEC_TIMING.pop(next(iter(_SPEC_TIMING)))
         costs = opcode_cycles(spec)
         figures = [*costs.values(), *latencies, 1 / spec.link_words_per_cycle]
-        _SPEC_TIMING[key] = costs, all(float(f).is_integer() for f in figures)
+        _SPEC_TIMING[key] = costs, all(float(f).is_integer() for f in figures), tuple(sorted(costs.items()))
     return _SPEC_TIMING[key]
 
 
@@ -145,13 +146,14 @@ class Launch:
         self.progress = progress  # called as progress(waves done, waves, barriers released so far)
         self.barriers = 0
         self.tracer = TraceRecorder(grid, block, grid[0] * grid[1] * block[0] * block[1]) if trace else None
-        self.costs, self.whole_cycles = _spec_timing(spec)
+        # (`cost_key`: the costs as the key of the caches by code and timing, sorted once per timing)
+        self.costs, self.whole_cycles, self.cost_key = _spec_timing(spec)
         self.facts = code_facts(code_bytes(program.code))
         self.decoded, self.n_registers = self.facts.decoded, self.facts.registers
         self.compiled_table = None  # the program as arrays for sim.compiled, built by the first wave using it
         self._check_fits()
         # Global accesses in simulated-time order (sim/memory_order.py); the race checker when asked for.
-        self.memory_order = GlobalOrder(self.facts, self.costs, len(program.code), spec.global_latency)
+        self.memory_order = GlobalOrder(self.facts, self.costs, len(program.code), spec.global_latency, self.cost_key)
         self.racecheck = RaceChecker(self) if racecheck else None
         self.raise_on_race = not isinstance(racecheck, str)  # 'report': only list them on LaunchStats
 
@@ -188,7 +190,8 @@ class Launch:
                 raise LaunchError(f"{program.name}: pc {pc} (vmath) names function number {instr.b}; there are "
                                   f"{len(VECTOR_MATH)} (0 = {VECTOR_MATH[0]} ... {len(VECTOR_MATH) - 1} = "
                                   f"{VECTOR_MATH[-1]}: docs/isa.md)", pc=pc)
-        grid_barriers = [pc for pc, instr in self.decoded.items() if instr.op == "gbar"]
+        grid_barriers = self.facts.memo("grid_barriers", lambda: [pc for pc, instr in self.decoded.items()
+                                                                  if instr.op == "gbar"])
         if grid_barriers and self.placement.waves > 1:  # (CUDA's cooperative launch: every block resident)
             pc = grid_barriers[0]
             raise LaunchError(
@@ -205,6 +208,16 @@ class Launch:
 
     def host_memory(self) -> dict[str, int]:
         """Host memory this launch needs, by part (the largest wave is simulated at once)."""
+        parts = launch_bytes(self.placement.wave(0).n, self.spec.n_pes, self.n_registers, self.program.data_words,
+                             len(self.facts.memo("fifos", self._fifos)), self.spec.fifo_depth,
+                             4 if self.whole_cycles else 8)
+        if self.keep_state == "all":  # every earlier wave's registers, SRAM, pcs and cycles stay alive
+            per_pe = 4 * (self.n_registers + self.program.data_words) + 8 + (4 if self.whole_cycles else 8)
+            parts["kept state"] = (self.placement.waves - 1) * self.placement.wave(0).n * per_pe
+        return parts
+
+    def _fifos(self) -> set[tuple[int, int]]:
+        """(direction, channel) of every FIFO the code pushes into or pops from (the same for every launch of it)."""
         fifos = set()
         for instr in self.decoded.values():
             if instr.op in ("recv", "recvv", "recva") or instr.op in STREAM_OPS:
@@ -213,12 +226,7 @@ class Launch:
                     fifos.add(((instr.d + 2) % 4, instr.ch))
             elif instr.op in ("send", "sendv", "senda"):
                 fifos.add((instr.dir if instr.dir == RAMP else (instr.dir + 2) % 4, instr.ch))
-        parts = launch_bytes(self.placement.wave(0).n, self.spec.n_pes, self.n_registers, self.program.data_words,
-                             len(fifos), self.spec.fifo_depth, 4 if self.whole_cycles else 8)
-        if self.keep_state == "all":  # every earlier wave's registers, SRAM, pcs and cycles stay alive
-            per_pe = 4 * (self.n_registers + self.program.data_words) + 8 + (4 if self.whole_cycles else 8)
-            parts["kept state"] = (self.placement.waves - 1) * self.placement.wave(0).n * per_pe
-        return parts
+        return fifos
 
     def heap_to_reserve(self, parts: dict[str, int]) -> int:
         """Bytes of heap to map in before the launch (`hostmem.reserve_heap`, which adds only what no launch or
@@ -307,9 +315,11 @@ class Launch:
             w += 1
         self.memory_order.log.commit(self.memory, np.inf)  # every PE has halted: all stores land
         op_counts: dict[str, int] = {}
-        for pc, instr in self.decoded.items():
-            if totals.pc_counts[pc]:
-                op_counts[instr.op] = op_counts.get(instr.op, 0) + int(totals.pc_counts[pc])
+        counted = totals.pc_counts
+        for pc in np.flatnonzero(counted).tolist():  # (in pc order, as `decoded`: the pcs that ran only)
+            instr = self.decoded.get(pc)
+            if instr is not None:
+                op_counts[instr.op] = op_counts.get(instr.op, 0) + int(counted[pc])
         totals.keep_earliest_prints(self.print_limit)
         prints = [PrintRecord(c, x, y, t, v) for c, y, x, t, v in totals.prints]
         stats = LaunchStats(

@@ -391,14 +391,16 @@ def available_bytes() -> int | None:
                                 f"the simulator may use, in bytes (such as WAFERSIM_HOST_MEMORY=8e9), or unset it to "
                                 f"use what the OS reports available", variable="WAFERSIM_HOST_MEMORY", value=limit)
         return int(value)
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+    try:  # (read as bytes in one call: a text file's line loop was a few percent of a small launch)
+        fd = os.open("/proc/meminfo", os.O_RDONLY)
+        try:
+            data = os.read(fd, 1 << 16)
+        finally:
+            os.close(fd)
     except OSError:
-        pass
-    return None
+        return None
+    at = data.find(b"MemAvailable:")  # ("MemAvailable:   21360972 kB")
+    return None if at < 0 else int(data[at:].split(None, 2)[1]) * 1024
 
 
 def launch_bytes(pes: int, wafer_pes: int, registers: int, data_words: int, fifos: int, fifo_depth: int,

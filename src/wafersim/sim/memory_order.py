@@ -54,31 +54,48 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
 
     Every instruction costs at least its issue cost, and a global load at least `global_latency` on
     top, so a PE at pc with cycle c issues no target instruction before c + result[pc]."""
-    best = {pc: float(costs[instr.op]) for pc, instr in decoded.items() if instr.op in targets}
+    # (`successors` written out, and each instruction's step taken once: a launch's first use of a program asks
+    # for this once per class of PE by its neighbours, and it was a third of the 64-PE transpose's first launch)
+    best: dict[int, float] = {}
     predecessors: dict[int, list[int]] = {}
+    steps: dict[int, float] = {}
+    fixed = fixed or {}
     for pc, instr in decoded.items():
-        following = successors(pc, instr, code_words)
-        if fixed is not None and pc in fixed:
-            following = [nxt for nxt in following if nxt == fixed[pc]]
-        for nxt in following:
-            predecessors.setdefault(nxt, []).append(pc)
+        op = instr.op
+        if op in targets:  # (its own issue comes first: never a step on another's path)
+            best[pc] = float(costs[op])
+        else:
+            steps[pc] = costs[op] + (global_latency if op in LOAD_OPS else 0.0)
+        if op == "halt":
+            continue
+        following = pc + instr.words
+        if op == "jmp":
+            after = (instr.target,)
+        elif op in ("bz", "bnz"):
+            after = (instr.target, following)
+        else:
+            after = (following,)
+        way = fixed.get(pc)
+        for nxt in after:
+            if nxt < code_words and (way is None or nxt == way):
+                predecessors.setdefault(nxt, []).append(pc)
     heap = [(d, pc) for pc, d in best.items()]
     heapq.heapify(heap)
     done: set[int] = set()
+    pop, push, inf = heapq.heappop, heapq.heappush, np.inf
     while heap:  # Dijkstra backwards from the targets
-        d, pc = heapq.heappop(heap)
+        d, pc = pop(heap)
         if pc in done:
             continue
         done.add(pc)
         for before in predecessors.get(pc, ()):
-            op = decoded[before].op
-            if op in targets:
-                continue  # its own issue comes first
-            step = costs[op] + (global_latency if op in LOAD_OPS else 0.0)
-            if d + step < best.get(before, np.inf):
+            step = steps.get(before)
+            if step is None:
+                continue  # a target
+            if d + step < best.get(before, inf):
                 best[before] = d + step
-                heapq.heappush(heap, (d + step, before))
-    return {pc: best.get(pc, np.inf) for pc in decoded}
+                push(heap, (d + step, before))
+    return {pc: best.get(pc, inf) for pc in decoded}
 
 
 class StoreLog:
@@ -173,42 +190,17 @@ class StoreLog:
 class GlobalOrder:
     """A launch's causal-order state: per-pc distances to the next store and load, and the store log."""
 
-    def __init__(self, facts: CodeFacts, costs: dict[str, float], code_words: int, global_latency: float) -> None:
-        decoded = facts.decoded
-        ops = {instr.op for instr in decoded.values()}
-        self.load_pcs = {pc for pc, instr in decoded.items() if instr.op in LOAD_OPS}
-        self.latency = float(global_latency)
-        #: Loads can only see other PEs' stores out of order when the program both loads and stores.
-        self.active = bool(ops & LOAD_OPS) and bool(ops & STORE_OPS)
-        self.to_store: dict[int, float] = {}
-        self.to_load: dict[int, float] = {}
-        if self.active:  # (the same for every launch of the code on a spec: kept with the code's facts)
-            timing = (tuple(sorted(costs.items())), code_words, self.latency)
-            self.to_store, self.to_load = (
-                facts.memo(("cycles_until", targets, timing),
-                           lambda targets=targets: cycles_until(decoded, costs, targets, code_words, self.latency))
-                for targets in (STORE_OPS, LOAD_OPS))
-        #: Fewest cycles from pc until a load or store can issue, and fewest between two accesses of one PE
-        #: (the issue of one to the issue of the next), for the bandwidth's order (`sim.bandwidth`): only
-        #: where loads wait for it.
-        self.to_access: dict[int, float] = {}
-        self.access_gap = np.inf
-        #: Whether the program has bulk accesses (gldv, gstv: up to an SRAM's words each), else one word each.
-        self.bulk = bool(ops & {"gldv", "gstv"})
-        if ops & (LOAD_OPS | STORE_OPS):
-            timing = (tuple(sorted(costs.items())), code_words, self.latency)
-            targets = LOAD_OPS | STORE_OPS
-            self.to_access = facts.memo(("cycles_until", targets, timing),
-                                        lambda: cycles_until(decoded, costs, targets, code_words, self.latency))
-            self.access_gap = min((self._after(pc, instr, code_words)
-                                   for pc, instr in decoded.items() if instr.op in targets), default=np.inf)
+    def __init__(self, facts: CodeFacts, costs: dict[str, float], code_words: int, global_latency: float,
+                 cost_key: tuple | None = None) -> None:
+        # (`cost_key`: `tuple(sorted(costs.items()))`, which a launch has already: sorted at every launch, it was
+        # a few percent of a small launch)
+        timing = (tuple(sorted(costs.items())) if cost_key is None else cost_key, code_words, float(global_latency))
+        # (what follows is the same for every launch of the code on a spec: kept with the code's facts)
+        order = facts.memo(("global_order", timing), lambda: _OrderFacts(facts, costs, timing))
+        self.load_pcs, self.latency, self.active = order.load_pcs, order.latency, order.active
+        self.to_store, self.to_load, self.to_access = order.to_store, order.to_load, order.to_access
+        self.access_gap, self.bulk = order.access_gap, order.bulk
         self.log = StoreLog()
-
-    def _after(self, pc: int, instr: Instr, code_words: int) -> float:
-        """Fewest cycles from the issue of the access at pc to the issue of the PE's next access."""
-        wait = self.latency if instr.op in LOAD_OPS else 0.0
-        return wait + min((self.to_access.get(nxt, np.inf) for nxt in successors(pc, instr, code_words)),
-                          default=np.inf)
 
     def next_store(self, pc: int) -> float:
         """Fewest cycles from pc until a store can issue (inf: none can)."""
@@ -221,3 +213,42 @@ class GlobalOrder:
     def next_load(self, pc: int) -> float:
         """Fewest cycles from pc until a load can issue (inf: none can)."""
         return self.to_load.get(pc, np.inf)
+
+
+class _OrderFacts:
+    """The part of `GlobalOrder` that depends only on the code and its timing (`timing`: the cost key, the code's
+    words and the global latency), made once per code and timing: every field is only read."""
+
+    def __init__(self, facts: CodeFacts, costs: dict[str, float], timing: tuple) -> None:
+        decoded, (_, code_words, latency) = facts.decoded, timing
+        ops = {instr.op for instr in decoded.values()}
+        self.load_pcs = frozenset(pc for pc, instr in decoded.items() if instr.op in LOAD_OPS)
+        self.latency = latency
+        #: Loads can only see other PEs' stores out of order when the program both loads and stores.
+        self.active = bool(ops & LOAD_OPS) and bool(ops & STORE_OPS)
+        self.to_store: dict[int, float] = {}
+        self.to_load: dict[int, float] = {}
+        if self.active:
+            self.to_store, self.to_load = (
+                facts.memo(("cycles_until", targets, timing),
+                           lambda targets=targets: cycles_until(decoded, costs, targets, code_words, latency))
+                for targets in (STORE_OPS, LOAD_OPS))
+        #: Fewest cycles from pc until a load or store can issue, and fewest between two accesses of one PE
+        #: (the issue of one to the issue of the next), for the bandwidth's order (`sim.bandwidth`): only
+        #: where loads wait for it.
+        self.to_access: dict[int, float] = {}
+        self.access_gap = np.inf
+        #: Whether the program has bulk accesses (gldv, gstv: up to an SRAM's words each), else one word each.
+        self.bulk = bool(ops & {"gldv", "gstv"})
+        if ops & (LOAD_OPS | STORE_OPS):
+            targets = LOAD_OPS | STORE_OPS
+            self.to_access = facts.memo(("cycles_until", targets, timing),
+                                        lambda: cycles_until(decoded, costs, targets, code_words, latency))
+            self.access_gap = min((self._after(pc, instr, code_words)
+                                   for pc, instr in decoded.items() if instr.op in targets), default=np.inf)
+
+    def _after(self, pc: int, instr: Instr, code_words: int) -> float:
+        """Fewest cycles from the issue of the access at pc to the issue of the PE's next access."""
+        wait = self.latency if instr.op in LOAD_OPS else 0.0
+        return wait + min((self.to_access.get(nxt, np.inf) for nxt in successors(pc, instr, code_words)),
+                          default=np.inf)

@@ -48,22 +48,22 @@ class StorePaths:
         branches = launch.facts.memo("neighbour_branches_through_vectors",
                                      lambda: neighbour_branches(launch.decoded, WRITES_NO_REGISTER))
         self.generic = order.to_store if targets == STORE_OPS else order.to_access
-        self.issue = {pc: float(launch.costs[instr.op]) for pc, instr in launch.decoded.items()}
+        self.issue = launch.facts.memo(("issue_cycles", launch.cost_key), lambda: {
+            pc: float(launch.costs[instr.op]) for pc, instr in launch.decoded.items()})  # (only read)
         self.n = region.n
         self.classes = np.zeros(region.n, dtype=np.int8)
         for direction in range(DIRECTIONS):
             self.classes |= (np.asarray(region.has_neighbor(direction), dtype=np.int8) << direction)
         present = np.flatnonzero(np.bincount(self.classes, minlength=1 << DIRECTIONS))
         self.members = {int(c): None for c in present}  # class -> its PEs (sorted), on first use
-        timing = (tuple(sorted(launch.costs.items())), len(launch.program.code), order.latency)
+        timing = (launch.cost_key, len(launch.program.code), order.latency)
         decoded = launch.decoded
         self.paths = {}
-        for c in self.members:
-            fixed = fixed_branches(decoded, branches, c)
+        for c in self.members:  # (each class's branches fixed only where its paths are made: once per code)
             self.paths[c] = launch.facts.memo(
                 ("store_paths_by_neighbours", c, timing, targets),
-                lambda fixed=fixed: cycles_until(decoded, launch.costs, targets, len(launch.program.code),
-                                                 order.latency, fixed))
+                lambda c=c: cycles_until(decoded, launch.costs, targets, len(launch.program.code), order.latency,
+                                         fixed_branches(decoded, branches, c)))
         self.entries: dict[int, list | None] = {}  # pc -> [(path, PEs that take it)], or None: the plain bound
         self.kept: dict[int, tuple[Lanes, float]] = {}  # pc -> (lanes asleep there, their bound), by identity
 

@@ -106,9 +106,12 @@ class RegisterRun:
 class RegisterBlocks:
     """A wave's register runs, found on first use at each pc (`at`)."""
 
-    def __init__(self, ops: dict, n: int, data_words: int) -> None:
+    def __init__(self, ops: dict, n: int, data_words: int,
+                 found: dict[tuple[int, bool], RegisterRun | None] | None = None) -> None:
         self.ops, self.n, self.data_words = ops, n, data_words
-        self.found: dict[tuple[int, bool], RegisterRun | None] = {}
+        # (`found`: runs kept from earlier waves of the same code, costs and plain set, whose `ops` made the same
+        # runs: a run is only read, and rebuilding a scan's 23 was 5% of its 2 ms warm launch)
+        self.found: dict[tuple[int, bool], RegisterRun | None] = {} if found is None else found
         self.kernels = None  # (`register_block_kernels`, imported on first use: Numba is loaded by then)
 
     @staticmethod

@@ -149,7 +149,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.held_loads = frozenset(order.load_pcs) if self.holds_loads else frozenset()
         self.tracer = launch.tracer
         self.strategy = active_strategy()
-        self.barrier_pcs = {pc for pc, instr in launch.decoded.items() if instr.op in ("bar", "gbar")}
+        self.barrier_pcs = launch.facts.memo("barrier_pcs", lambda: frozenset(
+            pc for pc, instr in launch.decoded.items() if instr.op in ("bar", "gbar")))
         # Owed issue cycles may go into a send's cost, or be settled by difference: exact with whole times.
         self.lockstep_owing = (self.strategy.lockstep and self.fold_owed_issue and self.whole_times
                                and self.tracer is None)
@@ -164,7 +165,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
         # (a stream op waits for a word on its input or for room on its output: the second, here)
         self.waits_also: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
-        for pc, instr in launch.decoded.items():
+        transfers = launch.facts.memo("transfers", lambda: [  # (the code's sends, receives and stream ops)
+            (pc, instr) for pc, instr in launch.decoded.items()
+            if instr.op in STREAM_OPS or instr.op in ("recv", "recvv", "recva", "send", "sendv", "senda")])
+        for pc, instr in transfers:
             if instr.op in STREAM_OPS:
                 self.waits_on[pc] = ((instr.dir, instr.ch), True, 0)
                 if instr.d != NOWHERE:
@@ -178,8 +182,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self._compiled_setup()
         # (straight runs of register instructions in one compiled call, `register_blocks`; not where every
         # instruction must pass through its own executor: the debugger's stops)
-        self.register_blocks = (RegisterBlocks(self.ops, n, self.program.data_words) if self.strategy.register_blocks
-                                and self.compiled_compute and self.batches_vectors else None)
+        self.register_blocks = None
+        if self.strategy.register_blocks and self.compiled_compute and self.batches_vectors:
+            runs = launch.facts.memo(("register_runs", launch.cost_key, self.route_watch is not None), dict)
+            self.register_blocks = RegisterBlocks(self.ops, n, self.program.data_words, runs)
 
     # ------------------------------------------------------------------ scheduling
     def run(self) -> np.ndarray:

@@ -188,8 +188,9 @@ class CompiledMixin:
         # PEs that ran ahead here could reach them in another order (a measured difference of cycles),
         # unless one PE per block sends all of them, or each sender has links and receivers of its own
         # (`routed_senders`: then each link's order is one PE's own).
-        routed = bool(launch.routes) or any(instr.op in ("route", "routr") or (
-            instr.op in MESSAGE_OPS and instr.dir == RAMP) for instr in launch.decoded.values())
+        routed = bool(launch.routes) or launch.facts.memo("routes_or_ramp_messages", lambda: any(
+            instr.op in ("route", "routr") or (instr.op in MESSAGE_OPS and instr.dir == RAMP)
+            for instr in launch.decoded.values()))
         if routed and self.strategy.compiled_routed:
             routed = not proven_senders(launch.facts.memo("routed_senders_by_channel", lambda: channel_conditions(
                 launch.decoded, len(self.program.code))), launch.placement.block, self.routes)
@@ -199,9 +200,10 @@ class CompiledMixin:
             # Neighbour transfers (and stream ops) run compiled unless a tracer records them or background
             # transfers or routed stream ops share their FIFOs (each launch runs under one strategy: the table
             # is the launch's).
-            fabric = (self.strategy.compiled_fabric and launch.tracer is None
-                      and not any(_numpy_fabric(instr) for instr in launch.decoded.values()))
-            launch.compiled_table = ProgramTable.of(self.program, launch.decoded, launch.costs, fabric)
+            fabric = (self.strategy.compiled_fabric and launch.tracer is None and not launch.facts.memo(
+                "numpy_fabric", lambda: any(_numpy_fabric(instr) for instr in launch.decoded.values())))
+            launch.compiled_table = ProgramTable.of(self.program, launch.decoded, launch.costs, fabric,
+                                                    launch.cost_key)
         self.compiled_table = launch.compiled_table
         self.compiled_fabric_pcs = self.compiled_table.fabric_pcs
         self.limit_margin = self.spec.global_latency + len(self.program.code) * max(launch.costs.values())

@@ -193,10 +193,12 @@ class ProgramTable:
         return np.array(steady, dtype=bool)
 
     @classmethod
-    def of(cls, program, decoded: dict[int, Instr], costs: dict[str, float], fabric: bool) -> "ProgramTable":
+    def of(cls, program, decoded: dict[int, Instr], costs: dict[str, float], fabric: bool,
+           cost_key: tuple | None = None) -> "ProgramTable":
         """The table of `program` (its `decoded` instructions) for these costs, built once per program and
-        reused by its later launches (a table is only read)."""
-        key = (tuple(sorted(costs.items())), fabric)
+        reused by its later launches (a table is only read). `cost_key`: `tuple(sorted(costs.items()))`, where
+        the caller has it (`Launch.cost_key`)."""
+        key = (tuple(sorted(costs.items())) if cost_key is None else cost_key, fabric)
         entry = _TABLES.get(id(program))
         if entry is None or entry[0]() is not program:
             entry = _TABLES[id(program)] = (weakref.ref(program), {})
