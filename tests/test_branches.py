@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import wafersim as ws
 from wafersim.isa.opcodes import DIRECTIONS
-from wafersim.sim.branches import neighbour_branches
+from wafersim.sim.branches import WRITES_NO_REGISTER_ANY, WRITES_ONLY_D_ANY, neighbour_branches
 
 
 def branches_of(source: str) -> dict[int, str]:
@@ -72,3 +72,32 @@ def test_two_directions_reaching_one_branch_are_not_static():
         halt
     """)
     assert found == {}
+
+
+SOLVER_LOOP = """
+        hasnb r1, east
+        li r2, 3
+        li r5, 8
+    loop:
+        bz r1, skip
+        sendv.f32 east, 0, r0, r5
+    skip:
+        vdot.f r3, r0, r0, r5
+        vaddx.f none, west, 1, r0, r5
+        vfma.f r0, r0, r3, r5
+        addi r2, r2, -1
+        bnz r2, loop
+        halt
+    """
+
+
+def test_a_flag_kept_across_vector_ops_dot_products_and_stream_ops_is_found_by_the_wide_sets():
+    """A solver's halo loop (`WaveSim._branch_split` memoizes its splits of dense groups): `vdot` writes only its
+    d, vector and stream ops no register; the narrow default sets do not look through them."""
+    program = dict(ws.assemble(SOLVER_LOOP).instructions())
+    assert neighbour_branches(program) == {}
+    wide = neighbour_branches(program, WRITES_NO_REGISTER_ANY, WRITES_ONLY_D_ANY)
+    assert [DIRECTIONS[d] for d in wide.values()] == ["east"]
+    # ...but a dot product into the flag's own register is another definition
+    redefined = dict(ws.assemble(SOLVER_LOOP.replace("vdot.f r3", "vdot.f r1")).instructions())
+    assert neighbour_branches(redefined, WRITES_NO_REGISTER_ANY, WRITES_ONLY_D_ANY) == {}

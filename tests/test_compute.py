@@ -9,7 +9,7 @@ import pytest
 import wafersim as ws
 from wafersim.sim import strategy
 
-from wafersim.sim.compute import _int_div, _int_rem
+from wafersim.sim.compute import _int_div, _int_rem, _left_to_right
 
 
 def c_div(a: int, b: int) -> int:
@@ -200,3 +200,31 @@ def test_of_two_nans_float_ops_give_nan_in_the_same_lanes_and_sums_keep_the_firs
         assert nan.all() and all(w & 0x7F800000 == 0x7F800000 and w & 0x7FFFFF for w in expected), name
     for row, (name, expected) in enumerate(zip(["vredsum", "vdot", "vdot of one"], swant)):
         assert [hex(w) for w in sgot[row]] == [hex(w) for w in expected], name
+
+
+@pytest.mark.parametrize("shape", [(64, 1024), (3, 40), (1, 16), (40, 8), (9, 18)])  # (loop by rows; accumulate)
+@pytest.mark.parametrize("ufunc", [np.add, np.minimum, np.maximum])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_left_to_right_reductions_combine_each_lanes_words_in_order_as_python_does(shape, ufunc, dtype):
+    """`_left_to_right` (vredsum / vredmin / vredmax / vdot): per lane, ((w0 op w1) op w2) ..., each step
+    rounded (float32) or wrapped (int32), NaNs, infinities and signed zeros as the scalar ops give them."""
+    rng = np.random.default_rng(sum(shape))
+    if dtype is np.float32:
+        values = (rng.standard_normal(shape) * 10.0 ** rng.integers(-6, 7, shape)).astype(np.float32)
+        special = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 3e38], np.float32)
+    else:
+        values = rng.integers(-2**31, 2**31, shape, dtype=np.int64).astype(np.int32)
+        special = np.array([2**31 - 1, -2**31, 0, -1], np.int32)
+    hits = rng.random(shape) < 0.05
+    values[hits] = rng.choice(special, int(hits.sum()))
+    expected = values[0].copy()
+    for k in range(1, shape[0]):
+        for lane in range(shape[1]):
+            with np.errstate(all="ignore"):
+                expected[lane] = ufunc(expected[lane], values[k, lane])
+    view = values.copy()
+    with np.errstate(all="ignore"):  # (as the engine runs)
+        got = _left_to_right(ufunc, view)
+    assert got.dtype == values.dtype and got.shape == (shape[1],)
+    np.testing.assert_array_equal(got.view(np.int32), expected.view(np.int32))  # (bit for bit: -0.0, NaN payloads)
+    np.testing.assert_array_equal(view, values)  # (the words it reads are left as they were)

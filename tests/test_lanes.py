@@ -172,3 +172,27 @@ def test_a_group_and_its_exclusions_merge_into_the_full_region_and_fewer_into_a_
     merged = rest.union_disjoint(Lanes(n, idx=excluded[::2]))
     np.testing.assert_array_equal(merged.indices(), np.setdiff1d(np.arange(n), excluded[1::2]))
     assert merged.count == n - 8
+
+
+def test_all_equal_and_first_over_the_lanes_only_in_every_form():
+    """all_equal: the common value of the lanes' entries (NaN never equal), whatever the entries of PEs outside
+    the group; first(): the first lane's position, kept (asked twice, a group starting with excluded PEs too);
+    shifted_pair: the same pair again for the same offset."""
+    rng = np.random.default_rng(11)
+    for trial in range(40):
+        forms = lanes_of_every_form(rng, 60)
+        forms.append((Lanes(60, excl=np.array([0, 1, 2, 9])), np.setdiff1d(np.arange(60), [0, 1, 2, 9])))
+        forms.append((Lanes(60, idx=np.array([4, 9, 30])), np.array([4, 9, 30])))
+        for lanes, expected in forms:
+            values = rng.standard_normal(60).astype(np.float32)
+            values[expected] = 2.5
+            if trial % 3 == 1:  # one lane differs: by value, or a NaN
+                values[rng.choice(expected)] = np.nan if trial % 2 else -2.5
+            aligned = values[lanes.idx] if lanes.idx is not None else lanes.window_view(values)
+            common = lanes.all_equal(aligned)
+            assert (common is None) == (trial % 3 == 1) and (common is None or common == 2.5)
+            positions = expected - (lanes.window.start if lanes.window is not None else 0)
+            first = 0 if lanes.idx is not None else int(positions[0])
+            assert lanes.first() == first and lanes.first() == first
+    pair = Lanes(60, excl=np.array([5, 17])).shifted_pair  # (a bound method of one group)
+    assert pair(1) is pair(1) and pair(-1) is not pair(1)

@@ -8,7 +8,7 @@ instead of reading the register of every lane again (`WaveSim._branch_split`).
 from __future__ import annotations
 
 from ..isa.encoding import Instr
-from ..isa.opcodes import VECTOR_OPS
+from ..isa.opcodes import STREAM_OPS, VECTOR_OPS
 
 #: Instructions that write register d and no other register (d = 0: none; r0 stays zero).
 WRITES_ONLY_D = frozenset({
@@ -23,6 +23,17 @@ WRITES_NONE = frozenset({"nop", "halt", "bz", "bnz", "jmp", "st", "send", "bar",
 #: memoized splits, `WaveSim._branch_split`, keep `WRITES_NONE`: a key of the lanes at every visit of such a
 #: branch cost bitonic and particles 4-7% of a warm launch).
 WRITES_NO_REGISTER = WRITES_NONE | frozenset({"sendv", "recvv", "gldv", "gstv"}) | VECTOR_OPS
+#: Instructions that write SRAM or nothing, never a register, of every kind (`routed_senders`' proofs; the
+#: scheduler's memoized splits of dense groups, `WaveSim._branch_split`: a solver's halo loop, whose
+#: `has_neighbor` tests are made once before a loop of vector ops, dot products and stream ops).
+WRITES_NO_REGISTER_ANY = WRITES_NO_REGISTER | frozenset({"vspchk", "recva", "rwait", "swait", "senda"}) | STREAM_OPS
+#: Instructions that write their register d and nothing else, of every kind (besides `WRITES_ONLY_D`): scalar
+#: math and reductions of an SRAM range (a `ws.dot` in a kernel made every register unknown: no proof).
+WRITES_ONLY_D_ANY = WRITES_ONLY_D | frozenset({
+    "fexp", "flog", "ftanh", "fsin", "fcos", "ftan", "fasin", "facos", "fatan", "fsinh", "fcosh", "fasinh", "facosh",
+    "fatanh", "fexpm1", "flog2", "flog10", "flog1p", "fpow", "fatan2", "fhypot", "ffloor", "fceil", "ftrunc",
+    "fcopysign", "ffmod", "ffloordiv", "fpymod", "h2f", "f2h", "ferf", "ferfc", "fgamma", "flgamma", "frint", "ffrac",
+    "fremainder", "vredsum", "vredmin", "vredmax", "vdot"})
 
 
 def _successors(pc: int, instr: Instr) -> tuple[int, ...]:
@@ -35,10 +46,11 @@ def _successors(pc: int, instr: Instr) -> tuple[int, ...]:
     return (pc + instr.words,)
 
 
-def neighbour_branches(decoded: dict[int, Instr], writes_none: frozenset[str] = WRITES_NONE) -> dict[int, int]:
+def neighbour_branches(decoded: dict[int, Instr], writes_none: frozenset[str] = WRITES_NONE,
+                       writes_only_d: frozenset[str] = WRITES_ONLY_D) -> dict[int, int]:
     """pc of each conditional branch whose register always holds `hasnb dir` -> dir.
 
-    Conservative: an instruction not known to leave the register alone (`writes_none`, `WRITES_ONLY_D`) counts
+    Conservative: an instruction not known to leave the register alone (`writes_none`, `writes_only_d`) counts
     as another definition, and reaching the program's entry (registers start at zero) does too."""
     predecessors: dict[int, list[int]] = {}
     for pc, instr in decoded.items():
@@ -47,14 +59,15 @@ def neighbour_branches(decoded: dict[int, Instr], writes_none: frozenset[str] = 
     found = {}
     for pc, instr in decoded.items():
         if instr.op in ("bz", "bnz") and instr.a != 0:
-            direction = _only_neighbour_definition(pc, instr.a, decoded, predecessors, writes_none)
+            direction = _only_neighbour_definition(pc, instr.a, decoded, predecessors, writes_none, writes_only_d)
             if direction is not None:
                 found[pc] = direction
     return found
 
 
 def _only_neighbour_definition(pc: int, register: int, decoded: dict[int, Instr],
-                               predecessors: dict[int, list[int]], writes_none: frozenset[str]) -> int | None:
+                               predecessors: dict[int, list[int]], writes_none: frozenset[str],
+                               writes_only_d: frozenset[str]) -> int | None:
     """The direction of the `hasnb` that is every definition of `register` reaching `pc`, else None."""
     directions: set[int] = set()
     seen: set[int] = set()
@@ -68,7 +81,7 @@ def _only_neighbour_definition(pc: int, register: int, decoded: dict[int, Instr]
                 continue
             seen.add(before)
             instr = decoded[before]
-            if instr.op in writes_none or (instr.op in WRITES_ONLY_D and instr.d != register):
+            if instr.op in writes_none or (instr.op in writes_only_d and instr.d != register):
                 stack.append(before)  # the register passes through unchanged
             elif instr.op == "hasnb":
                 directions.add(instr.dir)

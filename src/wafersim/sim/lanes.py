@@ -27,7 +27,8 @@ STRIDED_LANES = 64
 
 
 class Lanes:
-    __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at", "_idx_at", "_region_key", "_index_form")
+    __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at", "_idx_at", "_region_key", "_index_form",
+                 "_shifted", "_first")
 
     def __init__(self, n: int, mask: np.ndarray | None = None, idx: np.ndarray | None = None,
                  excl: np.ndarray | None = None, count: int | None = None, window: slice | None = None) -> None:
@@ -39,6 +40,10 @@ class Lanes:
         # The same lanes in index form, on first use (`to_index_form`): a group blocked on a transfer comes
         # back step after step as the same object (a panel's receivers), and its lanes never change.
         self._index_form: Lanes | None = None
+        # (offset, `shifted_pair(offset)`) of the last call: a memoized split's lanes send the same way at every
+        # visit (a halo exchange), and the pair's own caches (`excl_at`, `region_key`) are kept with it
+        self._shifted: tuple | None = None
+        self._first: int | None = None  # (`first`, on first use)
         if count is None:
             if idx is not None:
                 count = len(idx)
@@ -329,9 +334,17 @@ class Lanes:
 
     def first(self) -> int:
         """Lane position (in `get` coordinates) of the first lane."""
+        first = self._first
+        if first is None:
+            first = self._first = self._find_first()
+        return first
+
+    def _find_first(self) -> int:
         if self.idx is not None or self.is_full:
             return 0
         if self.excl is not None:  # the first position missing from the sorted exclusions
+            if not len(self.excl) or self.excl[0] != 0:
+                return 0
             gaps = self.excl != np.arange(len(self.excl))
             return int(np.argmax(gaps)) if gaps.any() else len(self.excl)
         return int(np.argmax(self.mask))
@@ -340,8 +353,13 @@ class Lanes:
         """The common value of lane-aligned `values`, or None when lanes differ."""
         if self.count == 0:
             return None
-        first = values[self.first()]
-        return first if self.all(values == first) else None
+        first = values[self._first if self._first is not None else self.first()]
+        differ = values != first  # (the exact negation of ==, NaNs included)
+        if self.mask is not None:
+            differ &= self.mask
+        elif self.excl is not None and self.idx is None:  # (the excluded entries are no lane's: ignored)
+            differ[self._excl_at if self._excl_at is not None else self.excl_at] = False
+        return None if differ.any() else first
 
     # ------------------------------------------------------------------ set operations
     def split(self, cond: np.ndarray) -> tuple["Lanes", "Lanes"]:
@@ -470,6 +488,14 @@ class Lanes:
 
         Senders whose receiver would fall outside the region must not be in the group (the caller
         checks neighbours first)."""
+        kept = self._shifted
+        if kept is not None and kept[0] == offset:
+            return kept[1]
+        pair = self._shifted_pair(offset)
+        self._shifted = (offset, pair)
+        return pair
+
+    def _shifted_pair(self, offset: int) -> tuple["Lanes", "Lanes"]:
         if self.idx is not None:
             return self, Lanes(self.n, idx=self.idx + offset, count=self.count)
         n, m = self.n, self.n - abs(offset)

@@ -31,21 +31,12 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from ..isa.encoding import Instr
-from ..isa.opcodes import RAMP, SPECIAL_REGISTERS, STREAM_OPS
-from .branches import WRITES_NO_REGISTER, WRITES_ONLY_D
+from ..isa.opcodes import RAMP, SPECIAL_REGISTERS
+from .branches import WRITES_NO_REGISTER_ANY as _NO_REGISTER, WRITES_ONLY_D_ANY as _ONLY_D
 
 if TYPE_CHECKING:
     from .routing import RouteTables
 
-#: Instructions that write SRAM or nothing, never a register (besides `branches.WRITES_NO_REGISTER`).
-_NO_REGISTER = WRITES_NO_REGISTER | frozenset({"vspchk", "recva", "rwait", "swait", "senda"}) | STREAM_OPS
-#: Instructions that write their register d and nothing else (besides `branches.WRITES_ONLY_D`): scalar
-#: math and reductions of an SRAM range (a `ws.dot` in a kernel made every register unknown: no proof).
-_ONLY_D = WRITES_ONLY_D | frozenset({
-    "fexp", "flog", "ftanh", "fsin", "fcos", "ftan", "fasin", "facos", "fatan", "fsinh", "fcosh", "fasinh", "facosh",
-    "fatanh", "fexpm1", "flog2", "flog10", "flog1p", "fpow", "fatan2", "fhypot", "ffloor", "fceil", "ftrunc",
-    "fcopysign", "ffmod", "ffloordiv", "fpymod", "h2f", "f2h", "ferf", "ferfc", "fgamma", "flgamma", "frint", "ffrac",
-    "fremainder", "vredsum", "vredmin", "vredmax", "vdot"})
 _TID = {SPECIAL_REGISTERS.index("tid.x"): 0, SPECIAL_REGISTERS.index("tid.y"): 1}
 #: States kept apart per pc before those with the same threadIdx equalities are joined into one (then only
 #: joined, one state per set of equalities: the analysis terminates).

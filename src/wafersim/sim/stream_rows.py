@@ -77,7 +77,7 @@ class StreamRowsMixin:
         if first is None:
             return False
         first = int(first)
-        for k in range(length):  # (the ring deepens as word-by-word pushes would deepen it)
+        for k in range(length if fifo.shallow else 0):  # (the ring deepens as word-by-word pushes would)
             if fifo.shallow:
                 fifo.make_room(1 + most_queued + k)
         compiled = fifo.time.block is not None and fifo.value.block is not None
@@ -213,11 +213,16 @@ def running_max(rows: np.ndarray) -> np.ndarray:
     return rows
 
 
+_ROW_KERNELS = []  # (the module, once imported: an import statement at every transfer costs some microseconds)
+
+
 def row_kernels():
     """The `stream_row_kernels` module, imported on first use (it imports Numba)."""
-    from . import stream_row_kernels
+    if not _ROW_KERNELS:
+        from . import stream_row_kernels
 
-    return stream_row_kernels
+        _ROW_KERNELS.append(stream_row_kernels)
+    return _ROW_KERNELS[0]
 
 
 def window_start(lanes: Lanes) -> int:

@@ -18,7 +18,7 @@ from ..isa.encoding import Instr
 from .background import BackgroundMixin
 from .barriers import BarrierMixin
 from .clocks import TIME32_LIMIT, ClockMixin  # noqa: F401  (TIME32_LIMIT re-exported)
-from .branches import neighbour_branches
+from .branches import WRITES_NO_REGISTER_ANY, WRITES_ONLY_D_ANY, neighbour_branches
 from .asleep import AsleepMixin, SleepBounds
 from .compiled.stepper import CompiledMixin
 from .compute import ROUTE_OPS, ComputeMixin
@@ -139,6 +139,12 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
         self.neighbour_branches: dict[int, int] = launch.facts.memo(  # pc -> dir of has_neighbor tested
             "neighbour_branches", lambda: neighbour_branches(launch.decoded))
+        # ...and those proved through every instruction that leaves the register alone (vector ops, dot products,
+        # stream ops: a solver's halo loop), memoized for dense groups only, whose keys are short and few
+        # (a mask's key is the region's size; the narrow proof above keeps every form, as it did)
+        self.dense_neighbour_branches: dict[int, int] = launch.facts.memo(
+            "neighbour_branches_any", lambda: neighbour_branches(launch.decoded, WRITES_NO_REGISTER_ANY,
+                                                                 WRITES_ONLY_D_ANY))
         self.checked_neighbors: set[tuple] = set()  # (direction, dense lanes' key) that all have that neighbour
         # pc -> (sleeping lanes, owners, offset) of the last wake-up that woke every lane asleep there: the
         # same objects again (compared by identity: neither is ever changed in place) wake them all again.
@@ -490,7 +496,11 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
 
     def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
         """(taken, not taken) lanes of a conditional branch."""
-        direction = self.neighbour_branches.get(pc) if self.strategy.lockstep else None
+        direction = None
+        if self.strategy.lockstep:
+            direction = self.neighbour_branches.get(pc)
+            if direction is None and lanes.idx is None and lanes.mask is None:
+                direction = self.dense_neighbour_branches.get(pc)
         if direction is None and previous is not None and previous.op == "hasnb" and previous.d == instr.a != 0:
             direction = previous.dir
         static = direction is not None
