@@ -55,7 +55,8 @@ class Strategy:
     #: batch is undone and its waves run one by one).
     batched_waves: bool = True
     #: the compiled interpreter's fast paths for segments (PEs at one pc, `sim.compiled.interpreter`):
-    #: register-only instructions run as one loop per operation over the segment (`simple_ops`), segments
+    #: register-only instructions (and SRAM loads and stores, bounds checks, PE constants, kernel arguments)
+    #: run as one loop per operation over the segment (`simple_ops`), segments
     #: side by side in its lane order merge in place, a split whose lanes are already in order moves none,
     #: and each segment keeps a bound of its lanes' times (else: the dispatch and bookkeeping per PE, merges
     #: copy every lane, every split reorders, the bound is recomputed per run). Only with `compiled`.

@@ -40,7 +40,7 @@ from .jit import njit
 
 from .arith import compare, fma32, float_binary, ftoi, int_div, int_rem, vector_op, vector_op_dense
 from .segments import MAX_SEGMENTS, call_buffers, merge_at
-from .simple_ops import branch_conditions, run_memory_span, run_simple_span
+from .simple_ops import branch_conditions, run_check_span, run_memory_span, run_simple_span
 from .fabric_ops import WOKEN, woken_segments
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
@@ -76,7 +76,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
     that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
     halts. `fast_on`: the segments' fast paths (`Strategy.compiled_loops`): register-only instructions
-    in `simple_ops` (one loop per operation) rather than in the general loop below, segments side by side
+    in `simple_ops` (one loop per operation; SRAM loads and stores, bounds checks, PE constants and kernel
+    arguments likewise) rather than in the general loop below, segments side by side
     merged in place, lanes already in a split's order left in place, each segment's bound of its lanes'
     times kept rather than recomputed when it runs, and the conditions of a `steady` branch (per pc: its
     register is written by nothing after it, `ProgramTable.steady`) reused when the same PEs come back to
@@ -262,6 +263,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 times[order[k]] += extra
                                 latest = max(latest, times[order[k]])
                             kept = run_hi
+                    if fast_on and K_CHK <= kind <= K_ARG and run_hi - kept >= SIMPLE_MIN:
+                        kept = run_check_span(kind, d, a, b, imm, fields[LANE_ROW, run_pc], order, kept, run_hi, regs,
+                                              lane_constants, args)
                     for k in range(kept, run_hi):
                         i = order[k]
                         status, extra = GO_ON, 0
