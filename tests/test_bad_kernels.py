@@ -119,6 +119,19 @@ def test_local_index_past_its_array_but_inside_sram():
     assert info.value.source == (__file__, line_of(local_index, "MARK-local"))
 
 
+def test_run_time_negative_index_says_it_does_not_count_from_the_end():
+    # (a new user's stencil read u0[y, x - 1] at x = 0 expecting Python's wrap-around; the message says why not)
+    dev = device()
+    out = dev.device_array(1)
+    with pytest.raises(ws.MemoryAccessError) as info:
+        local_index[(1, 1), (1, 1)](out, -1)
+    assert ("buf axis 0: index -1 is out of bounds for size 8 (a negative index computed at run time does not "
+            "count from the end)") in str(info.value)
+    with pytest.raises(ws.MemoryAccessError) as info:
+        local_index[(1, 1), (1, 1)](out, 8)
+    assert "count from the end" not in str(info.value)
+
+
 @pytest.mark.parametrize("k,ok", [(0, True), (4, True), (5, False), (-1, False)])
 def test_local_slice_bounds(k, ok):
     dev = device()

@@ -295,8 +295,10 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
                 size -= 1
                 raise self._lane_error(MemoryAccessError, f"{what} {value} is outside 0..{size}: slices need 0 <= "
                                        f"start <= stop <= size", L, bad, index=value, size=size, array=what.split(" ")[0])
-            raise self._lane_error(MemoryAccessError, f"{what}: index {value} is out of bounds for size {size}", L,
-                                   bad, index=value, size=size, array=what.split(" ")[0])
+            # (a Python user expects a run-time -1 to count from the end, as a constant -1 does: say it does not)
+            hint = " (a negative index computed at run time does not count from the end)" if value < 0 else ""
+            raise self._lane_error(MemoryAccessError, f"{what}: index {value} is out of bounds for size {size}{hint}",
+                                   L, bad, index=value, size=size, array=what.split(" ")[0])
 
     def _arg(self, k: int) -> np.int32:
         if not 0 <= k < len(self.launch.args):
