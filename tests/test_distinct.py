@@ -42,4 +42,3 @@ def test_bytes_through_every_key_is_the_plain_sum_of_the_keys_at_or_before_it():
         expected = [ledger.earlier + sum(int(b) for i2, p2, b in zip(issue, pe, nbytes) if (i2, p2) <= (i, p))
                     for i, p in zip(issue, pe)]
         np.testing.assert_array_equal(ledger._through_entries(), expected)
-        np.testing.assert_array_equal(ledger._through(issue, pe), expected)

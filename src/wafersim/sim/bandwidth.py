@@ -13,15 +13,13 @@ bytes of a wave's accesses and answers, for an access, the bytes served up to it
   (`OffWaferMixin._next_group`) until no PE can still issue an access of a smaller key, unless the bytes
   every such access could move cannot delay it past its unloaded completion; then its prefix is complete;
 - a *store* is posted (only its PE's finishing cycle depends on it), so it is settled at the end of the
-  wave, once every key is known (`settle_stores`).
+  wave, once every key is known (`settle`).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-
-from .distinct import distinct
 
 #: The scheduler settles what it can once a wave has recorded this many accesses (`OffWaferMixin`).
 SETTLE_ENTRIES = 1 << 20
@@ -63,7 +61,7 @@ class BandwidthLedger:
         issue = np.asarray(issue, dtype=np.float64)
         self._chunks.append((issue, np.asarray(pe, dtype=np.int64), nbytes, unloaded))
         self.entries += count
-        moved = nbytes * count if isinstance(nbytes, int) else int(nbytes.sum())
+        moved = _moved(nbytes, count)
         self.total += moved
         self.latest = max(self.latest, float(issue.max()))
         return moved
@@ -72,55 +70,65 @@ class BandwidthLedger:
         """(issue, PE, bytes, unloaded) of every recorded access, in the order executed."""
         if len(self._chunks) > 1 or not isinstance(self._chunks[0][3], np.ndarray) \
                 or not isinstance(self._chunks[0][2], np.ndarray):
-            chunks = [(issue, pe, np.broadcast_to(np.int64(nbytes), issue.shape),
-                       np.broadcast_to(np.float64(unloaded), issue.shape)) for issue, pe, nbytes, unloaded in self._chunks]
-            self._chunks = [tuple(np.concatenate(parts) for parts in zip(*chunks))]
+            self._chunks = [_merged(self._chunks)]
         return self._chunks[0]
 
     def bytes_through(self, issue: np.ndarray, pe: np.ndarray, latest_before: float) -> np.ndarray:
         """For each key (issue, pe) of the batch recorded last: the bytes of every recorded access of a key
         <= it, those served before (`earlier`) included. `latest_before`: `latest` before the batch."""
-        count = len(issue)
         if float(issue.min()) > latest_before:  # the batch comes after everything recorded: its own prefix
             batch_bytes = self._chunks[-1][2]
-            if isinstance(batch_bytes, int):
-                batch_bytes = np.full(count, batch_bytes, dtype=np.int64)
-            batch_bytes = batch_bytes[-count:]
-            if issue.min() == issue.max():  # (lanes are sorted by PE: already in key order)
-                through = np.cumsum(batch_bytes)
-            else:
-                order = np.lexsort((pe, issue))
-                through = np.empty(count, dtype=np.int64)
-                through[order] = np.cumsum(batch_bytes[order])
-            return through + (self.earlier + self.total - int(batch_bytes.sum()))
-        return self._through(issue, pe)
-
-    def _through(self, issue: np.ndarray, pe: np.ndarray) -> np.ndarray:
-        """Bytes of `earlier` and of every recorded access of a key <= each (issue, pe)."""
-        all_issue, all_pe, all_bytes, _ = self._entries()
-        times = distinct(all_issue)  # (ranks of the issue cycles: one integer key per (issue, PE))
-        keys = np.searchsorted(times, all_issue) * self.pes + all_pe
-        order = np.argsort(keys, kind="stable")
-        sorted_keys, running = keys[order], np.cumsum(all_bytes[order])
-        query = np.searchsorted(times, np.asarray(issue, dtype=np.float64)) * self.pes + np.asarray(pe, dtype=np.int64)
-        return running[np.searchsorted(sorted_keys, query, side="right") - 1] + self.earlier
+            return prefix_bytes(issue, pe, batch_bytes, self.pes) + (self.earlier + self.total
+                                                                     - _moved(batch_bytes, len(issue)))
+        return self._through_entries()[-len(issue):]
 
     def _through_entries(self) -> np.ndarray:
-        """`_through` of every recorded access's own key, in `_entries`' order: one sort of the keys (no
-        ranks of the issue cycles, no searches; at a wave's end every PE's store is asked at once)."""
+        """For every recorded access, in `_entries`' order: the bytes of `earlier` and of every recorded
+        access of a key <= its own."""
         issue, pe, nbytes, _ = self._entries()
-        order = np.lexsort((pe, issue))
-        key_issue, key_pe = issue[order], pe[order]
-        running = np.cumsum(nbytes[order])
-        # (accesses of one key count each other's bytes: each takes its last one's running sum)
-        last = np.empty(len(order), dtype=bool)
-        last[-1] = True
-        np.not_equal(key_issue[1:], key_issue[:-1], out=last[:-1])
-        last[:-1] |= key_pe[1:] != key_pe[:-1]
-        key_number = np.cumsum(last) - last  # (each access's key's rank: the keys ended before it)
-        through = np.empty(len(order), dtype=np.int64)
-        through[order] = running[last][key_number]
-        return through + self.earlier
+        return prefix_bytes(issue, pe, nbytes, self.pes) + self.earlier
+
+    def _late(self, chunks: list[tuple], earlier: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(PE, completion) of the stores among `chunks` (every access of a key up to theirs, `earlier`: the
+        bytes served before any of them) that the bandwidth delays past their unloaded completion, or None.
+        The chunks are taken in runs whose issue cycles do not overlap, in cycle order: a run without stores
+        only adds its bytes, and each run's keys are ordered alone (at a wave's end the loads of its start,
+        all of one cycle, are not sorted with the stores of its end)."""
+        spans = sorted((float(chunk[0].min()), float(chunk[0].max()), k) for k, chunk in enumerate(chunks))
+        runs: list[list[int]] = []
+        reach = -math.inf
+        for lo, hi, k in spans:
+            if lo > reach:
+                runs.append([])
+            runs[-1].append(k)
+            reach = max(reach, hi)
+        late_pes, late_finish = [], []
+        for run in runs:
+            part = [chunks[k] for k in run]
+            late = self._late_run(_merged(part) if len(part) > 1 else part[0], earlier) \
+                if any(isinstance(chunk[3], np.ndarray) for chunk in part) else None
+            if late is not None:
+                late_pes.append(late[0])
+                late_finish.append(late[1])
+            earlier += sum(_moved(chunks[k][2], len(chunks[k][0])) for k in run)
+        if len(late_pes) < 2:
+            return (late_pes[0], late_finish[0]) if late_pes else None
+        return np.concatenate(late_pes), np.concatenate(late_finish)
+
+    def _late_run(self, chunk: tuple, earlier: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """`_late` of the accesses of one chunk, with every access of a key up to theirs."""
+        issue, pe, nbytes, unloaded = chunk
+        stores = ~np.isnan(unloaded)
+        if not stores.any():
+            return None
+        through = prefix_bytes(issue, pe, nbytes, self.pes) + earlier
+        if not stores.all():
+            pe, unloaded, through = pe[stores], unloaded[stores], through[stores]
+        served = self.served(through)
+        delayed = served > unloaded
+        if delayed.all():  # (a wafer's stores at its end, after its loads: often every one)
+            return pe, served
+        return (pe[delayed], served[delayed]) if delayed.any() else None
 
     def settle(self, horizon: float) -> tuple[np.ndarray, np.ndarray] | None:
         """Settle the recorded accesses issued before `horizon` (no access can still be issued before it:
@@ -128,25 +136,22 @@ class BandwidthLedger:
         that the bandwidth delays past their unloaded completion, or None where there is none."""
         if not self._chunks:
             return None
-        issue, pe, nbytes, unloaded = self._entries()
-        due = issue < horizon
-        if not due.any():
-            return None
-        late = None
-        stores = due & ~np.isnan(unloaded)
         # (where even the last byte recorded is served by the earliest store's unloaded completion, none is late)
-        if stores.any() and self.served(self.earlier + self.total) > self.store_unloaded_min:
-            finish = np.maximum(unloaded[stores], self.served(self._through_entries()[stores]))
-            delayed = finish > unloaded[stores]
-            if delayed.any():
-                late = pe[stores][delayed], finish[delayed]
-        if due.all():
+        may_be_late = self.served(self.earlier + self.total) > self.store_unloaded_min
+        if self.latest < horizon:  # all of them (a wave's end): the chunks as recorded
+            late = self._late(self._chunks, self.earlier) if may_be_late else None
             self._chunks, self.entries = [], 0
             self.earlier += self.total
             self.total = 0
             self.store_unloaded_min = math.inf
             self.latest = -math.inf
             return late
+        issue, pe, nbytes, unloaded = self._entries()
+        due = issue < horizon
+        if not due.any():
+            return None
+        # (every access of a key up to a due one's is due)
+        late = self._late([(issue[due], pe[due], nbytes[due], unloaded[due])], self.earlier) if may_be_late else None
         keep = ~due
         self.earlier += int(nbytes[due].sum())
         self.total -= int(nbytes[due].sum())
@@ -156,3 +161,71 @@ class BandwidthLedger:
         left = unloaded[keep]
         self.store_unloaded_min = float(np.nanmin(left)) if not np.isnan(left).all() else math.inf
         return late
+
+
+def prefix_bytes(issue: np.ndarray, pe: np.ndarray, nbytes: np.ndarray | int, pes: int) -> np.ndarray:
+    """For each access (lane-aligned issue cycles and PE indices below `pes`; bytes, or one count for all):
+    the bytes of the accesses among these of a key (issue, PE) <= its own (accesses of one key count each
+    other's). Whole issue cycles, not too far apart, take no sort where the accesses of each cycle come by PE
+    (`bandwidth_kernels`: a group's lanes); else they make one integer key, cycle * pes + PE, often in order
+    already, whose stable sort is fast on the sorted runs accesses arrive in."""
+    count = len(issue)
+    lo, hi = float(issue.min()), float(issue.max())
+    if lo != hi and hi - lo < 4 * count:  # (a table of one entry a cycle, no larger than the accesses)
+        from .bandwidth_kernels import cycle_prefix_bytes  # (imports Numba: `import wafersim` does not)
+        through = np.empty(count, dtype=np.int64)
+        sizes = np.array([nbytes], dtype=np.int64) if isinstance(nbytes, int) else nbytes
+        if cycle_prefix_bytes(np.ascontiguousarray(issue), lo, int(hi - lo) + 1, np.ascontiguousarray(pe),
+                              np.ascontiguousarray(sizes), through):
+            return through
+    key = pe if lo == hi else _integer_key(issue, lo, hi, pe, pes)
+    if key is not None:
+        ends = key[1:] != key[:-1]  # (where a key ends)
+        if (key[1:] >= key[:-1]).all():  # (in key order already)
+            order = None
+        else:
+            order = np.argsort(key, kind="stable")
+            sorted_key = key[order]
+            np.not_equal(sorted_key[1:], sorted_key[:-1], out=ends)
+    else:  # (issue cycles with fractions: the keys' two parts)
+        order = np.lexsort((pe, issue))
+        key_issue, key_pe = issue[order], pe[order]
+        ends = key_issue[1:] != key_issue[:-1]
+        ends |= key_pe[1:] != key_pe[:-1]
+    if isinstance(nbytes, int):
+        running = nbytes * np.arange(1, count + 1, dtype=np.int64)
+    else:
+        running = np.cumsum(nbytes if order is None else nbytes[order])
+    if not ends.all():  # (each access of a key takes its key's last running sum)
+        last = np.empty(count, dtype=bool)
+        last[:-1], last[-1] = ends, True
+        key_number = np.cumsum(last) - last  # (each access's key's rank: the keys ended before it)
+        running = running[last][key_number]
+    if order is None:
+        return running
+    through = np.empty(count, dtype=np.int64)
+    through[order] = running
+    return through
+
+
+def _integer_key(issue: np.ndarray, lo: float, hi: float, pe: np.ndarray, pes: int) -> np.ndarray | None:
+    """cycle * pes + PE for each access (cycles counted from `lo`, the least; `hi` the largest), or None where
+    an issue cycle has a fraction or the keys would not fit in 63 bits."""
+    offset = issue - lo
+    cycles = offset.astype(np.int64)
+    if not np.array_equal(cycles, offset) or (int(hi - lo) + 1) * pes >= 2 ** 62:
+        return None
+    return cycles * pes + pe
+
+
+def _moved(nbytes: np.ndarray | int, count: int) -> int:
+    """The bytes of a chunk of `count` accesses (`nbytes`: each one's, or one count for all)."""
+    return nbytes * count if isinstance(nbytes, int) else int(nbytes.sum())
+
+
+def _merged(chunks: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk (issue, PE, bytes, unloaded) of the accesses of `chunks`, in their order (a byte count for
+    all, or a load's NaN, spread over the accesses)."""
+    parts = [(issue, pe, np.broadcast_to(np.int64(nbytes), issue.shape),
+              np.broadcast_to(np.float64(unloaded), issue.shape)) for issue, pe, nbytes, unloaded in chunks]
+    return tuple(np.concatenate(columns) for columns in zip(*parts))

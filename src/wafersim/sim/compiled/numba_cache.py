@@ -38,7 +38,8 @@ SIM = HERE.parent
 #: The engine's files with cached Numba functions, relative to `sim/` (tests/test_numba_cache.py checks that
 #: this lists every file that defines one).
 ENGINE_SOURCES = (
-    "background_kernels.py", "descriptor_kernels.py", "fifo_kernels.py", "half_vector_kernels.py",
+    "background_kernels.py", "bandwidth_kernels.py", "descriptor_kernels.py", "fifo_kernels.py",
+    "half_vector_kernels.py",
     "register_block_kernels.py", "routed_step_kernels.py", "stream_op_kernels.py", "stream_pump_closed.py",
     "stream_row_kernels.py",
     "stream_pump_kernels.py", "stream_pump_panel.py", "stream_pump_steps.py", "trace_kernels.py",

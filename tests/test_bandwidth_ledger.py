@@ -1,0 +1,130 @@
+"""`BandwidthLedger` (sim/bandwidth.py) against a plain-Python sum over its accesses: the bytes served up to
+each key of a batch as it is recorded, and the stores a settle finds late, whole or up to a horizon, with
+accesses in any order, keys repeated, issue cycles with fractions, and keys too wide for one integer."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from wafersim.sim.bandwidth import BandwidthLedger, prefix_bytes
+from wafersim.sim.bandwidth_kernels import cycle_prefix_bytes
+
+BYTES_PER_CYCLE = 2.5
+
+
+def _random_batch(rng: np.random.Generator, pes: int, start: float, halves: bool):
+    """A batch of accesses: issue cycles (whole, or in halves) from `start`, PEs (sorted, as lanes come, or
+    not, or repeated), bytes (one count or each its own), and a store's unloaded completions or None."""
+    count = int(rng.integers(1, 40))
+    issue = start + rng.integers(0, 6, count) * (0.5 if halves else 1.0)
+    if rng.random() < 0.3:
+        issue[:] = issue[0]  # (one cycle: a group's lanes)
+    pe = rng.integers(0, min(pes, 12), count)
+    if rng.random() < 0.5:
+        pe = np.sort(pe)
+    nbytes = rng.integers(1, 9, count) if rng.random() < 0.5 else int(rng.integers(1, 9))
+    unloaded = issue + rng.integers(0, 30, count) if rng.random() < 0.6 else None
+    return issue, pe, nbytes, unloaded
+
+
+def _plain_through(accesses, earlier: int, issue: float, pe: int) -> int:
+    return earlier + sum(b for i, p, b, _ in accesses if (i, p) <= (issue, pe))
+
+
+@pytest.mark.parametrize("pes", [12, 2 ** 61])  # (2 ** 61: keys too wide for cycle * pes + PE)
+@pytest.mark.parametrize("halves", [False, True])
+def test_each_batch_is_served_after_every_byte_of_a_key_up_to_its_own(pes, halves):
+    rng = np.random.default_rng(pes % 1000 + halves)
+    for _ in range(150):
+        earlier = int(rng.integers(0, 50))
+        ledger = BandwidthLedger(earlier, BYTES_PER_CYCLE, pes)
+        accesses: list[tuple[float, int, int, float]] = []
+        start = 0.0
+        for _ in range(int(rng.integers(1, 6))):
+            # (a batch mostly after the last, sometimes among them)
+            start = start + float(rng.integers(0, 4)) if rng.random() < 0.7 else float(rng.integers(0, 8))
+            issue, pe, nbytes, unloaded = _random_batch(rng, pes, start, halves)
+            latest = ledger.latest
+            ledger.record(issue, pe, nbytes, unloaded)
+            sizes = np.broadcast_to(nbytes, issue.shape)
+            accesses += [(float(i), int(p), int(b), math.nan) for i, p, b in zip(issue, pe, sizes)]
+            expected = [_plain_through(accesses, earlier, float(i), int(p)) for i, p in zip(issue, pe)]
+            np.testing.assert_array_equal(ledger.bytes_through(issue.astype(np.float64), pe.astype(np.int64),
+                                                               latest), expected)
+
+
+@pytest.mark.parametrize("pes", [12, 2 ** 61])
+@pytest.mark.parametrize("halves", [False, True])
+def test_a_settle_finds_late_exactly_the_stores_the_plain_rule_delays(pes, halves):
+    rng = np.random.default_rng(7 + pes % 1000 + halves)
+    for _ in range(150):
+        earlier = int(rng.integers(0, 50))
+        ledger = BandwidthLedger(earlier, BYTES_PER_CYCLE, pes)
+        accesses: list[tuple[float, int, int, float]] = []
+        for _ in range(int(rng.integers(1, 7))):
+            # (batches far apart, touching or overlapping: the settle's runs of chunks)
+            issue, pe, nbytes, unloaded = _random_batch(rng, pes, float(rng.integers(0, 4) * 5), halves)
+            ledger.record(issue, pe, nbytes, unloaded)
+            sizes = np.broadcast_to(nbytes, issue.shape)
+            stores = np.full(len(issue), math.nan) if unloaded is None else unloaded
+            accesses += [(float(i), int(p), int(b), float(u)) for i, p, b, u in zip(issue, pe, sizes, stores)]
+        horizon = math.inf if rng.random() < 0.5 else float(rng.integers(0, 20)) + (0.5 if halves else 0.0)
+        late = ledger.settle(horizon)
+        expected = []
+        for i, p, _, u in accesses:
+            if i < horizon and not math.isnan(u):
+                served = math.ceil(_plain_through(accesses, earlier, i, p) / BYTES_PER_CYCLE)
+                if served > u:
+                    expected.append((p, float(served)))
+        got = [] if late is None else list(zip(late[0].tolist(), late[1].tolist()))
+        assert sorted(got) == sorted(expected)
+        # (what is left counts on: the bytes settled are served before it)
+        assert ledger.earlier == earlier + sum(b for i, _, b, _ in accesses if i < horizon)
+
+
+def test_the_prefix_of_keys_already_in_order_is_a_running_sum():
+    issue = np.repeat(np.arange(5.0), 4)
+    pe = np.tile(np.arange(4), 5)
+    np.testing.assert_array_equal(prefix_bytes(issue, pe, 3, 4), 3 * np.arange(1, 21))
+    np.testing.assert_array_equal(prefix_bytes(issue[::-1].copy(), pe[::-1].copy(), 3, 4), 3 * np.arange(20, 0, -1))
+
+
+def _plain_prefix(issue, pe, nbytes) -> list[int]:
+    sizes = np.broadcast_to(nbytes, issue.shape)
+    keys = list(zip(issue.tolist(), pe.tolist()))
+    return [sum(int(b) for k2, b in zip(keys, sizes) if k2 <= k) for k in keys]
+
+
+@pytest.mark.parametrize("cycles", ["dense", "sparse", "halves", "one"])
+@pytest.mark.parametrize("order", ["by pe", "by key", "any", "repeated"])
+@pytest.mark.parametrize("pes", [40, 2 ** 61])
+def test_the_bytes_up_to_each_key_are_the_plain_sum_whichever_way_they_are_found(cycles, order, pes):
+    """`prefix_bytes` takes no sort (cycles near each other, each cycle's accesses by PE), one integer key,
+    or both parts of the key (cycles with fractions, keys too wide): each against a plain sum."""
+    rng = np.random.default_rng(len(cycles) * 7 + len(order) + pes % 97)
+    for _ in range(40):
+        count = int(rng.integers(1, 41))
+        pe = rng.permutation(40)[:count] if order != "repeated" else rng.integers(0, 6, count)
+        issue = {"dense": rng.integers(3, 9, count) * 1.0, "sparse": rng.integers(0, 9, count) * 1e4 + 7,
+                 "halves": rng.integers(0, 9, count) * 0.5, "one": np.full(count, 5.0)}[cycles]
+        if order == "by pe":  # (the lanes of a group: the accesses of each cycle by increasing PE)
+            pe = np.sort(pe)
+        elif order == "by key":
+            by_key = np.lexsort((pe, issue))
+            issue, pe = issue[by_key], pe[by_key]
+        nbytes = rng.integers(1, 9, count) if rng.random() < 0.5 else int(rng.integers(1, 9))
+        np.testing.assert_array_equal(prefix_bytes(issue, pe.astype(np.int64), nbytes, pes),
+                                      _plain_prefix(issue, pe, nbytes))
+
+
+def test_the_pass_without_a_sort_refuses_cycles_with_fractions_or_accesses_not_by_pe():
+    issue = np.array([7.0, 8.0, 7.0, 8.0])
+    through = np.zeros(4, dtype=np.int64)
+    sizes = np.array([3], dtype=np.int64)
+    assert cycle_prefix_bytes(issue, 7.0, 2, np.array([0, 1, 2, 3]), sizes, through)
+    np.testing.assert_array_equal(through, [3, 9, 6, 12])
+    assert not cycle_prefix_bytes(issue, 7.0, 2, np.array([2, 1, 0, 3]), sizes, through)  # (cycle 7: PE 2, then 0)
+    assert not cycle_prefix_bytes(issue, 7.0, 2, np.array([0, 1, 0, 3]), sizes, through)  # (a key repeated)
+    assert not cycle_prefix_bytes(issue + [0, 0.5, 0, 0], 7.0, 2, np.array([0, 1, 2, 3]), sizes, through)
