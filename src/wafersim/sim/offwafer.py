@@ -409,10 +409,11 @@ class OffWaferMixin(HeldLoadsMixin):
         return self.wake_chains
 
     def _earliest_finish(self, issue: float) -> float:
-        """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far)."""
+        """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far: a bulk
+        load of no words moves no bytes, and completes once those are served; review48)."""
         spec = self.spec
         served = self.totals.global_bytes if self.bandwidth is None else self.bandwidth.earlier
-        return max(issue + spec.global_latency, math.ceil((served + 4) / spec.global_bytes_per_cycle))
+        return max(issue + spec.global_latency, math.ceil(served / spec.global_bytes_per_cycle))
 
     def _load_issue(self, pc: int, group) -> np.ndarray:
         """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included), rounded as
