@@ -88,6 +88,30 @@ def test_a_store_after_a_bulk_load_of_no_words_is_seen_by_a_held_load_issued_aft
     run_every_strategy(lambda: no_words_launch(spin))
 
 
+def test_held_loads_that_would_fail_are_not_run_together_and_the_first_failure_is_reported(monkeypatch):
+    """A's bulk load has a negative length (it fails at cycle 18), B's load (no load before it) reads past its array
+    (at cycle 21): the loads are not recorded together (`_held_load_bytes` finds the failure by `_global`'s own
+    check, `_global_operands`: a failing load's bytes must not count), and the launch reports A's failure, the
+    first in simulated time, under every strategy."""
+    source = NO_WORDS.format(spin=4).replace("    gld r3, r6, 4\n", "").replace("li r9, 0", "li r9, -1")
+    source = source.replace("gld r8, r6, 12", "gld r8, r6, 4096")
+    checked = []
+    size = OffWaferMixin._held_load_bytes
+    monkeypatch.setattr(OffWaferMixin, "_held_load_bytes",
+                        lambda sim, pc, pes: checked.append(size(sim, pc, pes)) or checked[-1])
+
+    def launch():
+        costs = {name: 1 for name in ws.WaferSpec().cost_cycles}
+        dev = ws.Device(ws.WaferSpec(width=3, height=1, clock_hz=1e9, global_bytes_per_s=0.25e9, global_latency=1,
+                                     cost_cycles=costs))
+        d_in, d_out = dev.to_device(np.array([5, 7, 0, -1], np.int32)), dev.to_device(np.zeros(3, np.int32))
+        return dev.launch(assemble(source, name="failing"), (1, 1), (3, 1), [d_in, d_out])
+
+    with pytest.raises(ws.MemoryAccessError, match=r"gldv with a negative length: PE \(0, 0\)"):
+        run_every_strategy(launch)
+    assert checked and checked[0] is None
+
+
 # ----------------------------------------------------------------------------- random programs
 Q = 4  # shared words each PE owns (it stores to its own; any PE of its block loads them)
 P = 16  # words of parameters per PE: its spin count, then lengths and words to add
