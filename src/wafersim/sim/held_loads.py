@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import MemoryAccessError
 from .lanes import Lanes
 
 
@@ -68,19 +69,11 @@ class HeldLoadsMixin:
         return True
 
     def _held_load_bytes(self, pc: int, pes: np.ndarray) -> np.ndarray | None:
-        """Bytes of the load at `pc` for the PEs `pes` (indices), or None where it would fail for one (checked
-        as `_global` checks it: lengths, global and SRAM addresses)."""
-        ins = self.ops[pc][0]
-        if ins.op == "gld":
-            addr = (self.regs[ins.a, pes].astype(np.int64) & 0xFFFFFFFF) + ins.imm
-            nbytes = np.full(len(pes), 4, dtype=np.int64)
-            return nbytes if self.launch.memory.locate(addr, 4)[1].all() else None
-        words = self.regs[ins.c, pes].astype(np.int64)
-        sram_base = self.regs[ins.d, pes].astype(np.int64)
-        if (words < 0).any() or ((sram_base < 0) | (sram_base + words > self.program.data_words)).any():
-            return None
-        addr = self.regs[ins.a, pes].astype(np.int64) & 0xFFFFFFFF
-        if not (self.launch.memory.locate(addr, 4 * words)[1] | (words == 0)).all():
+        """Bytes of the load at `pc` for the PEs `pes` (sorted indices), or None where it would fail for one
+        (`OffWaferMixin._global_operands`, `_global`'s own check: lengths, global and SRAM addresses)."""
+        try:
+            words = self._global_operands(self.ops[pc][0], Lanes(self.n, idx=pes), pes)[1]  # (index form)
+        except MemoryAccessError:
             return None
         return 4 * words
 

@@ -94,24 +94,7 @@ class OffWaferMixin(HeldLoadsMixin):
         L = lanes if whole else lanes.to_index_form(self.n)
         at = slice(None) if whole else L.idx  # the lanes' entries of a per-PE array
         memory, order = self.launch.memory, self.launch.memory_order
-        if one_word:
-            addr = (self.regs[ins.a, at].astype(np.int64) & 0xFFFFFFFF) + ins.imm
-            words = np.broadcast_to(np.int64(1), addr.shape)  # one word a lane (a view: no array of ones)
-        else:
-            addr = self.regs[ins.a][L.idx].astype(np.int64) & 0xFFFFFFFF
-            words = self.regs[ins.c][L.idx].astype(np.int64)
-            sram_base = self.regs[ins.d if op == "gldv" else ins.b, L.idx].astype(np.int64)
-            if (words < 0).any():
-                raise self._lane_error(MemoryAccessError, f"{op} with a negative length", L, words < 0)
-            self._sram_check(L, sram_base, words, op)
-        bases, ok = memory.locate(addr, 4 if one_word else 4 * words)
-        if not one_word:
-            ok |= words == 0
-        if not ok.all():
-            i = self._first_true(L, ~ok)
-            why = memory.describe_address(int(addr[i]))
-            raise self._lane_error(MemoryAccessError, f"{op} of {4 * int(words[i])} bytes: {why}", L, ~ok,
-                                   address=int(addr[i]), nbytes=4 * int(words[i]))
+        addr, words, sram_base, bases = self._global_operands(ins, L, at)
         if self.accesses is not None:  # a batch of waves (`sim.batching`) checks who touched which words
             self.accesses.append((None if whole else L.idx, addr, words, op in ("gst", "gstv")))
         issued = self.cycle[at] + cost
@@ -184,6 +167,35 @@ class OffWaferMixin(HeldLoadsMixin):
             self.sram[base:base + len(cols), Lanes(self.n, idx=idx).idx_at] = values.T
         else:
             self.sram[sram_base[:, None] + cols, np.broadcast_to(idx[:, None], values.shape)] = values
+
+    def _global_operands(self, ins: Instr, L: Lanes, at) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, object]:
+        """(byte addresses, words a lane, SRAM word addresses (a bulk copy's; None for one word), where the words
+        lie in memory: `GlobalMemory.locate`'s bases) of the global access `ins` by the lanes `L` (index form, or
+        every PE where `at` is a slice), `at` their entries of per-PE arrays. Raises its `MemoryAccessError` where
+        it fails for a lane (a negative length, SRAM words outside the data segment, global words outside memory):
+        the one check of `_global` and of the held loads' bytes (`_held_load_bytes`)."""
+        op, memory = ins.op, self.launch.memory
+        one_word = op in ("gld", "gst")
+        sram_base = None
+        if one_word:
+            addr = (self.regs[ins.a, at].astype(np.int64) & 0xFFFFFFFF) + ins.imm
+            words = np.broadcast_to(np.int64(1), addr.shape)  # one word a lane (a view: no array of ones)
+        else:
+            addr = self.regs[ins.a][L.idx].astype(np.int64) & 0xFFFFFFFF
+            words = self.regs[ins.c][L.idx].astype(np.int64)
+            sram_base = self.regs[ins.d if op == "gldv" else ins.b, L.idx].astype(np.int64)
+            if (words < 0).any():
+                raise self._lane_error(MemoryAccessError, f"{op} with a negative length", L, words < 0)
+            self._sram_check(L, sram_base, words, op)
+        bases, ok = memory.locate(addr, 4 if one_word else 4 * words)
+        if not one_word:
+            ok |= words == 0
+        if not ok.all():
+            i = self._first_true(L, ~ok)
+            why = memory.describe_address(int(addr[i]))
+            raise self._lane_error(MemoryAccessError, f"{op} of {4 * int(words[i])} bytes: {why}", L, ~ok,
+                                   address=int(addr[i]), nbytes=4 * int(words[i]))
+        return addr, words, sram_base, bases
 
     def _affine_bulk(self, op: str, L: Lanes, addr: np.ndarray, bases, words: np.ndarray, sram_base: np.ndarray,
                      issued: np.ndarray, horizon: float) -> bool:
@@ -425,10 +437,11 @@ class OffWaferMixin(HeldLoadsMixin):
         return self.wake_chains
 
     def _earliest_finish(self, issue: float) -> float:
-        """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far)."""
+        """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far: a bulk
+        load of no words moves no bytes, and completes once those are served; review48)."""
         spec = self.spec
         served = self.totals.global_bytes if self.bandwidth is None else self.bandwidth.earlier
-        return max(issue + spec.global_latency, math.ceil((served + 4) / spec.global_bytes_per_cycle))
+        return max(issue + spec.global_latency, math.ceil(served / spec.global_bytes_per_cycle))
 
     def _load_issue(self, pc: int, group) -> np.ndarray:
         """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included), rounded as
