@@ -16,13 +16,12 @@ from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME
 from . import parallel
+from .access_paths import AccessPathsMixin
 from .bandwidth import BandwidthLedger
 from .lanes import Lanes
 from .distinct import distinct_indices
 from .held_loads import HeldLoadsMixin, lanes_min as _lanes_min
-from .memory_order import ACCESS_OPS, LOG_COMMIT_WORDS
-from .neighbour_paths import StorePaths
-from .wake_chains import WakeChains
+from .memory_order import LOG_COMMIT_WORDS
 
 #: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
 TRANSPOSE_BLOCK = 4096
@@ -65,7 +64,7 @@ def _load(sram: np.ndarray, rows: np.ndarray, pes: slice) -> None:
         sram[:, first:last] = rows[first:last].T
 
 
-class OffWaferMixin(HeldLoadsMixin):
+class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin):
     """Global memory executors of `WaveSim`: data movement plus latency, edge hops and shared bandwidth."""
 
     #: Whether a group about to load waits while another PE could still store at an earlier cycle (off only
@@ -78,10 +77,6 @@ class OffWaferMixin(HeldLoadsMixin):
     bandwidth: BandwidthLedger | None = None
     #: (`_least`'s memo: set by `_next_group` for its own call; None, not a dict shared by every wave, before)
     _leasts: dict | None = None
-    #: (`_store_paths`, `_access_paths`, `_wake_chains`: made on first use)
-    store_paths: StorePaths | None = None
-    access_paths: StorePaths | None = None
-    wake_chains: WakeChains | None = None
 
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
@@ -405,36 +400,6 @@ class OffWaferMixin(HeldLoadsMixin):
                      else _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost)
             self._leasts[key] = least
         return least
-
-    def _store_paths(self) -> StorePaths:
-        """The wave's `neighbour_paths.StorePaths`, made on first use."""
-        if self.store_paths is None:
-            self.store_paths = StorePaths(self.launch, self.region)
-        return self.store_paths
-
-    def _access_paths(self) -> StorePaths:
-        """The wave's paths to global loads and stores by neighbours (`StorePaths` of `ACCESS_OPS`)."""
-        if self.access_paths is None:
-            self.access_paths = StorePaths(self.launch, self.region, ACCESS_OPS)
-        return self.access_paths
-
-    def _arrival(self, pc: int) -> Callable[[np.ndarray], np.ndarray] | None:
-        """For the lanes asleep at a neighbour receive at `pc`: the least cycle each can take its word, by its
-        chain of sleepers (`wake_chains`); None elsewhere."""
-        chains = self._wake_chains()
-        if not chains.applies(pc):
-            return None
-        return lambda picked: chains.arrival(pc, picked, self.asleep, self.cycle)
-
-    def _chains_apply(self) -> bool:
-        """Whether some lanes sleep at a neighbour receive (bounds by chains may then be tighter)."""
-        return any(self._wake_chains().applies(pc) for pc in self.asleep)
-
-    def _wake_chains(self) -> WakeChains:
-        """The wave's chains of PEs asleep at neighbour receives (`WakeChains`), made on first use."""
-        if self.wake_chains is None:
-            self.wake_chains = WakeChains(self.launch, self.region)
-        return self.wake_chains
 
     def _earliest_finish(self, issue: float) -> float:
         """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far: a bulk
