@@ -72,7 +72,7 @@ def run_general(kind, i, owed, done, fields, lane_constants, fabric, pe_state):
     word_bits = np.zeros(1, dtype=np.int32)
     return transfer(kind, 0, i, owed, done, fields, np.array([COST]), regs, sram, fsram, lane_constants,
                     np.zeros(3, dtype=np.int64), word_bits, word_bits.view(np.float32), times, counts, resume, fabric,
-                    1.0, 1.0)
+                    1.0, 1.0, np.zeros(1, dtype=np.int64), np.inf)
 
 
 def assert_same(state, other) -> None:

@@ -385,7 +385,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             if status == GENERAL:
                                 status = transfer(kind, run_pc, i, run_owed, run_done, fields, costs, regs, sram, fsram,
                                                   lane_constants, stats, word_bits, word_float, times, counts, resume,
-                                                  fabric, stream_step, half_stream_step)
+                                                  fabric, stream_step, half_stream_step, pc_counts, time_limit)
                             if status == BLOCKED:  # parked: out of this run
                                 continue
                             latest = max(latest, times[i])
