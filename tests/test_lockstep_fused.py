@@ -129,15 +129,15 @@ def _float_program() -> str:
              "ld r10, r0, 0", "ld r11, r0, 1", "ld r12, r0, 2"]
     chain = [f"{op} r{d}, r{a}, r{b}" for op, d, a, b in FLOAT_CHAIN]
     lines += chain + ["li r8, 1000", "rem r9, r4, r8", "bz r9, few", "mov r10, r23"] + chain + ["few:"]
-    lines += [f"st r{16 + k}, r0, {4 + k}" for k in range(8)]
-    lines += ["li r5, 8", "muli r6, r4, 32", "arg r7, 1", "add r7, r7, r6", "li r8, 4", "gstv r7, r8, r5", "halt"]
-    return "\n".join(lines) + "\n"
+    stores = [f"st r{16 + k}, r0, {4 + k}" for k in range(8)]  # (then SRAM words 4..11 out, 8 a PE)
+    out = ["li r5, 8", "muli r6, r4, 32", "arg r7, 1", "add r7, r7, r6", "li r8, 4", "gstv r7, r8, r5", "halt"]
+    return "\n".join(lines + stores + out) + "\n"
 
 
 def _float_reference(values: np.ndarray) -> np.ndarray:
-    regs = np.zeros((24, len(values)), dtype=np.float32)
-    regs[10:13] = values.T
+    """r16..r23 of each PE after `_float_program`, in NumPy float32."""
     ops = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply}
+    regs = np.concatenate([np.zeros((10, len(values)), np.float32), values.T, np.zeros((11, len(values)), np.float32)])
 
     def run(lanes):
         for op, d, a, b in FLOAT_CHAIN:
