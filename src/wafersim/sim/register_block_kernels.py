@@ -24,6 +24,8 @@ from .compiled.kinds import (K_ADD, K_ADDI, K_AND, K_ANDI, K_MAX, K_MIN, K_MOV, 
 from .compiled.kinds import BLOCK_CHK as CHK, BLOCK_LOAD as LOAD, BLOCK_STORE as STORE, BLOCK_VGER as VGER
 from .compiled.kinds import (BLOCK_VADD as VADD, BLOCK_VCOPY as VCOPY, BLOCK_VMUL as VMUL, BLOCK_VSCALE as VSCALE,
                              BLOCK_VSUB as VSUB)
+from .compiled.arith import fadd, fmul, fsub
+from .compiled.kinds import K_FADD, K_FMUL, K_FSUB
 from .compiled.simple_ops import run_simple
 from .descriptor_kernels import OPERANDS_READ, rank1_operands
 
@@ -35,6 +37,11 @@ from .descriptor_kernels import OPERANDS_READ, rank1_operands
 # `compiled.kinds`' BLOCK_*, which `register_blocks` writes.)
 KIND, D, A, B, IMM = range(5)
 COLUMNS = 5
+#: PEs a pass of register instructions only over a dense group takes at a time, every instruction over them before
+#: the next PEs (each lane's registers are its own: the same values as whole rows one instruction at a time):
+#: the rows' pieces stay in the cache between instructions, one read and one write of each row from memory a pass
+#: instead of one an instruction (heat's step ends with five float32 instructions over 754k PEs).
+CHUNK = 2048
 
 
 @njit(cache=True, nogil=True)
@@ -62,6 +69,13 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
                     saved[p, e] = row[outside[e]]
     queued_before = queued
     ran = 0
+    if dense and _registers_only(fields, count):
+        for start in range(lo, hi, CHUNK):
+            stop = min(start + CHUNK, hi)
+            for p in range(count):
+                _row_op(fields[p, KIND], fields[p, IMM], regs, fregs, fields[p, D], fields[p, A], fields[p, B], start,
+                        stop)
+        ran = count
     while ran < count:
         kind = fields[ran, KIND]
         if kind == VGER:
@@ -84,8 +98,7 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
                                 fields[ran, IMM], sram, size):
                 break
         elif dense:
-            _dense_op(kind, fields[ran, IMM], regs[fields[ran, D]][lo:hi], regs[fields[ran, A]][lo:hi],
-                      regs[fields[ran, B]][lo:hi])
+            _row_op(kind, fields[ran, IMM], regs, fregs, fields[ran, D], fields[ran, A], fields[ran, B], lo, hi)
         else:
             run_simple(kind, fields[ran, D], fields[ran, A], fields[ran, B], 0, fields[ran, IMM], pes, regs, fregs)
         ran += 1
@@ -204,6 +217,41 @@ def _vector_op(kind: int, pes: np.ndarray, regs: np.ndarray, fregs: np.ndarray, 
         element_cycles[p] += math.ceil(length * 1.0 / vector_lanes)
         vector_stats[VECTOR_ELEMENTS] += length
     return True
+
+
+@njit(cache=True, nogil=True)
+def _registers_only(fields: np.ndarray, count: int) -> bool:
+    """Whether the first `count` instructions of a block are all register instructions (no access, check, vector
+    op or `vger`: none of them can end the pass early, so it may run them PE piece by PE piece, `CHUNK`)."""
+    for p in range(count):
+        if fields[p, KIND] < 0:  # (the BLOCK_* kinds are negative)
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_op(kind: int, imm: int, regs: np.ndarray, fregs: np.ndarray, d: int, a: int, b: int, lo: int, hi: int
+            ) -> None:
+    """A register instruction of a block over the PEs lo .. hi - 1 of the register file."""
+    if kind == K_FADD or kind == K_FSUB or kind == K_FMUL:
+        _dense_float_op(kind, fregs[d][lo:hi], fregs[a][lo:hi], fregs[b][lo:hi])
+    else:
+        _dense_op(kind, imm, regs[d][lo:hi], regs[a][lo:hi], regs[b][lo:hi])
+
+
+@njit(cache=True, nogil=True)
+def _dense_float_op(kind: int, fd: np.ndarray, fa: np.ndarray, fb: np.ndarray) -> None:
+    """fd = kind(fa, fb) over float32 rows, as the compiled interpreter's `run_simple` computes it (`arith`: of
+    two NaN operands the first, quieted)."""
+    if kind == K_FADD:
+        for i in range(len(fd)):
+            fd[i] = fadd(fa[i], fb[i])
+    elif kind == K_FSUB:
+        for i in range(len(fd)):
+            fd[i] = fsub(fa[i], fb[i])
+    else:
+        for i in range(len(fd)):
+            fd[i] = fmul(fa[i], fb[i])
 
 
 @njit(cache=True, nogil=True)

@@ -1,5 +1,5 @@
-"""Straight runs of integer register instructions and queued rank-1 updates of a group in one compiled call
-(`Strategy.register_blocks`).
+"""Straight runs of integer register instructions (and float32 `fadd`, `fsub`, `fmul`) and queued rank-1 updates
+of a group in one compiled call (`Strategy.register_blocks`).
 
 The library GEMM's inner loop computes the operand addresses of each row of rank-1 updates with some thirty
 register instructions (`li`, `add`, `addi`) around its eight `vger`s; its large groups ran each as a NumPy
@@ -42,9 +42,13 @@ from .lanes import Lanes
 from .rank1_queue import Rank1Queue
 from .vector_batch import REGISTER_ONLY
 
-#: The instructions a block may hold: integer register-only ones (`register_block_kernels.run_dense`'s kinds).
-BLOCK_OPS = frozenset({"add", "sub", "mul", "and", "or", "xor", "min", "max", "slt", "sle", "seq", "sne", "addi",
-                       "muli", "andi", "ori", "xori", "slti", "seqi", "li", "mov", "nop"}) & REGISTER_ONLY
+#: The instructions a block may hold: integer register-only ones and the float32 `fadd`, `fsub`, `fmul`
+#: (`register_block_kernels._dense_op`'s and `_dense_float_op`'s kinds; of two NaN operands the first, quieted, as
+#: the compiled interpreter gives it: docs/engine-strategies.md's one exception).
+FLOAT_BLOCK_OPS = frozenset({"fadd", "fsub", "fmul"})
+INT_BLOCK_OPS = frozenset({"add", "sub", "mul", "and", "or", "xor", "min", "max", "slt", "sle", "seq", "sne", "addi",
+                           "muli", "andi", "ori", "xori", "slti", "seqi", "li", "mov", "nop"})
+BLOCK_OPS = (INT_BLOCK_OPS | FLOAT_BLOCK_OPS) & REGISTER_ONLY
 #: A float32 `vger` (`compiled.kinds.BLOCK_VGER`) holds its c register in the IMM column, a bounds check `chk` its
 #: index register a and bound register b, a scalar load `ld` or store `st` its register d and address register a
 #: plus imm: a check, load or store that fails in some lane ends the pass before it, and the scheduler's loop runs

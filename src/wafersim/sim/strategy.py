@@ -155,6 +155,10 @@ class Strategy:
     #: (`fifo_kernels.bulk_receive_step`; else NumPy around the compiled pass over the slots). Only with
     #: `bulk_streams`.
     fused_bulk_receive: bool = True
+    #: a lockstep scalar receive of a whole dense group into a register runs as one compiled pass, where Numba is
+    #: loaded: slot times, the word copied, whether a lane waited (`lockstep_kernels.receive_row`; else NumPy
+    #: passes: two reductions, the slot times, the copy). Only with `lockstep`.
+    fused_receive_rows: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -168,7 +172,8 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
                      recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False,
                      pump_first_step=False, register_blocks=False, owed_transfers=False,
-                     deferred_counts=False, compiled_half_vectors=False, fused_bulk_receive=False)
+                     deferred_counts=False, compiled_half_vectors=False, fused_bulk_receive=False,
+                     fused_receive_rows=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

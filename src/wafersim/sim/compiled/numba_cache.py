@@ -39,7 +39,7 @@ SIM = HERE.parent
 #: this lists every file that defines one).
 ENGINE_SOURCES = (
     "background_kernels.py", "bandwidth_kernels.py", "descriptor_kernels.py", "fifo_kernels.py",
-    "half_vector_kernels.py",
+    "half_vector_kernels.py", "lockstep_kernels.py",
     "register_block_kernels.py", "routed_step_kernels.py", "stream_op_kernels.py", "stream_pump_closed.py",
     "stream_row_kernels.py",
     "stream_pump_kernels.py", "stream_pump_panel.py", "stream_pump_steps.py", "trace_kernels.py",

@@ -28,7 +28,7 @@ import numpy as np
 #: cost ~0.25 s for nothing.
 ENTRY_SOURCES: dict[str, tuple[str, ...] | None] = {
     "background_kernels.py": None, "bandwidth_kernels.py": None, "descriptor_kernels.py": None,
-    "fifo_kernels.py": None,
+    "fifo_kernels.py": None, "lockstep_kernels.py": None,
     "register_block_kernels.py": None, "routed_step_kernels.py": None, "stream_op_kernels.py": None,
     "stream_pump_kernels.py": None, "stream_row_kernels.py": None,
     "stream_pump_steps.py": ("send_step_in_pe_order", "send_step_undelivered", "deliver", "pe_order"),
