@@ -5,8 +5,8 @@ on first use), which `kernel.inspect_ir(after="licm")` prints (`wafersim.compile
 is a function `(fn, undefined)` that rewrites `fn.ops` in place; `undefined` holds the registers the
 front end left possibly-unwritten on some path (reads of those must keep reading as they did).
 
-The verifier runs once, after the last pass, unless `VERIFY_EACH_PASS` is set (then after every pass, so
-that a broken invariant is pinned on the pass that broke it): the environment variable
+The verifier runs once, after the last pass, unless `VERIFY_EACH_PASS` is set (then after every pass that
+changed the IR, so that a broken invariant is pinned on the pass that broke it): the environment variable
 `WAFERSIM_VERIFY_PASSES=1` sets it at import, and the test suite sets it (tests/conftest.py). Verifying
 after each of the ~25 passes took a quarter to a third of the compile time of the benchmarks' kernels
 (docs/compiler.md, "Compile time and the kernel cache"), paid by a process's first launch.
