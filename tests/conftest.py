@@ -181,6 +181,22 @@ def pytest_sessionstart(session) -> None:
     numba_warmup.warm_up_this_worker()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection(session):
+    """pytest keeps the test modules it rewrote for its assertion messages in __pycache__, but not where Python
+    may not write bytecode (`PYTHONDONTWRITEBYTECODE=1`, as on the machines the suite runs on): then every
+    worker rewrote all ~230 test modules at every run, most of collecting's ~16 s of CPU a worker. Collecting
+    writes them (pytest checks a cached module against its source's time and size, and writes it atomically
+    where workers race); the tests themselves still run with Python's setting (modules a test writes and
+    edits are imported only then, and are never read from a stale .pyc)."""
+    keep = sys.dont_write_bytecode
+    sys.dont_write_bytecode = False
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = keep
+
+
 def compiler_fuzz_settings(examples: int):
     """The compiler fuzzers' hypothesis settings: `examples` programs in `make test`, derandomized (the same
     programs every run); WAFERSIM_FUZZ_EXAMPLES=N sets the count, WS_FUZZ_RANDOM=1 draws new programs."""

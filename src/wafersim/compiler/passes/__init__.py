@@ -5,8 +5,8 @@ on first use), which `kernel.inspect_ir(after="licm")` prints (`wafersim.compile
 is a function `(fn, undefined)` that rewrites `fn.ops` in place; `undefined` holds the registers the
 front end left possibly-unwritten on some path (reads of those must keep reading as they did).
 
-The verifier runs once, after the last pass, unless `VERIFY_EACH_PASS` is set (then after every pass, so
-that a broken invariant is pinned on the pass that broke it): the environment variable
+The verifier runs once, after the last pass, unless `VERIFY_EACH_PASS` is set (then after every pass that
+changed the IR, so that a broken invariant is pinned on the pass that broke it): the environment variable
 `WAFERSIM_VERIFY_PASSES=1` sets it at import, and the test suite sets it (tests/conftest.py). Verifying
 after each of the ~25 passes took a quarter to a third of the compile time of the benchmarks' kernels
 (docs/compiler.md, "Compile time and the kernel cache"), paid by a process's first launch.
@@ -18,8 +18,9 @@ from typing import Callable
 
 from ...envvars import env_flag
 from ...errors import CompileError
-from ..ir import IRFunction, Op, VReg
+from ..ir import IRFunction, Op, Phi, VReg
 from .bounds import eliminate_range_checks
+from .cfg import CFG
 from .cleanup import (coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code, eliminate_dead_writes,
                       remove_unused_labels)
 from .cse import eliminate_common_subexpressions
@@ -167,6 +168,14 @@ def _copy_function(fn: IRFunction) -> IRFunction:
     return twin
 
 
+def _verified_state(fn: IRFunction) -> tuple:
+    """All that `verify` reads of `fn`, as values to compare: the SSA facts and the ops, each by identity with
+    its fields' values as they are now (a phi's incoming values copied; VRegs and labels are never changed in
+    place), so that a pass that rewrote an op in place, or replaced it, compares unequal."""
+    return (fn.ssa, fn.ssa_undefined,
+            [(op, tuple(op.__dict__.values()), tuple(op.incoming) if isinstance(op, Phi) else None) for op in fn.ops])
+
+
 def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, check: bool = True) -> PassLog:
     """Optimise `fn` in place with `passes` (default `PASSES`), verifying the IR after the last one (after
     each one with `VERIFY_EACH_PASS`; not at all without `check`). A list that goes into SSA form (`ssa`)
@@ -179,17 +188,30 @@ def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, che
     start = _copy_function(fn) if chosen else None
     each = check and VERIFY_EACH_PASS
     verified = None
+    passed = None  # with `each`: `_verified_state` of the IR verified last
     for k, (name, run) in enumerate(chosen):
         if verified is not None:  # the verifier's CFG of the ops the pass starts from (`CFG.of`)
             fn._verified_cfg = verified
         try:
             run(fn, undefined)
         finally:
-            fn.__dict__.pop("_verified_cfg", None)  # (a pass that took none leaves it: it is stale from here)
+            untaken = fn.__dict__.pop("_verified_cfg", None)  # (a pass that took none leaves it: stale from here)
         verified = None
-        if each or (check and k == len(chosen) - 1):
-            verified = verify(fn, name if each else f"{name} (the last pass; WAFERSIM_VERIFY_PASSES=1 verifies "
-                                                    f"after each)", undefined)
+        if each:
+            # a pass that changed nothing leaves the IR the verifier passed after an earlier one: verifying it
+            # again would find what it found then (most passes change nothing in a small kernel, where verifying
+            # after each was ~28% of the compile in the tests). The next pass gets a CFG of these ops all the
+            # same: the one this pass left untouched, else a new one.
+            state = _verified_state(fn)
+            if state != passed:
+                verified = verify(fn, name, undefined)
+                passed = state
+            elif untaken is not None and untaken.ops is fn.ops and untaken.size == len(fn.ops):
+                verified = untaken
+            else:
+                verified = CFG(fn)
+        elif check and k == len(chosen) - 1:
+            verified = verify(fn, f"{name} (the last pass; WAFERSIM_VERIFY_PASSES=1 verifies after each)", undefined)
     if chosen:  # the IR after the passes between: on demand (`PassLog.snapshots`)
         log._snapshots, log._replay = None, (start, chosen, _snapshot(fn))
     return log

@@ -112,8 +112,14 @@ def propagate_constants(fn: IRFunction) -> None:
             states = [st for st in states if st is not None]  # optimistic: unreached predecessors agree
         if not states or any(st is None for st in states):
             return {}
-        first = states[0]
-        return {r: v for r, v in first.items() if all(st.get(r) == v for st in states[1:])}
+        if len(states) == 1:
+            return states[0]  # (`_transfer` copies it before changing it)
+        # the (register, value) pairs all agree on (values are ints), intersected as sets: a join in SSA form
+        # carries every constant of the function so far (a comprehension over them was ~9% of a compile)
+        common = states[0].items() & states[1].items()
+        for st in states[2:]:
+            common &= st.items()
+        return dict(common)
 
     label_block = {fn.ops[block[0]]: k for k, block in enumerate(cfg.blocks) if isinstance(fn.ops[block[0]], Label)}
 
