@@ -55,6 +55,8 @@ def _expected(timeline: list[tuple[int, int, int]]) -> np.ndarray:
     return out
 
 
+
+
 UNFIXED = pytest.mark.xfail(
     strict=True, reason="OffWaferMixin._store_words writes a store straight to memory when no load can still precede "
     "it, even where another PE's store to the same word issued at an earlier cycle has not run yet (it then "
@@ -80,3 +82,21 @@ def test_the_later_store_wins_under_every_strategy(load: str) -> None:
                 if not np.array_equal(got, expected):
                     wrong.append(f"{strategy}: {pes} PEs, {got.tolist()} != {expected.tolist()}")
     assert not wrong, "\n".join(wrong[:10])
+
+
+@UNFIXED
+def test_a_later_store_of_a_group_lane_behind_in_time() -> None:
+    """PE 0 reaches a shared pc 30 cycles after PE 1, and the engine may run them there as one group, whose
+    store puts PE 0's 1 in word 0 (at cycle ~38) and PE 1's 2 in word 1 (at ~8); PE 1 then stores 9 to word
+    0 at ~11: executed after PE 0's store but issued before it, so PE 0's 1 must stay."""
+    source = "\n".join([".args 1", "    sreg r1, tid.x", "    arg r6, 0", "    bnz r1, meet"] + ["    nop"] * 30 + [
+        "meet:", "    shli r7, r1, 2", "    add r7, r6, r7",
+        "    addi r2, r1, 1", "    gst r2, r7, 0",  # PE 0: word 0 = 1; PE 1: word 1 = 2
+        "    bz r1, done", "    li r2, 9", "    gst r2, r6, 0",  # PE 1: word 0 = 9, at an earlier cycle
+        "done:", "    halt"]) + "\n"
+    for strategy in STRATEGIES:
+        with forced(strategy):
+            dev = ws.Device(ws.WaferSpec(width=2, height=1))
+            d = dev.to_device(np.zeros(2, np.int32))
+            dev.launch(assemble(source, name="waw_group"), (1, 1), (2, 1), [d])
+            assert d.copy_to_host().tolist() == [1, 2], strategy
