@@ -21,7 +21,6 @@ import heapq
 import numpy as np
 
 from ..isa.encoding import Instr
-from ..isa.opcodes import BY_NAME
 from .code_facts import CodeFacts
 from .distinct import distinct
 
@@ -34,15 +33,16 @@ LOG_COMMIT_WORDS = 1 << 16
 
 def successors(pc: int, instr: Instr, code_words: int) -> list[int]:
     """Program counters that can follow the instruction at `pc` (falling off the end halts)."""
-    if instr.op == "halt":
+    op = instr.op
+    if op == "halt":
         return []
-    following = pc + BY_NAME[instr.op].words
-    if instr.op == "jmp":
-        targets = [instr.target]
-    elif instr.op in ("bz", "bnz"):
-        targets = [instr.target, following]
+    following = pc + instr.words
+    if op == "jmp":
+        targets = (instr.target,)
+    elif op in ("bz", "bnz"):
+        targets = (instr.target, following)
     else:
-        targets = [following]
+        targets = (following,)
     return [t for t in targets if t < code_words]
 
 
@@ -54,8 +54,8 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
 
     Every instruction costs at least its issue cost, and a global load at least `global_latency` on
     top, so a PE at pc with cycle c issues no target instruction before c + result[pc]."""
-    # (`successors` written out, and each instruction's step taken once: a launch's first use of a program asks
-    # for this once per class of PE by its neighbours, and it was a third of the 64-PE transpose's first launch)
+    # (each instruction's step taken once: a launch's first use of a program asks for this once per class of PE
+    # by its neighbours, and it was a third of the 64-PE transpose's first launch)
     best: dict[int, float] = {}
     predecessors: dict[int, list[int]] = {}
     steps: dict[int, float] = {}
@@ -66,18 +66,9 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
             best[pc] = float(costs[op])
         else:
             steps[pc] = costs[op] + (global_latency if op in LOAD_OPS else 0.0)
-        if op == "halt":
-            continue
-        following = pc + instr.words
-        if op == "jmp":
-            after = (instr.target,)
-        elif op in ("bz", "bnz"):
-            after = (instr.target, following)
-        else:
-            after = (following,)
         way = fixed.get(pc)
-        for nxt in after:
-            if nxt < code_words and (way is None or nxt == way):
+        for nxt in successors(pc, instr, code_words):
+            if way is None or nxt == way:
                 predecessors.setdefault(nxt, []).append(pc)
     heap = [(d, pc) for pc, d in best.items()]
     heapq.heapify(heap)
