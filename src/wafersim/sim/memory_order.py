@@ -182,10 +182,10 @@ class GlobalOrder:
     """A launch's causal-order state: per-pc distances to the next store and load, and the store log."""
 
     def __init__(self, facts: CodeFacts, costs: dict[str, float], code_words: int, global_latency: float,
-                 cost_key: tuple | None = None) -> None:
-        # (`cost_key`: `tuple(sorted(costs.items()))`, which a launch has already: sorted at every launch, it was
-        # a few percent of a small launch)
-        timing = (tuple(sorted(costs.items())) if cost_key is None else cost_key, code_words, float(global_latency))
+                 cost_key: tuple) -> None:
+        # (`cost_key`: `tuple(sorted(costs.items()))`, which a launch has already, `Launch.cost_key`: sorted at
+        # every launch, it was a few percent of a small launch)
+        timing = (cost_key, code_words, float(global_latency))
         # (what follows is the same for every launch of the code on a spec: kept with the code's facts)
         order = facts.memo(("global_order", timing), lambda: _OrderFacts(facts, costs, timing))
         self.load_pcs, self.latency, self.active = order.load_pcs, order.latency, order.active

@@ -149,7 +149,7 @@ class ProgramTable:
         size = len(kinds)
         branches = {KINDS["bz"], KINDS["bnz"], KINDS["jmp"]}
         jmp = KINDS["jmp"]
-        steps, loops = [0] * size, [False] * size  # steps: instructions run before stopping (loops: unused)
+        steps, loops = [0] * size, [False] * size  # steps: instructions run before stopping (where no loop is met)
         for pc in range(size - 1, -1, -1):
             kind = kinds[pc]
             if kind == STOP:
@@ -211,11 +211,11 @@ class ProgramTable:
 
     @classmethod
     def of(cls, program, decoded: dict[int, Instr], costs: dict[str, float], fabric: bool,
-           cost_key: tuple | None = None) -> "ProgramTable":
+           cost_key: tuple) -> "ProgramTable":
         """The table of `program` (its `decoded` instructions) for these costs, built once per program and
-        reused by its later launches (a table is only read). `cost_key`: `tuple(sorted(costs.items()))`, where
-        the caller has it (`Launch.cost_key`)."""
-        key = (tuple(sorted(costs.items())) if cost_key is None else cost_key, fabric)
+        reused by its later launches (a table is only read). `cost_key`: `tuple(sorted(costs.items()))`
+        (`Launch.cost_key`)."""
+        key = (cost_key, fabric)
         entry = _TABLES.get(id(program))
         if entry is None or entry[0]() is not program:
             entry = _TABLES[id(program)] = (weakref.ref(program), {})
