@@ -392,7 +392,10 @@ class ExpressionLowering(ComparisonLowering):
         except ZeroDivisionError:
             raise Unsupported(f"cannot evaluate the constant expression {text}: "
                               + _zero_division_hint(op, a, b)) from None
-        except (TypeError, KeyError, OverflowError, ValueError):
+        except ValueError as error:  # (Python's reason, or the fold's own: "negative shift count")
+            raise Unsupported(f"cannot evaluate the constant expression {text}" + (f": {error}" if str(error) else "")
+                              ) from None
+        except (TypeError, KeyError, OverflowError):
             raise Unsupported(f"cannot evaluate the constant expression {text}") from None
         if isinstance(value, float):  # an int to a negative power
             return self.const(value)
