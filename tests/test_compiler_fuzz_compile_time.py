@@ -18,7 +18,8 @@ to any depth. Each expression is used
 - as the shape of a local array (1-D and 2-D; clamped by `max`/`min` or raw: a size below 1 is refused, as
   the docs say, where NumPy makes an empty array), as `range` bounds and steps (a zero step is Python's
   ValueError), as a tuple index (`T[e % len(T)]`: an empty tuple divides by zero);
-- mixed with an int32 loaded at run time (`xi[0] * e`).
+- mixed with an int32 loaded at run time (`xi[0] * e`);
+- `round`, `math.floor` and `math.ceil` of `min(e, 2.5)` (a float32) as a value, a tuple index and a shape.
 
 The reference runs the same body as plain Python on NumPy arrays (a variable assigned an int is an np.int32,
 as a kernel variable's register is). Where Python raises (a division by zero, an empty `max`, an int beyond
@@ -156,7 +157,7 @@ class CompileTimeGen:
 
     def statement(self) -> list[str]:
         kinds = ["value", "value", "compare", "float", "array", "array2", "range", "range3", "index", "if",
-                 "runtime", "variable", "mixed"]
+                 "runtime", "variable", "mixed", "rounded"]
         kind = self.choice(kinds)
         depth = self.draw(st.integers(0, 3))
         e = self.expr(depth)
@@ -175,6 +176,18 @@ class CompileTimeGen:
                 shape = mixed if self.draw(st.booleans()) else f"max(1, int({mixed}) % 5)"
                 return [f"{name} = ws.local.array({shape}, np.int32)", f"oi[{self.out()}] = len({name})"]
             return [form.format(self.out(), mixed)]
+        if kind == "rounded":  # round, math.floor, math.ceil of a float32: an int, folded where a constant is needed
+            rounding, bound = self.choice(["round", "math.floor", "math.ceil"]), self.choice(["2.5", "-0.5", "3.5"])
+            rounded = f"{rounding}(_FMIN({e}, {bound}))"
+            use = self.choice(["value", "index", "shape"])
+            if use == "value":
+                return [f"oi[{self.out()}] = {rounded}"]
+            if use == "index":
+                t = self.draw(st.integers(0, N_TUPLES - 1))
+                return [f"oi[{self.out()}] = T{t}[({rounded}) % len(T{t})]"]
+            name = f"m{self.arrays}"
+            self.arrays += 1
+            return [f"{name} = ws.local.array(max(1, {rounded} % 5), np.int32)", f"oi[{self.out()}] = len({name})"]
         if kind == "compare":
             ops = [self.choice(["<", "<=", ">", ">=", "==", "!="]) for _ in range(self.draw(st.integers(1, 2)))]
             text = e
@@ -247,7 +260,7 @@ def render(tuples, constants, body: list[str], in_function: bool = False) -> str
         kernel_body = [f"        body(xi, oi, of, {params})"]
     else:
         device, kernel_body = [], [f"        {line}" for line in kernel_text]
-    return "\n".join(["import numpy as np", "import wafersim as ws", "",
+    return "\n".join(["import math", "", "import numpy as np", "import wafersim as ws", "",
                       *[f"T{k} = {t!r}" for k, t in enumerate(tuples)], *consts, "", "", *device,
                       f"def make({params}):", "    @ws.jit", "    def kern(xi, oi, of):", *kernel_body, "",
                       "    def ref(xi, oi, of):", *ref_body, "", "    return kern, ref", ""])
