@@ -7,7 +7,9 @@ The file holds plain arrays only (it is read with `allow_pickle=False`, so loadi
   and logs, and each launch's scalar figures;
 - `memory_<k>`: the bytes of the k-th live allocation, in address order;
 - `launch_<k>_<field>`: the per-PE arrays of the k-th launch (`busy`, `stall`, `link_words`, ...), and
-  `launch_<k>_routed_link_words_<channel>` its routed words per link of each channel.
+  `launch_<k>_routed_link_words_<channel>` its routed words per link of each channel;
+- `pe_busy_until`: per PE, until when the launches so far hold it on the timeline (`runtime.occupancy`;
+  absent where the device never launched, and in files written before it was kept).
 
 Race reports (`stats.races`) are kept. Traces of traced launches (`stats.trace`) and the PE state of
 `keep_state` launches (`stats.state`) are not: a loaded launch has `trace_not_saved` / `state_not_saved`
@@ -187,6 +189,8 @@ def device_data(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[s
         "stream_count": device._streams,
         "launches": [_stats_record(stats, k, data) for k, stats in enumerate(device.launches)],
     }
+    if device.occupancy.until is not None:  # until when each PE is held by a launch (none launched: no entry)
+        data["pe_busy_until"] = device.occupancy.until
     data["meta"] = np.array(json.dumps(meta, default=_json_default))
     return data
 
@@ -375,6 +379,8 @@ def device_from(cls: type["Device"], meta: dict[str, Any], data: dict[str, np.nd
         device._streams = meta["stream_count"]
         device.trace = meta["trace"]
         device.launches = [_restore_stats(record, device.spec, data) for record in meta["launches"]]
+        # (a file of a version before PE occupancy has none: its launches then hold no PEs)
+        device.occupancy.copy_from(data.get("pe_busy_until"))
     except CheckpointError:
         raise
     except WaferError as exc:  # e.g. a spec this version refuses

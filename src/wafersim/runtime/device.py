@@ -2,7 +2,8 @@
 
 Commands run when they are issued (the simulation is synchronous on the host), so results are those of
 program order; each stream keeps its own simulated clock, on which a memcpy or launch is placed as CUDA
-would run it (`runtime.streams`: stream order, the legacy default stream, events and waits).
+would run it (`runtime.streams`: stream order, the legacy default stream, events and waits), a launch
+no earlier than the PEs it occupies are free of other streams' launches (`runtime.occupancy`).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from .arrays import (NUMERIC_KINDS, DeviceArray, DevicePointer, check_host_desti
                      refuse_reinterpreting_copy)
 from .devlock import DeviceLock
 from .launch_options import check_launch_options, launch_argument_list
+from .occupancy import PeOccupancy
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
 from .state import LaunchState
@@ -102,6 +104,7 @@ class Device:
         self.default_stream = Stream(self, "default")
         self.launches: list[LaunchStats] = []
         self.streams: list[Stream] = [self.default_stream]
+        self.occupancy = PeOccupancy(self.spec)  # until when each PE is held by a launch (on the timeline)
         self.trace = False  # record a sampled activity trace of every launch
         self._streams = 0
         # shape and dtype of each allocation made as a DeviceArray, by allocation serial (see `arrays`)
@@ -483,7 +486,11 @@ class Device:
         finally:
             if isinstance(bar, LaunchProgress):
                 bar.close()
-        stats.start_cycle = stream._run(f"launch {program.name}", stats.seconds) * self.spec.clock_hz
+        # On the timeline: after the stream's earlier work and once the PEs it occupies are free; each slot
+        # is held until its last block ends (whole cycles: the latest is the launch's own `cycles`)
+        start = stream._run(f"launch {program.name}", stats.seconds, self.occupancy.free_at(launch.placement))
+        self.occupancy.occupy(launch.placement, start, np.ceil(launch.slot_free) / self.spec.clock_hz)
+        stats.start_cycle = start * self.spec.clock_hz
         self.launches.append(stats)
         for observer in launch_observers:
             observer(self, stats)

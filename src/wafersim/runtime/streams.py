@@ -4,6 +4,9 @@ The simulator runs every command when the host issues it, so results are always 
 order; streams and events only place the commands on a simulated timeline, as CUDA would run them:
 
 - a command on a stream starts when the stream's previous command ended (each stream has its own clock);
+- a launch also starts no earlier than the PEs it occupies are free: PEs run one launch at a time, so
+  launches of two streams on the same PEs follow each other, and overlap only on disjoint PEs
+  (`runtime.occupancy`); copies use off-wafer bandwidth, not PEs, and overlap launches;
 - the default stream is CUDA's legacy default stream: a command on it starts after every earlier
   command of the other streams, and a command on another stream after every earlier command of the
   default stream (recording an event is a command too);
@@ -80,9 +83,10 @@ class Stream:
             return max(stream.time for stream in device.streams)
         return max(self.time, device.default_stream.time)
 
-    def _run(self, what: str, seconds: float) -> float:
-        """Place a command of `seconds` on the timeline; its start. The caller holds the device's lock."""
-        start = self._ready()
+    def _run(self, what: str, seconds: float, not_before: float = 0.0) -> float:
+        """Place a command of `seconds` on the timeline, starting no earlier than `not_before` (a launch: when
+        the PEs it occupies are free, `runtime.occupancy`); its start. The caller holds the device's lock."""
+        start = max(self._ready(), not_before)
         self.time = start + seconds
         self.log.append((what, start, self.time))
         return start
