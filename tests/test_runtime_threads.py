@@ -120,11 +120,15 @@ def test_threads_allocating_launching_and_freeing_on_one_device(fast_switching):
     assert len(dev.launches) == 1 + 3 * 10
     assert len(dev.streams) == 4 and dev.memory.allocations()[0].size == 64  # only the warm-up's arrays remain
     # each stream's commands follow the warm-up launch on the default stream, one after another (the
-    # default stream held no work meanwhile)
+    # default stream held no work meanwhile): a copy at once, a launch once its PEs are free as well
     warm_up = dev.default_stream.time
     for s in dev.streams[1:]:
-        assert s.log[0][1] == warm_up and all(a[2] == b[1] for a, b in zip(s.log, s.log[1:]))
-        assert s.time == pytest.approx(warm_up + sum(end - start for _, start, end in s.log), rel=1e-12)
+        assert s.log[0][1] == warm_up and s.time == s.log[-1][2]
+        assert all(b[1] == a[2] if b[0].startswith("memcpy") else b[1] >= a[2] for a, b in zip(s.log, s.log[1:]))
+    # every launch runs on the same 4 x 16 PEs: across the streams, each starts once the one before it ended
+    launches = sorted((start, end) for s in dev.streams[1:] for what, start, end in s.log if what.startswith("launch"))
+    assert len(launches) == 3 * 10
+    assert all(b[0] >= a[1] for a, b in zip(launches, launches[1:]))
 
 
 def test_a_thread_holding_the_device_lock_keeps_other_threads_waiting():

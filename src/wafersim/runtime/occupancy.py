@@ -67,9 +67,8 @@ class PeOccupancy:
         if self.until is None:
             return 0.0
         rows, by, cols, bx, used = self._tiling(placement)
-        busy = self.until[self._sites(placement)].reshape(rows, by, cols, bx)
-        per_slot = busy.max(axis=(1, 3)).reshape(-1)[:used]  # (a partial last row of slots is not occupied)
-        return float(per_slot.max())
+        per_slot = _block_max(_block_max(self.until[self._sites(placement)], bx, axis=1), by, axis=0)
+        return float(per_slot.reshape(-1)[:used].max())  # (a partial last row of slots is not occupied)
 
     def occupy(self, placement: Placement, start: float, slot_ends: np.ndarray) -> None:
         """Mark the launch `placement`, started at `start` seconds, as holding each slot of its first wave
@@ -79,9 +78,14 @@ class PeOccupancy:
         rows, by, cols, bx, used = self._tiling(placement)
         ends = np.full(rows * cols, -np.inf)
         ends[:used] = start + np.asarray(slot_ends, dtype=np.float64)[:used]
+        ends = ends.reshape(rows, 1, cols, 1)
         sites = self._sites(placement)
-        held = np.maximum(until[sites].reshape(rows, by, cols, bx), ends.reshape(rows, 1, cols, 1))
-        until[sites] = held.reshape(rows * by, cols * bx)
+        if isinstance(sites[0], slice):  # the rectangle itself: in place, through a (slot, PE) view of it
+            held = until[sites].reshape(rows, by, cols, bx)  # (splitting axes: always a view)
+            np.maximum(held, ends, out=held)
+        else:
+            held = np.maximum(until[sites].reshape(rows, by, cols, bx), ends)
+            until[sites] = held.reshape(rows * by, cols * bx)
 
     def copy_from(self, until: np.ndarray | None) -> None:
         """Restore the marks of a saved device (`runtime.checkpoint`); None: a file without them."""
@@ -89,3 +93,20 @@ class PeOccupancy:
             if until.shape != self.shape or until.dtype != np.float64:
                 raise ValueError(f"pe_busy_until holds {until.dtype} {until.shape}, not float64 {self.shape}")
             self.until = np.array(until)
+
+
+def _block_max(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """The maximum of every run of `size` entries of the 2-D `values` along `axis` (a whole number of runs).
+    Short runs take the maximum of `size` strided slices (NumPy's reductions over a short inner axis, and
+    `reduceat` over many short segments, run at a fraction of the speed); long runs, `reduceat`."""
+    if size == 1:
+        return values
+    if size <= 16:
+        def part(offset: int) -> np.ndarray:
+            return values[:, offset::size] if axis == 1 else values[offset::size]
+
+        out = part(0).copy()
+        for offset in range(1, size):  # (a loop over a block's width or height, at most 16, not over PEs)
+            np.maximum(out, part(offset), out=out)
+        return out
+    return np.maximum.reduceat(values, np.arange(0, values.shape[axis], size), axis=axis)
