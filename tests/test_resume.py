@@ -302,6 +302,26 @@ def test_a_resumed_launch_runs_on_the_stream_it_was_launched_on(kernels, tmp_pat
     assert dev.streams[1].log[-1][0].startswith("launch") and dev.default_stream.log == []
 
 
+def test_a_resumed_launch_still_waits_for_pes_another_streams_launch_held(kernels, tmp_path):
+    """The checkpoint keeps until when each PE is held (`runtime.occupancy`): the resumed launch on a second
+    stream starts when the first stream's launch on the same PEs ended, as the launch run through does."""
+    u = np.random.default_rng(4).random((8, 8), dtype=np.float32)
+
+    def launch(**options):
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        s1, s2 = dev.stream(), dev.stream()
+        d_u, first_out, out = dev.to_device(u, stream=s1), dev.device_array(u.shape), dev.device_array(u.shape)
+        first = kernels.smooth[(2, 2), (4, 4), s1](d_u, first_out, np.float32(0.1), 4)
+        return first, kernels.smooth[(2, 2), (4, 4), s2](d_u, out, np.float32(0.1), 4, **options)
+
+    first, plain = launch()
+    launch(checkpoint_every=3, checkpoint=tmp_path / "run.npz")
+    dev, resumed = resume_launch(tmp_path / "run.npz")
+    # (the second launch's stream clock is 0: without the PEs' marks it would start there)
+    assert resumed.start_cycle == plain.start_cycle == pytest.approx(first.start_cycle + first.cycles, rel=1e-12)
+    assert dev.streams[2].time == pytest.approx(dev.spec.seconds(first.start_cycle + 2 * first.cycles), rel=1e-12)
+
+
 def test_a_launch_stopped_by_max_cycles_resumes_with_a_larger_limit(kernels, tmp_path):
     """The checkpoint keeps the launch's max_cycles; resuming with the same stops again (the error's advice,
     a larger max_cycles, is `resume_launch`'s argument), with a larger one finishes with the results and
