@@ -152,6 +152,13 @@ def propagate_constants(fn: IRFunction) -> None:
 def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool, phi_value,
               passed: set[int] | None = None) -> dict:
     known = dict(known)
+    # within this block: t -> (base, k) where t = base + k (an `addi` of an unknown register), so that the
+    # difference of two such registers of one base is known (a slice `x[s:s + n]`'s length, n a constant)
+    sums: dict[VReg, tuple[VReg, int]] = {}
+
+    def as_sum(reg) -> tuple | None:
+        return sums.get(reg, (reg, 0)) if isinstance(reg, VReg) and reg.ty == "i32" else None
+
     for i in block:
         op = fn.ops[i]
         if isinstance(op, Phi):
@@ -172,6 +179,11 @@ def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool, phi_
             value = _FOLD_IMMEDIATE[op.op](a, op.imm)
         elif op.op in _FOLD_REGISTER and a is not None and b is not None:
             value = _FOLD_REGISTER[op.op](a, b)
+        elif op.op in _SAME_BASE and (x := as_sum(op.a)) is not None and (y := as_sum(op.b)) is not None \
+                and x[0] is y[0]:
+            value = _SAME_BASE[op.op](x[1], y[1])
+        elif rewrite and op.op in _IMMEDIATE_FORMS and (immediate := _immediate_form(op, a, b)) is not None:
+            fn.ops[i] = op = immediate  # an unrolled copy's constant operand (its counter): `addi`, not `li`+`add`
         elif op.op == "mov" and a is not None and op.d.ty == "i32":
             value = a
         elif op.op == "sel" and a is not None:
@@ -197,4 +209,33 @@ def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool, phi_
             known.pop(written, None)
             if value is not None:
                 known[written] = value
+            if sums:
+                sums = {t: v for t, v in sums.items() if t is not written and v[0] is not written}
+            if value is None and op.op == "addi" and op.reloc is None and written.ty == "i32" \
+                    and (base := as_sum(op.a)) is not None and base[0] is not written:
+                sums[written] = (base[0], base[1] + op.imm)
     return known
+
+
+#: immediate forms that leave their register as it is when the immediate is 0
+_IDENTITY_AT_ZERO = {"addi", "ori", "xori", "shli", "shri", "srai"}
+#: (x + j) op (x + k) of one base x, known whatever x is (int32 wrap-around does not change a difference)
+_SAME_BASE = {"sub": lambda j, k: j - k, "seq": lambda j, k: int(j == k), "sne": lambda j, k: int(j != k)}
+
+
+def _immediate_form(op: Op, a: int | None, b: int | None) -> Op | None:
+    """`op` (a register form of `_IMMEDIATE_FORMS`) with its known operand as an immediate, or None: the
+    dataflow counterpart of `use_immediate_forms`, for constants that are not a register's only definition
+    (the copies of an unrolled loop each set the counter's register to their own value)."""
+    form, commutative = _IMMEDIATE_FORMS[op.op]
+    if b is not None and a is None and isinstance(op.a, VReg):
+        register, value = op.a, (-b if op.op == "sub" else b)
+    elif commutative and a is not None and b is None and isinstance(op.b, VReg):
+        register, value = op.b, a
+    else:
+        return None
+    if not IMM_MIN <= value <= IMM_MAX:
+        return None
+    if value == 0 and form in _IDENTITY_AT_ZERO:  # (the first copy's counter): a copy, which copyprop removes
+        return Op("mov", d=op.d, a=register, line=op.line, var=op.var, rebinds=op.rebinds)
+    return Op(form, d=op.d, a=register, imm=value, line=op.line, var=op.var, rebinds=op.rebinds)
