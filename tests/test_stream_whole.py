@@ -11,7 +11,7 @@ import pytest
 import wafersim as ws
 from conftest import load_source
 from test_engine_strategies import run_every_strategy
-from wafersim.sim import stream_rows
+from wafersim.sim import stream_rows, wave
 from wafersim.sim.compiled import stepper
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy
 
@@ -68,17 +68,20 @@ def expected(cols: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("width, height, depth, chunk, nz, dtype, order, ragged", [
-    (20, 18, 4, 4, 12, "float32", (0, 1, 2, 3), False),   # every transfer whole (after each FIFO's first)
-    (19, 17, 8, 5, 13, "int32", (3, 2, 1, 0), False),     # a short last chunk, FIFOs with room to spare
-    (20, 18, 3, 2, 7, "float32", (2, 3, 0, 1), False),    # chunks shorter than the FIFO, received out of order
-    (20, 18, 4, 4, 10, "int32", (1, 0), True),            # rows of two lengths: the lanes' last chunks of 2 and 1
-])                                                        # words (west and east only)
+@pytest.mark.parametrize("width, height, depth, chunk, nz, dtype, order, ragged, clocks", [
+    (20, 18, 4, 4, 12, "float32", (0, 1, 2, 3), False, np.float32),  # every transfer whole (but each FIFO's first)
+    (19, 17, 8, 5, 13, "int32", (3, 2, 1, 0), False, np.float32),    # a short last chunk, FIFOs with room to spare
+    (20, 18, 3, 2, 7, "float32", (2, 3, 0, 1), False, np.float32),   # chunks shorter than the FIFO, out of order
+    (20, 18, 4, 4, 10, "int32", (1, 0), True, np.float32),           # rows of two lengths: the lanes' last chunks
+    (20, 18, 4, 4, 12, "int32", (0, 1, 2, 3), False, np.float64),    # of 2 and 1 words (west and east only); and
+])                                                                   # float64 clocks (a wave that starts late)
 def test_halo_exchanges_in_one_call_give_numpys_shifted_copies_and_the_numpy_paths_cycles(
-        tmp_path, monkeypatch, width, height, depth, chunk, nz, dtype, order, ragged):
+        tmp_path, monkeypatch, width, height, depth, chunk, nz, dtype, order, ragged, clocks):
     dirs = len(order)
     halo = load_source(tmp_path, KERNEL.format(order=order, dtype=dtype, ragged=ragged, dirs=dirs)).halo
     monkeypatch.setattr(stepper, "FABRIC_GROUP", 0)  # (else FAST's interpreter may run this block's transfers)
+    if clocks is np.float64:  # (float32 clocks only for waves that start below the limit: none here)
+        monkeypatch.setattr(wave, "TIME32_LIMIT", 0)
     calls = []  # (whether the call moved the words, whether the lanes' lengths differed)
     whole = stream_rows.StreamRowsMixin._whole_in_one
 
@@ -87,6 +90,7 @@ def test_halo_exchanges_in_one_call_give_numpys_shifted_copies_and_the_numpy_pat
         done = whole(self, ins, cost, lanes, *args)
         if self.strategy.fused_stream_rows:
             calls.append((done, differ))
+            assert self.cycle.dtype == clocks
         return done
 
     monkeypatch.setattr(stream_rows.StreamRowsMixin, "_whole_in_one", spy)
