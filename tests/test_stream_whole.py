@@ -1,8 +1,9 @@
 """Whole lockstep vector transfers in one compiled call (`sim.stream_whole_kernels`, `Strategy.fused_stream_rows`):
 halo exchanges of dense groups against NumPy's shifted copies, and the same results, cycles and statistics as
 the NumPy path around the row kernels and every other strategy; the call takes the transfers whose lanes agree
-and have room or words, and leaves the others (lengths that differ by lane, FIFOs shallower than a transfer,
-a FIFO's first send, whose value ring deepens first) to the NumPy path."""
+and have room or words, and leaves the others (here: lengths that differ by lane, a FIFO's first send, whose
+value ring deepens first) to the NumPy path. A transfer whose lanes owe issue cycles
+takes them into its cost there (`_whole_owing`) as the NumPy path settles them first: the same cycles."""
 from __future__ import annotations
 
 import numpy as np
@@ -94,6 +95,10 @@ def test_halo_exchanges_in_one_call_give_numpys_shifted_copies_and_the_numpy_pat
         return done
 
     monkeypatch.setattr(stream_rows.StreamRowsMixin, "_whole_in_one", spy)
+    owing = []  # (whether a transfer that took its lanes' owed issue cycles moved the words)
+    whole_owing = stream_rows.StreamRowsMixin._whole_owing
+    monkeypatch.setattr(stream_rows.StreamRowsMixin, "_whole_owing",
+                        lambda self, *args: owing.append(whole_owing(self, *args)) or owing[-1])
     spec = ws.WaferSpec(width=width, height=height, fifo_depth=depth)
     cols = np.random.default_rng(width * height + nz).integers(-1000, 1000, (height, width, nz)).astype(dtype)
 
@@ -108,6 +113,6 @@ def test_halo_exchanges_in_one_call_give_numpys_shifted_copies_and_the_numpy_pat
     for k, got in enumerate(expected(cols, counts)[:dirs]):
         np.testing.assert_array_equal(out[:, :, k], got, err_msg=f"direction {k}")
     np.testing.assert_array_equal(out[:, :, dirs:], 0)
-    assert any(done for done, _ in calls)
+    assert any(done for done, _ in calls) and any(owing)  # (the `li` of each transfer's base owed, then taken)
     assert any(differ for _, differ in calls) == ragged
     assert not any(done and differ for done, differ in calls)  # (lanes that differ: the NumPy path's)

@@ -64,6 +64,22 @@ class StreamRowsMixin:
             self._progress(fifo, False, lanes)
         return True
 
+    def _whole_owing(self, ins: Instr, cost: float, lanes: Lanes) -> bool:
+        """A `sendv` / `recvv` of `WaveSim._run_lanes`' group, its lanes owing issue cycles, as `_whole_in_one`
+        with the owed cycles in `cost` (exact: whole numbers; its clocks are then written from the words' times):
+        where nothing between the scheduler and `_whole_in_one` would act first (a link to wait for, words' tags
+        to mark or check, a neighbour not yet checked for these lanes). True if the words moved; False (nothing
+        done: the owed cycles are then settled and the transfer run as any other) otherwise."""
+        sending = ins.op == "sendv"
+        key = self._neighbour_key(lanes, ins.dir)
+        if (ins.dir == RAMP or key is None or key not in self.checked_neighbors or not self._moves_lockstep(lanes)
+                or (sending and self.background)):
+            return False
+        fifo = self._fifo((ins.dir + 2) % 4 if sending else ins.dir, ins.ch)
+        if fifo.tags.needs_marking(ins.flags) if sending else not fifo.tags.unchecked(ins.flags):
+            return False
+        return self._whole_in_one(ins, cost, lanes, self.region.offset(ins.dir) if sending else 0, fifo, sending)
+
     def _whole_in_one(self, ins: Instr, cost: float, lanes: Lanes, offset: int, fifo: Fifo, sending: bool) -> bool:
         """`_stream_lockstep`'s whole transfer in one compiled call (`stream_whole_kernels`), where a thread moves
         the group's rows at once (not in parts) in one block per FIFO field: True if it moved the words (the
