@@ -16,7 +16,7 @@ from wafersim.sim.compiled import stepper
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy
 
 STRATEGIES = [REFERENCE, FAST, Strategy(stream_rows=False), Strategy(bulk_streams=False), Strategy(compiled=False),
-              Strategy(lockstep=False), Strategy(event_wakeup=False)]
+              Strategy(lockstep=False), Strategy(event_wakeup=False), Strategy(fused_stream_rows=False)]
 
 KERNEL = '''
 import numpy as np

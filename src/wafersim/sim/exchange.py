@@ -42,7 +42,7 @@ class ExchangeMixin:
     def _check_neighbor(self, lanes: Lanes, direction: int, what: str) -> None:
         # Whether PEs have a neighbour is a fixed function of the PEs: a dense group (cheap to key: its
         # few exclusions) passes once per wave, not at every step of a stencil.
-        key = (direction, lanes.key()) if lanes.is_dense and lanes.window is None and self.strategy.lockstep else None
+        key = self._neighbour_key(lanes, direction)
         if key is not None and key in self.checked_neighbors:
             return
         has = lanes.get(self.region.has_neighbor(direction))
@@ -52,6 +52,10 @@ class ExchangeMixin:
                                    f"{self.launch.placement.block}", lanes, ~has, direction=DIRECTIONS[direction])
         if key is not None:
             self.checked_neighbors.add(key)
+
+    def _neighbour_key(self, lanes: Lanes, direction: int) -> tuple | None:
+        """The key of `checked_neighbors` for these lanes that way (None: not kept for such a group)."""
+        return (direction, lanes.key()) if lanes.is_dense and lanes.window is None and self.strategy.lockstep else None
 
     @staticmethod
     def _word_numbers(lanes: Lanes, counter: np.ndarray):
@@ -435,8 +439,7 @@ class ExchangeMixin:
                 fifo: Fifo, sending: bool, mover=None):
         """sendv / recvv: move words while there is room / data; resumable (`self.progress` counts the
         words a lane has moved of its current transfer). `mover`: a routed send's (`routed`)."""
-        if (mover is None and self.strategy.bulk_streams and self.tracer is None and lanes.idx is None
-                and (lanes.count > BULK_MAX_LANES or (lanes.count >= ROWS_MIN_LANES and self._rows_apply(lanes)))):
+        if mover is None and self._moves_lockstep(lanes):
             if self._stream_lockstep(ins, cost, lanes, offset, fifo, sending):
                 return [(next_pc, lanes, False)]
         L = lanes.to_index_form(self.n)
@@ -451,6 +454,11 @@ class ExchangeMixin:
         if moved is not None:
             self._progress(fifo, sending, moved)
         return self._resumable_outcome(pc, next_pc, cost, L, length)
+
+    def _moves_lockstep(self, lanes: Lanes) -> bool:
+        """Whether a vector transfer of `lanes` tries `_stream_lockstep` first."""
+        return (self.strategy.bulk_streams and self.tracer is None and lanes.idx is None
+                and (lanes.count > BULK_MAX_LANES or (lanes.count >= ROWS_MIN_LANES and self._rows_apply(lanes))))
 
     def _stream_range(self, ins: Instr, L: Lanes, what: str) -> tuple[np.ndarray, np.ndarray]:
         """The SRAM base and length (int64) of each lane's words of a vector transfer or a stream op `what`

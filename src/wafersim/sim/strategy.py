@@ -159,6 +159,11 @@ class Strategy:
     #: loaded: slot times, the word copied, whether a lane waited (`lockstep_kernels.receive_row`; else NumPy
     #: passes: two reductions, the slot times, the copy). Only with `lockstep`.
     fused_receive_rows: bool = True
+    #: a whole lockstep vector transfer (`sendv` / `recvv`) of a dense group that one thread moves, with whole
+    #: cycle times and FIFO fields in one block, runs as one compiled call: its tests (one base, length and word
+    #: number, room or words for all) and its moves, clocks, stalls and counts (`sim.stream_whole_kernels`; else
+    #: NumPy around the row kernels of `stream_rows`). Only with `stream_rows`.
+    fused_stream_rows: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -173,7 +178,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False,
                      pump_first_step=False, register_blocks=False, owed_transfers=False,
                      deferred_counts=False, compiled_half_vectors=False, fused_bulk_receive=False,
-                     fused_receive_rows=False)
+                     fused_receive_rows=False, fused_stream_rows=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

@@ -34,6 +34,8 @@ class StreamRowsMixin:
         room (send) or data (receive) for all of them: row by row where times are whole cycles, else word by
         word as scalar sends or receives of whole rows (views over the group's window, no gathers), on the
         engine's threads. The same times and values as `_stream_words`. False (nothing done) otherwise."""
+        if self._whole_in_one(ins, cost, lanes, offset, fifo, sending):
+            return True
         base = lanes.all_equal(lanes.get(self.regs[ins.a]))
         length = lanes.all_equal(lanes.get(self.regs[ins.b]))
         if base is None or length is None or lanes.all_equal(lanes.get(self.progress)) != 0:
@@ -60,6 +62,53 @@ class StreamRowsMixin:
                 for k in range(length):
                     self._pop_parts(lanes, fifo, cost if k == 0 else 0.0, self.sram[base + k])
             self._progress(fifo, False, lanes)
+        return True
+
+    def _whole_owing(self, ins: Instr, cost: float, lanes: Lanes) -> bool:
+        """A `sendv` / `recvv` of `WaveSim._run_lanes`' group, its lanes owing issue cycles, as `_whole_in_one`
+        with the owed cycles in `cost` (exact: whole numbers; its clocks are then written from the words' times):
+        where nothing between the scheduler and `_whole_in_one` would act first (a link to wait for, words' tags
+        to mark or check, a neighbour not yet checked for these lanes). True if the words moved; False (nothing
+        done: the owed cycles are then settled and the transfer run as any other) otherwise."""
+        sending = ins.op == "sendv"
+        key = self._neighbour_key(lanes, ins.dir)
+        if (ins.dir == RAMP or key is None or key not in self.checked_neighbors or not self._moves_lockstep(lanes)
+                or (sending and self.background)):
+            return False
+        fifo = self._fifo((ins.dir + 2) % 4 if sending else ins.dir, ins.ch)
+        if fifo.tags.needs_marking(ins.flags) if sending else not fifo.tags.unchecked(ins.flags):
+            return False
+        return self._whole_in_one(ins, cost, lanes, self.region.offset(ins.dir) if sending else 0, fifo, sending)
+
+    def _whole_in_one(self, ins: Instr, cost: float, lanes: Lanes, offset: int, fifo: Fifo, sending: bool) -> bool:
+        """`_stream_lockstep`'s whole transfer in one compiled call (`stream_whole_kernels`), where a thread moves
+        the group's rows at once (not in parts) in one block per FIFO field: True if it moved the words (the
+        FIFO's waiters woken), False (nothing done) where a test of that path fails or it does not apply."""
+        if (not self.strategy.fused_stream_rows or type(cost) is not float or lanes.window is not None
+                or not self._rows_apply(lanes) or fifo.time.block is None or fifo.value.block is None
+                or (parallel.thread_count() >= 2 and lanes.count >= parallel.PARALLEL_LANES)):
+            return False
+        kernels = whole_kernels()
+        box = np.empty(4, self.cycle.dtype)  # (the clocks' type, for the Python floats: `stream_whole_kernels`)
+        if sending:
+            if fifo.shallow:  # (the value ring deepens first: the NumPy path)
+                return False
+            src, dst = lanes.shifted_pair(offset)
+            latency = self.region.link_latency(ins.dir) if ins.dir != RAMP else 0.0
+            per_pe = not np.isscalar(latency)
+            hop = src.window_view(latency) if per_pe else np.array([latency], dtype=np.float64)
+            if not kernels.send_whole(
+                    self.regs, ins.a, ins.b, self.progress, fifo.pushed, fifo.popped, fifo.depth, fifo.time.block,
+                    fifo.value.block, self.sram, self.cycle, self.stall, window_start(src), window_start(dst), src.n,
+                    excluded(src), self.program.data_words, cost, float(self.word_time), hop, per_pe, box):
+                return False
+            self._progress(fifo, True, dst)
+            return True
+        if not kernels.receive_whole(
+                self.regs, ins.a, ins.b, self.progress, fifo.pushed, fifo.popped, fifo.time.block, fifo.value.block,
+                self.sram, self.cycle, self.stall, lanes.n, excluded(lanes), self.program.data_words, cost, box):
+            return False
+        self._progress(fifo, False, lanes)
         return True
 
     def _rows_apply(self, *groups: Lanes) -> bool:
@@ -214,6 +263,7 @@ def running_max(rows: np.ndarray) -> np.ndarray:
 
 
 _ROW_KERNELS = []  # (the module, once imported: an import statement at every transfer costs some microseconds)
+_WHOLE_KERNELS = []  # (likewise)
 
 
 def row_kernels():
@@ -223,6 +273,15 @@ def row_kernels():
 
         _ROW_KERNELS.append(stream_row_kernels)
     return _ROW_KERNELS[0]
+
+
+def whole_kernels():
+    """The `stream_whole_kernels` module, imported on first use (it imports Numba)."""
+    if not _WHOLE_KERNELS:
+        from . import stream_whole_kernels
+
+        _WHOLE_KERNELS.append(stream_whole_kernels)
+    return _WHOLE_KERNELS[0]
 
 
 def window_start(lanes: Lanes) -> int:

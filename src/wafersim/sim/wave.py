@@ -446,6 +446,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
                 return [(instr.target, taken, False, pending_cost, pending_count),
                         (next_pc, fall, False, pending_cost, pending_count)]
+            if instr.op in ("sendv", "recvv") and self.lockstep_owing and self._whole_owing(instr, pending_cost + cost,
+                                                                                             lanes):
+                return [(next_pc, lanes, False, 0.0, pending_count + 1)]  # (its clocks written: its count owed)
             owing = self.lockstep_owing and instr.op in ("send", "recv") and instr.dir != RAMP
             if owing:
                 issue = pending_cost + cost

@@ -49,6 +49,10 @@ class WordTags:
             return False
         return True
 
+    def unchecked(self, tag: int) -> bool:
+        """Whether a receive of `tag` takes only words of that type or raw ones (no word's tag to check)."""
+        return tag == RAW or (self.slots is None and self.uniform in (None, RAW, tag))
+
     def mark(self, before: np.ndarray, after: np.ndarray, tag: int) -> None:
         """Tag the words pushed since the counters were `before` (now `after`)."""
         if self.slots is None:  # the words in flight all carry the uniform tag
@@ -114,7 +118,7 @@ class WordTypeMixin:
     def _typed_recv(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         fifo = self._fifo(ins.dir, ins.ch)
         tags = fifo.tags
-        if ins.flags == RAW or (tags.slots is None and tags.uniform in (None, RAW, ins.flags)):
+        if tags.unchecked(ins.flags):
             return self._recv(pc, ins, next_pc, cost, lanes)
         before = fifo.popped.copy()
         out = self._recv(pc, ins, next_pc, cost, lanes)
