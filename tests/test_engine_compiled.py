@@ -334,14 +334,14 @@ def count_up(out, n):
 
 
 def test_small_converged_groups_go_compiled_once_loading_numba_pays(monkeypatch):
-    """A process runs small converged groups in NumPy until it has loaded the interpreter anyway, or has
+    """A process runs small converged groups in NumPy until it has loaded Numba anyway, or has
     run `SMALL_RUNS_BEFORE_LOADING` of them (then compiled: a one-PE loop 18 s -> 0.03 s per million
     iterations); the count, cycles and result are the same either way (the reference: Python's count)."""
     calls = []
     original = stepper.CompiledMixin._run_compiled
     monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled", lambda self, pc, group: calls.append(pc) or
                         original(self, pc, group))
-    monkeypatch.setattr(stepper, "_INTERPRETER", "wafersim.not_loaded")  # (as in a process without Numba)
+    monkeypatch.setattr(stepper, "_JIT", "wafersim.not_loaded")  # (as in a process without Numba)
     monkeypatch.setattr(stepper, "_small_runs", 0)
     monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 50)
     dev = ws.Device(ws.WaferSpec(width=4, height=4))

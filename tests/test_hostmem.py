@@ -3,6 +3,8 @@ something else still refers to them, and within their bound; a launch that reuse
 a launch on fresh memory computes."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -424,3 +426,29 @@ def test_reserving_the_heap_without_madvise_touches_the_blocks_itself(system, mo
     assert written == [hostmem._RESERVE_CHUNK] * 2
     if system == "madvise refuses":  # (asked for the whole pages inside each range: 6 .. 7 of the first)
         assert asked[0] == (6 * page, 2 * page, hostmem._MADV_POPULATE_WRITE) and len(asked) == 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the process's own C library: Linux")
+def test_the_c_library_is_the_processs_own_found_without_a_subprocess(monkeypatch):
+    """On Linux the C library's functions come from the process itself (`dlopen(NULL)`), not from a search for
+    the library (`ctypes.util.find_library` runs `ldconfig -p` in a subprocess: 5-40 ms of a first launch): its
+    `malloc` gives memory that `memset` fills and `free` takes back, and its `strlen` counts a string's bytes."""
+    import ctypes
+    import subprocess
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"a subprocess was started: {args}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_subprocess)
+    monkeypatch.setattr(hostmem, "_libc_handle", None)
+    malloc = hostmem._libc_function("malloc", [ctypes.c_size_t], ctypes.c_void_p)
+    free = hostmem._libc_function("free", [ctypes.c_void_p], None)
+    strlen = hostmem._libc_function("strlen", [ctypes.c_char_p], ctypes.c_size_t)
+    assert malloc is not None and free is not None and strlen is not None
+    assert hostmem._libc_function("no_such_function_in_libc", [], None) is None
+    block = malloc(4096)
+    assert block
+    ctypes.memset(block, 7, 4096)
+    assert ctypes.string_at(block, 4096) == b"\x07" * 4096
+    free(block)
+    assert strlen(b"wafer-scale") == len("wafer-scale")

@@ -340,3 +340,83 @@ def test_cached_machine_code_loads_without_parsing_its_module_for_linking_until_
     verified = numba_cache.numba_verified()
     assert run("load") == (["5050", "unparsed True", "10100 unparsed False"] if verified
                            else ["5050", "unparsed False", "10100 unparsed False"])
+
+
+_ARRAYS_SOURCE = '''
+import numpy as np
+from wafersim.sim.compiled.jit import njit
+
+
+@njit(cache=True)
+def squares_after(a, n):  # (np.empty and a slice: Numba's implementations from numba.np.arrayobj inlined)
+    out = np.empty(n, dtype=np.int64)
+    out[:] = a[len(a) - n:] ** 2
+    return out
+'''
+_ARRAYS = '''
+import sys
+import numpy as np
+import numba
+from cached_arrays import squares_after
+
+values = np.arange(10, dtype=np.int64)
+print(squares_after(values, 3).tolist(), "numba.np.arrayobj" in sys.modules)
+try:
+    squares_after(values, -1)
+except ValueError as error:
+    print("ValueError", error)
+if sys.argv[1] == "load":
+    @numba.njit
+    def with_a_new_array(a):  # (compiled now: Numba's compiler imports numba.np.arrayobj; links the cached code)
+        return np.ones(2, dtype=np.int64).sum() + squares_after(a, 2).sum()
+
+    print(with_a_new_array(values), "numba.np.arrayobj" in sys.modules)
+'''
+
+
+def test_cached_code_allocating_arrays_loads_without_importing_numbas_array_module(tmp_path):
+    """A cached engine function whose machine code refers to environments of `numba.np.arrayobj` (its `np.empty`
+    and slices) loads in a fresh process without importing that module (`environments_kept_unimported`) and
+    computes as when compiled: the squares of 7, 8, 9, and Numba's own error for a negative size; a function
+    compiled later that allocates an array (Numba then imports it) and calls the cached one gets
+    2 + 64 + 81 = 147."""
+    run = _scripts(tmp_path, "cached_arrays", _ARRAYS_SOURCE, _ARRAYS)
+    error = "ValueError negative dimensions not allowed"
+    assert run("fill") == ["[49, 64, 81] True", error]  # (compiled: Numba's compiler imported it)
+    import numba  # noqa: F401  (`numba_verified` reads its version: another release loads as Numba does)
+
+    assert run("load") == ["[49, 64, 81] " + str(not numba_cache.numba_verified()), error, "147 True"]
+
+
+def test_an_environment_of_an_unimported_numba_module_gets_a_stand_in_for_its_globals(monkeypatch):
+    """`rebuild_environment_unimported`: Numba's own rebuild for any module but Numba's, and for Numba's modules
+    imported already; for one not imported, an environment with the cached constants and a dict naming the
+    module, kept where Numba looks environments up (`lookup_environment`), and the module left unimported."""
+    import numba.core.environment as environment
+
+    calls = []
+    rebuild = numba_cache.rebuild_environment_unimported(lambda *args: calls.append(args) or "numba's own")
+    assert rebuild("user_module", [1], "env_a") == "numba's own"
+    assert rebuild("numba.core.types", [2], "env_b") == "numba's own"  # (imported with Numba)
+    assert calls == [("user_module", [1], "env_a"), ("numba.core.types", [2], "env_b")]
+    monkeypatch.delitem(sys.modules, "numba.np.not_imported_here", raising=False)
+    env = rebuild("numba.np.not_imported_here", [ValueError, 3.5], "wafersim_test_env")
+    try:
+        assert env.globals == {"__name__": "numba.np.not_imported_here"} and env.consts == [ValueError, 3.5]
+        assert env.env_name == "wafersim_test_env" and environment.lookup_environment("wafersim_test_env") is env
+        assert rebuild("numba.np.not_imported_here", [], "wafersim_test_env") is env and calls[2:] == []
+        assert "numba.np.not_imported_here" not in sys.modules
+    finally:
+        environment.Environment._memo.pop("wafersim_test_env", None)
+
+
+def test_numbas_nopython_code_reads_no_environments_globals():
+    """An environment's globals are read by code compiled in object mode only (`numba.core.pylowering`), which is
+    what lets `rebuild_environment_unimported` give an environment of Numba's nopython implementations a stand-in
+    for them. A Numba reading them elsewhere fails here: see whether nopython code can reach that read."""
+    import numba
+
+    root = Path(numba.__file__).parent
+    reading = sorted(str(path.relative_to(root)) for path in root.rglob("*.py") if "tests" not in path.parts
+                     and "env_body.globals" in path.read_text(encoding="utf-8", errors="replace"))
+    assert reading == ["core/pylowering.py"]

@@ -2,9 +2,11 @@
 and changes nothing a launch computes."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +123,51 @@ def test_a_launch_after_init_loads_no_engine_machine_code(fresh_processes):
     # a launch after it loads none. Found by every cached dispatcher of wafersim.sim, not by that list
     # (it lacked stream_pump_steps, whose `send_step_in_pe_order` the routed sends call).
     assert fresh_processes["init"] == ["[]", "False False"]
+
+
+#: A fresh process (no `ws.init()`) launches bench/workloads.py's issue-9 rows at their tiny sizes, each a first
+#: launch of its kernel in the process (all but the one-row scan load Numba inside it), then again (warm), then
+#: on the reference strategy (one NumPy call per instruction and group, no Numba); prints, per workload, the
+#: three runs' result bytes, cycles and instructions, and whether Numba was loaded before and after the first.
+_FIRST_LAUNCHES = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import wafersim as ws
+import workloads
+from wafersim.sim.strategy import REFERENCE, forced
+
+for name in sys.argv[2:]:
+    case = workloads.WORKLOADS[name]("tiny", np.random.default_rng(3))
+    numba_before = "numba" in sys.modules
+    runs = [case.simulate()]
+    numba_after = "numba" in sys.modules
+    runs.append(case.simulate())
+    with forced(REFERENCE):
+        runs.append(case.simulate())
+    workloads.check(name, case, runs[0][0], case.numpy())  # (raises on a result NumPy disagrees with)
+    print(json.dumps({"name": name, "numba": [numba_before, numba_after],
+                      "runs": [[np.asarray(out).tobytes().hex(), int(stats.cycles), int(stats.instructions)]
+                               for out, stats in runs]}))
+"""
+FIRST_LAUNCH_WORKLOADS = ("transpose", "switch-2", "allreduce", "scan-row")
+
+
+def test_a_fresh_processs_first_launches_equal_warm_and_reference_launches(tmp_path):
+    """A process's first launch, which loads Numba (and the engine's machine code) part way through when no
+    `ws.init()` came first, computes what a warm launch and the reference strategy do: the same result bytes
+    (checked against NumPy in the process), cycles and instructions. Numba's start-up changes when the compiled
+    path is taken (`stepper._loading_pays`), never what a launch computes."""
+    (tmp_path / "first.py").write_text(_FIRST_LAUNCHES)
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    done = subprocess.run([sys.executable, "first.py", str(bench), *FIRST_LAUNCH_WORKLOADS], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["name"] for r in records] == list(FIRST_LAUNCH_WORKLOADS)
+    assert records[0]["numba"] == [False, True]  # (the first launch of the process started Numba itself)
+    for record in records:
+        first, warm, reference = record["runs"]
+        assert first == warm == reference, record["name"]
+        assert first[1] > 0 and first[2] > 0

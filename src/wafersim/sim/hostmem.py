@@ -29,11 +29,14 @@ _libc_handle: "ctypes.CDLL | None | bool" = None
 
 def _libc_function(name: str, argtypes: list, restype):
     """The C library's function `name`, typed; None where there is no such library or function. (The library is
-    found once per process: `ctypes.util.find_library` may run a subprocess.)"""
+    found once per process. On Linux it is the process's own, loaded already: the symbols of the program and the
+    libraries it loaded, `dlopen(NULL)`, the allocator NumPy uses among them; elsewhere `ctypes.util.find_library`,
+    which on Linux runs `ldconfig -p` in a subprocess: 5-40 ms of a first launch's wall time, stop 49.)"""
     global _libc_handle
     if _libc_handle is None:
         try:
-            _libc_handle = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            _libc_handle = ctypes.CDLL(None if sys.platform.startswith("linux") else
+                                       ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         except OSError:
             _libc_handle = False
     function = getattr(_libc_handle, name, None) if _libc_handle else None

@@ -60,13 +60,17 @@ DENSE_LOOP_GROUP = 256
 #: (measured, stop 42, CPU time: the matvec's 256-PE loop visit took 0.12 ms in NumPy, some 8 small runs' worth;
 #: compiled, with `arith.vector_op_dense`, a launch of 6,400 visits took 0.05 s against 0.79 s in NumPy).
 DENSE_LOOP_RUNS = 8
-#: A small converged group runs compiled once the process has loaded the interpreter, or after this many
-#: runs of such groups in NumPy (in all launches of the process): loading Numba costs 0.6-0.9 s once, more
-#: than a short launch of a few PEs takes in NumPy, so a process pays it only after spending about that
-#: much time in NumPy on such runs (some 10-30 us each). Either way the results are bit-identical.
+#: A small converged group runs compiled once the process has loaded Numba (for any path: a launch's bulk
+#: transfers, routes, a divergent group), or after this many runs of such groups in NumPy (in all launches of
+#: the process): loading Numba costs 0.6-0.9 s once, more than a short launch of a few PEs takes in NumPy, so a
+#: process pays it only after spending about that much time in NumPy on such runs (some 10-30 us each). Once
+#: Numba is loaded, the interpreter's own loading is cheap (its module and machine code: ~0.02 s of CPU on the
+#: stop-49 VM), so a launch does not wait for the count (until stop 49 it waited for the interpreter itself:
+#: a process's first 64-PE transpose ran its small groups in NumPy after loading Numba for its transfers, 0.34 ->
+#: 0.30 s of CPU, and the first `sparse` launch 0.56 -> 0.47 s). Either way the results are bit-identical.
 SMALL_RUNS_BEFORE_LOADING = 20_000
 _small_runs = 0  # (process-wide: small converged runs the NumPy path took so far)
-_INTERPRETER = f"{__package__}.interpreter"  # (imported by the first compiled run: Numba is loaded then)
+_JIT = f"{__package__}.jit"  # (the engine's one module importing Numba: in `sys.modules` once it is loaded)
 
 
 #: A NumPy run of a group of a few PEs of a large region (index form) counts as one small run per this many of
@@ -77,10 +81,10 @@ SPARSE_LANES_PER_RUN = 256
 
 
 def _loading_pays(runs: int = 1) -> bool:
-    """Whether a small group should run compiled: the interpreter is loaded already, or the process has run
+    """Whether a small group should run compiled: Numba is loaded already, or the process has run
     `SMALL_RUNS_BEFORE_LOADING` such groups in NumPy (this one counted, as `runs` small runs)."""
     global _small_runs
-    if _INTERPRETER in sys.modules:
+    if _JIT in sys.modules:
         return True
     _small_runs += runs
     return _small_runs > SMALL_RUNS_BEFORE_LOADING
