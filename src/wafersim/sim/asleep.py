@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fabric import compiled_movers
 from .lanes import SPARSE_FRACTION, Lanes
 
 #: PEs per run whose least sleeping cycle is kept.
@@ -185,3 +186,39 @@ class AsleepMixin:
         if sleeping.window is not None:  # (not kept: sleeping lanes are unwindowed)
             return -sleeping.max(-sleeping.get(self.cycle))
         return self.sleep_bounds.least(pc, sleeping, self.cycle)
+
+    #: sets of routed senders asleep whose receivers a route's table keeps (`_senders_with_room`)
+    SENDER_SETS_KEPT = 1024
+
+    def _senders_with_room(self, pc: int, sleeping: Lanes, fifo) -> np.ndarray | None:
+        """The lanes asleep at the routed send at `pc` (`sleeping`) whose words' receivers all have room in
+        `fifo` now (sorted PE indices; None where that is all of them): a multicast's step waits for its fullest
+        receiver, so only these lanes' retries move words (`RoutedExchangeMixin._routed_stream_step`: min(words
+        left, room) each), and the others would go back to sleep at once, having changed nothing. None also
+        wakes them all, as without `Strategy.routed_wake_room`, for a scalar send, a merging channel (its
+        senders go in turn), a route without `routed_steps`' compiled books, or senders the channel's paths no
+        longer take (a `route` ran since): their retry says what is wrong."""
+        ins = self.ops[pc][0]
+        if ins.op != "sendv" or ins.ch in self.routes.merge or not self.strategy.routed_steps:
+            return None
+        pes = sleeping.indices()
+        table = self.routes.deliveries(ins.ch, pes)
+        # (a table never changes, and a stencil's senders fall asleep in a few recurring sets: their receivers
+        # are kept with it, a few us a wake-up instead of some 20)
+        kept = table.__dict__.setdefault("_senders_receivers", {})
+        key = pes.tobytes()
+        receivers = kept.get(key, False)
+        if receivers is False:
+            rows = table.rows(pes)
+            receivers = None
+            if not ((rows < 0).any() or (table.broken[rows] >= 0).any()):
+                entry, lane = self._expand(table.start, rows)
+                receivers = (table.dest[entry], lane)
+            if len(kept) >= self.SENDER_SETS_KEPT:
+                kept.clear()
+            kept[key] = receivers
+        if receivers is None:
+            return None
+        room = compiled_movers().routed_room(fifo.pushed, fifo.popped, *receivers, fifo.depth, len(pes))
+        ready = room > 0
+        return None if ready.all() else pes[ready]

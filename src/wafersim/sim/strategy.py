@@ -164,6 +164,12 @@ class Strategy:
     #: number, room or words for all) and its moves, clocks, stalls and counts (`sim.stream_whole_kernels`; else
     #: NumPy around the row kernels of `stream_rows`). Only with `stream_rows`.
     fused_stream_rows: bool = True
+    #: a routed vector send's lanes asleep for want of room wake, at a pop of the channel, only where every
+    #: receiver of their words has room again, the only lanes whose retry moves a word (`RoutedExchangeMixin.
+    #: _senders_with_room`; else every lane asleep at that send wakes at any pop of the channel: a multicast to
+    #: 4 receivers woke up to 4 times a step, the routed 25-point stencil's senders some 2,300 times a launch
+    #: for nothing). Only with `event_wakeup`.
+    routed_wake_room: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -178,7 +184,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False,
                      pump_first_step=False, register_blocks=False, owed_transfers=False,
                      deferred_counts=False, compiled_half_vectors=False, fused_bulk_receive=False,
-                     fused_receive_rows=False, fused_stream_rows=False)
+                     fused_receive_rows=False, fused_stream_rows=False, routed_wake_room=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

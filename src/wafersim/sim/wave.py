@@ -320,7 +320,11 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 fifo_key, wants_push, offset = self.waits_also[pc]
                 if wants_push != pushed or self.fifos.get(fifo_key) is not fifo:
                     continue
-            if owners is None or offset is None or self._woke_all_before(pc, sleeping, owners, offset):
+            if offset is None and self.strategy.routed_wake_room:  # (a routed send: its receivers' room)
+                picked = self._senders_with_room(pc, sleeping, fifo)
+                if picked is not None and not len(picked):
+                    continue
+            elif owners is None or offset is None or self._woke_all_before(pc, sleeping, owners, offset):
                 picked = None  # (every lane asleep there; the second: a panel's next step)
             else:
                 picked = sleeping.pick(owners - offset)
