@@ -181,3 +181,29 @@ def test_a_launch_route_s_extra_sources_are_fixed_in_the_route_not_with_ws_route
     assert "ws.route(channel, ws.RAMP, ())" not in text
     relay[1, (4, 1)](out, routes=[ws.routes.custom(3, first_pe_sends)])
     assert out.copy_to_host()[0] == np.float32(1.5)
+
+
+def test_a_launch_route_changed_by_set_is_traced_again_not_found_by_what_it_was_tiled_from(bus_tables):
+    """`_trace` keys a launch's route by the block masks it was tiled from (cheaper than hashing the region's
+    masks); once `set` changes a rule the key is the masks' own again: a second wave with the same launch route,
+    changed, gets the trace of its changed masks (`trace` on them), not the first wave's from `TRACE_CACHE`."""
+    region = bus_tables.region
+    bx, by = region.placement.block
+    tiled = bus_tables.masks[0]
+    block = tiled.reshape(len(tiled), region.height, region.width)[:, :by, :bx].copy()
+
+    def tables() -> routing.RouteTables:
+        return routing.RouteTables(region, bus_tables.ramp_latency, {0: (block, True)})
+
+    first = tables()
+    np.testing.assert_array_equal(first.masks[0], tiled)  # (the block the engine's route was tiled from)
+    senders = np.flatnonzero(first.masks[0][routing.RAMP] != 0)[:2]
+    unchanged = first.deliveries(0, senders)
+    assert_same_deliveries(unchanged, routing.trace(region, tiled, first.ramp_latency, 0, senders, True,
+                                                    first.compiled_trace))
+    second = tables()
+    assert second.set(0, senders[:1], 1 << routing.RAMP, 0)  # (the first sender's ramp words go nowhere now)
+    changed = second.deliveries(0, senders)
+    expected = routing.trace(region, second.masks[0], second.ramp_latency, 0, senders, True, second.compiled_trace)
+    assert len(expected.dest) != len(unchanged.dest) or expected.messages != unchanged.messages
+    assert_same_deliveries(changed, expected)

@@ -152,8 +152,11 @@ class RouteTables:
         self._whole: dict[int, Deliveries | bool] = {}  # per merging channel (`_cut_from_whole`); False: unusable
         #: channels whose routes are still the launch's (no `set` has changed them): their errors' advice
         self.from_launch: set[int] = set(block_routes)
+        #: per launch route: (its masks, a digest of what they were tiled from), `_trace`'s key while unchanged
+        self._tiled_from: dict[int, tuple[np.ndarray, bytes]] = {}
         for channel, (block_masks, merge) in block_routes.items():
             self.masks[channel] = self._tile(block_masks)
+            self._tiled_from[channel] = (self.masks[channel], _tile_digest(block_masks, region))
             if merge:
                 self.merge.add(channel)
             else:  # every source of a launch route must work: fail before anything runs
@@ -190,6 +193,7 @@ class RouteTables:
                 changed = True
         if changed:
             self.from_launch.discard(channel)
+            self._tiled_from.pop(channel, None)
             self._traced.pop(channel, None)
             self._whole.pop(channel, None)
         return changed
@@ -268,9 +272,13 @@ class RouteTables:
         """`trace`, or its result from an earlier launch with the same routes, placement and figures."""
         region = self.region
         placement = region.placement
+        tiled = self._tiled_from.get(channel)
+        # A launch's route, unchanged: the digest of the block's masks it was tiled from (hashing the tiled (5, n)
+        # masks took ~3 ms a launch on a whole wafer); else of the masks themselves.
+        masks_digest = (tiled[1] if tiled is not None and tiled[0] is masks
+                        else b"masks" + hashlib.blake2b(masks.tobytes(), digest_size=16).digest())
         key = (placement.spec.cache_key, placement.grid, placement.block, region.first_block, region.count,
-               channel, channel in self.merge, self.ramp_latency,
-               hashlib.blake2b(masks.tobytes(), digest_size=16).digest(),
+               channel, channel in self.merge, self.ramp_latency, masks_digest,
                hashlib.blake2b(np.asarray(sources, dtype=np.int64).tobytes(), digest_size=16).digest())
         if key in TRACE_CACHE:
             TRACE_CACHE.move_to_end(key)
@@ -296,6 +304,16 @@ class RouteTables:
                                         or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
             TRACE_CACHE.popitem(last=False)
         return result
+
+
+def _tile_digest(block_masks: np.ndarray, region: WaveRegion) -> bytes:
+    """A digest of what `RouteTables._tile` makes of `block_masks` over `region`: the block's masks and the
+    region's shape in slots and blocks (its masks are a function of them)."""
+    shape = (block_masks.shape, str(block_masks.dtype), region.rows, region.cols, region.count, region.n,
+             region.placement.block)
+    digest = hashlib.blake2b(repr(shape).encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(block_masks).tobytes())
+    return b"tiled" + digest.digest()
 
 
 def _distinct_order(keys: np.ndarray) -> np.ndarray | None:

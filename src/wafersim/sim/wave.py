@@ -585,7 +585,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         totals.stall[:h, :w] += stall.reshape(h, w)
         totals.instructions[:h, :w] += self.icount.reshape(h, w)
         for (incoming, _), fifo in self.fifos.items():  # words a PE sent = words its neighbour received
-            totals.words_left += int(np.subtract(fifo.pushed, fifo.popped, dtype=np.int64).sum())
+            totals.words_left += int(fifo.pushed.sum(dtype=np.int64)) - int(fifo.popped.sum(dtype=np.int64))  # (no temp)
             if incoming == RAMP:
                 continue  # routed words: counted along their paths below
             sender_direction = (incoming + 2) % 4

@@ -403,7 +403,10 @@ class CompiledMixin:
         if not len(pes):
             return _NO_PES
         if slept_at.min() == slept_at.max():  # (most calls': no `np.unique` sort, no mask, of ~190,000 at most)
-            self._wake(int(slept_at[0]), np.sort(pes))
+            pc = int(slept_at[0])
+            # Every lane asleep there (a whole wafer's row chain wakes ~750,000 at once): no sort, no lanes of them
+            # (the woken lanes are these PEs, which the caller has; `_wake` returns them as they slept).
+            self._wake(pc, None if len(pes) == self.asleep[pc].count else np.sort(pes))
             return pes
         for pc in np.unique(slept_at).tolist():
             self._wake(pc, np.sort(pes[slept_at == pc]))
