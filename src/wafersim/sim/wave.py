@@ -1,7 +1,8 @@
 """The simulation of one wave: every PE of its region, run to completion (see `engine` for the model).
 
 `WaveSim` holds the per-PE state and the scheduler; instruction executors live in mixins by job:
-`compute` (ALU, SRAM, vector), `exchange` (fabric), `offwafer` (global memory), `diagnostics` (errors).
+`compute` (ALU, SRAM, vector), `exchange` (fabric), `offwafer` (global memory), `diagnostics` (errors),
+`wave_end` (halts and the wave's counts).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from .stream_rows import StreamRowsMixin
 from .stream_pump import StreamPumpMixin
 from .racecheck_routes import RouteWatch
 from .stream_ops import StreamOpsMixin
+from .wave_end import WaveEndMixin
 from .routing import RouteTables
 from .wordtypes import WordTypeMixin
 from .strategy import active as active_strategy
@@ -67,7 +69,7 @@ class _Group:
 
 class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin, WordTypeMixin,
               OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin, StreamOpsMixin,
-              AsleepMixin, ClockMixin):
+              AsleepMixin, ClockMixin, WaveEndMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
@@ -559,53 +561,3 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         owed = {pc: group.cost for pc, group in self.groups.items()}
         return max((lanes.max(lanes.get(self.cycle)) + owed.get(pc, 0.0) for pc, lanes in self._places()),
                    default=0.0)
-
-    def _halt(self, lanes: Lanes) -> list:
-        # Posted global stores drain, and background transfers end, before a PE counts as finished.
-        if self.background:
-            lanes = lanes.to_index_form(self.n)
-        cyc = lanes.get(self.cycle)
-        done = np.maximum(cyc, lanes.get(self.store_done))
-        if self.background:
-            done = np.maximum(done, self._background_done(lanes)).astype(done.dtype)
-        lanes.add(self.stall, done - cyc)
-        if self.tracer:
-            self.tracer.record(lanes, "store drain", cyc, done)
-        lanes.put(self.cycle, done)
-        return []
-
-    # ------------------------------------------------------------------ results
-    def _accumulate(self) -> None:
-        totals, region = self.totals, self.region
-        h, w = region.height, region.width
-        active = region.active
-        elapsed = np.where(active, self.cycle - self.start, 0.0)
-        stall = np.where(active, self.stall, 0.0)
-        totals.busy[:h, :w] += (elapsed - stall).reshape(h, w)
-        totals.stall[:h, :w] += stall.reshape(h, w)
-        totals.instructions[:h, :w] += self.icount.reshape(h, w)
-        for (incoming, _), fifo in self.fifos.items():  # words a PE sent = words its neighbour received
-            totals.words_left += int(fifo.pushed.sum(dtype=np.int64)) - int(fifo.popped.sum(dtype=np.int64))  # (no temp)
-            if incoming == RAMP:
-                continue  # routed words: counted along their paths below
-            sender_direction = (incoming + 2) % 4
-            offset = region.offset(sender_direction)
-            sent = np.zeros(self.n, dtype=np.int64)
-            senders = region.has_neighbor(sender_direction)
-            # sender i's neighbour i + offset lies in the region: the senders' window lines up with theirs
-            window, theirs = slice(max(-offset, 0), self.n - max(offset, 0)), slice(max(offset, 0), self.n + min(offset, 0))
-            np.copyto(sent[window], fifo.pushed[theirs], where=senders[window])
-            totals.link_words[sender_direction, :h, :w] += sent.reshape(h, w)
-        for channel in list(self.injected):
-            self._count_routed_links(channel)
-        for channel, words in self.routed_link_words.items():
-            per_link = words.reshape(4, h, w)
-            totals.link_words[:, :h, :w] += per_link
-            routed = totals.routed_link_words.get(channel)
-            if routed is None and per_link.shape == totals.link_shape:  # (this wave is done with it)
-                totals.routed_link_words[channel] = per_link
-                continue
-            if routed is None:  # (np.zeros, not zeros_like: pages mapped in only where written)
-                routed = totals.routed_link_words[channel] = np.zeros(totals.link_shape, dtype=np.int64)
-            routed[:, :h, :w] += per_link
-        self.cycle = np.where(active, self.cycle, 0.0)
