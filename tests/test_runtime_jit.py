@@ -236,6 +236,20 @@ def test_a_misspelt_launch_option_is_named_with_the_option_meant(dev):
     assert not dev.launches
 
 
+def test_a_stream_keyword_at_the_launch_says_where_the_stream_goes(dev):
+    """`k[g, b](out, stream=s)` (`dev.launch` takes stream=) said only "unknown launch option ['stream']; kernel
+    arguments are positional", which does not say where a stream goes; in the configuration it runs there."""
+    out = dev.device_array(1, np.float32)
+    s = dev.stream()
+    with pytest.raises(ws.LaunchError, match=r"unknown launch option \['stream'\]; kernel arguments are positional; "
+                                             r"a stream goes in the launch configuration, "
+                                             r"kernel\[grid, block, stream\]\(\.\.\.\)"):
+        scale_param[1, 1](out, 2.0, stream=s)
+    assert not dev.launches and not s.log
+    scale_param[1, 1, s](out, 2.0)
+    assert out.copy_to_host().tolist() == [2.0] and [what for what, *_ in s.log] == ["launch scale_param"]
+
+
 @pytest.mark.parametrize("shape", [(0, 2**31), (2**31, 0), (0, 2**32), (0, 2**40)])
 def test_an_array_dimension_past_int32_is_refused_naming_the_argument(dev, shape):
     """A kernel reads x.shape as int32: an empty (0, 2**31) array read x.shape[1] == -2**31, silently; one of

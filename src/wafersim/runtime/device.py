@@ -549,6 +549,9 @@ class ConfiguredKernel:
             named = [name for name in unknown if name in parameters]
             hint = (f" ({', '.join(named)}: a parameter of {self.kernel.py_func.__name__}({', '.join(parameters)}); "
                     f"pass it by position)" if named else "")
+            if not hint and "stream" in unknown:  # (`dev.launch` takes stream=; a configured kernel takes it in [])
+                hint = ("; a stream goes in the launch configuration, kernel[grid, block, stream](...), "
+                        "as in Numba")
             if not hint and len(unknown) == 1:
                 hint = did_you_mean(unknown[0], LAUNCH_OPTIONS)
             raise LaunchError(f"unknown launch {'option' if len(unknown) == 1 else 'options'} {unknown}; kernel "
