@@ -47,7 +47,7 @@ def test_stamps_keep_the_latest_store_of_each_word_in_any_order_executed(batches
     stamps, stores, value = StoreStamps(64), [], 1
     for words, rows, cycles, stride_extra, first in batches:
         cycles = np.asarray(cycles, dtype=np.float64)
-        pes = rng.permutation(8)[:len(cycles)]
+        pes = stamps.keys(rng.permutation(8)[:len(cycles)])  # (the PEs' keys: ordinals plus one)
         if rows and len(cycles) > 1:  # a strided bulk copy: a row of `words` words per PE, PEs increasing
             pes, stride = np.sort(pes), words + stride_extra
             values = np.arange(value, value + len(pes) * words).reshape(len(pes), words)
@@ -81,17 +81,17 @@ def test_stamps_recorded_for_a_batch_of_waves_are_put_back_by_its_undo():
     base = memory.allocate(4 * 8).base
     stamps = StoreStamps(8)
     stamps.store(memory, base + np.array([0, 4]), base, np.array([1, 2], np.int32), np.array([5.0, 5.0]),
-                 np.array([0, 0]))
-    stamps.record()
-    stamps.store(memory, base + np.array([0, 8]), base, np.array([3, 4], np.int32), np.array([9.0, 9.0]),
                  np.array([1, 1]))
-    assert stamps.rows(memory, base, base + 12, 2, 8, 1, np.array([9.0, 9.0]), np.array([2, 3]))  # words 3 and 5
+    stamps.record(memory)
+    stamps.store(memory, base + np.array([0, 8]), base, np.array([3, 4], np.int32), np.array([9.0, 9.0]),
+                 np.array([2, 2]))
+    assert stamps.rows(memory, base, base + 12, 2, 8, 1, np.array([9.0, 9.0]), np.array([3, 4]))  # words 3 and 5
     stamps.undo()
     # Word 0's stamp is cycle 5 again, words 2, 3 and 5 unstamped: stores at cycles 7 and 1 are later.
     stamps.store(memory, base + np.array([0, 8, 12, 20]), base, np.array([7, 8, 9, 10], np.int32),
-                 np.array([7.0, 1.0, 1.0, 1.0]), np.array([0, 0, 0, 0]))
+                 np.array([7.0, 1.0, 1.0, 1.0]), np.array([1, 1, 1, 1]))
     assert memory.get(base).words()[[0, 1, 2, 3, 5]].tolist() == [7, 2, 8, 9, 10]
-    stamps.store(memory, base + np.array([4]), base, np.array([11], np.int32), np.array([4.0]), np.array([7]))
+    stamps.store(memory, base + np.array([4]), base, np.array([11], np.int32), np.array([4.0]), np.array([8]))
     assert memory.get(base).words()[1] == 2  # (issued before word 1's store, at cycle 5: it loses)
 
 

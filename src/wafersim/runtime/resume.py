@@ -183,7 +183,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
             data[f"ckpt_log_{name}"] = values
     # (the stamps of the stores so far: a block of a later wave may start before this wave's cycle, and a store of
     # it must still lose to a store of this launch issued later, `sim.store_stamps`)
-    for k, (base, index, cycles, keys) in enumerate(launch.memory_order.stamps.saved()):
+    for k, (base, index, cycles, keys) in enumerate(launch.memory_order.stamps.saved(launch.memory)):
         data[f"ckpt_stamp_{k}_base"], data[f"ckpt_stamp_{k}_index"] = np.int64(base), index
         data[f"ckpt_stamp_{k}_cycle"], data[f"ckpt_stamp_{k}_pe"] = cycles, keys
     totals = sim.totals

@@ -236,9 +236,10 @@ class GlobalMemory:
             sel = bases == base
             self.store_indices(int(base), (addresses[sel] - base) >> 2, values[sel])
 
-    def store_indices(self, base: int, index: np.ndarray, values: np.ndarray) -> None:
-        """Store int32 `values` at the word `index`es of the allocation at `base` (kept for `undo_on_error`)."""
+    def store_indices(self, base: int, index: np.ndarray | slice, values: np.ndarray) -> None:
+        """Store int32 `values` at the words `index` (indices or a slice) of the allocation at `base` (kept for
+        `undo_on_error`)."""
         words = self._allocs[base].words()
-        if self._journal is not None:
-            self._journal.append((base, index, words[index]))  # fancy indexing copies: the old words
+        if self._journal is not None:  # (the old words: fancy indexing copies, a slice views)
+            self._journal.append((base, index, words[index].copy() if isinstance(index, slice) else words[index]))
         words[index] = values

@@ -93,7 +93,7 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
 
 class StoreLog:
     """Stores that some PE could still precede with a load: (byte address, allocation base, value, cycle, PE
-    ordinal), in the order executed. Loads overlay it on memory; `commit` writes back what every PE has
+    key), in the order executed. Loads overlay it on memory; `commit` writes back what every PE has
     passed."""
 
     def __init__(self) -> None:
@@ -106,7 +106,7 @@ class StoreLog:
 
     def add(self, addresses: np.ndarray, bases, values: np.ndarray, cycles: np.ndarray, pes: np.ndarray) -> None:
         """Log stores at byte `addresses` (in the allocations `bases`) of `values`, issued at `cycles` by the PEs
-        of ordinals `pes` (`store_stamps`; all broadcastable to `addresses`)."""
+        of keys `pes` (`StoreStamps.keys`; all broadcastable to `addresses`)."""
         addresses = np.asarray(addresses, dtype=np.int64).ravel()
         if not len(addresses):
             return
@@ -129,7 +129,7 @@ class StoreLog:
         self._chunks = list(chunks)
 
     def _entries(self) -> tuple[np.ndarray, ...]:
-        """(address, base, value, cycle, PE ordinal) of every logged store, in the order executed."""
+        """(address, base, value, cycle, PE key) of every logged store, in the order executed."""
         if len(self._chunks) > 1:
             self._chunks = [tuple(np.concatenate(parts) for parts in zip(*self._chunks))]
         return self._chunks[0]

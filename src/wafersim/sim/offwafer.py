@@ -17,10 +17,10 @@ from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME
 from . import parallel
 from .access_paths import AccessPathsMixin
-from .global_stores import GlobalStoresMixin, increasing as _increasing
+from .global_stores import GlobalStoresMixin
 from .bandwidth import BandwidthLedger
 from .lanes import Lanes
-from .distinct import distinct_indices
+from .distinct import distinct_indices, increasing
 from .held_loads import HeldLoadsMixin, lanes_min as _lanes_min
 from .memory_order import LOG_COMMIT_WORDS
 
@@ -104,7 +104,7 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
                 if ins.d:
                     self.regs[ins.d, at] = values
             else:
-                self._store_words(addr, bases, self.regs[ins.d, at], issued, self._pe_ordinals()[at], horizon)
+                self._store_words(addr, bases, self.regs[ins.d, at], issued, self._store_keys()[at], horizon)
             if checker is not None:
                 checker.record(self, L.idx, addr, issued, pc, write=op == "gst",
                                values=None if op == "gld" else self.regs[ins.d, at])
@@ -127,7 +127,7 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
                 pes = np.broadcast_to(L.idx[sel, None], word_addr.shape)
                 if op != "gldv":
                     self._store_words(word_addr, where, self.sram[sram_rows, pes], issued[sel, None],
-                                      self._pe_ordinals()[L.idx[sel], None], horizon)
+                                      self._store_keys()[L.idx[sel], None], horizon)
                 if checker is not None:
                     checker.record(self, pes, word_addr, np.broadcast_to(issued[sel, None], word_addr.shape), pc,
                                    write=op == "gstv", values=None if op == "gldv" else self.sram[sram_rows, pes])
@@ -219,14 +219,14 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
                 and np.array_equal(addr, addr[0] + stride * (L.idx - first_pe))):
             return False
         memory = self.launch.memory
-        if op == "gstv" and not self.launch.memory_order.stamps.rows(
-                memory, bases, int(addr[0]), span, stride, n, issued, self._pe_ordinals()[first_pe:first_pe + span]):
-            return False  # (some word was stored by a store issued later: the general path keeps it)
         lean = self.strategy.lean_bulk_stores
         rows = memory.rows_view(bases, int(addr[0]), span, stride, n, store=op == "gstv", lean=lean,
-                                            gaps=self.strategy.gapped_bulk_copies)
+                                gaps=self.strategy.gapped_bulk_copies)
         if rows is None:
             return False
+        if op == "gstv" and not self.launch.memory_order.stamps.rows(
+                memory, bases, int(addr[0]), span, stride, n, issued, self._store_keys()[first_pe:first_pe + span]):
+            return False  # (some word was stored by a store issued later: the general path keeps it)
         sram = self.sram[int(sram_base[0]):int(sram_base[0]) + n, first_pe:first_pe + span]
         if ends is not None:  # (the PEs in the gaps are not the group's: their words are left alone)
             for lo, hi in zip([0, *ends.tolist()], [*ends.tolist(), count]):
@@ -293,7 +293,7 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
             return
         # (some may have halted before their stores were settled; every PE, as where a wafer stores at its end:
         # whole arrays, not gathers and scatters of each PE, 2 against 12 ms for 750,000 PEs)
-        pes = ledger.delayed[0] if len(ledger.delayed) == 1 and _increasing(ledger.delayed[0]) \
+        pes = ledger.delayed[0] if len(ledger.delayed) == 1 and increasing(ledger.delayed[0]) \
             else distinct_indices(np.concatenate(ledger.delayed), self.n)
         at = slice(None) if len(pes) == self.n else pes
         ended = self.cycle[at]  # (a view where `at` is a slice: read before `cycle` is written, last)
