@@ -11,10 +11,12 @@ across waves and batches of waves too.
 
 The stamps are kept for the launch only, per allocation stored to, made lazily (zero pages cost no memory
 until written): 12 bytes per word (8 of cycle, 4 of PE) where the kernel stores, released when the launch
-ends. An allocation's first store, where it is one strided block (`rows`), is kept as that block and stamped
-only when a second store to the allocation comes. Stores to consecutive words read and write the stamps as
-slices; a store issued after every stamp of its allocation writes them without reading. A stamp of zeros
-(cycle 0, key 0) means "not stored to in this launch", which every store is later than.
+ends. While every store to an allocation goes to words no store before it wrote, the stores are only recorded
+(their words, cycles and keys, or their strided block) with a byte a word of which words they stored; the
+stamps are made from those records when a store comes to a word stored before (a batch of waves that may be
+undone, and a checkpoint, make them too). Stores to consecutive words read and write the stamps as slices; a
+store issued after every stamp of its allocation writes them without reading. A stamp of zeros (cycle 0,
+key 0) means "not stored to in this launch", which every store is later than.
 """
 from __future__ import annotations
 
@@ -66,16 +68,34 @@ class StoreStamps:
                     at[...], keys[...] = record[4][:, None], record[5][:, None]
         return stamps
 
-    def _stored_map(self, memory, base: int) -> np.ndarray | None:
-        """Which words of the allocation at `base` its first stores stored to (a byte a word), where it has no
-        stamps yet and no batch of waves is recorded; else None."""
+    def _unstored(self, memory, base: int, index: np.ndarray | slice | None,
+                  block: tuple[int, int, int, int] | None = None) -> bool:
+        """Whether the allocation at `base` has no stamps yet, no batch of waves is recorded, and no store before
+        wrote any of the words `index` (or of the strided `block`, `_block_views`): then the words are marked
+        stored, and the caller records its store. The byte a word of which words are stored is made when a
+        second store comes (from the first's record: a single store, as heat-tiled's 48M words, needs none)."""
         if base in self._stamps or self._undo is not None:
-            return None
+            return False
+        records = self._first.get(base)
+        if not records:
+            self._latest.setdefault(base, -np.inf)
+            return True
         stored = self._stored.get(base)
         if stored is None:
             stored = self._stored[base] = np.zeros(len(memory.get(base).words()), np.uint8)
-            self._latest.setdefault(base, -np.inf)
-        return stored
+            for record in records:
+                if len(record) == 3:
+                    stored[record[0]] = 1
+                else:
+                    self._block_views((stored,), *record[:4])[0][...] = 1
+        words = stored[index] if block is None else self._block_views((stored,), *block)[0]
+        if words.any():
+            return False
+        if block is None:
+            stored[index] = 1
+        else:
+            words[...] = 1
+        return True
 
     @staticmethod
     def _block_views(stamps: tuple[np.ndarray, np.ndarray], start: int, step: int, rows: int,
@@ -111,10 +131,8 @@ class StoreStamps:
         first = int(index[0])
         if int(index[-1]) - first + 1 == len(index) and (len(index) < 2 or increasing(index)):
             index = slice(first, first + len(index))  # (consecutive words: slices, not gathers and scatters)
-        stored = self._stored_map(memory, base)
-        if stored is not None and not stored[index].any():  # (no word stored before: kept as a record)
+        if self._unstored(memory, base, index):  # (no word stored before: kept as a record)
             memory.store_indices(base, index, values)
-            stored[index] = 1
             self._first.setdefault(base, []).append((index, cycles.copy(), keys))
             self._latest[base] = max(self._latest[base], float(cycles.max()))
             return
@@ -147,14 +165,10 @@ class StoreStamps:
         start, step = (first - base) >> 2, stride >> 2
         cycles = np.asarray(cycles, dtype=np.float64)
         keys = np.asarray(keys, dtype=self.pe_dtype)
-        stored = self._stored_map(memory, base)
-        if stored is not None:
-            block = self._block_views((stored,), start, step, rows, words)[0]
-            if not block.any():  # (no word stored before: kept as a record)
-                block[...] = 1
-                self._first.setdefault(base, []).append((start, step, rows, words, cycles.copy(), keys.copy()))
-                self._latest[base] = max(self._latest[base], float(cycles.max()))
-                return True
+        if self._unstored(memory, base, None, (start, step, rows, words)):  # (kept as a record)
+            self._first.setdefault(base, []).append((start, step, rows, words, cycles.copy(), keys.copy()))
+            self._latest[base] = max(self._latest[base], float(cycles.max()))
+            return True
         stamps = self._of(memory, base)
         at, pes = self._block_views(stamps, start, step, rows, words)
         cycles, keys = cycles[:, None], keys[:, None]
