@@ -13,7 +13,9 @@ import pytest
 import wafersim as ws
 from test_engine_strategies import run_every_strategy
 from wafersim.isa.opcodes import opcode_cycles
+from wafersim.sim.memory import GlobalMemory
 from wafersim.sim.memory_order import StoreLog, cycles_until
+from wafersim.sim.store_stamps import StoreStamps
 
 SPEC = ws.WaferSpec(width=8, height=8, cost_cycles={"alu": 1, "branch": 2, "special": 3, "global": 5})
 COST = opcode_cycles(SPEC)
@@ -279,41 +281,36 @@ def test_a_kernel_without_cross_pe_dependences_keeps_its_cycles():
     assert stats.cycles == max(store + SPEC.global_latency, store + cost("halt"))
 
 
-class FakeMemory:
-    """Memory as a dict of words, to check `StoreLog.commit` on its own."""
-
-    def __init__(self) -> None:
-        self.words: dict[int, int] = {}
-
-    def scatter_words(self, addresses, bases, values) -> None:
-        for a, v in zip(np.ravel(addresses), np.ravel(values)):
-            self.words[int(a)] = int(v)
-
-
-def test_store_log_overlay_and_commit_follow_cycle_order():
+def test_store_log_overlay_and_commit_follow_cycle_then_pe_order():
     rng = np.random.default_rng(7)
+    memory = GlobalMemory(1 << 20)
+    base = memory.allocate(4 * 8).base
     log, entries = StoreLog(), []
     for chunk in range(5):
-        addr = 4 * rng.integers(0, 6, size=8)
+        addr = base + 4 * rng.integers(0, 6, size=8)
         cycles = rng.integers(0, 20, size=8).astype(float)
+        pes = rng.integers(0, 4, size=8)
         values = rng.integers(0, 1000, size=8)
-        log.add(addr, 0, values, cycles)
-        entries += list(zip(addr.tolist(), cycles.tolist(), values.tolist()))  # in the order executed
+        log.add(addr, base, values, cycles, pes)
+        entries += list(zip(addr.tolist(), cycles.tolist(), pes.tolist(), values.tolist()))  # in the order executed
 
     def latest(a: int, t: float, default: int) -> int:
-        seen = [v for (ea, et, v) in sorted(entries, key=lambda e: e[1]) if ea == a and et <= t]  # stable
+        seen = [v for (ea, et, _, v) in sorted(entries, key=lambda e: (e[1], e[2])) if ea == a and et <= t]  # stable
         return seen[-1] if seen else default
 
-    queries = 4 * rng.integers(0, 7, size=40)
+    def words() -> dict[int, int]:
+        return {base + 4 * k: int(v) for k, v in enumerate(memory.get(base).words()) if v}
+
+    queries = base + 4 * rng.integers(0, 7, size=40)
     at = rng.integers(0, 22, size=40).astype(float)
     got = log.overlay(queries, at, np.full(40, -5, dtype=np.int32))
     assert got.tolist() == [latest(int(a), t, -5) for a, t in zip(queries, at)]
-    memory = FakeMemory()
-    log.commit(memory, 9.0)
-    assert memory.words == {a: latest(a, 9.0, None) for a, t, _ in entries if t <= 9.0}
-    assert log.words == sum(t > 9.0 for _, t, _ in entries)
-    log.commit(memory, np.inf)
-    assert memory.words == {a: latest(a, np.inf, None) for a, _, _ in entries}
+    stamps = StoreStamps(4)
+    log.commit(memory, 9.0, stamps)
+    assert words() == {a: v for a in {a for a, t, _, _ in entries if t <= 9.0} if (v := latest(a, 9.0, 0))}
+    assert log.words == sum(t > 9.0 for _, t, _, _ in entries)
+    log.commit(memory, np.inf, stamps)
+    assert words() == {a: v for a in {a for a, _, _, _ in entries} if (v := latest(a, np.inf, 0))}
     assert not log
 
 

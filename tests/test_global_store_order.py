@@ -55,15 +55,7 @@ def _expected(timeline: list[tuple[int, int, int]]) -> np.ndarray:
     return out
 
 
-
-
-UNFIXED = pytest.mark.xfail(
-    strict=True, reason="OffWaferMixin._store_words writes a store straight to memory when no load can still precede "
-    "it, even where another PE's store to the same word issued at an earlier cycle has not run yet (it then "
-    "overwrites the later one); only stores that go to the store log are ordered by cycle")
-
-
-@pytest.mark.parametrize("load", [pytest.param("none", marks=UNFIXED), "soon", pytest.param("late", marks=UNFIXED)])
+@pytest.mark.parametrize("load", ["none", "soon", "late"])
 def test_the_later_store_wins_under_every_strategy(load: str) -> None:
     rng = random.Random(48)
     spec = ws.WaferSpec(width=8, height=1, cost_cycles={name: 1 for name in ws.WaferSpec().cost_cycles})
@@ -84,7 +76,6 @@ def test_the_later_store_wins_under_every_strategy(load: str) -> None:
     assert not wrong, "\n".join(wrong[:10])
 
 
-@UNFIXED
 def test_a_later_store_of_a_group_lane_behind_in_time() -> None:
     """PE 0 reaches a shared pc 30 cycles after PE 1, and the engine may run them there as one group, whose
     store puts PE 0's 1 in word 0 (at cycle ~38) and PE 1's 2 in word 1 (at ~8); PE 1 then stores 9 to word

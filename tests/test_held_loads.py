@@ -130,7 +130,7 @@ def random_program(rng: random.Random, statements: int, chains: bool) -> str:
     parameters and of other PEs' shared words (scalar and bulk, lengths 0-7), stores of their running sum to their
     own shared words and output, data-dependent branches and spins, block barriers, and (`chains`) words sent
     along rows or columns whose receivers may store or load as they wake. Each word has one writer (two PEs storing
-    to one word at different cycles: CHANGELOG stop 48, review48's open bug)."""
+    to one word: tests/test_store_stamps.py and tests/test_global_store_order.py)."""
     lines = [".args 4", ".sram 64", "sreg r1, tid.x", "sreg r2, tid.y", "sreg r3, bdim.x", "sreg r4, bdim.y",
              "mul r5, r2, r3", "add r5, r5, r1", "mul r20, r3, r4", "sreg r21, bid.x", "sreg r22, bid.y",
              "sreg r23, gdim.x", "mul r22, r22, r23", "add r22, r22, r21", "mul r22, r22, r20", "add r24, r22, r5",

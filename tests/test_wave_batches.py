@@ -367,23 +367,24 @@ def test_a_progress_callback_hears_each_waves_barriers(tmp_path):
 
 
 def test_a_store_log_restored_forgets_what_came_after_it_was_saved():
+    from wafersim.sim.memory import GlobalMemory
     from wafersim.sim.memory_order import StoreLog
+    from wafersim.sim.store_stamps import StoreStamps
 
-    class Words:
-        def __init__(self) -> None:
-            self.words: dict[int, int] = {}
+    def memory_and_base() -> tuple[GlobalMemory, int]:
+        memory = GlobalMemory(1 << 20)
+        return memory, memory.allocate(16).base
 
-        def scatter_words(self, addresses, bases, values) -> None:
-            self.words.update(zip(np.ravel(addresses).tolist(), np.ravel(values).tolist()))
-
+    memory, base = memory_and_base()
     log = StoreLog()
-    log.add(np.array([8, 12]), 0, np.array([1, 2]), np.array([5.0, 6.0]))
+    log.add(base + np.array([8, 12]), base, np.array([1, 2]), np.array([5.0, 6.0]), 0)
     saved = log.saved()
-    log.add(np.array([8]), 0, np.array([3]), np.array([7.0]))
-    log.commit(Words(), 6.5)
+    log.add(base + np.array([8]), base, np.array([3]), np.array([7.0]), 0)
+    log.commit(memory, 6.5, StoreStamps(1))
     log.restore(saved)
     assert log.words == 2
-    np.testing.assert_array_equal(log.overlay(np.array([8, 12]), np.array([10.0, 10.0]), np.zeros(2, np.int32)), [1, 2])
-    memory = Words()
-    log.commit(memory, np.inf)
-    assert memory.words == {8: 1, 12: 2}
+    np.testing.assert_array_equal(log.overlay(base + np.array([8, 12]), np.array([10.0, 10.0]), np.zeros(2, np.int32)),
+                                  [1, 2])
+    memory, base = memory_and_base()
+    log.commit(memory, np.inf, StoreStamps(1))
+    assert memory.get(base).words().tolist() == [0, 0, 1, 2]

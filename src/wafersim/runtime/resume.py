@@ -179,8 +179,13 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
     routes = _save_routes(sim, data)
     log = launch.memory_order.log
     if log:
-        for name, values in zip(("addr", "base", "value", "cycle"), log._entries()):
+        for name, values in zip(("addr", "base", "value", "cycle", "pe"), log._entries()):
             data[f"ckpt_log_{name}"] = values
+    # (the stamps of the stores so far: a block of a later wave may start before this wave's cycle, and a store of
+    # it must still lose to a store of this launch issued later, `sim.store_stamps`)
+    for k, (base, index, cycles, keys) in enumerate(launch.memory_order.stamps.saved(launch.memory)):
+        data[f"ckpt_stamp_{k}_base"], data[f"ckpt_stamp_{k}_index"] = np.int64(base), index
+        data[f"ckpt_stamp_{k}_cycle"], data[f"ckpt_stamp_{k}_pe"] = cycles, keys
     totals = sim.totals
     meta = {"version": LAUNCH_FORMAT_VERSION, "program": _program_record(launch.program),
             "grid": list(launch.placement.grid), "block": list(launch.placement.block),
@@ -269,9 +274,15 @@ class _Restorer:
         launch.barriers = meta["barriers"]
         if "routes" in meta:
             _restore_routes(sim, meta["routes"], data)
-        if "ckpt_log_addr" in data:
+        if "ckpt_log_addr" in data:  # (a checkpoint from before stores' PEs were logged: PE 0, which loses ties)
             launch.memory_order.log.add(data["ckpt_log_addr"], data["ckpt_log_base"], data["ckpt_log_value"],
-                                        data["ckpt_log_cycle"])
+                                        data["ckpt_log_cycle"], data.get("ckpt_log_pe", 0))
+        k = 0
+        while f"ckpt_stamp_{k}_base" in data:  # (none in a checkpoint from before stamps: its stores count as first)
+            launch.memory_order.stamps.restore(launch.memory, int(data[f"ckpt_stamp_{k}_base"]),
+                                               data[f"ckpt_stamp_{k}_index"], data[f"ckpt_stamp_{k}_cycle"],
+                                               data[f"ckpt_stamp_{k}_pe"])
+            k += 1
         sim.resume_pc = meta["pc"]
         sim.time_bound = float("inf")  # (the clocks restored: the first step finds their exact bound, `sim.clocks`)
         return sim

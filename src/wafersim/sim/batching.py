@@ -24,9 +24,9 @@ The engine's rules make that exact when three things hold, all checked:
 
 Counters are summed into a batch-sized `_Totals` and folded into the launch's wave by wave, in the same
 order of floating-point additions as one wave at a time. Global memory stores are journalled
-(`GlobalMemory.undo_on_error`) and the store log saved, so that a batch failing a check -- or raising
-any `WaferError` -- is undone and its waves run one by one (which raises the error, with its wave's
-state, where there is one). A launch with a tracer, race checker, kept state, debugger or checkpoint
+(`GlobalMemory.undo_on_error`), the store log saved and the stores' stamps recorded (`StoreStamps.record`),
+so that a batch failing a check -- or raising any `WaferError` -- is undone and its waves run one by one
+(which raises the error, with its wave's state, where there is one). A launch with a tracer, race checker, kept state, debugger or checkpoint
 (another `wave_class`), prints, routed channels, barriers and a progress callback (which counts barrier
 releases), or a wafer with defects never batches.
 """
@@ -194,8 +194,9 @@ class WaveBatcher:
         region = BatchRegion(launch.placement, wave * self.slots, count * self.slots, waves=count)
         batch = type(totals)(launch.spec, launch.program, (region.height, region.width))
         batch.global_bytes = totals.global_bytes
-        log = launch.memory_order.log
+        log, stamps = launch.memory_order.log, launch.memory_order.stamps
         saved_log, saved_barriers = log.saved(), launch.barriers
+        stamps.record(launch.memory)
         try:
             with launch.memory.undo_on_error():
                 sim = BatchedWaveSim(launch, region, region.per_pe_of_blocks(starts.reshape(-1)), batch)
@@ -209,6 +210,7 @@ class WaveBatcher:
                     raise _Rejected("shared words")
         except (_Rejected, WaferError) as why:
             log.restore(saved_log)
+            stamps.undo()
             launch.barriers = saved_barriers
             reason = why.args[0] if isinstance(why, _Rejected) else "error"
             self.refusals[reason] = self.refusals.get(reason, 0) + 1
@@ -216,6 +218,7 @@ class WaveBatcher:
             self.size = FIRST_BATCH
             self.durations = None  # learn them again from the next wave run on its own
             return 0
+        stamps.forget()
         self._fold(batch, count, region, sim.whole_times)
         slot_free[: self.slots] = ends[-1]
         self.durations = ends[-1] - starts[-1]

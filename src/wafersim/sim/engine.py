@@ -153,7 +153,8 @@ class Launch:
         self.compiled_table = None  # the program as arrays for sim.compiled, built by the first wave using it
         self._check_fits()
         # Global accesses in simulated-time order (sim/memory_order.py); the race checker when asked for.
-        self.memory_order = GlobalOrder(self.facts, self.costs, len(program.code), spec.global_latency, self.cost_key)
+        self.memory_order = GlobalOrder(self.facts, self.costs, len(program.code), spec.global_latency, self.cost_key,
+                                        self.placement.waves * self.placement.wave(0).n)
         self.racecheck = RaceChecker(self) if racecheck else None
         self.raise_on_race = not isinstance(racecheck, str)  # 'report': only list them on LaunchStats
 
@@ -258,7 +259,10 @@ class Launch:
     def run(self) -> LaunchStats:
         """Simulate the launch, wave by wave; its statistics."""
         with numba_cache.damage_reported():  # (a damaged cache file of Numba's, met by any compiled function)
-            return self._run()
+            try:
+                return self._run()
+            finally:  # (a failed launch too: an error keeps its launch, which need not keep the stamps)
+                self.memory_order.stamps.release()
 
     def _run(self) -> LaunchStats:
         parts = self.check_host_memory()
@@ -313,7 +317,7 @@ class Launch:
             if self.progress:
                 self.progress(w + 1, self.placement.waves, self.barriers)
             w += 1
-        self.memory_order.log.commit(self.memory, np.inf)  # every PE has halted: all stores land
+        self.memory_order.log.commit(self.memory, np.inf, self.memory_order.stamps)  # every PE has halted: all land
         op_counts: dict[str, int] = {}
         counted = totals.pc_counts
         for pc in np.flatnonzero(counted).tolist():  # (in pc order, as `decoded`: the pcs that ran only)

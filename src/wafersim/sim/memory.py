@@ -230,14 +230,16 @@ class GlobalMemory:
     def scatter_words(self, addresses: np.ndarray, bases: np.ndarray, values: np.ndarray) -> None:
         """Store int32 words at valid byte addresses; for equal addresses the last lane wins."""
         if isinstance(bases, int):
-            self._store(bases, (addresses - bases) >> 2, values)
+            self.store_indices(bases, (addresses - bases) >> 2, values)
             return
         for base in np.unique(bases):
             sel = bases == base
-            self._store(int(base), (addresses[sel] - base) >> 2, values[sel])
+            self.store_indices(int(base), (addresses[sel] - base) >> 2, values[sel])
 
-    def _store(self, base: int, index: np.ndarray, values: np.ndarray) -> None:
+    def store_indices(self, base: int, index: np.ndarray | slice, values: np.ndarray) -> None:
+        """Store int32 `values` at the words `index` (indices or a slice) of the allocation at `base` (kept for
+        `undo_on_error`)."""
         words = self._allocs[base].words()
-        if self._journal is not None:
-            self._journal.append((base, index, words[index]))  # fancy indexing copies: the old words
+        if self._journal is not None:  # (the old words: fancy indexing copies, a slice views)
+            self._journal.append((base, index, words[index].copy() if isinstance(index, slice) else words[index]))
         words[index] = values

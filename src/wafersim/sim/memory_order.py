@@ -5,7 +5,8 @@ another in cycles. Global memory is shared by every PE, so its accesses must be 
 which they issue (the PE's cycle after the instruction's issue cost):
 
 - a load issued at cycle t sees every store issued at a cycle <= t, by any PE of the launch, and no
-  store issued later (stores at one word at one cycle: the one the simulator executed last wins);
+  store issued later; of two stores to one word the one issued later wins, at one cycle the one of the
+  higher PE (`store_stamps`, which every store written to memory goes through);
 - two mechanisms keep it so (`OffWaferMixin` applies them): a store that some PE could still follow
   with a load at an earlier cycle goes into a `StoreLog` (a versioned overlay of memory) instead of
   memory, and is written back once every PE has passed its cycle; and a load waits (its group is held)
@@ -23,6 +24,7 @@ import numpy as np
 from ..isa.encoding import Instr
 from .code_facts import CodeFacts
 from .distinct import distinct
+from .store_stamps import StoreStamps
 
 LOAD_OPS = frozenset({"gld", "gldv"})
 STORE_OPS = frozenset({"gst", "gstv"})
@@ -90,25 +92,30 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
 
 
 class StoreLog:
-    """Stores that some PE could still precede with a load: (byte address, allocation base, value, cycle),
-    in the order executed. Loads overlay it on memory; `commit` writes back what every PE has passed."""
+    """Stores that some PE could still precede with a load: (byte address, allocation base, value, cycle, PE
+    key), in the order executed. Loads overlay it on memory; `commit` writes back what every PE has
+    passed."""
 
     def __init__(self) -> None:
         self._chunks: list[tuple[np.ndarray, ...]] = []
-        self._merged: tuple[np.ndarray, ...] | None = None  # sorted by (address, cycle, order executed)
+        self._merged: tuple[np.ndarray, ...] | None = None  # sorted by (address, cycle, PE)
         self.words = 0
 
     def __bool__(self) -> bool:
         return self.words > 0
 
-    def add(self, addresses: np.ndarray, bases, values: np.ndarray, cycles: np.ndarray) -> None:
+    def add(self, addresses: np.ndarray, bases, values: np.ndarray, cycles: np.ndarray, pes: np.ndarray) -> None:
+        """Log stores at byte `addresses` (in the allocations `bases`) of `values`, issued at `cycles` by the PEs
+        of keys `pes` (`StoreStamps.keys`; all broadcastable to `addresses`)."""
         addresses = np.asarray(addresses, dtype=np.int64).ravel()
         if not len(addresses):
             return
         shape = np.shape(addresses)
         bases = np.broadcast_to(np.asarray(bases, dtype=np.int64), shape).ravel()
         cycles = np.broadcast_to(np.asarray(cycles, dtype=np.float64), shape).ravel()
-        self._chunks.append((addresses, bases.copy(), np.asarray(values, dtype=np.int32).ravel().copy(), cycles.copy()))
+        pes = np.broadcast_to(np.asarray(pes, dtype=np.int64), shape).ravel()
+        self._chunks.append((addresses, bases.copy(), np.asarray(values, dtype=np.int32).ravel().copy(), cycles.copy(),
+                             pes.copy()))
         self.words += len(addresses)
         self._merged = None
 
@@ -122,16 +129,17 @@ class StoreLog:
         self._chunks = list(chunks)
 
     def _entries(self) -> tuple[np.ndarray, ...]:
-        """(address, base, value, cycle) of every logged store, in the order executed."""
+        """(address, base, value, cycle, PE key) of every logged store, in the order executed."""
         if len(self._chunks) > 1:
             self._chunks = [tuple(np.concatenate(parts) for parts in zip(*self._chunks))]
         return self._chunks[0]
 
     def _sorted(self) -> tuple[np.ndarray, ...]:
-        """The entries sorted by (address, cycle, order executed), for lookups."""
+        """The entries sorted by (address, cycle, PE), for lookups (of stores at one cycle by one PE, one word
+        each: the order executed)."""
         if self._merged is None:
-            addr, base, value, cycle = self._entries()
-            order = np.lexsort((cycle, addr))  # stable: the order executed breaks ties
+            addr, base, value, cycle, pe = self._entries()
+            order = np.lexsort((pe, cycle, addr))
             self._merged = (addr[order], base[order], value[order], cycle[order])
         return self._merged
 
@@ -159,30 +167,32 @@ class StoreLog:
         out[found] = value[hit[found]]
         return out.reshape(values.shape)
 
-    def commit(self, memory, horizon: float) -> None:
-        """Write to `memory` every logged store issued at a cycle <= `horizon`, in cycle order (then in
-        the order executed: of equal addresses, the last written wins)."""
+    def commit(self, memory, horizon: float, stamps: StoreStamps) -> None:
+        """Write to `memory` every logged store issued at a cycle <= `horizon` where it is later than the
+        store that wrote the word before (`stamps`), in (cycle, PE) order: of equal addresses, the latest wins."""
         if not self.words:
             return
-        addr, base, value, cycle = self._entries()
+        addr, base, value, cycle, pe = self._entries()
         due = cycle <= horizon
         if not due.any():
             return
-        by_cycle = np.argsort(cycle[due], kind="stable")
-        bases = base[due][by_cycle]
+        by_time = np.lexsort((pe[due], cycle[due]))
+        bases = base[due][by_time]
         one_base = bases[0] == bases[-1] and (bases == bases[0]).all()  # the usual case: one allocation
-        memory.scatter_words(addr[due][by_cycle], int(bases[0]) if one_base else bases, value[due][by_cycle])
+        stamps.store(memory, addr[due][by_time], int(bases[0]) if one_base else bases, value[due][by_time],
+                     cycle[due][by_time], pe[due][by_time])
         keep = ~due
-        self._chunks = [(addr[keep], base[keep], value[keep], cycle[keep])] if keep.any() else []
+        self._chunks = [tuple(part[keep] for part in (addr, base, value, cycle, pe))] if keep.any() else []
         self.words = int(keep.sum())
         self._merged = None
 
 
 class GlobalOrder:
-    """A launch's causal-order state: per-pc distances to the next store and load, and the store log."""
+    """A launch's causal-order state: per-pc distances to the next store and load, the store log, and the
+    stamps of the stores written (`store_stamps`; `pes`: the launch's PEs, over all its waves)."""
 
     def __init__(self, facts: CodeFacts, costs: dict[str, float], code_words: int, global_latency: float,
-                 cost_key: tuple) -> None:
+                 cost_key: tuple, pes: int) -> None:
         # (`cost_key`: `tuple(sorted(costs.items()))`, which a launch has already, `Launch.cost_key`: sorted at
         # every launch, it was a few percent of a small launch)
         timing = (cost_key, code_words, float(global_latency))
@@ -192,6 +202,7 @@ class GlobalOrder:
         self.to_store, self.to_load, self.to_access = order.to_store, order.to_load, order.to_access
         self.access_gap, self.bulk = order.access_gap, order.bulk
         self.log = StoreLog()
+        self.stamps = StoreStamps(pes)
 
     def next_store(self, pc: int) -> float:
         """Fewest cycles from pc until a store can issue (inf: none can)."""

@@ -17,9 +17,10 @@ from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME
 from . import parallel
 from .access_paths import AccessPathsMixin
+from .global_stores import GlobalStoresMixin
 from .bandwidth import BandwidthLedger
 from .lanes import Lanes
-from .distinct import distinct_indices
+from .distinct import distinct_indices, increasing
 from .held_loads import HeldLoadsMixin, lanes_min as _lanes_min
 from .memory_order import LOG_COMMIT_WORDS
 
@@ -30,11 +31,6 @@ LOAD_ROW_BYTES = 1 << 16
 #: Words a run of consecutive PEs of a gapped bulk load moves on average, at least, for it to be copied run by run
 #: (`Strategy.gapped_bulk_copies`): a copy per run costs a few microseconds of Python.
 RUN_WORDS = 256
-
-
-def _increasing(values: np.ndarray) -> bool:
-    """Whether `values` (1-D) strictly increase."""
-    return values.ndim == 1 and bool((values[1:] > values[:-1]).all())
 
 
 def _in_blocks(copy: Callable[[slice], None], count: int, threaded: bool) -> None:
@@ -64,7 +60,7 @@ def _load(sram: np.ndarray, rows: np.ndarray, pes: slice) -> None:
         sram[:, first:last] = rows[first:last].T
 
 
-class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin):
+class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
     """Global memory executors of `WaveSim`: data movement plus latency, edge hops and shared bandwidth."""
 
     #: Whether a group about to load waits while another PE could still store at an earlier cycle (off only
@@ -97,7 +93,7 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin):
         # Stores: cycles before which no load can still issue (inf: every store goes straight to memory).
         horizon = np.inf if loads or not order.active else self._load_horizon(L, issued, next_pc)
         if loads and order.log.words > LOG_COMMIT_WORDS:  # keep lookups cheap: write back what is settled
-            order.log.commit(memory, min(float(issued.min()), self._load_horizon(None, None, None)))
+            order.log.commit(memory, min(float(issued.min()), self._load_horizon(None, None, None)), order.stamps)
         checker = self.launch.racecheck
         pc = next_pc - BY_NAME[op].words
         if one_word:
@@ -108,7 +104,7 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin):
                 if ins.d:
                     self.regs[ins.d, at] = values
             else:
-                self._store_words(addr, bases, self.regs[ins.d, at], issued, horizon)
+                self._store_words(addr, bases, self.regs[ins.d, at], issued, self._store_keys()[at], horizon)
             if checker is not None:
                 checker.record(self, L.idx, addr, issued, pc, write=op == "gst",
                                values=None if op == "gld" else self.regs[ins.d, at])
@@ -130,7 +126,8 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin):
                 sram_rows = sram_base[sel, None] + cols
                 pes = np.broadcast_to(L.idx[sel, None], word_addr.shape)
                 if op != "gldv":
-                    self._store_words(word_addr, where, self.sram[sram_rows, pes], issued[sel, None], horizon)
+                    self._store_words(word_addr, where, self.sram[sram_rows, pes], issued[sel, None],
+                                      self._store_keys()[L.idx[sel], None], horizon)
                 if checker is not None:
                     checker.record(self, pes, word_addr, np.broadcast_to(issued[sel, None], word_addr.shape), pc,
                                    write=op == "gstv", values=None if op == "gldv" else self.sram[sram_rows, pes])
@@ -200,8 +197,8 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin):
         rows, instead of 2-D gathers. A gldv's PEs may have gaps between them (`Strategy.gapped_bulk_copies`:
         runs of consecutive PEs, the addresses a stride per PE apart, each run copied as a block), and a gstv's
         undo record may cover the words between its rows (`GlobalMemory.rows_view`). The same words as the
-        general path; False (nothing done) where it does not apply: a store log to keep in time order, other
-        shapes."""
+        general path; False (nothing done) where it does not apply: a store log to keep in time order, a word
+        stored by a store issued later (`store_stamps`), other shapes."""
         count = L.count
         n = int(words[0])
         if not isinstance(bases, int) or n == 0 or count < 2:
@@ -221,11 +218,15 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin):
         if not ((words == n).all() and (sram_base == sram_base[0]).all()
                 and np.array_equal(addr, addr[0] + stride * (L.idx - first_pe))):
             return False
+        memory = self.launch.memory
         lean = self.strategy.lean_bulk_stores
-        rows = self.launch.memory.rows_view(bases, int(addr[0]), span, stride, n, store=op == "gstv", lean=lean,
-                                            gaps=self.strategy.gapped_bulk_copies)
+        rows = memory.rows_view(bases, int(addr[0]), span, stride, n, store=op == "gstv", lean=lean,
+                                gaps=self.strategy.gapped_bulk_copies)
         if rows is None:
             return False
+        if op == "gstv" and not self.launch.memory_order.stamps.rows(
+                memory, bases, int(addr[0]), span, stride, n, issued, self._store_keys()[first_pe:first_pe + span]):
+            return False  # (some word was stored by a store issued later: the general path keeps it)
         sram = self.sram[int(sram_base[0]):int(sram_base[0]) + n, first_pe:first_pe + span]
         if ends is not None:  # (the PEs in the gaps are not the group's: their words are left alone)
             for lo, hi in zip([0, *ends.tolist()], [*ends.tolist(), count]):
@@ -244,32 +245,6 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin):
         else:
             rows[...] = sram.T
         return True
-
-    def _store_words(self, addr: np.ndarray, bases, values: np.ndarray, issued: np.ndarray, horizon: float) -> None:
-        """Store words issued at `issued` (lane-aligned, broadcastable to `addr`). Those issued at or before
-        `horizon` (no load can still issue before them) go to memory, the others to the store log; while
-        the log holds stores, all go through it, so that memory is written in cycle order. Among equal
-        addresses the store issued last wins (then the one executed last: the last lane)."""
-        memory, log = self.launch.memory, self.launch.memory_order.log
-        issued = np.broadcast_to(issued, addr.shape)
-        late = issued > horizon
-        if log or late.any():
-            if log:
-                late = np.ones(addr.shape, dtype=bool)
-            log.add(addr[late], bases if isinstance(bases, int) else bases[late], values[late], issued[late])
-            log.commit(memory, horizon)
-            if late.all():
-                return
-            keep = ~late
-            addr, values, issued = addr[keep], values[keep], issued[keep]
-            bases = bases if isinstance(bases, int) else bases[keep]
-        if addr.size > 1 and issued.min() != issued.max() and not _increasing(addr):
-            # time order first, so that the latest store wins (addresses that only increase are distinct:
-            # no store can overwrite another, in any order)
-            by_time = np.argsort(issued, axis=None, kind="stable")
-            addr, values = addr.ravel()[by_time], values.ravel()[by_time]
-            bases = bases if isinstance(bases, int) else np.broadcast_to(bases, issued.shape).ravel()[by_time]
-        memory.scatter_words(addr, bases, values)
 
     def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray | int, at, issued: np.ndarray,
                        loads: bool) -> np.ndarray:
@@ -318,7 +293,7 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin):
             return
         # (some may have halted before their stores were settled; every PE, as where a wafer stores at its end:
         # whole arrays, not gathers and scatters of each PE, 2 against 12 ms for 750,000 PEs)
-        pes = ledger.delayed[0] if len(ledger.delayed) == 1 and _increasing(ledger.delayed[0]) \
+        pes = ledger.delayed[0] if len(ledger.delayed) == 1 and increasing(ledger.delayed[0]) \
             else distinct_indices(np.concatenate(ledger.delayed), self.n)
         at = slice(None) if len(pes) == self.n else pes
         ended = self.cycle[at]  # (a view where `at` is a slice: read before `cycle` is written, last)
