@@ -23,6 +23,7 @@ from .bounds import eliminate_range_checks
 from .cfg import CFG
 from .cleanup import (coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code, eliminate_dead_writes,
                       remove_unused_labels)
+from .checks import drop_repeated_checks
 from .cse import eliminate_common_subexpressions
 from .layout import place_then_before_join
 from .licm import hoist_loop_invariants
@@ -70,6 +71,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("cse4", eliminate_common_subexpressions),
     ("copyprop2", copy_propagate),
     ("fold2", _plain(fold_address_offsets)),
+    ("checks", _plain(drop_repeated_checks)),
     ("dce2", _plain(eliminate_dead_code)),
     ("deadwrites", _plain(eliminate_dead_writes)),
     ("layout", _plain(place_then_before_join)),
