@@ -204,3 +204,62 @@ def test_perfetto_draws_the_second_launch_after_the_first(tmp_path):
     assert [tid for _, _, tid in launches] == [1, 2]
     assert launches[0][0] == 0.0 and launches[1][0] == pytest.approx(own_us, abs=1e-6)  # (ts: whole ps)
     assert launches[1][0] >= launches[0][0] + launches[0][1]  # no overlap on the timeline
+
+
+def modelled_occupancy(spec: ws.WaferSpec, launches: list[tuple[int, int, tuple[int, int]]], cycles_of) -> tuple:
+    """Plain Python over PEs, one rectangle per slot: (each launch's start in cycles, until when each PE is held,
+    in cycles) for `launches` of (stream, blocks, block), where cycles_of(b, block) is block b's cycles alone.
+    The tiling (slots across, the repair map) is `sim.layout`'s; the rule is the one docs/timing.md states."""
+    from wafersim.sim.layout import Placement
+
+    shape = (spec.physical_height, spec.physical_width) if spec.has_physical_layout else (spec.height, spec.width)
+    until = np.zeros(shape)
+    clocks: dict[int, float] = {}
+    starts = []
+    for stream, blocks, (bx, by) in launches:
+        placement = Placement(spec, (blocks, 1), (bx, by))
+        first, repair = placement.wave(0), placement.repair
+        slot_end = [0.0] * placement.slots
+        for b in range(blocks):  # (slot s runs blocks s, s + slots, ... back to back)
+            slot_end[b % placement.slots] += cycles_of(b, (bx, by))
+        sites = {}
+        for slot in range(first.count):
+            x0, y0 = (slot % first.cols) * bx, (slot // first.cols) * by
+            sites[slot] = [(int(repair.phys_y[y]), int(repair.phys_x[y, x])) if repair is not None else (y, x)
+                           for y in range(y0, y0 + by) for x in range(x0, x0 + bx)]
+        start = max([clocks.get(stream, 0.0)] + [until[site] for pes in sites.values() for site in pes])
+        for slot, pes in sites.items():
+            for site in pes:
+                until[site] = max(until[site], start + slot_end[slot])
+        clocks[stream] = start + max(slot_end)
+        starts.append(start)
+    return starts, until
+
+
+@pytest.mark.parametrize("spec", [ws.WaferSpec(width=40, height=20),
+                                  ws.WaferSpec(width=40, height=20, spare_cols=2, spare_rows=1,
+                                               defects=[(3, 2), (20, 10), (39, 19)])], ids=["perfect", "repaired"])
+def test_odd_block_shapes_wide_blocks_and_one_pe_launches_match_a_per_pe_model(spec):
+    """Blocks that do not divide the wafer, blocks wider or taller than 16 PEs (their slots' maxima by
+    `reduceat`), a 1-PE launch, waves and a partial row of slots, on three streams: every start and every PE's
+    busy-until equal a per-PE model of the rule, from each block's cycles alone (no stores: a block's cycles
+    do not depend on where it sits)."""
+    launches = [(0, 30, (17, 3)), (1, 50, (3, 3)), (2, 1, (1, 1)), (0, 7, (13, 9)), (1, 4, (18, 17)),
+                (2, 3, (33, 5)), (0, 9, (20, 1)), (1, 2, (1, 20)), (2, 1, (40, 20))]
+    alone: dict[tuple, int] = {}
+
+    def cycles_of(b: int, block: tuple[int, int]) -> int:
+        if (b, block) not in alone:
+            dev = ws.Device(spec)
+            alone[b, block] = spin[(1,), block](dev.device_array(64, np.int32), BASE, b, 0).cycles
+        return alone[b, block]
+
+    starts, until = modelled_occupancy(spec, launches, cycles_of)
+    dev = ws.Device(spec)
+    streams = [dev.stream() for _ in range(3)]
+    out = dev.device_array(64, np.int32)
+    for (stream, blocks, block), start in zip(launches, starts):
+        stats = spin[(blocks,), block, streams[stream]](out, BASE, 0, 0)
+        assert stats.start_cycle == at(start)
+    assert until.max() > 0.0
+    np.testing.assert_allclose(dev.occupancy.until * spec.clock_hz, until, rtol=1e-12)
