@@ -47,6 +47,20 @@ def halo(cols, out, nz: ws.constant, chunk: ws.constant):
 '''
 
 
+def halo_under_every_strategy(halo, spec: ws.WaferSpec, cols: np.ndarray, chunk: int, strategies) -> np.ndarray:
+    """The `halo` kernel (KERNEL's) of `cols` (height, width, nz) on a fresh device of `spec` under each of
+    `strategies` (the same results and statistics under all): what each PE received, (height, width, 4, nz)."""
+    height, width, nz = cols.shape
+
+    def launch():
+        device = ws.Device(spec)
+        d_out = device.device_array((height * width, 4 * nz), cols.dtype)
+        stats = halo[1, (width, height)](device.to_device(cols.reshape(-1, nz)), d_out, nz, chunk)
+        return d_out.copy_to_host().reshape(height, width, 4, nz), stats
+
+    return run_every_strategy(launch, strategies)[0]
+
+
 @pytest.mark.parametrize("width, height, depth, chunk, nz, dtype, order, link", [
     (17, 16, 3, 3, 6, "float32", (3, 2, 1, 0), 1),    # east and west groups of 256 PEs, north and south of 255
     (16, 17, 2, 1, 3, "int32", (0, 1, 2, 3), 1),      # north and south 256, east and west 255, one-word chunks
@@ -65,13 +79,7 @@ def test_halo_exchanges_of_groups_around_the_row_threshold_give_numpys_shifted_c
     spec = ws.WaferSpec(width=width, height=height, fifo_depth=depth, link_words_per_cycle=link)
     cols = np.random.default_rng(width * height + nz).integers(-1000, 1000, (height, width, nz)).astype(dtype)
 
-    def launch():
-        device = ws.Device(spec)
-        d_out = device.device_array((height * width, 4 * nz), np.dtype(dtype))
-        stats = halo[1, (width, height)](device.to_device(cols.reshape(-1, nz)), d_out, nz, chunk)
-        return d_out.copy_to_host().reshape(height, width, 4, nz), stats
-
-    out, _ = run_every_strategy(launch, STRATEGIES)
+    out = halo_under_every_strategy(halo, spec, cols, chunk, STRATEGIES)
     padded = np.pad(cols, ((1, 1), (1, 1), (0, 0)))
     from_neighbour = [padded[1:-1, :-2], padded[1:-1, 2:], padded[:-2, 1:-1], padded[2:, 1:-1]]  # W, E, N, S
     x, y = np.arange(width)[None, :, None], np.arange(height)[:, None, None]

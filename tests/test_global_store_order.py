@@ -55,6 +55,22 @@ def _expected(timeline: list[tuple[int, int, int]]) -> np.ndarray:
     return out
 
 
+def wrong_under_every_strategy(spec: ws.WaferSpec, cases: list[tuple[int, str, list[int]]], words: int) -> list[str]:
+    """Launch each case (PEs in one row, an assembly source storing to a `words`-word int32 array, the array
+    expected after it) under every strategy; what differs, one line a case and strategy."""
+    wrong = []
+    for strategy in STRATEGIES:
+        with forced(strategy):
+            for pes, source, expected in cases:
+                dev = ws.Device(spec)
+                d = dev.to_device(np.zeros(words, np.int32))
+                dev.launch(assemble(source, name="stores"), (1, 1), (pes, 1), [d])
+                got = d.copy_to_host().tolist()
+                if got != expected:
+                    wrong.append(f"{strategy}: {pes} PEs, {got} != {expected}")
+    return wrong
+
+
 @pytest.mark.parametrize("load", ["none", "soon", "late"])
 def test_the_later_store_wins_under_every_strategy(load: str) -> None:
     rng = random.Random(48)
@@ -63,16 +79,8 @@ def test_the_later_store_wins_under_every_strategy(load: str) -> None:
     for _ in range(6):
         pes = rng.randint(2, 8)
         cases.append((pes, *_program(rng, pes, load)))
-    wrong = []
-    for strategy in STRATEGIES:
-        with forced(strategy):
-            for pes, source, timeline in cases:
-                dev = ws.Device(spec)
-                d = dev.to_device(np.zeros(WORDS + 1, np.int32))
-                dev.launch(assemble(source, name="waw"), (1, 1), (pes, 1), [d])
-                got, expected = d.copy_to_host(), _expected(timeline)
-                if not np.array_equal(got, expected):
-                    wrong.append(f"{strategy}: {pes} PEs, {got.tolist()} != {expected.tolist()}")
+    wrong = wrong_under_every_strategy(spec, [(pes, source, _expected(timeline).tolist())
+                                              for pes, source, timeline in cases], WORDS + 1)
     assert not wrong, "\n".join(wrong[:10])
 
 

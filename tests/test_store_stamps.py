@@ -14,12 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
-from test_engine_strategies import STRATEGIES
+from test_global_store_order import wrong_under_every_strategy
 from wafersim.isa.assembler import assemble
 from wafersim.runtime.resume import resume_launch
 from wafersim.sim.memory import GlobalMemory
 from wafersim.sim.store_stamps import StoreStamps
-from wafersim.sim.strategy import forced
 
 WORDS = 16
 UNIT = ws.WaferSpec(width=8, height=1, cost_cycles={name: 1 for name in ws.WaferSpec().cost_cycles})
@@ -162,16 +161,8 @@ def test_random_scalar_vector_and_strided_stores_keep_the_latest_under_every_str
     for k in range(8):
         pes = rng.randint(2, 6)
         cases.append((pes, *_random_program(rng, pes, loads=k % 2 == 1)))
-    wrong = []
-    for strategy in STRATEGIES:
-        with forced(strategy):
-            for pes, source, timeline in cases:
-                dev = ws.Device(UNIT)
-                d = dev.to_device(np.zeros(WORDS + 1, np.int32))
-                dev.launch(assemble(source, name="stores"), (1, 1), (pes, 1), [d])
-                got, expected = d.copy_to_host().tolist(), _expected(timeline)
-                if got != expected:
-                    wrong.append(f"{strategy}: {pes} PEs, {got} != {expected}")
+    wrong = wrong_under_every_strategy(UNIT, [(pes, source, _expected(timeline)) for pes, source, timeline in cases],
+                                       WORDS + 1)
     assert not wrong, "\n".join(wrong[:10])
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import wafersim as ws
 from conftest import load_source
-from test_engine_strategies import run_every_strategy
+from test_exchange_rows import halo_under_every_strategy
 from wafersim.sim import stream_rows, wave
 from wafersim.sim.compiled import stepper
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy
@@ -102,13 +102,7 @@ def test_halo_exchanges_in_one_call_give_numpys_shifted_copies_and_the_numpy_pat
     spec = ws.WaferSpec(width=width, height=height, fifo_depth=depth)
     cols = np.random.default_rng(width * height + nz).integers(-1000, 1000, (height, width, nz)).astype(dtype)
 
-    def launch():
-        device = ws.Device(spec)
-        d_out = device.device_array((height * width, 4 * nz), np.dtype(dtype))
-        stats = halo[1, (width, height)](device.to_device(cols.reshape(-1, nz)), d_out, nz, chunk)
-        return d_out.copy_to_host().reshape(height, width, 4, nz), stats
-
-    out, _ = run_every_strategy(launch, STRATEGIES)
+    out = halo_under_every_strategy(halo, spec, cols, chunk, STRATEGIES)
     counts = np.where(np.arange(height) % 2 == 1, nz - 1, nz) if ragged else np.full(height, nz)
     for k, got in enumerate(expected(cols, counts)[:dirs]):
         np.testing.assert_array_equal(out[:, :, k], got, err_msg=f"direction {k}")
