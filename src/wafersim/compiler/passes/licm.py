@@ -26,21 +26,25 @@ def hoist_loop_invariants(fn: IRFunction, undefined: frozenset = frozenset()) ->
     as many times as it is deep)."""
     while True:
         cfg = CFG.of(fn)
+        # (the ops change only when a loop's invariants move, and then the CFG is built again: the loops
+        # before it share one map of definitions and one set of phi operands; made for each loop, they were
+        # most of this pass's time on kernels of many small loops, 89 a kernel in a bfloat16 all-reduce)
+        defs, kept = definitions(fn, cfg), phi_operands(fn)
         for loop in cfg.loops():
-            if _hoist_from(fn, cfg, loop, undefined):
+            if _hoist_from(fn, cfg, loop, undefined, defs, kept):
                 break  # the op list changed: analyse again
         else:
             return
 
 
-def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> bool:
-    """Move the invariants of one loop to the end of its preheader; False when there are none."""
+def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset, defs: dict[VReg, list[int]],
+                kept: set[VReg]) -> bool:
+    """Move the invariants of one loop to the end of its preheader; False when there are none (`defs`,
+    `kept`: `definitions` and `phi_operands` of the ops as they are)."""
     pre = cfg.preheader(loop)
     if pre is None:
         return False
-    defs = definitions(fn, cfg)
     live_header = cfg.live_in_of(loop.header)
-    kept = phi_operands(fn)
     in_loop = sorted(i for b in loop.blocks for i in cfg.blocks[b])
     in_loop_set = set(in_loop)
     hoisted: list[int] = []
