@@ -11,7 +11,9 @@ a tuple with a string constant argument, loops over enumerate (with a start)/zip
 step known only at run time, `x in (a, b, ...)` of a run-time number, range() over the last few values
 before an int32 bound (with steps up to INT32_MAX: a counter stepped past its last value must not wrap
 around), the `operator` module's functions, math.remainder and math.modf / np.modf, `<<` / `>>` by counts of 0 to 63
-(constant or run-time) and `~`, and the int32 extremes among the constants (INT32_MIN // -1). (Random slice
+(constant, run-time, or an unrolled loop's counter) and `~`, the int32 extremes among the constants (INT32_MIN // -1),
+and two offsets of one base subtracted or compared (`a = b + j` ... `a - (b + k)`, `a == b + k`), the base or `a`
+written in between or not (constant propagation's same-base rule, in SSA form and in unrolled copies). (Random slice
 and 2-D block assignments, compared with NumPy: tests/test_compiler_fuzz_slices.py; mixed int32/float32
 scalar code, written-out constants folded next to the same values loaded at run time, element and slice
 augmented assignments: tests/test_compiler_fuzz_mixed.py; break/continue in every kind of loop, device functions with run-time early returns, every augmented operator, bools as numbers, element
@@ -45,6 +47,9 @@ FLOAT_VARS = [f"f{k}" for k in range(N_FLOAT)]
 FLOAT_CONSTS = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0, -0.0]  # (-0.0: the sign of a zero is compared)
 INT_CONSTS = st.one_of(st.integers(-9, 9), st.sampled_from([100000, -70000, 8191, 8192, -8193, 65535,
                                                             -(2**31), 2**31 - 1, 2**30, 31, 32, 33]))
+#: Offsets added to one base in the `offsets` statement: small ones (immediates), the immediate's edges and
+#: beyond (a `li` + `add`), and int32 extremes (their differences wrap)
+OFFSETS = st.one_of(st.integers(-3, 3), st.sampled_from([8191, -8192, 8192, -8191, 100000, 2**31 - 1, -(2**31)]))
 DIVISORS = [2, 3, 5, 7, -2, -3, -5, -1]  # -1: INT32_MIN // -1 wraps to itself, INT32_MIN % -1 is 0
 FLOAT_MATH = ["sin", "cos", "arctan", "tanh", "floor", "ceil", "trunc", "expm1", "log1p", "sqrt", "rint", "degrees",
               "radians"]
@@ -99,6 +104,8 @@ class Gen:
             # raises in Python and is a CompileError / KernelValueError: tests/test_compiler_operators.py)
             count = (f"np.int32({self.draw(st.integers(0, 40))})" if self.draw(st.booleans())
                      else f"({self.int_expr(depth - 1)} & np.int32(63))")
+            if self.loop_vars and self.draw(st.booleans()):  # a count known in each unrolled copy: an immediate
+                count = f"(np.int32({self.choice(self.loop_vars)}) & np.int32(63))"
             return f"({self.int_expr(depth - 1)} {self.choice(['<<', '>>'])} {count})"
         if kind == "invert":
             return f"(~{self.int_expr(depth - 1)})"
@@ -207,7 +214,7 @@ class Gen:
 
     def statement(self, indent: int, nest: int) -> list[str]:
         pad = "    " * indent
-        kinds = ["int", "int", "float", "float", "aug", "tuple", "chain", "helper"]
+        kinds = ["int", "int", "float", "float", "aug", "tuple", "chain", "helper", "offsets"]
         if self.branching and nest < 2:
             kinds += ["if", "if", "for", "while", "zipfor", "stepfor", "edgefor"]
         kind = self.choice(kinds)
@@ -252,6 +259,8 @@ class Gen:
             lines = [pad + header] + self.block(indent + 1, self.draw(st.integers(1, 3)), nest + 1)
             del self.loop_vars[-len(names):]
             return lines
+        if kind == "offsets":
+            return self.offsets(pad)
         if kind == "while":
             counter = f"w{self.loops}"
             self.loops += 1
@@ -292,6 +301,31 @@ class Gen:
         lines += self.block(indent + 1, self.draw(st.integers(1, 3)), nest + 1)
         self.loop_vars.pop()
         return lines
+
+    def offsets(self, pad: str) -> list[str]:
+        """`a = b + j` ... `a - (b + k)`, `a == b + k`, `a != b + k`: two offsets of one base, whose
+        difference or equality constant propagation knows without knowing `b` (also a loop counter's sum, in
+        each unrolled copy), unless `b` or `a` is written in between, or `a` is itself the base."""
+        var = self.choice(INT_VARS)
+        # the base: a variable, or its sum with a loop counter (an `add` in the loop, an `addi` in each unrolled
+        # copy), the same for both offsets or not
+        bases = [var] + [f"({var} + np.int32({counter}))" for counter in self.loop_vars]
+        base = self.choice(bases)
+        first, target = self.choice(INT_VARS), self.choice(INT_VARS)
+        chain = "".join(f" + np.int32({self.draw(OFFSETS)})" for _ in range(self.draw(st.integers(1, 2))))
+        lines = [f"{pad}{first} = {base}{chain}"]
+        between = self.choice(["", "base", "first"])  # a write of the base or of the first sum in between
+        if between:
+            lines.append(f"{pad}{var if between == 'base' else first} {self.choice(['+=', '^='])} {self.int_expr(1)}")
+        second = f"({self.choice([base, base] + bases)} + np.int32({self.draw(OFFSETS)}))"
+        use = self.choice(["-", "==", "!="] + (["if", "ifexp"] if self.branching else []))
+        compare = self.choice(["==", "!="])
+        if use == "if":  # the comparison as a branch's condition
+            return lines + [f"{pad}if {first} {compare} {second}:", f"{pad}    {target} = {self.int_expr(1)}"]
+        if use == "ifexp":
+            return lines + [f"{pad}{target} = ({self.int_expr(0)} if {first} {compare} {second} else {self.int_expr(0)})"]
+        value = f"{first} - {second}" if use == "-" else f"np.int32({first} {use} {second})"
+        return lines + [f"{pad}{target} = {value}"]
 
 
 @st.composite
