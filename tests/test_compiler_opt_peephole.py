@@ -67,6 +67,24 @@ def test_the_difference_of_two_offsets_of_one_register_is_known_until_it_is_writ
     assert ("sub", "m", "end", 0) in ops
 
 
+@pytest.mark.parametrize("rewritten", ["base", "sum"])
+def test_a_rewrite_of_the_base_or_of_the_sum_alone_forgets_the_offset(rewritten):
+    """`end = x + 8`, then only x (or only end) written again: `end - x` is no longer 8. Each invalidation on
+    its own (the differential fuzzer reaches them only together, tests/test_compiler_fuzz.py's `offsets`)."""
+    b = Builder()
+    b.op("arg", d="x", imm=0)
+    b.op("addi", d="end", a="x", imm=8)
+    b.op("arg", d="x" if rewritten == "base" else "end", imm=1)  # a value known only at run time
+    b.op("sub", d="n", a="end", b="x")
+    b.op("seq", d="same", a="end", b="x")
+    b.op("st", d="n", a=0, imm=0)
+    b.op("st", d="same", a=0, imm=1)
+    b.op("halt")
+    propagate_constants(b.fn)
+    ops = _ops(b.fn)
+    assert ("sub", "n", "end", 0) in ops and ("seq", "same", "end", 0) in ops
+
+
 @ws.jit
 def unrolled_axpys(cols, x, y, nb: ws.constant):
     """y[0:nb] = sum over c of cols[c * nb + s:c * nb + s + nb] * x[c], s a run-time start (0 or 1), with the
