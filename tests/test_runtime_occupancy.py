@@ -204,6 +204,13 @@ def test_perfetto_draws_the_second_launch_after_the_first(tmp_path):
     assert [tid for _, _, tid in launches] == [1, 2]
     assert launches[0][0] == 0.0 and launches[1][0] == pytest.approx(own_us, abs=1e-6)  # (ts: whole ps)
     assert launches[1][0] >= launches[0][0] + launches[0][1]  # no overlap on the timeline
+    # each launch's details beside it: its own statistics, and the second's wait for the first's PEs
+    details = sorted((e["ts"], e["args"]) for e in events if e.get("cat") == "stream")
+    for (_, args), stats in zip(details, dev.launches):
+        assert (args["cycles"], args["waves"], args["PE-instructions"]) == (stats.cycles, stats.waves,
+                                                                            stats.instructions)
+    assert "waited for PEs (us)" not in details[0][1]
+    assert details[1][1]["waited for PEs (us)"] == pytest.approx(own_us, abs=1e-6)
 
 
 def modelled_occupancy(spec: ws.WaferSpec, launches: list[tuple[int, int, tuple[int, int]]], cycles_of) -> tuple:

@@ -340,8 +340,9 @@ class Device:
         for tid, stream in enumerate(self.streams):
             events.append({"name": "thread_name", "ph": "M", "pid": pid0, "tid": tid, "args": {"name": stream.name}})
             events += [{"name": what, "cat": "stream", "ph": "X", "pid": pid0, "tid": tid,
-                        "ts": round(start * 1e6, 6), "dur": round((end - start) * 1e6, 6)}
-                       for what, start, end in stream.log]
+                        "ts": round(start * 1e6, 6), "dur": round((end - start) * 1e6, 6),
+                        **({"args": stream.details[k]} if k in stream.details else {})}
+                       for k, (what, start, end) in enumerate(stream.log)]
         notes = []
         for k, stats in enumerate(self.launches, start=1):
             if stats.trace is not None:
@@ -488,7 +489,9 @@ class Device:
                 bar.close()
         # On the timeline: after the stream's earlier work and once the PEs it occupies are free; each slot
         # is held until its last block ends (whole cycles: the latest is the launch's own `cycles`)
-        start = stream._run(f"launch {program.name}", stats.seconds, self.occupancy.free_at(launch.placement))
+        start = stream._run(f"launch {program.name}", stats.seconds, self.occupancy.free_at(launch.placement),
+                            {"cycles": int(stats.cycles), "waves": int(stats.waves),
+                             "PE-instructions": int(stats.instructions)})
         self.occupancy.occupy(launch.placement, start, np.ceil(launch.slot_free) / self.spec.clock_hz)
         stats.start_cycle = start * self.spec.clock_hz
         self.launches.append(stats)

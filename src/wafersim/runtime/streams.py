@@ -64,6 +64,9 @@ class Stream:
         self.name = name
         self.time = 0.0  # when the stream's last command ends (or the time it was made to wait for)
         self.log: list[tuple[str, float, float]] = []  # (what, start s, end s)
+        # what a Perfetto trace shows of a command beside its name (a launch's cycles, waves, PE-instructions,
+        # and how long it waited for PEs another stream's launch held), by its index in `log`
+        self.details: dict[int, dict] = {}
 
     @property
     def device(self) -> "Device":
@@ -83,11 +86,18 @@ class Stream:
             return max(stream.time for stream in device.streams)
         return max(self.time, device.default_stream.time)
 
-    def _run(self, what: str, seconds: float, not_before: float = 0.0) -> float:
+    def _run(self, what: str, seconds: float, not_before: float = 0.0, details: dict | None = None) -> float:
         """Place a command of `seconds` on the timeline, starting no earlier than `not_before` (a launch: when
-        the PEs it occupies are free, `runtime.occupancy`); its start. The caller holds the device's lock."""
-        start = max(self._ready(), not_before)
+        the PEs it occupies are free, `runtime.occupancy`); its start. `details`: what a trace shows beside it
+        (with the microseconds it waited past the stream's own readiness for `not_before`, if any). The caller
+        holds the device's lock."""
+        ready = self._ready()
+        start = max(ready, not_before)
         self.time = start + seconds
+        if details is not None:
+            if start > ready:
+                details = {**details, "waited for PEs (us)": round((start - ready) * 1e6, 6)}
+            self.details[len(self.log)] = details
         self.log.append((what, start, self.time))
         return start
 
