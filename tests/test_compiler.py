@@ -543,3 +543,49 @@ def test_compile_error_points_at_source(dev):
         launch(dev, k_bad, np.zeros(N, np.float32), np.zeros(N, np.float32))
     assert "undefined_name" in str(info.value)
     assert re.search(r"test_compiler\.py:\d+:\d+", str(info.value))
+
+
+def test_the_garbage_collector_is_off_while_compiling_and_restored_after():
+    """compile_kernel pauses Python's cyclic collector (compiler._collector_paused) and gives it back as it
+    was, after a compile error too, and leaves it off where the caller turned it off."""
+    import gc
+
+    from wafersim.compiler import passes as compiler_passes
+
+    seen = []
+    first_name, first_pass = compiler_passes.PASSES[0]
+
+    def spy(fn, undefined):
+        seen.append(gc.isenabled())
+        first_pass(fn, undefined)
+
+    compiler_passes.PASSES[0] = (first_name, spy)
+    try:
+        _compile_with_and_without_the_collector(seen)
+    finally:
+        compiler_passes.PASSES[0] = (first_name, first_pass)
+
+
+def _compile_with_and_without_the_collector(seen: list) -> None:
+    import gc
+
+    def good(out):
+        out[0] = 1
+
+    def bad(out):
+        out[0] = undefined_name  # noqa: F821 (the compile error)
+
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    out = dev.device_array(1, np.int32)
+    assert gc.isenabled()
+    ws.jit(good).compile_for(out, device=dev)
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(ws.CompileError):
+        ws.jit(bad).compile_for(out, device=dev)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        ws.jit(good).compile_for(out, device=dev)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
