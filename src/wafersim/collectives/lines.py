@@ -44,16 +44,17 @@ MAX_CHUNK = 256  # (longer chunks save little; the bound keeps chunk_words' prod
 PIPE_HOP_CYCLES = 40
 # The word-by-word loop (`chain_step`, c = 0: a receive into part, a one-word combine, a send, with their bounds
 # checks) on `wse2`, measured as row_reduce_array's chain of bfloat16 words (tests/test_collectives_lines.py fits
-# them within 10%): 17 cycles a word and 17 a hop (25 and 25 before stop 41's bounds-check elimination proved the
+# them within 10%): 13 cycles a word and 10 a hop (17 and 17 before stop 49's constant propagation took the
+# constant-length slices' length checks out; 25 and 25 before stop 41's bounds-check elimination proved the
 # loop's slice checks; 9 and 8 before stop 39, which sent 16-bit arrays of 9 to ~100 words on lines of 9 PEs or
 # more word by word, at up to 3.5 times a chunked chain's cycles); up to
-# UNROLLED_WORDS words the compiler unrolls the loop (compiler/passes/unroll.py), which then costs 8 a word
-# and 11 a hop.
-WORD_CYCLES = 17
-WORD_HOP_CYCLES = 17
+# UNROLLED_WORDS words the compiler unrolls the loop (compiler/passes/unroll.py), which then costs 7 a word
+# and 10 a hop (8 and 11 before stop 49).
+WORD_CYCLES = 13
+WORD_HOP_CYCLES = 10
 UNROLLED_WORDS = 8
-UNROLLED_WORD_CYCLES = 8
-UNROLLED_WORD_HOP_CYCLES = 11
+UNROLLED_WORD_CYCLES = 7
+UNROLLED_WORD_HOP_CYCLES = 10
 #: Arrays this short go word by word whatever the line: with the costs above, one chunk of n <= 4 words costs
 #: more than n words on every line (hops (2 n + PIPE_HOP_CYCLES) + n + PIPE_CHUNK_CYCLES > hops
 #: UNROLLED_WORD_HOP_CYCLES + n UNROLLED_WORD_CYCLES for hops >= 1), so `chunk_words` would answer 0
