@@ -24,6 +24,13 @@ from . import parallel
 from .fabric import Fifo, SlotRows
 from .lanes import Lanes
 
+#: The largest group whose whole transfer runs in one compiled call (`_whole_in_one`): the call saves the NumPy
+#: path's ~40 calls (tens of us) but its checking and clock loops cost a few ns a lane more than NumPy's
+#: vectorised passes, so past ~10,000 lanes it loses (stop 49, same process, strategy on/off alternating, 2-core
+#: AMD EPYC: BiCGSTAB's 992-lane halo transfers 0.34 -> 0.25 s a launch with it, the tridiagonal solves' 62,748-lane
+#: ones 0.10 -> 0.12 s).
+WHOLE_MAX_LANES = 8192
+
 
 class StreamRowsMixin:
     """Whole-row vector transfers of large lockstep groups for `WaveSim` (see the module docstring)."""
@@ -86,6 +93,7 @@ class StreamRowsMixin:
         FIFO's waiters woken), False (nothing done) where a test of that path fails or it does not apply."""
         if (not self.strategy.fused_stream_rows or type(cost) is not float or lanes.window is not None
                 or not self._rows_apply(lanes) or fifo.time.block is None or fifo.value.block is None
+                or lanes.count > WHOLE_MAX_LANES
                 or (parallel.thread_count() >= 2 and lanes.count >= parallel.PARALLEL_LANES)):
             return False
         kernels = whole_kernels()
