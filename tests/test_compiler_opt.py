@@ -398,7 +398,7 @@ def test_constant_propagation_meets_at_joins():
     b.op("li", d="x", imm=5)
     b.op("li", d="y", imm=2)
     b.place("join")
-    sum_op = b.op("add", d="s", a="a", b="x")  # 3 + 5 on both paths
+    b.op("add", d="s", a="a", b="x")  # 3 + 5 on both paths
     diff_op = b.op("add", d="t", a="a", b="y")  # y differs by path
     load = b.op("ld", d="v", a="s", imm=10)
     b.op("st", d="t", a=0, imm=0)

@@ -22,7 +22,7 @@ from test_fuzz_kernels import OPPOSITE, SHIFT
 from wafersim.kernels import saxpy
 from wafersim.sim import batching
 from wafersim.sim.batching import BatchedWaveSim
-from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
+from wafersim.sim.strategy import FAST, REFERENCE, forced
 from test_isa_float_math import exact_fmas
 
 ONE_BY_ONE = dataclasses.replace(FAST, batched_waves=False)
