@@ -16,6 +16,9 @@ its passes over memory (tests/test_engine_strategies.py compares both).
 """
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 import numpy as np
 
 from ..isa.encoding import Instr
@@ -270,26 +273,25 @@ def running_max(rows: np.ndarray) -> np.ndarray:
     return rows
 
 
-_ROW_KERNELS = []  # (the module, once imported: an import statement at every transfer costs some microseconds)
-_WHOLE_KERNELS = []  # (likewise)
+_KERNELS: dict[str, ModuleType] = {}  # (modules once imported: an import statement at every transfer costs some us)
 
 
-def row_kernels():
-    """The `stream_row_kernels` module, imported on first use (it imports Numba)."""
-    if not _ROW_KERNELS:
-        from . import stream_row_kernels
+def _kernels(name: str) -> ModuleType:
+    """The compiled-kernel module `name` of this package, imported on first use (it imports Numba)."""
+    module = _KERNELS.get(name)
+    if module is None:
+        module = _KERNELS[name] = importlib.import_module(f"{__package__}.{name}")
+    return module
 
-        _ROW_KERNELS.append(stream_row_kernels)
-    return _ROW_KERNELS[0]
+
+def row_kernels() -> ModuleType:
+    """The `stream_row_kernels` module, imported on first use."""
+    return _kernels("stream_row_kernels")
 
 
-def whole_kernels():
-    """The `stream_whole_kernels` module, imported on first use (it imports Numba)."""
-    if not _WHOLE_KERNELS:
-        from . import stream_whole_kernels
-
-        _WHOLE_KERNELS.append(stream_whole_kernels)
-    return _WHOLE_KERNELS[0]
+def whole_kernels() -> ModuleType:
+    """The `stream_whole_kernels` module, imported on first use."""
+    return _kernels("stream_whole_kernels")
 
 
 def window_start(lanes: Lanes) -> int:

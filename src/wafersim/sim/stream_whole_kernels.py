@@ -84,6 +84,22 @@ def _clocks(cycle: np.ndarray, stall: np.ndarray, counter: np.ndarray, lo: int, 
 
 
 @njit(cache=True, nogil=True)
+def _queued_within(pushed: np.ndarray, popped: np.ndarray, lo: int, m: int, excluded: np.ndarray, least: int,
+                   most: int) -> bool:
+    """Whether every lane's FIFO (at `lo` + i) holds between `least` and `most` words (pushed - popped): a send's
+    room for its words (at most depth - length), a receive's words there (at least length)."""
+    j = 0
+    for i in range(m):
+        if j < len(excluded) and excluded[j] == i:
+            j += 1
+            continue
+        queued = np.int64(pushed[lo + i]) - np.int64(popped[lo + i])
+        if queued < least or queued > most:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def send_whole(regs: np.ndarray, ra: int, rb: int, progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray,
                depth: int, times: np.ndarray, values: np.ndarray, sram: np.ndarray, cycle: np.ndarray,
                stall: np.ndarray, src_lo: int, dst_lo: int, m: int, excluded: np.ndarray, data_words: int,
@@ -94,13 +110,8 @@ def send_whole(regs: np.ndarray, ra: int, rb: int, progress: np.ndarray, pushed:
     ok, base, length, first = _common(regs, ra, rb, progress, pushed, src_lo, dst_lo, m, excluded)
     if not ok or length <= 0 or base < 0 or base + length > data_words:
         return False
-    j = 0
-    for i in range(m):
-        if j < len(excluded) and excluded[j] == i:
-            j += 1
-            continue
-        if np.int64(pushed[dst_lo + i]) - np.int64(popped[dst_lo + i]) + length > depth:
-            return False
+    if not _queued_within(pushed, popped, dst_lo, m, excluded, -1, depth - length):  # (room for every word)
+        return False
     depart = send_rows(times, values, sram, cycle, src_lo, dst_lo, m, excluded, first, length, base, cost,
                        word_time, hop, hop_per_pe)
     # (the clock after the last word is its departure + word_time; the wait, its departure less the lag of
@@ -120,13 +131,8 @@ def receive_whole(regs: np.ndarray, ra: int, rb: int, progress: np.ndarray, push
     ok, base, length, first = _common(regs, ra, rb, progress, popped, 0, 0, m, excluded)
     if not ok or length <= 0 or base < 0 or base + length > data_words:
         return False
-    j = 0
-    for i in range(m):
-        if j < len(excluded) and excluded[j] == i:
-            j += 1
-            continue
-        if np.int64(pushed[i]) - np.int64(popped[i]) < length:
-            return False
+    if not _queued_within(pushed, popped, 0, m, excluded, length, 1 << 62):  # (every word there)
+        return False
     taken = receive_rows(times, values, sram, cycle, 0, m, excluded, first, length, base, cost)
     _clocks(cycle, stall, popped, 0, 0, m, excluded, taken, length, cost, False, 0.0, 0.0, box)
     return True
