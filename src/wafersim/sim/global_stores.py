@@ -46,15 +46,13 @@ class GlobalStoresMixin:
             else:
                 at = np.argsort(addr, kind="stable")
                 at = at if increasing(addr[at]) else None
-            if at is None:
+            by_time = at is None
+            if by_time:  # (`at` orders the words, flattened; else the rows, or the 1-D words)
                 at = np.argsort(issued, axis=None, kind="stable")
-                addr, values, issued, pes, bases = (part if isinstance(part, int) else
-                                                    np.broadcast_to(part, addr.shape).ravel()[at]
-                                                    for part in (addr, values, issued, pes, bases))
-            else:
-                addr, values, issued, pes, bases = (part if isinstance(part, int) else
-                                                    np.broadcast_to(part, addr.shape)[at]
-                                                    for part in (addr, values, issued, pes, bases))
+            addr, values, issued, pes, bases = (
+                part if isinstance(part, int) else
+                (np.broadcast_to(part, addr.shape).ravel() if by_time else np.broadcast_to(part, addr.shape))[at]
+                for part in (addr, values, issued, pes, bases))
         order.stamps.store(memory, addr, bases, values, issued, pes)
 
     def _store_keys(self) -> np.ndarray:

@@ -176,11 +176,12 @@ class StoreLog:
         due = cycle <= horizon
         if not due.any():
             return
-        by_time = np.lexsort((pe[due], cycle[due]))
+        due_cycle, due_pe = cycle[due], pe[due]
+        by_time = np.lexsort((due_pe, due_cycle))
         bases = base[due][by_time]
         one_base = bases[0] == bases[-1] and (bases == bases[0]).all()  # the usual case: one allocation
         stamps.store(memory, addr[due][by_time], int(bases[0]) if one_base else bases, value[due][by_time],
-                     cycle[due][by_time], pe[due][by_time])
+                     due_cycle[by_time], due_pe[by_time])
         keep = ~due
         self._chunks = [tuple(part[keep] for part in (addr, base, value, cycle, pe))] if keep.any() else []
         self.words = int(keep.sum())

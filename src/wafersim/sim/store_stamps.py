@@ -140,11 +140,15 @@ class StoreStamps:
         if float(cycles.min()) <= self._latest[base] or self._undo is not None:
             old_cycles = stamp_cycles[index]
             later = cycles > old_cycles
+            old_keys = None
             if not later.all():
                 old_keys = stamp_keys[index]
                 later |= (cycles == old_cycles) & (keys >= old_keys)
-            if self._undo is not None:
-                self._undo.append((base, index, stamp_cycles[index].copy(), stamp_keys[index].copy()))
+            if self._undo is not None:  # (the words' stamps as they were: gathered once; a slice's are views)
+                old_keys = stamp_keys[index] if old_keys is None else old_keys
+                views = isinstance(index, slice)
+                self._undo.append((base, index, old_cycles.copy() if views else old_cycles,
+                                   old_keys.copy() if views else old_keys))
             if not later.all():
                 index = np.arange(index.start, index.stop)[later] if isinstance(index, slice) else index[later]
                 values, cycles, keys = values[later], cycles[later], keys[later]
