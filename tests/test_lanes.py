@@ -196,3 +196,41 @@ def test_all_equal_and_first_over_the_lanes_only_in_every_form():
             assert lanes.first() == first and lanes.first() == first
     pair = Lanes(60, excl=np.array([5, 17])).shifted_pair  # (a bound method of one group)
     assert pair(1) is pair(1) and pair(-1) is not pair(1)
+
+
+def test_split_gives_the_lanes_where_the_condition_holds_and_the_rest_in_every_form():
+    """Lanes.split against Python sets: a complement's minority side leaves its exclusions out and its majority
+    side keeps them out (the window's flags, where `np.setdiff1d` / `np.union1d` once found them), near-even and
+    lopsided conditions alike; the caller's condition is left as it was."""
+    rng = np.random.default_rng(11)
+    for lanes, expected in lanes_of_every_form(rng, 300):
+        base = 0 if lanes.window is None else lanes.window.start
+        for share in (0.01, 0.5, 0.99):
+            cond = rng.random(lanes.n) < share
+            before = cond.copy()
+            yes, no = lanes.split(cond)
+            np.testing.assert_array_equal(cond, before)
+            held = {int(pe) for pe in expected if cond[pe - base]}
+            assert set(yes.indices().tolist()) == held and yes.count == len(held)
+            assert set(no.indices().tolist()) == set(expected.tolist()) - held
+            assert no.count == len(expected) - len(held)
+            for part in (yes, no):
+                if part.excl is not None:
+                    assert np.all(np.diff(part.excl) > 0)  # (sorted and unique, as every form's indices)
+
+
+def test_sorted_indices_become_a_slice_exactly_where_evenly_spaced():
+    from wafersim.sim.lanes import _as_slice
+
+    rng = np.random.default_rng(12)
+    cases = [np.arange(a, b, step) for a, b, step in ((0, 64, 1), (3, 4000, 64), (5, 6, 1), (7, 300, 7))]
+    # (the span as even spacing would have it, but a gap off; the span off; a middle gap off)
+    cases += [np.array([0, 2, 3, 6]), np.array([1, 2, 4, 5]), np.array([0, 1, 3, 4, 6])]
+    cases += [np.sort(rng.choice(500, size=int(rng.integers(2, 40)), replace=False)) for _ in range(200)]
+    for indices in cases:
+        got = _as_slice(indices)
+        gaps = {int(g) for g in np.diff(indices)}
+        if len(gaps) <= 1:  # (one index: a slice of one)
+            assert isinstance(got, slice) and list(range(5000)[got]) == indices.tolist()
+        else:
+            assert got is indices
