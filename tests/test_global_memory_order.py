@@ -314,6 +314,27 @@ def test_store_log_overlay_and_commit_follow_cycle_then_pe_order():
     assert not log
 
 
+def test_store_log_commit_of_words_in_address_order_keeps_the_latest_store_of_each():
+    """Commits whose words are distinct and in address order (saxpy's: one word a PE, the PEs in address order)
+    go unsorted; each word still keeps its latest (cycle, PE) store over all commits, some only partly due."""
+    rng = np.random.default_rng(11)
+    memory = GlobalMemory(1 << 20)
+    base = memory.allocate(4 * 32).base
+    log, stamps, latest = StoreLog(), StoreStamps(8), {}
+    for chunk in range(6):
+        words = np.sort(rng.choice(32, size=12, replace=False))
+        cycles = rng.integers(0, 30, size=12).astype(float)
+        pes = rng.integers(1, 9, size=12)
+        values = rng.integers(1, 1000, size=12)
+        log.add(base + 4 * words, base, values, cycles, pes)
+        for w, c, p, v in zip(words.tolist(), cycles.tolist(), pes.tolist(), values.tolist()):
+            if w not in latest or (c, p) >= latest[w][0]:
+                latest[w] = ((c, p), v)
+        log.commit(memory, 15.0 if chunk % 2 else np.inf, stamps)  # (odd chunks: the stores after cycle 15 wait)
+    log.commit(memory, np.inf, stamps)
+    assert memory.get(base).words().tolist() == [latest[w][1] if w in latest else 0 for w in range(32)]
+
+
 def test_cycles_until_a_store_is_the_cheapest_path():
     program = ws.assemble("""
         bz r1, far

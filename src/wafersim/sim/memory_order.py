@@ -23,7 +23,7 @@ import numpy as np
 
 from ..isa.encoding import Instr
 from .code_facts import CodeFacts
-from .distinct import distinct
+from .distinct import distinct, increasing
 from .store_stamps import StoreStamps
 
 LOAD_OPS = frozenset({"gld", "gldv"})
@@ -107,15 +107,16 @@ class StoreLog:
     def add(self, addresses: np.ndarray, bases, values: np.ndarray, cycles: np.ndarray, pes: np.ndarray) -> None:
         """Log stores at byte `addresses` (in the allocations `bases`) of `values`, issued at `cycles` by the PEs
         of keys `pes` (`StoreStamps.keys`; all broadcastable to `addresses`)."""
-        addresses = np.asarray(addresses, dtype=np.int64).ravel()
-        if not len(addresses):
+        addresses = np.asarray(addresses, dtype=np.int64)
+        if not addresses.size:
             return
-        shape = np.shape(addresses)
+        shape = addresses.shape
+        addresses = addresses.ravel().copy()  # (the log's arrays are its own: never changed in place, `saved`)
         bases = np.broadcast_to(np.asarray(bases, dtype=np.int64), shape).ravel()
         cycles = np.broadcast_to(np.asarray(cycles, dtype=np.float64), shape).ravel()
         pes = np.broadcast_to(np.asarray(pes, dtype=np.int64), shape).ravel()
-        self._chunks.append((addresses, bases.copy(), np.asarray(values, dtype=np.int32).ravel().copy(), cycles.copy(),
-                             pes.copy()))
+        values = np.broadcast_to(np.asarray(values, dtype=np.int32), shape).ravel()
+        self._chunks.append((addresses, bases.copy(), values.copy(), cycles.copy(), pes.copy()))
         self.words += len(addresses)
         self._merged = None
 
@@ -176,12 +177,18 @@ class StoreLog:
         due = cycle <= horizon
         if not due.any():
             return
-        due_cycle, due_pe = cycle[due], pe[due]
-        by_time = np.lexsort((due_pe, due_cycle))
-        bases = base[due][by_time]
-        one_base = bases[0] == bases[-1] and (bases == bases[0]).all()  # the usual case: one allocation
-        stamps.store(memory, addr[due][by_time], int(bases[0]) if one_base else bases, value[due][by_time],
-                     due_cycle[by_time], due_pe[by_time])
+        every = due.all()
+        addr_due, base_due, value_due, cycle_due, pe_due = (
+            (part if every else part[due]) for part in (addr, base, value, cycle, pe))
+        if not increasing(addr_due):  # (distinct words, as saxpy's: no store overwrites another here, any order)
+            by_time = np.lexsort((pe_due, cycle_due))
+            addr_due, base_due, value_due, cycle_due, pe_due = (
+                part[by_time] for part in (addr_due, base_due, value_due, cycle_due, pe_due))
+        one_base = base_due[0] == base_due[-1] and (base_due == base_due[0]).all()  # the usual case: one allocation
+        stamps.store(memory, addr_due, int(base_due[0]) if one_base else base_due, value_due, cycle_due, pe_due)
+        if every:
+            self._chunks, self.words, self._merged = [], 0, None
+            return
         keep = ~due
         self._chunks = [tuple(part[keep] for part in (addr, base, value, cycle, pe))] if keep.any() else []
         self.words = int(keep.sum())
