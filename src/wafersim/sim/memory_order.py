@@ -94,12 +94,30 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
 class StoreLog:
     """Stores that some PE could still precede with a load: (byte address, allocation base, value, cycle, PE
     key), in the order executed. Loads overlay it on memory; `commit` writes back what every PE has
-    passed."""
+    passed.
+
+    The overlay takes the latest logged store at or before a load's cycle over the word in memory. That is
+    right because every store written to memory in the launch is issued no later than `horizon`, and every
+    store left in the log later than it: stores go to memory, and are committed, only up to the horizon they
+    are given (`bound`), and the horizon never goes back."""
 
     def __init__(self) -> None:
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self._merged: tuple[np.ndarray, ...] | None = None  # sorted by (address, cycle, PE)
         self.words = 0
+        #: The latest horizon given so far (`bound`): no load not yet executed issues before it.
+        self.horizon = -np.inf
+
+    def bound(self, horizon: float) -> float:
+        """The horizon stores are written to memory and committed by: the latest of `horizon` and every one
+        given before in the launch. Each is a lower bound of the issue cycle of any load not yet executed when it
+        was found, so the latest is one too; a later one may be lower (the bound from the start of later waves
+        reads the PEs' clocks without the cycles their groups owe, and a group that joins one owing more has
+        its clocks set back by the difference): a store then went to memory while an earlier one, executed after
+        it, went to the log, and a load's overlay took the earlier one (stop 50)."""
+        if horizon > self.horizon:
+            self.horizon = horizon
+        return self.horizon
 
     def __bool__(self) -> bool:
         return self.words > 0
@@ -121,12 +139,13 @@ class StoreLog:
         self._merged = None
 
     def saved(self) -> tuple:
-        """The log's contents, for `restore` (its arrays are never changed in place: no copy needed)."""
-        return list(self._chunks), self.words, self._merged
+        """The log's contents and horizon, for `restore` (its arrays are never changed in place: no copy needed)."""
+        return list(self._chunks), self.words, self._merged, self.horizon
 
     def restore(self, saved: tuple) -> None:
-        """Put back the contents `saved` returned (a batch of waves undone, `sim.batching`)."""
-        chunks, self.words, self._merged = saved
+        """Put back the contents `saved` returned (a batch of waves undone, `sim.batching`: its horizons were found
+        from the start times it predicted)."""
+        chunks, self.words, self._merged, self.horizon = saved
         self._chunks = list(chunks)
 
     def _entries(self) -> tuple[np.ndarray, ...]:
@@ -169,8 +188,10 @@ class StoreLog:
         return out.reshape(values.shape)
 
     def commit(self, memory, horizon: float, stamps: StoreStamps) -> None:
-        """Write to `memory` every logged store issued at a cycle <= `horizon` where it is later than the
-        store that wrote the word before (`stamps`), in (cycle, PE) order: of equal addresses, the latest wins."""
+        """Write to `memory` every logged store issued at a cycle <= `horizon` (`bound`: no load not yet executed
+        issues before it) where it is later than the store that wrote the word before (`stamps`), in (cycle, PE)
+        order: of equal addresses, the latest wins."""
+        horizon = self.bound(horizon)
         if not self.words:
             return
         addr, base, value, cycle, pe = self._entries()
