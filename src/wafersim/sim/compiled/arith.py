@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
-from .kinds import (FLOPS, GO_ON, K_VADD, K_VCOPY, K_VDIV, K_VDOT, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
+from .kinds import (FLOPS, GO_ON, K_VADD, K_VCOPY, K_VDOT, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
                     K_VREDSUM, K_VSCALE, K_VSUB, REFUSED, VECTOR_ELEMENTS)
 from .table import A, B, C, D, FLOAT, SCALAR
 
