@@ -176,9 +176,12 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                 raise Unsupported(f"ws.use_route(channel, pattern): pattern must be one of {KNOWN_ROUTES}",
                                   args[1])
             if self.fn.routes.get(channel, name) != name:
-                raise Unsupported(f"channel {channel} is already routed as {self.fn.routes[channel]} in this kernel; "
-                                  f"use another channel for {name}", args[0])
+                raise Unsupported(f"channel {channel} is already routed as {self.fn.routes[channel]} in this kernel "
+                                  f"(at {self.route_sites[channel]}); use another channel for {name}"
+                                  + (" (a collective given channel=c uses c, c + 1, ...: docs/routes.md)"
+                                     if self.source.filename.startswith(PACKAGE_DIR) else ""), args[0])
             self.fn.routes[channel] = name
+            self.route_sites.setdefault(channel, self.user_site(node))
             return None
         if callee is wsi.route_mask:
             _arity(args, 3)
