@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from wafersim.kernels.heat import heat
 from wafersim.kernels.life import life
 from wafersim.kernels.reduce import MAX, MIN, SUM, allreduce, block_allreduce, block_reduce, reduce_to_corner
 from wafersim.kernels.saxpy import saxpy
@@ -116,6 +117,17 @@ def test_reduce_rejects_bad_arguments():
         block_reduce(np.zeros((4, 4), np.float32), "prod", (2, 2))
     with pytest.raises(ValueError):
         block_reduce(np.zeros((4, 5), np.float32), "sum", (2, 2))
+
+
+def test_a_block_that_does_not_tile_the_array_is_named_with_the_arrays_shape():
+    # A (6, 10) NumPy array is 10 PEs wide: the message says "10 x 6" as width x height, and names the shape,
+    # so that it is not read as NumPy's (rows, columns)
+    with pytest.raises(ws.ArgumentError, match=r"block 4 x 4 \(width x height\) must tile the 10 x 6 array "
+                                               r"\(values of shape \(6, 10\): height x width"):
+        block_reduce(np.zeros((6, 10), np.float32), "sum", (4, 4))
+    with pytest.raises(ws.ArgumentError, match=r"block 3 x 2 \(width x height\) must tile the 10 x 6 array "
+                                               r"\(u of shape \(6, 10\)"):
+        heat(np.zeros((6, 10), np.float32), 0.1, 1, block=(3, 2))
 
 
 @ws.jit
