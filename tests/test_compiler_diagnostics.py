@@ -336,6 +336,8 @@ ODD_CONSTRUCTS = [
     ("for i, j in range(3):  # HERE\n    pass", "single name"),
     ("for v in out:  # HERE\n    pass", "range(...) or a tuple"),
     ("for d in (ws.EAST, n):\n    ws.send(d, 1.0)  # HERE", "direction must be an int constant"),
+    ("ws.send(ws.EAST if n > 0 else ws.WEST, 1.0)  # HERE", "one chosen when the kernel runs cannot be: branch, "
+                                                         "`if c: ws.send(ws.EAST, v)` `else: ws.send(ws.WEST, v)`"),
     ("for d in ('a', 'b'):\n    y = d + 1  # HERE", "cannot compute with 'a'"),
     ("while n:  # HERE\n    pass\nelse:\n    pass", "while ... else"),
     ("assert n  # HERE", "unsupported statement in a kernel: Assert"),
