@@ -352,6 +352,7 @@ ODD_CONSTRUCTS = [
     ("y = varargs(x)  # HERE", "*args or **kwargs"),
     ("y = no_return(*(x,))  # HERE", "*args and **kwargs"),
     ("y = plain_python(x)  # HERE", "cannot be called"),
+    ("q, r = divmod(n, 3)  # HERE", "'divmod' cannot be called in a kernel: write (a // b, a % b)"),
     ("y = odd(out, x, n)  # HERE", "recursive call"),
     ("y = GLOBAL_ARRAY[0]  # HERE", "cannot index array"),
     ("y = GLOBAL_LIST[0]  # HERE", "cannot index [1, 2]"),

@@ -56,7 +56,9 @@ _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np
                 np.dot: "write ws.dot(u[a:b], v[a:b]) (two slices of one length and dtype)",
                 np.mean: "write sum(v[a:b]) / n (the builtin sum works on slices)",
                 np.absolute: "write the builtin abs(x) (or math.fabs(x) for a float32 result), of a number or, in a "
-                             "slice assignment, of slices"}
+                             "slice assignment, of slices",
+                divmod: "write (a // b, a % b), which floor as Python's divmod does (for int32 and float32 alike)",
+                np.divmod: "write (a // b, a % b), which floor as NumPy's divmod does"}
 
 
 def _scalar_type_hint(callee) -> str | None:
