@@ -229,3 +229,20 @@ def test_a_variable_assigned_once_a_conditional_expression_of_constants_is_a_dir
     source = np.arange(6) + (1 if toward == ws.WEST else -1)
     expected = np.where((source >= 0) & (source < 6), source, -1) * 10 + (2 if toward == ws.WEST else 3)
     np.testing.assert_array_equal(out.copy_to_host(), expected)
+
+
+@ws.jit
+def _chosen_constant_beside_a_variable(out):
+    x = 2**31 - 1
+    out[0] = T[((2**31 - 1 if len(T) > 0 else x) + 1) // 2**30]  # the constant chosen: exact, as Python's
+    out[1] = T[((x if len(T) > 0 else 0) + 1) // 2**30]  # the variable chosen: its int32 register wraps
+    out[2] = T[((2**31 - 1 if x > 0 else 0) + 1) // 2**30]  # chosen by a variable: a run-time choice, a register
+
+
+def test_a_conditional_expression_folds_as_its_chosen_branch_computes(dev):
+    """Where a constant is needed, `a if c else b` with `c` known when compiling is `a` as the kernel computes it:
+    a constant exactly as Python (the variable in the branch not taken does not make it wrap), a variable as the
+    int32 its register holds, and either one chosen by a comparison reading a variable as a run-time choice,
+    a register, as lowering makes it."""
+    (got,) = run_on_one_block(dev, _chosen_constant_beside_a_variable, np.zeros(3, np.int32))
+    assert got.tolist() == [T[2], T[-2], T[-2]]

@@ -399,6 +399,11 @@ class CompileTimeNames:
             return self.reads_variable(node.value)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len":
             return False
+        if isinstance(node, ast.IfExp) and type(self.static_or_none(node.test)) is bool:
+            # a condition known when compiling: lowering computes only the chosen branch, a register where the
+            # condition reads one (`7 if v > 5 else 9` is a run-time choice between constants)
+            chosen = node.body if self.static(node.test) else node.orelse
+            return self.reads_variable(node.test) or self.reads_variable(chosen)
         return any(self.reads_variable(child) for child in ast.iter_child_nodes(node))
 
     def static_operand(self, node: ast.expr):
