@@ -246,3 +246,19 @@ def test_a_conditional_expression_folds_as_its_chosen_branch_computes(dev):
     a register, as lowering makes it."""
     (got,) = run_on_one_block(dev, _chosen_constant_beside_a_variable, np.zeros(3, np.int32))
     assert got.tolist() == [T[2], T[-2], T[-2]]
+
+
+def _bitwise_of_bools(k):
+    @ws.jit
+    def kernel(out):
+        out[0] = T[k & k] + T[(k | False) + 1]
+        out[1] = len((k ^ True) * T) + len(min(k & k, 3) * T)
+    return kernel
+
+
+@pytest.mark.parametrize("k", [False, True])
+def test_bitwise_operators_of_two_bool_constants_index_and_repeat_a_tuple_as_python(k, dev):
+    """`k & k` of a closure's bool is Python's bool, which a tuple takes as the int it equals (it was refused,
+    "needs an int known when compiling", where Python computes; random draws of the compile-time fuzzer found it)."""
+    (got,) = run_on_one_block(dev, _bitwise_of_bools(k), np.zeros(2, np.int32))
+    assert got.tolist() == [T[k & k] + T[(k | False) + 1], len((k ^ True) * T) + len(min(k & k, 3) * T)]
