@@ -238,7 +238,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.ops = {}
         self.register_blocks = None  # (it holds the executors too)
         self.fifos = {}
-        self.fifo_waiters = None  # (it holds FIFOs too)
+        self.fifo_waiters = self._whole_kept = self._owing_passed = None  # (they hold FIFOs and groups too)
         self.scratch = {}
         self.rank1_work = {}
         self._compiled_release()
