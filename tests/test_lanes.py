@@ -198,7 +198,7 @@ def test_all_equal_and_first_over_the_lanes_only_in_every_form():
     assert pair(1) is pair(1) and pair(-1) is not pair(1)
 
 
-def test_the_two_parts_of_a_dense_split_rejoin_as_the_group_split_and_other_unions_as_sets():
+def test_the_two_parts_of_a_dense_split_kept_for_rejoining_are_the_group_again_and_other_unions_sets():
     n = 1024
     rng = np.random.default_rng(3)
     edge = np.zeros(n, dtype=bool)
@@ -206,19 +206,21 @@ def test_the_two_parts_of_a_dense_split_rejoin_as_the_group_split_and_other_unio
     wide = rng.random(n) < 0.5  # two large parts: masks
     for whole in (Lanes(n), Lanes.all_but(n, np.arange(0, n, 97))):
         for cond in (edge, ~edge, wide):
-            first, second = whole.split(whole.get(cond))
+            first, second = whole.rejoins(whole.split(whole.get(cond)))
             expected = whole.as_mask()
             assert np.array_equal(first.as_mask(), expected & cond)
             assert np.array_equal(second.as_mask(), expected & ~cond)
             assert first.union_disjoint(second) is whole and second.union_disjoint(first) is whole
-            # a part with lanes from elsewhere is a set union, not the group split
-            other = whole.split(whole.get(~cond))[1]  # (the same lanes as `first`, another object)
-            if other.count and second.count:
-                merged = other.union_disjoint(second)
-                assert merged is not whole
-                assert np.array_equal(merged.as_mask(), expected)
-    # index and mask groups' parts do not refer back (their merges stay set operations)
+            # a part with lanes from elsewhere, or parts of a split not kept for rejoining: set unions
+            other, rest = whole.split(whole.get(cond))  # (the same lanes as `first` and `second`, other objects)
+            for a, b in ((other, second), (first, rest), (other, rest)):
+                merged = a.union_disjoint(b)
+                assert merged is not whole and np.array_equal(merged.as_mask(), expected)
+    # a part without lanes, and index groups' parts, are not kept (their merges stay set operations)
+    full = Lanes(n)
+    none, every = full.rejoins(full.split(np.zeros(n, dtype=bool)))
+    assert none.count == 0 and none._rejoin is None
     some = Lanes(n, idx=np.arange(0, n, 3))
-    a, b = some.split(some.get(np.arange(n) % 2 == 0))
+    a, b = some.rejoins(some.split(some.get(np.arange(n) % 2 == 0)))
     merged = a.union_disjoint(b)
     assert merged is not some and np.array_equal(merged.as_mask(), some.as_mask())

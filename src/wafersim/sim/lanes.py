@@ -44,9 +44,10 @@ class Lanes:
         # visit (a halo exchange), and the pair's own caches (`excl_at`, `region_key`) are kept with it
         self._shifted: tuple | None = None
         self._first: int | None = None  # (`first`, on first use)
-        # (the other part, the whole) where these lanes are the first part a dense unwindowed group split into:
-        # the two parts rejoining are that group again, its caches with it (`union_disjoint`; a halo exchange's
-        # block and edges meet again after each transfer). Only the first part refers to the whole: no cycle.
+        # (the other part, the whole) where these lanes are the first part of a dense unwindowed group's split
+        # kept for rejoining (`rejoins`): the two parts merging again are that group, its caches with it
+        # (`union_disjoint`; a halo exchange's block and edges meet again after each transfer). Only the first
+        # part refers to the whole: no cycle.
         self._rejoin: tuple[Lanes, Lanes] | None = None
         if count is None:
             if idx is not None:
@@ -390,13 +391,14 @@ class Lanes:
             rest = picked if self.excl is None else np.union1d(self.excl, picked)
             minority = self._wrap_indices(picked)
             majority = Lanes(self.n, excl=rest, window=self.window) if len(rest) < small else self._rewrap_mask_of(rest)
-            return self._parts_of((minority, majority) if minority_true else (majority, minority))
+            return (minority, majority) if minority_true else (majority, minority)
         base = self.as_mask()
-        return self._parts_of((self._rewrap(base & cond), self._rewrap(base & ~cond)))
+        return self._rewrap(base & cond), self._rewrap(base & ~cond)
 
-    def _parts_of(self, parts: tuple["Lanes", "Lanes"]) -> tuple["Lanes", "Lanes"]:
-        """`parts` (both non-empty), the first told that with the second they are this group (unwindowed)."""
-        if self.window is None:
+    def rejoins(self, parts: tuple["Lanes", "Lanes"]) -> tuple["Lanes", "Lanes"]:
+        """`parts` (from `split`), the first told, where both have lanes and this group is dense and unwindowed,
+        that with the second they are this group (`union_disjoint` then gives it back)."""
+        if parts[0].count and parts[1].count and self.is_dense and self.window is None:
             parts[0]._rejoin = (parts[1], self)
         return parts
 

@@ -564,8 +564,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 return self.static_splits[key]
         nonzero = lanes.get(self.regs[instr.a]) != 0
         result = lanes.split(nonzero if instr.op == "bnz" else ~nonzero)
-        if static:
-            self.static_splits[key] = result
+        if static:  # (parts that meet again are these lanes again: `Lanes.rejoins`)
+            self.static_splits[key] = lanes.rejoins(result)
         return result
 
     def _flush(self, lanes: Lanes, cost: float, count: int) -> None:
