@@ -234,3 +234,31 @@ def test_sorted_indices_become_a_slice_exactly_where_evenly_spaced():
             assert isinstance(got, slice) and list(range(5000)[got]) == indices.tolist()
         else:
             assert got is indices
+
+
+def test_the_two_parts_of_a_dense_split_kept_for_rejoining_are_the_group_again_and_other_unions_sets():
+    n = 1024
+    rng = np.random.default_rng(3)
+    edge = np.zeros(n, dtype=bool)
+    edge[31::32] = True  # a block's east column: an index part and a complement
+    wide = rng.random(n) < 0.5  # two large parts: masks
+    for whole in (Lanes(n), Lanes.all_but(n, np.arange(0, n, 97))):
+        for cond in (edge, ~edge, wide):
+            first, second = whole.rejoins(whole.split(whole.get(cond)))
+            expected = whole.as_mask()
+            assert np.array_equal(first.as_mask(), expected & cond)
+            assert np.array_equal(second.as_mask(), expected & ~cond)
+            assert first.union_disjoint(second) is whole and second.union_disjoint(first) is whole
+            # a part with lanes from elsewhere, or parts of a split not kept for rejoining: set unions
+            other, rest = whole.split(whole.get(cond))  # (the same lanes as `first` and `second`, other objects)
+            for a, b in ((other, second), (first, rest), (other, rest)):
+                merged = a.union_disjoint(b)
+                assert merged is not whole and np.array_equal(merged.as_mask(), expected)
+    # a part without lanes, and index groups' parts, are not kept (their merges stay set operations)
+    full = Lanes(n)
+    none, every = full.rejoins(full.split(np.zeros(n, dtype=bool)))
+    assert none.count == 0 and none._rejoin is None
+    some = Lanes(n, idx=np.arange(0, n, 3))
+    a, b = some.rejoins(some.split(some.get(np.arange(n) % 2 == 0)))
+    merged = a.union_disjoint(b)
+    assert merged is not some and np.array_equal(merged.as_mask(), some.as_mask())
