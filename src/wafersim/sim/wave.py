@@ -232,18 +232,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self._accumulate()
         if self.tracer:
             self.tracer.end_wave(self.start, self.cycle)
-        # The executors are closures over this object: drop them so its arrays are freed now, by
-        # reference counting, rather than at some later cyclic garbage collection (a second launch
-        # would otherwise map fresh memory while this one's is still held).
-        self.ops = {}
-        self.register_blocks = None  # (it holds the executors too)
-        self.fifos = {}
-        self.fifo_waiters = self._whole_kept = self._owing_passed = None  # (they hold FIFOs and groups too)
-        self.scratch = {}
-        self.rank1_work = {}
-        self._compiled_release()
-        busy, self.link_busy = self.link_busy, None  # (a later wave's, refilled: `_new_link_busy`)
-        SPARE.keep(busy)
+        self._drop_run_state()
         return self.cycle
 
     def _hand_on(self, continuations: list[tuple]) -> tuple[int, _Group] | None:
@@ -272,20 +261,6 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self._step_time_bound()
         self.running = group.lanes
         return pc, group
-
-    def release_state(self) -> None:
-        """The launch is done with this wave's registers and SRAM (any snapshot taken): keep them for a
-        later wave (`hostmem.SPARE`, which keeps only arrays nothing else refers to)."""
-        regs, sram = self.regs, self.sram
-        self.regs = self.fregs = self.sram = self.fsram = None
-        SPARE.keep(regs)
-        del regs
-        SPARE.keep(sram)
-
-    def _new_link_busy(self) -> np.ndarray:
-        """`link_busy` for the wave's first routed word over a link: every link free (-inf). At wafer scale it
-        is 46 MB, mapped fresh at every launch unless a finished wave's is reused (`hostmem.SPARE`)."""
-        return SPARE.take((2, 4 * self.n), np.float64, -np.inf)
 
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
         """A continuation of a group's run joins the scheduler's groups."""
