@@ -48,6 +48,23 @@ def test_chunk_extremes_bound_each_run_of_lanes_and_leave_the_array_as_it_was():
                     assert bound == (inside.max() if largest else inside.min())
 
 
+def test_chunk_extremes_of_the_whole_window_bound_its_lanes_and_leave_the_array_as_it_was():
+    rng = np.random.default_rng(7)
+    for lanes, expected in lanes_of_every_form(rng, 60):
+        if not lanes.is_dense:
+            continue
+        values = rng.uniform(-5, 5, 60).astype(np.float32)
+        before = values.copy()
+        for largest in (True, False):
+            got = lanes.chunk_extremes(values, largest, None)
+            np.testing.assert_array_equal(values, before)
+            assert got.dtype == np.float32 and len(got) == 1
+            if len(expected) == 0:
+                assert got[0] == (-np.inf if largest else np.inf)
+            else:
+                assert got[0] == (values[expected].max() if largest else values[expected].min())
+
+
 def test_evenly_spaced_exclusions_index_as_slices_and_others_as_arrays():
     from wafersim.sim.lanes import Lanes
 

@@ -300,16 +300,19 @@ class Lanes:
         finally:
             self.restore_outside(view, kept)
 
-    def chunk_extremes(self, arr: np.ndarray, largest: bool, size: int = 4096) -> np.ndarray:
+    def chunk_extremes(self, arr: np.ndarray, largest: bool, size: int | None = 4096) -> np.ndarray:
         """The max (`largest`) or min of a per-PE float array over each run of `size` window positions of a
-        dense group, its exclusions left out (set to -inf or +inf meanwhile, then put back): bounds that
-        stay tight where values drift across the region, at the cost of one reduction."""
+        dense group (None: the whole window, one value), its exclusions left out (set to -inf or +inf meanwhile,
+        then put back): bounds that stay tight where values drift across the region, at the cost of one
+        reduction."""
         view = self._view(arr)
         kept = self.keep_outside(view)
         if kept is not None:
             view[self.excl_at] = -np.inf if largest else np.inf
         try:
             reduce = np.maximum.reduce if largest else np.minimum.reduce
+            if size is None:
+                return reduce(view, keepdims=True)
             whole = len(view) - len(view) % size
             parts = [reduce(view[:whole].reshape(-1, size), axis=1)] if whole else []
             if whole < len(view):
