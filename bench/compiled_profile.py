@@ -16,7 +16,8 @@ are C objects, which `cProfile` does not see: hence the wrappers.
 `--runs`: instead, the scheduler thread's CPU time in the engine's group runs (`WaveSim._run_group`, wrapped the
 same way), per launch, by the pc, instruction and lane count a run starts with: which steps of a kernel's loop
 the time goes to, compiled and Python together (the library GEMM's: its two panel pumps, its rank-1 flushes).
-What is left of the thread's time is the scheduler's own, between runs.
+What is left of the thread's time is the scheduler's own, between runs. (Each group run is timed on its own:
+`Strategy.runs_on`, a NumPy run going on with the scheduler's next group, is off while they are timed.)
 """
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ def runs(simulate: Callable[[], object], repeat: int) -> tuple[dict[tuple[int, s
     original = WaveSim.__dict__["_run_group"]
 
     def timed(self, pc: int, group) -> list[tuple]:
+        self.runs_on = False  # (a run going on with the next group, `Strategy.runs_on`, would hide that group's run)
         start = time.thread_time_ns()
         try:
             return original(self, pc, group)

@@ -10,7 +10,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels import reduce
-from wafersim.sim import hostmem, wave
+from wafersim.sim import hostmem, wave, wave_end
 from wafersim.sim.hostmem import SparePool
 
 
@@ -101,6 +101,12 @@ def test_an_array_held_only_by_the_callers_variable_is_counted_as_such():
     assert pool.kept_bytes == alone.nbytes and snapshot[0] is held
 
 
+def _use_pool(monkeypatch, pool: SparePool) -> None:
+    """The engine's waves take arrays from `pool` and keep theirs there (`sim.wave` and `sim.wave_end`)."""
+    for module in (wave, wave_end):
+        monkeypatch.setattr(module, "SPARE", pool)
+
+
 def _allreduce(values: np.ndarray):
     dev = ws.Device(ws.WaferSpec(width=values.shape[1], height=values.shape[0]))
     return reduce.block_allreduce(values, "sum", (values.shape[1], values.shape[0]), dev)
@@ -111,7 +117,7 @@ def test_launches_reusing_link_reservations_compute_what_fresh_ones_do(monkeypat
     first, second = rng.random((12, 20), dtype=np.float32), rng.random((12, 20), dtype=np.float32)
     fresh = [_allreduce(v) for v in (first, second)]  # (arrays this small are never kept by the default pool)
     pool = SparePool(limit=1 << 30, min_bytes=0)
-    monkeypatch.setattr(wave, "SPARE", pool)
+    _use_pool(monkeypatch, pool)
     kept_before = pool.kept_bytes
     reused = [_allreduce(v) for v in (first, second)]
     assert pool.kept_bytes > kept_before  # the first launch's reservations were kept for the second
@@ -179,7 +185,7 @@ def test_zero_resident_clears_every_written_word():
 
 def test_registers_and_sram_reused_between_launches_start_at_zero_and_spare_kept_state(monkeypatch):
     pool = SparePool(limit=1 << 30, min_bytes=0)
-    monkeypatch.setattr(wave, "SPARE", pool)
+    _use_pool(monkeypatch, pool)
     dev = ws.Device(ws.WaferSpec(width=8, height=8))
     u = np.arange(64, dtype=np.float32).reshape(8, 8)
     out = dev.device_array((8, 8))
