@@ -118,7 +118,7 @@ def prefetch_successor(p, f, base_reg, length_reg, lane_row, regs, lane_constant
     parked code (a hint only: nothing is read or written). A whole wafer's row pipeline runs each message along
     every row before the next one, so these lines (PE-minor arrays: one line per array and 8-16 PEs) have left
     the cache since the PE last ran, and the interleaved rows' chains are too many streams for the hardware's
-    prefetcher. Measured (CHANGELOG, Stop 50, pipe50): bench's row `pipeline` 6-11% less process CPU; also
+    prefetcher. Measured (CHANGELOG, Stop 50, pipe50): bench's row `pipeline` ~8% less process CPU; also
     prefetching the words' SRAM rows and FIFO slots (~100 lines per 8 PEs) made it 7-26% slower."""
     prefetch(regs, (base_reg, p))
     prefetch(regs, (length_reg, p))
