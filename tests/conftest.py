@@ -42,6 +42,9 @@ from wafersim.sim.compiled import stepper as _stepper
 # keeps the wrapper, and on a machine without Numba's cache its kernels fail to compile ("Untyped global
 # name 'background_receive_step'" in the stream pump, seen when test order put it there).
 from wafersim.sim import stream_pump_kernels as _stream_pump_kernels  # noqa: F401
+# (and the whole-transfer kernels, which call the row kernels that tests/test_exchange*.py wrap: heat50 saw a
+# TypingError there when Numba's cache did not hold `receive_whole` yet)
+from wafersim.sim import stream_whole_kernels as _stream_whole_kernels  # noqa: F401
 
 # The test suite verifies the IR after every optimisation pass (outside it, once after the last: see
 # `wafersim.compiler.passes.VERIFY_EACH_PASS`), and compiles every kernel instead of loading it from the

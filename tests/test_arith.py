@@ -1,8 +1,9 @@
 """The compiled interpreter's vector ops over a run of PEs at once (`arith.vector_op_dense`, element by element
 with the PEs innermost) against the same op PE by PE (`arith.vector_op`) and against NumPy: bit for bit, on words
 full of edge cases (NaN of both signs and two NaN operands, -0.0, infinities, INT_MIN, division by zero), with
-the same statistics and cycles; and where its conditions do not hold (PEs not consecutive, registers that
-differ, ranges overlapping at a shift, a range out of the data segment) it declines and changes nothing."""
+the same statistics and cycles; float ops of PEs apart, each with ranges of its own, gathered; and where its
+conditions do not hold (PEs not consecutive for an int op or a copy, registers that differ, ranges overlapping at
+a shift, a range out of the data segment) it declines and changes nothing."""
 from __future__ import annotations
 
 import numpy as np
@@ -136,6 +137,87 @@ def test_statistics_count_every_pe_s_elements_and_flops():
     assert extra == -(-10 // VECTOR_LANES)
 
 
+GATHERED_PES = [17, 2, 9, 3, 22, 11, 5, 14, 0]  # (not side by side, not in order: PEs of several rows)
+
+
+def own_ranges(regs, pes, length):
+    """Each PE of `pes` its own ranges of `length` words: a target, a source (some the target itself) and a second
+    operand (some the target itself), disjoint otherwise."""
+    for n, i in enumerate(pes):
+        target = 40 + n % 3
+        source = target if n % 4 == 0 else n % 5
+        other = target if n % 3 == 2 else 16 + n % 4
+        set_ranges(regs, target, source, other, length, i)
+
+
+@pytest.mark.parametrize("kind,scalar", [(kind, scalar) for kind, is_float, scalar in CASES
+                                         if is_float and kind not in (K_VCOPY, K_VFILL)])
+def test_float_ops_of_pes_apart_each_with_its_own_ranges_give_what_each_pe_alone_gives(kind, scalar):
+    """Gathered (`_float_gathered`): PEs neither side by side nor in order, each reading and writing ranges of its
+    own (one length): every word, the statistics and the cycles equal `vector_op`'s PE by PE."""
+    fields = instruction(kind, True, scalar)
+    for seed, length in ((1, 9), (2, 4), (3, 0)):
+        regs, sram = machine(seed)
+        own_ranges(regs, GATHERED_PES, length)
+        if scalar:
+            regs[R_OTHER] = regs[7]
+        expected, expected_stats, extras = pe_by_pe(kind, fields, regs, sram, GATHERED_PES)
+        got, stats, extra = at_once(kind, fields, regs, sram, GATHERED_PES)
+        assert extras == [(0, extra)] * len(GATHERED_PES)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(stats, expected_stats)
+
+
+def test_an_axpy_of_pes_apart_is_numpy_s():
+    """vfma.f with a scalar per PE (`trsv`'s column axpys) over PEs apart, each its own source: NumPy's
+    acc + x * y for each PE."""
+    regs, sram = machine(6)
+    fsram = sram.view(np.float32)
+    fsram[:] = np.random.default_rng(6).standard_normal(fsram.shape).astype(np.float32)
+    for n, i in enumerate(GATHERED_PES):
+        set_ranges(regs, 48, 8 * (n % 5), 0, 8, i)
+    fregs = regs.view(np.float32)
+    fregs[R_OTHER] = np.random.default_rng(7).standard_normal(PES).astype(np.float32)  # (the scalar: x_c)
+    got = at_once(K_VFMA, instruction(K_VFMA, True, True), regs, sram, GATHERED_PES)[0].view(np.float32)
+    for n, i in enumerate(GATHERED_PES):
+        source = 8 * (n % 5)
+        want = fsram[48:56, i] + fsram[source:source + 8, i] * fregs[R_OTHER, i]
+        np.testing.assert_array_equal(got[48:56, i], want)
+    others = [i for i in range(PES) if i not in GATHERED_PES]
+    np.testing.assert_array_equal(got[:, others], fsram[:, others])
+
+
+@pytest.mark.parametrize("case", ["an int op", "a copy", "another length", "shifted overlap of the source",
+                                  "shifted overlap of b", "source out of range", "target out of range",
+                                  "negative length"])
+def test_pes_apart_decline_where_pe_by_pe_differs_and_change_nothing(case):
+    """PEs apart: -1, with SRAM and statistics untouched, where one PE's ranges would make the gathered op differ
+    from `vector_op` PE by PE, or the op is not a float op it runs gathered."""
+    regs, sram = machine(9)
+    own_ranges(regs, GATHERED_PES, 6)
+    kind, is_float, one = K_VADD, True, GATHERED_PES[4]
+    if case == "an int op":
+        is_float = False
+    elif case == "a copy":
+        kind = K_VCOPY
+    elif case == "another length":
+        regs[R_LENGTH, one] = 5
+    elif case == "shifted overlap of the source":
+        regs[R_SOURCE, one] = regs[R_TARGET, one] + 2
+    elif case == "shifted overlap of b":
+        regs[R_OTHER, one] = regs[R_TARGET, one] - 3
+    elif case == "source out of range":
+        regs[R_SOURCE, one] = WORDS - 2
+    elif case == "target out of range":
+        regs[R_TARGET, one] = WORDS - 1
+    else:
+        regs[R_LENGTH, GATHERED_PES] = -1
+    got, stats, extra = at_once(kind, instruction(kind, is_float, False), regs, sram, GATHERED_PES)
+    assert extra == -1
+    np.testing.assert_array_equal(got, sram)
+    assert not stats.any()
+
+
 @pytest.mark.parametrize("case", ["gap in the pes", "pes out of order", "another length", "another source",
                                   "another second range", "shifted overlap of the source", "shifted overlap of b",
                                   "source out of range", "target out of range", "negative length", "a reduction"])
@@ -168,7 +250,8 @@ def test_it_declines_where_pe_by_pe_differs_and_changes_nothing(case):
         set_ranges(regs, 40, 0, 20, -1)
     else:
         kind = K_VREDSUM
-    got, stats, extra = at_once(kind, instruction(kind, True, False), regs, sram, pes)
+    is_float = case not in ("gap in the pes", "pes out of order")  # (a float op of PEs apart runs gathered)
+    got, stats, extra = at_once(kind, instruction(kind, is_float, False), regs, sram, pes)
     assert extra == -1
     np.testing.assert_array_equal(got, sram)
     assert not stats.any()

@@ -103,8 +103,8 @@ def test_int_of_a_constant_folds_as_python_and_unary_plus_folds(dev):
 
 #: (expression over x, an int32; f, a float32; b, a bool; each a variable), review45: floor division and modulo of
 #: negative ints, shifts that wrap, float -> int truncation toward zero (a negative half too), bools in int
-#: arithmetic, np.int32() of a float. (Refused as a tuple index, rightly: a comparison, float arithmetic inside
-#: int(), `(1, 2) * (x % 3)`.)
+#: arithmetic, np.int32() of a float. (Refused as a tuple index, rightly: a comparison of floats (float32 in the
+#: kernel), float arithmetic inside int(), `(1, 2) * (x % 3)`.)
 FOLDED_AGAINST_RUN_TIME = [
     ("int(f) // 3", -7, -7.75, True), ("int(-f) % -3", 5, 7.75, True), ("-x // 7", 5, 2.5, True),
     ("x % -7", 5, 2.5, True), ("(-x) >> 1", 5, 2.5, True), ("(x << 29) >> 29", 7, 2.5, True),
@@ -118,6 +118,9 @@ FOLDED_AGAINST_RUN_TIME = [
     # kernel runs"): halves to even, as the kernel's `frint`
     ("round(f) * 3", 5, 2.5, True), ("round(f)", 5, 3.5, True), ("round(-f) + round(x) + round(b)", 7, 0.5, True),
     ("math.floor(f) - math.ceil(f) + math.trunc(-f)", 5, -2.5, True),
+    # stop 50: comparisons of int32 constants, and conditional expressions they (or a bool) decide, fold too
+    ("(x > 3) * 5 + (x == 5) - (x <= -2**31)", 5, 2.5, True), ("(7 if x >= 5 else -7) + (1 if b else 2)", 5, 2.5, False),
+    ("(3 if -x < x <= 9 else 4) * (x != 4)", 5, 2.5, True), ("(x + 1 > 0) + (60 if (x + 1) // 2 < 0 else -60)", 2**31 - 1, 2.5, True),
 ]
 
 
@@ -200,3 +203,62 @@ def test_a_constant_item_a_variable_chooses_folds_as_python(dev):
         wrapped = int((np.int32(BIG[x]) + np.int32(x) + np.int32(1)) // 2**30)
     assert got.tolist() == python + [T[wrapped]]
     assert python[0] == 20 and T[wrapped] == 60
+
+
+@ws.jit
+def _pass_on(out, toward: ws.constant):
+    """Each PE sends its index one way and stores what comes from the other: the receiving side a variable
+    assigned once from a conditional expression of constants, a direction where a direction is needed."""
+    i = ws.grid(1)
+    back = ws.EAST if toward == ws.WEST else ws.WEST
+    n = 2 if toward == ws.WEST else 3
+    buf = ws.local.array(n, np.int32)  # (a shape chosen the same way)
+    if ws.has_neighbor(toward):
+        ws.send(toward, i)
+    buf[n - 1] = ws.recv(back, dtype=np.int32) if ws.has_neighbor(back) else -1
+    out[i] = buf[n - 1] * 10 + len(buf)
+
+
+@pytest.mark.parametrize("toward", [ws.WEST, ws.EAST])
+def test_a_variable_assigned_once_a_conditional_expression_of_constants_is_a_direction_and_a_shape(toward):
+    """`back = ws.EAST if toward == ws.WEST else ws.WEST` with a ws.constant `toward` was refused ("a direction
+    must be an int constant") where `back = ws.EAST` and the expression written in the call compiled."""
+    dev = ws.Device(ws.WaferSpec(width=8, height=1))
+    out = dev.device_array(6, np.int32)
+    _pass_on[1, 6](out, toward)
+    source = np.arange(6) + (1 if toward == ws.WEST else -1)
+    expected = np.where((source >= 0) & (source < 6), source, -1) * 10 + (2 if toward == ws.WEST else 3)
+    np.testing.assert_array_equal(out.copy_to_host(), expected)
+
+
+@ws.jit
+def _chosen_constant_beside_a_variable(out):
+    x = 2**31 - 1
+    out[0] = T[((2**31 - 1 if len(T) > 0 else x) + 1) // 2**30]  # the constant chosen: exact, as Python's
+    out[1] = T[((x if len(T) > 0 else 0) + 1) // 2**30]  # the variable chosen: its int32 register wraps
+    out[2] = T[((2**31 - 1 if x > 0 else 0) + 1) // 2**30]  # chosen by a variable: a run-time choice, a register
+
+
+def test_a_conditional_expression_folds_as_its_chosen_branch_computes(dev):
+    """Where a constant is needed, `a if c else b` with `c` known when compiling is `a` as the kernel computes it:
+    a constant exactly as Python (the variable in the branch not taken does not make it wrap), a variable as the
+    int32 its register holds, and either one chosen by a comparison reading a variable as a run-time choice,
+    a register, as lowering makes it."""
+    (got,) = run_on_one_block(dev, _chosen_constant_beside_a_variable, np.zeros(3, np.int32))
+    assert got.tolist() == [T[2], T[-2], T[-2]]
+
+
+def _bitwise_of_bools(k):
+    @ws.jit
+    def kernel(out):
+        out[0] = T[k & k] + T[(k | False) + 1]
+        out[1] = len((k ^ True) * T) + len(min(k & k, 3) * T)
+    return kernel
+
+
+@pytest.mark.parametrize("k", [False, True])
+def test_bitwise_operators_of_two_bool_constants_index_and_repeat_a_tuple_as_python(k, dev):
+    """`k & k` of a closure's bool is Python's bool, which a tuple takes as the int it equals (it was refused,
+    "needs an int known when compiling", where Python computes; random draws of the compile-time fuzzer found it)."""
+    (got,) = run_on_one_block(dev, _bitwise_of_bools(k), np.zeros(2, np.int32))
+    assert got.tolist() == [T[k & k] + T[(k | False) + 1], len((k ^ True) * T) + len(min(k & k, 3) * T)]

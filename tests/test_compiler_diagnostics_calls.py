@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from wafersim import collectives as wsc
 from conftest import load_source
 from test_compiler_diagnostics import launch, marker_line
 
@@ -25,6 +26,7 @@ def reads_through_a_helper(out):
 
 OTHER_FILE_HELPER = """
 import wafersim as ws
+from wafersim import collectives as wsc
 
 
 @ws.jit
@@ -80,3 +82,33 @@ def test_a_device_function_in_the_kernels_file_keeps_its_own_lines_for_the_debug
     assert set(program.callers.values()) == {((__file__, call),)}
     # instructions after the call in the calling statement (the store to out) keep the call's line
     assert call in {program.kernel_line(pc) for pc in program.lines if pc not in program.callers}
+
+
+@ws.jit
+def _tree_then_row(out):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    total = wsc.block_all_reduce(out[i], wsc.SUM, 0, algorithm=wsc.TREE, rounds=2)  # MARK-tree
+    out[i] = total + wsc.row_all_reduce(out[i], wsc.MAX, channel=3)  # MARK-row: takes 3 and 4; the tree 0 .. 4
+
+
+@ws.jit
+def _own_route_then_collective(out):
+    i = ws.grid(1)
+    ws.use_route(1, "column_bus")  # MARK-own-route
+    out[i] = wsc.row_all_reduce(out[i], wsc.SUM, channel=0)  # MARK-collective: its bus on channel 1
+
+
+def test_a_channel_routed_twice_names_where_it_was_routed_first():
+    """A collective given a channel that an earlier call's routes already took: the error is at the second
+    call and names the first one's line (the user's call, not the library's line inside it), and says that
+    a collective takes channels from the one given up, which is why a channel=3 call can clash on channel 4."""
+    with pytest.raises(ws.CompileError) as info:
+        launch(_tree_then_row)
+    message = str(info.value)
+    assert info.value.line == marker_line(_tree_then_row, "MARK-row")
+    assert f"{__file__}:{marker_line(_tree_then_row, 'MARK-tree')})" in message
+    assert "channel 4 is already routed as tree_broadcast_2" in message and "uses c, c + 1" in message
+    with pytest.raises(ws.CompileError) as info:
+        launch(_own_route_then_collective)
+    assert f"as column_bus in this kernel (at {__file__}:{marker_line(_own_route_then_collective, 'MARK-own-route')})" \
+        in str(info.value)

@@ -7,8 +7,8 @@ np.int32s at the int32 limits), closure constants (the kernel is made inside a f
 function's, called with them, so that they are parameters: int32 variables), variables
 assigned once from such expressions, items of a tuple variable of those constants (an np.int32 item wraps)
 and the length of a tuple variable of values loaded at run time, combined by `+ - * // % **`, unary `-`, `abs`, `min`/`max` of 2 or 3
-numbers or of a tuple (possibly empty: Python's ValueError), `len` of a tuple and subscripts of tuples, nested
-to any depth. Each expression is used
+numbers or of a tuple (possibly empty: Python's ValueError), `len` of a tuple and subscripts of tuples, conditional
+expressions a comparison of two of them decides, nested to any depth. Each expression is used
 
 - as a value stored into an int32 array, compared (chained comparisons too) or tested by an `if`;
 - in float32 arithmetic (`* 0.5`, `/ 4`, `min(e, 2.5)`, `e * -0.25 + 1.0`: the reference converts `e` to
@@ -83,7 +83,7 @@ class CompileTimeGen:
         kinds += ["var"] * bool(self.variables)
         if depth > 0:
             kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "minmax", "tuple_minmax", "pow", "bits",
-                      "shift", "unary", "convert", "repeat"]
+                      "shift", "unary", "convert", "repeat", "choose"]
         kind = self.choice(kinds)
         if kind == "small":
             return str(self.draw(SMALL))
@@ -115,6 +115,10 @@ class CompileTimeGen:
             divisor = (str(self.choice([2, 3, 7, -1, -2, -5])) if self.draw(st.integers(0, 3))
                        else self.expr(depth - 1))
             return f"({self.expr(depth - 1)} {self.choice(['//', '%'])} {divisor})"
+        if kind == "choose":  # a conditional expression a comparison decides (folded where a constant is needed)
+            op = self.choice(["<", "<=", ">", ">=", "==", "!="])
+            test = f"{self.expr(depth - 1)} {op} {self.expr(depth - 1)}"
+            return f"({self.expr(depth - 1)} if {test} else {self.expr(depth - 1)})"
         if kind == "neg":
             return f"(-{self.expr(depth - 1)})"
         if kind == "abs":
@@ -373,8 +377,9 @@ def check(dev, directory, tuples, constants, closure, body: list[str], in_functi
     d_oi, d_of = dev.device_array(N_OUT, np.int32), dev.device_array(N_OUT, np.float32)
     try:
         kern[(1, 1), (1, 1)](dev.to_device(xi), d_oi, d_of, max_cycles=1e6)
-    except (ws.CompileError, ws.KernelValueError) as error:
-        # (a step of 0 computed from a variable is checked when the loop starts: KernelValueError at its line)
+    except (ws.CompileError, ws.KernelValueError, ws.KernelZeroDivisionError) as error:
+        # (a step of 0 computed from a variable is checked when the loop starts: KernelValueError at its line; a
+        # division by a variable holding 0, `v0 = 0; 0 // v0`, when it runs: KernelZeroDivisionError at its line)
         if _documented_refusal(error):
             return
         if python_error is None:

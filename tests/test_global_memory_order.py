@@ -7,6 +7,8 @@ The spec gives each cost class a different cost, so that a timeline using the wr
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -281,6 +283,66 @@ def test_a_kernel_without_cross_pe_dependences_keeps_its_cycles():
     assert stats.cycles == max(store + SPEC.global_latency, store + cost("halt"))
 
 
+# Four one-PE blocks on a four-PE row, and a fifth in a second wave (block 4, in block 0's slot). Block 1 spins
+# through register instructions only, so its PE owes all their cycles when it reaches `done` first; block 2
+# stores 2 late, then reaches `done` owing a few cycles, and joins block 1's PE there owing as much (its clock set
+# back by the difference: what it owes makes up for it). Block 0 stores 1 earlier than block 2 but runs after it
+# (a higher pc); block 4 loads the word long after both. No load of the first wave can precede either store; one
+# of block 4 could precede both, if it started at the earliest clock of the first wave's blocks plus its path to
+# the load, so that bound is where the stores go to the store log rather than to memory. Block 2's clock set back
+# moved it back (stop 49 and before): block 2's store went to memory, block 0's earlier one to the log, and the
+# load's overlay took the logged store over the later one in memory, loading 1.
+WAVE_AFTER_A_SETBACK = """
+    sreg r1, bid.x
+    arg r6, 0
+    bz r1, early
+    addi r1, r1, -1
+    bz r1, spin
+    addi r1, r1, -1
+    bz r1, late
+    addi r1, r1, -1
+    bz r1, idle
+    addi r1, r1, -1
+    bz r1, reader
+idle:
+    halt
+spin:
+    li r4, 30
+again:
+    addi r4, r4, -1
+    bnz r4, again
+    jmp done
+late:
+    nop
+    li r2, 2
+    gst r2, r6, 0
+    jmp done
+early:
+    li r2, 1
+    gst r2, r6, 0
+    jmp done
+reader:
+""" + "    nop\n" * 30 + """    gld r9, r6, 0
+    gst r9, r6, 4
+done:
+    halt
+"""
+
+
+def test_a_store_logged_after_the_horizon_moved_back_does_not_hide_a_later_one():
+    def dispatch(block: int) -> float:  # sreg, arg, then `block` (bz, addi) pairs and the taken bz
+        return cost("sreg", "arg") + block * cost("bz", "addi") + cost("bz")
+
+    early = dispatch(0) + cost("li", "gst")
+    late = dispatch(2) + cost("nop", "li", "gst")
+    load = dispatch(4) + 30 * cost("nop") + cost("gld")  # (and block 4 starts no earlier than cycle 0)
+    assert early < late < load
+    out, stats = every_strategy(WAVE_AFTER_A_SETBACK, 2, grid=5, block=(1, 1),
+                                spec=dataclasses.replace(SPEC, width=4, height=1))
+    assert stats.waves == 2
+    assert out.tolist() == [2, 2]  # block 2's store, the later one, in memory and loaded
+
+
 def test_store_log_overlay_and_commit_follow_cycle_then_pe_order():
     rng = np.random.default_rng(7)
     memory = GlobalMemory(1 << 20)
@@ -312,6 +374,42 @@ def test_store_log_overlay_and_commit_follow_cycle_then_pe_order():
     log.commit(memory, np.inf, stamps)
     assert words() == {a: v for a in {a for a, _, _, _ in entries} if (v := latest(a, np.inf, 0))}
     assert not log
+
+
+def test_store_log_commit_of_words_in_address_order_keeps_the_latest_store_of_each():
+    """Commits whose words are distinct and in address order (saxpy's: one word a PE, the PEs in address order)
+    go unsorted; each word still keeps its latest (cycle, PE) store over all commits, some only partly due."""
+    rng = np.random.default_rng(11)
+    memory = GlobalMemory(1 << 20)
+    base = memory.allocate(4 * 32).base
+    log, stamps, latest = StoreLog(), StoreStamps(8), {}
+    for chunk in range(6):
+        words = np.sort(rng.choice(32, size=12, replace=False))
+        cycles = rng.integers(0, 30, size=12).astype(float)
+        pes = rng.integers(1, 9, size=12)
+        values = rng.integers(1, 1000, size=12)
+        log.add(base + 4 * words, base, values, cycles, pes)
+        for w, c, p, v in zip(words.tolist(), cycles.tolist(), pes.tolist(), values.tolist()):
+            if w not in latest or (c, p) >= latest[w][0]:
+                latest[w] = ((c, p), v)
+        log.commit(memory, 15.0 if chunk % 2 else np.inf, stamps)  # (odd chunks: the stores after cycle 15 wait)
+    log.commit(memory, np.inf, stamps)
+    assert memory.get(base).words().tolist() == [latest[w][1] if w in latest else 0 for w in range(32)]
+
+
+def test_the_store_log_horizon_never_moves_back():
+    """`StoreLog.bound`: the latest horizon given so far; a commit by a lower one commits only what the latest allows
+    (every store in memory stays no later than every logged one)."""
+    memory = GlobalMemory(1 << 20)
+    base = memory.allocate(4 * 4).base
+    log, stamps = StoreLog(), StoreStamps(4)
+    assert [log.bound(h) for h in (5.0, 3.0, 8.0, -1.0)] == [5.0, 5.0, 8.0, 8.0]
+    log.add(base + np.array([0, 4, 8]), base, np.array([1, 2, 3]), np.array([6.0, 9.0, 12.0]), 1)
+    log.commit(memory, 2.0, stamps)  # (by 8: the store at 6 lands, those at 9 and 12 stay logged)
+    assert memory.get(base).words().tolist() == [1, 0, 0, 0]
+    assert log.words == 2 and log.horizon == 8.0
+    got = log.overlay(base + np.array([0, 4, 8]), np.array([20.0, 20.0, 10.0]), np.full(3, -5, np.int32))
+    assert got.tolist() == [-5, 2, -5]  # (the overlay leaves words with no logged store to memory's reading)
 
 
 def test_cycles_until_a_store_is_the_cheapest_path():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from wafersim.kernels.heat import heat
 from wafersim.kernels.life import life
 from wafersim.kernels.reduce import MAX, MIN, SUM, allreduce, block_allreduce, block_reduce, reduce_to_corner
 from wafersim.kernels.saxpy import saxpy
@@ -118,6 +119,17 @@ def test_reduce_rejects_bad_arguments():
         block_reduce(np.zeros((4, 5), np.float32), "sum", (2, 2))
 
 
+def test_a_block_that_does_not_tile_the_array_is_named_with_the_arrays_shape():
+    # A (6, 10) NumPy array is 10 PEs wide: the message says "10 x 6" as width x height, and names the shape,
+    # so that it is not read as NumPy's (rows, columns)
+    with pytest.raises(ws.ArgumentError, match=r"block 4 x 4 \(width x height\) must tile the 10 x 6 array "
+                                               r"\(values of shape \(6, 10\): height x width"):
+        block_reduce(np.zeros((6, 10), np.float32), "sum", (4, 4))
+    with pytest.raises(ws.ArgumentError, match=r"block 3 x 2 \(width x height\) must tile the 10 x 6 array "
+                                               r"\(u of shape \(6, 10\)"):
+        heat(np.zeros((6, 10), np.float32), 0.1, 1, block=(3, 2))
+
+
 @ws.jit
 def _softmax_like(values, out, rounds):
     """A user kernel calling the `allreduce` device function several times (FIFO order across calls)."""
@@ -142,6 +154,49 @@ def test_allreduce_device_function_repeated_in_a_user_kernel():
         s = spread(blockwise(expected - m, block, np.sum), block)
         expected = expected - m - s
     np.testing.assert_array_equal(d_o.copy_to_host(), expected.astype(np.float32))
+
+
+@ws.jit
+def _word_across_an_allreduce(values, out, direction: ws.constant, channel: ws.constant):
+    """Each PE sends 100 x its value to one neighbour before an `allreduce` and receives its own neighbour's
+    after it: the sum plus that neighbour's word, where the word's FIFO is not one the chains use."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    if ws.has_neighbor(direction):
+        ws.send(direction, v * 100.0, channel=channel)
+    total = allreduce(v, SUM)
+    word = 0.0
+    if direction == ws.WEST:  # (a constant condition: only the branch that runs is compiled)
+        if ws.has_neighbor(ws.EAST):
+            word = ws.recv(ws.EAST, channel=channel)
+    elif direction == ws.NORTH:
+        if ws.has_neighbor(ws.SOUTH):
+            word = ws.recv(ws.SOUTH, channel=channel)
+    elif ws.has_neighbor(ws.WEST):
+        word = ws.recv(ws.WEST, channel=channel)
+    out[y, x] = total + word
+
+
+@pytest.mark.parametrize("direction,channel,shares_a_fifo", [
+    (ws.WEST, 3, False), (ws.EAST, 0, False), (ws.NORTH, 0, False), (ws.WEST, 0, True), (ws.NORTH, 1, True)])
+def test_a_word_across_an_allreduce_is_taken_by_it_only_on_the_chains_fifos(direction, channel, shares_a_fifo):
+    """docs/kernels.md: the rows' chain sends west on channel 0 and the first column's north on channel 1; a
+    user's word in flight in one of those FIFOs when the call starts is taken by the reduction (a wrong sum,
+    no error, as documented), and every other channel and direction is unaffected. (A new user's kernel with
+    a word west on channel 0 across the call got wrong sums; the guide said plain sends were unaffected.)"""
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    out = dev.device_array(values.shape)
+    _word_across_an_allreduce[1, (4, 3)](dev.to_device(values), out, direction, channel)
+    words = np.zeros_like(values)
+    if direction == ws.WEST:
+        words[:, :-1] = values[:, 1:] * 100
+    elif direction == ws.NORTH:
+        words[:-1, :] = values[1:, :] * 100
+    else:
+        words[:, 1:] = values[:, :-1] * 100
+    right = np.array_equal(out.copy_to_host(), values.sum() + words)
+    assert right != shares_a_fifo
 
 
 @ws.jit

@@ -48,6 +48,23 @@ def test_chunk_extremes_bound_each_run_of_lanes_and_leave_the_array_as_it_was():
                     assert bound == (inside.max() if largest else inside.min())
 
 
+def test_chunk_extremes_of_the_whole_window_bound_its_lanes_and_leave_the_array_as_it_was():
+    rng = np.random.default_rng(7)
+    for lanes, expected in lanes_of_every_form(rng, 60):
+        if not lanes.is_dense:
+            continue
+        values = rng.uniform(-5, 5, 60).astype(np.float32)
+        before = values.copy()
+        for largest in (True, False):
+            got = lanes.chunk_extremes(values, largest, None)
+            np.testing.assert_array_equal(values, before)
+            assert got.dtype == np.float32 and len(got) == 1
+            if len(expected) == 0:
+                assert got[0] == (-np.inf if largest else np.inf)
+            else:
+                assert got[0] == (values[expected].max() if largest else values[expected].min())
+
+
 def test_evenly_spaced_exclusions_index_as_slices_and_others_as_arrays():
     from wafersim.sim.lanes import Lanes
 
@@ -196,3 +213,69 @@ def test_all_equal_and_first_over_the_lanes_only_in_every_form():
             assert lanes.first() == first and lanes.first() == first
     pair = Lanes(60, excl=np.array([5, 17])).shifted_pair  # (a bound method of one group)
     assert pair(1) is pair(1) and pair(-1) is not pair(1)
+
+
+def test_split_gives_the_lanes_where_the_condition_holds_and_the_rest_in_every_form():
+    """Lanes.split against Python sets: a complement's minority side leaves its exclusions out and its majority
+    side keeps them out (the window's flags, where `np.setdiff1d` / `np.union1d` once found them), near-even and
+    lopsided conditions alike; the caller's condition is left as it was."""
+    rng = np.random.default_rng(11)
+    for lanes, expected in lanes_of_every_form(rng, 300):
+        base = 0 if lanes.window is None else lanes.window.start
+        for share in (0.01, 0.5, 0.99):
+            cond = rng.random(lanes.n) < share
+            before = cond.copy()
+            yes, no = lanes.split(cond)
+            np.testing.assert_array_equal(cond, before)
+            held = {int(pe) for pe in expected if cond[pe - base]}
+            assert set(yes.indices().tolist()) == held and yes.count == len(held)
+            assert set(no.indices().tolist()) == set(expected.tolist()) - held
+            assert no.count == len(expected) - len(held)
+            for part in (yes, no):
+                if part.excl is not None:
+                    assert np.all(np.diff(part.excl) > 0)  # (sorted and unique, as every form's indices)
+
+
+def test_sorted_indices_become_a_slice_exactly_where_evenly_spaced():
+    from wafersim.sim.lanes import _as_slice
+
+    rng = np.random.default_rng(12)
+    cases = [np.arange(a, b, step) for a, b, step in ((0, 64, 1), (3, 4000, 64), (5, 6, 1), (7, 300, 7))]
+    # (the span as even spacing would have it, but a gap off; the span off; a middle gap off)
+    cases += [np.array([0, 2, 3, 6]), np.array([1, 2, 4, 5]), np.array([0, 1, 3, 4, 6])]
+    cases += [np.sort(rng.choice(500, size=int(rng.integers(2, 40)), replace=False)) for _ in range(200)]
+    for indices in cases:
+        got = _as_slice(indices)
+        gaps = {int(g) for g in np.diff(indices)}
+        if len(gaps) <= 1:  # (one index: a slice of one)
+            assert isinstance(got, slice) and list(range(5000)[got]) == indices.tolist()
+        else:
+            assert got is indices
+
+
+def test_the_two_parts_of_a_dense_split_kept_for_rejoining_are_the_group_again_and_other_unions_sets():
+    n = 1024
+    rng = np.random.default_rng(3)
+    edge = np.zeros(n, dtype=bool)
+    edge[31::32] = True  # a block's east column: an index part and a complement
+    wide = rng.random(n) < 0.5  # two large parts: masks
+    for whole in (Lanes(n), Lanes.all_but(n, np.arange(0, n, 97))):
+        for cond in (edge, ~edge, wide):
+            first, second = whole.rejoins(whole.split(whole.get(cond)))
+            expected = whole.as_mask()
+            assert np.array_equal(first.as_mask(), expected & cond)
+            assert np.array_equal(second.as_mask(), expected & ~cond)
+            assert first.union_disjoint(second) is whole and second.union_disjoint(first) is whole
+            # a part with lanes from elsewhere, or parts of a split not kept for rejoining: set unions
+            other, rest = whole.split(whole.get(cond))  # (the same lanes as `first` and `second`, other objects)
+            for a, b in ((other, second), (first, rest), (other, rest)):
+                merged = a.union_disjoint(b)
+                assert merged is not whole and np.array_equal(merged.as_mask(), expected)
+    # a part without lanes, and index groups' parts, are not kept (their merges stay set operations)
+    full = Lanes(n)
+    none, every = full.rejoins(full.split(np.zeros(n, dtype=bool)))
+    assert none.count == 0 and none._rejoin is None
+    some = Lanes(n, idx=np.arange(0, n, 3))
+    a, b = some.rejoins(some.split(some.get(np.arange(n) % 2 == 0)))
+    merged = a.union_disjoint(b)
+    assert merged is not some and np.array_equal(merged.as_mask(), some.as_mask())

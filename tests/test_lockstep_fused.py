@@ -46,6 +46,26 @@ def test_receive_row_matches_numpy(dtype, late):
     assert waited == expected[2] == bool(len(set(late_pes) - set(outside)))
 
 
+@pytest.mark.parametrize("outside", [[], [0], [0, 1, 2], [4999], [4998, 4999], [0, 2500, 2501, 4999],
+                                     list(range(0, 5000, 100)), list(range(1, 5000, 2))])
+def test_receive_row_runs_between_exclusions_match_numpy(outside):
+    """Exclusions at the ends, side by side, evenly spaced and every other lane: each run between them is a run
+    of its own (`_receive_run`)."""
+    rng = np.random.default_rng(len(outside))
+    n = 5000
+    cycle = rng.integers(0, 1 << 20, n).astype(np.float32)
+    times = cycle + np.float32(3) - rng.integers(-2, 50, n).astype(np.float32)  # (a few lanes wait)
+    outside = np.array(outside, dtype=np.int64)
+    times[outside] = 1e9
+    words = rng.integers(-2**31, 2**31, n, dtype=np.int64).astype(np.int32)
+    destination = rng.integers(-2**31, 2**31, n, dtype=np.int64).astype(np.int32)
+    expected = _receive_reference(cycle, times, words, destination, outside, np.float32(3))
+    waited = lockstep_kernels.receive_row(cycle, times, words, destination, outside, np.float32(3))
+    np.testing.assert_array_equal(times, expected[0])
+    np.testing.assert_array_equal(destination, expected[1])
+    assert waited == expected[2]
+
+
 def _waiting_program() -> str:
     """Every PE but the east column sends its index east, every PE but the west column receives it (the whole
     group at once, each lane its word number 0) and stores it; the west column stores -1."""

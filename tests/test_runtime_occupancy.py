@@ -270,3 +270,25 @@ def test_odd_block_shapes_wide_blocks_and_one_pe_launches_match_a_per_pe_model(s
         assert stats.start_cycle == at(start)
     assert until.max() > 0.0
     np.testing.assert_allclose(dev.occupancy.until * spec.clock_hz, until, rtol=1e-12)
+
+
+@ws.jit
+def copy_words(dst, src, n):
+    """dst[i] = src[i] for i < n (block 0's first PE)."""
+    if ws.threadIdx.x == 0 and ws.threadIdx.y == 0:
+        for i in range(n):
+            dst[i] = src[i]
+
+
+def test_a_launch_overlapping_another_streams_launch_sees_its_stores_in_program_order():
+    """Off-wafer memory follows the order the host issued commands in, not the timeline (docs/timing.md): B
+    starts when A's block 0 ends, while A's blocks 1-3 still run and store later on the timeline, yet B,
+    issued after A, reads every sum A stores (B's loads take the off-wafer latency; they issue at its start)."""
+    dev = ws.Device(SPEC)
+    s1, s2 = dev.stream(), dev.stream()
+    out, seen = dev.device_array(16, np.int32), dev.device_array(16, np.int32)
+    a = launch(dev, s1, 4, store=1, out=out)
+    b = copy_words[(1,), BLOCK, s2](seen, out, 4)
+    assert a.start_cycle == 0.0 and 0.0 < b.start_cycle < a.cycles  # B waits for A's block 0 (slot 0) only,
+    # and its first load issues a few cycles after its start: before A's last block ends, on the timeline
+    np.testing.assert_array_equal(seen.copy_to_host()[:4], expected_sums(4))

@@ -33,46 +33,90 @@ def _final(stores: list[tuple[int, float, int, int]]) -> dict[int, int]:
     return {word: value for word, (_, value) in out.items()}
 
 
+#: A group of stores: (words a row, rows or scalars, cycles (one a PE), words between rows beyond a row's, first
+#: word).
+GROUPS = st.tuples(st.integers(1, 5), st.booleans(), st.lists(st.integers(0, 6), min_size=1, max_size=5),
+                   st.integers(0, 3), st.integers(0, 3))
+
+
+def _store_group(stamps: StoreStamps, memory: GlobalMemory, base: int, rng: np.random.Generator, group: tuple,
+                 value: int) -> tuple[list[tuple[int, float, int, int]], int]:
+    """Make one group of stores (`GROUPS`) through `stamps`: scalar stores of some PEs (the caller puts them in
+    (cycle, PE) order, as the engine does) or strided rows (`StoreStamps.rows`, used only where it accepts
+    them). Returns the stores, (word, cycle, PE key, value) in the order executed, and the next value."""
+    words, rows, cycles, stride_extra, first = group
+    cycles = np.asarray(cycles, dtype=np.float64)
+    pes = stamps.keys(rng.permutation(8)[:len(cycles)])  # (the PEs' keys: ordinals plus one)
+    if rows and len(cycles) > 1:  # a strided bulk copy: a row of `words` words per PE, PEs increasing
+        pes, stride = np.sort(pes), words + stride_extra
+        values = np.arange(value, value + len(pes) * words).reshape(len(pes), words)
+        start = base + 4 * first
+        if stamps.rows(memory, base, start, len(pes), 4 * stride, words, cycles, pes):
+            view = memory.rows_view(base, start, len(pes), 4 * stride, words, store=True)
+            view[...] = values
+            return ([(first + r * stride + w, cycles[r], pes[r], values[r, w])
+                     for r in range(len(pes)) for w in range(words)], value + values.size)
+        # (refused: some word was stored later; the same stores word by word)
+        addr = start + 4 * (stride * np.arange(len(pes))[:, None] + np.arange(words))
+        batch = [(a, cycles[r], pes[r], values[r, w]) for r in range(len(pes)) for w, a in enumerate(addr[r])]
+    else:
+        batch = [(base + 4 * int(rng.integers(0, 12)), c, p, value + k) for k, (c, p) in enumerate(zip(cycles, pes))]
+    value += len(batch)
+    batch.sort(key=lambda s: (s[1], s[2]))  # (stable: the order executed among equal stamps)
+    a, c, p, v = (np.array(column) for column in zip(*batch))
+    stamps.store(memory, a, base, v.astype(np.int32), c, p)
+    return [((int(x) - base) // 4, float(y), int(z), int(w)) for x, y, z, w in batch], value
+
+
+def _final_words(stores: list[tuple[int, float, int, int]]) -> np.ndarray:
+    """The 64 words of memory after `stores` (`_final`)."""
+    expected = np.zeros(64, np.int32)
+    for word, v in _final(stores).items():
+        expected[word] = v
+    return expected
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 5), st.booleans(), st.lists(st.integers(0, 6), min_size=1, max_size=5),
-                          st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=12),
-       st.integers(0, 2 ** 32 - 1))
-def test_stamps_keep_the_latest_store_of_each_word_in_any_order_executed(batches, seed):
-    """Batches of stores in random order: scalar stores of some PEs (the caller puts each batch in (cycle, PE)
-    order, as the engine does) and strided rows (`StoreStamps.rows`, used only where it accepts them)."""
+@given(st.lists(GROUPS, min_size=1, max_size=12), st.integers(0, 2 ** 32 - 1))
+def test_stamps_keep_the_latest_store_of_each_word_in_any_order_executed(groups, seed):
+    """Groups of stores in random order, scalar and strided."""
     rng = np.random.default_rng(seed)
     memory = GlobalMemory(1 << 20)
     base = memory.allocate(4 * 64).base
     stamps, stores, value = StoreStamps(64), [], 1
-    for words, rows, cycles, stride_extra, first in batches:
-        cycles = np.asarray(cycles, dtype=np.float64)
-        pes = stamps.keys(rng.permutation(8)[:len(cycles)])  # (the PEs' keys: ordinals plus one)
-        if rows and len(cycles) > 1:  # a strided bulk copy: a row of `words` words per PE, PEs increasing
-            pes, stride = np.sort(pes), words + stride_extra
-            values = np.arange(value, value + len(pes) * words).reshape(len(pes), words)
-            start = base + 4 * first
-            if stamps.rows(memory, base, start, len(pes), 4 * stride, words, cycles, pes):
-                view = memory.rows_view(base, start, len(pes), 4 * stride, words, store=True)
-                view[...] = values
-                stores += [(first + r * stride + w, cycles[r], pes[r], values[r, w])
-                           for r in range(len(pes)) for w in range(words)]
-                value += values.size
-                continue
-            # (refused: some word was stored later; the same stores word by word)
-            addr = start + 4 * (stride * np.arange(len(pes))[:, None] + np.arange(words))
-            batch = [(a, cycles[r], pes[r], values[r, w]) for r in range(len(pes)) for w, a in enumerate(addr[r])]
+    for group in groups:
+        made, value = _store_group(stamps, memory, base, rng, group, value)
+        stores += made
+    np.testing.assert_array_equal(memory.get(base).words(), _final_words(stores))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["plain", "kept", "undone"]), st.lists(GROUPS, min_size=1, max_size=4)),
+                min_size=1, max_size=6),
+       st.integers(0, 2 ** 32 - 1))
+def test_batches_of_stores_undone_leave_the_stamps_as_before(batches, seed):
+    """Groups of stores, some made as a batch of waves makes them (`record`), then kept (`forget`) or undone
+    (`undo`, memory put back as `GlobalMemory.undo_on_error` does): the words keep the latest store of the
+    groups not undone. Batches to words stored before and to words never stored (kept as records) alike."""
+    rng = np.random.default_rng(seed)
+    memory = GlobalMemory(1 << 20)
+    base = memory.allocate(4 * 64).base
+    stamps, stores, value = StoreStamps(64), [], 1
+    for kind, groups in batches:
+        before = memory.get(base).words().copy()
+        if kind != "plain":
+            stamps.record()
+        made = []
+        for group in groups:
+            some, value = _store_group(stamps, memory, base, rng, group, value)
+            made += some
+        if kind == "undone":
+            stamps.undo()
+            memory.get(base).words()[:] = before
         else:
-            batch = [(base + 4 * int(rng.integers(0, 12)), c, p, value + k)
-                     for k, (c, p) in enumerate(zip(cycles, pes))]
-        value += len(batch)
-        batch.sort(key=lambda s: (s[1], s[2]))  # (stable: the order executed among equal stamps)
-        a, c, p, v = (np.array(column) for column in zip(*batch))
-        stamps.store(memory, a, base, v.astype(np.int32), c, p)
-        stores += [((int(x) - base) // 4, float(y), int(z), int(w)) for x, y, z, w in batch]
-    expected = np.zeros(64, np.int32)
-    for word, v in _final(stores).items():
-        expected[word] = v
-    np.testing.assert_array_equal(memory.get(base).words(), expected)
+            stamps.forget()
+            stores += made
+        np.testing.assert_array_equal(memory.get(base).words(), _final_words(stores))
 
 
 def test_stamps_recorded_for_a_batch_of_waves_are_put_back_by_its_undo():
@@ -81,7 +125,7 @@ def test_stamps_recorded_for_a_batch_of_waves_are_put_back_by_its_undo():
     stamps = StoreStamps(8)
     stamps.store(memory, base + np.array([0, 4]), base, np.array([1, 2], np.int32), np.array([5.0, 5.0]),
                  np.array([1, 1]))
-    stamps.record(memory)
+    stamps.record()
     stamps.store(memory, base + np.array([0, 8]), base, np.array([3, 4], np.int32), np.array([9.0, 9.0]),
                  np.array([2, 2]))
     assert stamps.rows(memory, base, base + 12, 2, 8, 1, np.array([9.0, 9.0]), np.array([3, 4]))  # words 3 and 5

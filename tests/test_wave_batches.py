@@ -381,8 +381,10 @@ def test_a_store_log_restored_forgets_what_came_after_it_was_saved():
     saved = log.saved()
     log.add(base + np.array([8]), base, np.array([3]), np.array([7.0]), 0)
     log.commit(memory, 6.5, StoreStamps(1))
+    assert log.horizon == 6.5
     log.restore(saved)
     assert log.words == 2
+    assert log.horizon == -np.inf  # (the batch's horizons came from the start times it predicted)
     np.testing.assert_array_equal(log.overlay(base + np.array([8, 12]), np.array([10.0, 10.0]), np.zeros(2, np.int32)),
                                   [1, 2])
     memory, base = memory_and_base()

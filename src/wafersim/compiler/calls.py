@@ -56,7 +56,9 @@ _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np
                 np.dot: "write ws.dot(u[a:b], v[a:b]) (two slices of one length and dtype)",
                 np.mean: "write sum(v[a:b]) / n (the builtin sum works on slices)",
                 np.absolute: "write the builtin abs(x) (or math.fabs(x) for a float32 result), of a number or, in a "
-                             "slice assignment, of slices"}
+                             "slice assignment, of slices",
+                divmod: "write (a // b, a % b), which floor as Python's divmod does (for int32 and float32 alike)",
+                np.divmod: "write (a // b, a % b), which floor as NumPy's divmod does"}
 
 
 def _scalar_type_hint(callee) -> str | None:
@@ -176,9 +178,12 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                 raise Unsupported(f"ws.use_route(channel, pattern): pattern must be one of {KNOWN_ROUTES}",
                                   args[1])
             if self.fn.routes.get(channel, name) != name:
-                raise Unsupported(f"channel {channel} is already routed as {self.fn.routes[channel]} in this kernel; "
-                                  f"use another channel for {name}", args[0])
+                raise Unsupported(f"channel {channel} is already routed as {self.fn.routes[channel]} in this kernel "
+                                  f"(at {self.route_sites[channel]}); use another channel for {name}"
+                                  + (" (a collective given channel=c uses c, c + 1, ...: docs/routes.md)"
+                                     if self.source.filename.startswith(PACKAGE_DIR) else ""), args[0])
             self.fn.routes[channel] = name
+            self.route_sites.setdefault(channel, self.user_site(node))
             return None
         if callee is wsi.route_mask:
             _arity(args, 3)

@@ -102,6 +102,17 @@ def tuple_index(value) -> int | None:
     return int(value) if is_integer(value) or isinstance(value, bool) else None
 
 
+#: Comparisons folded when compiling between int32 constants: Python's result, as the kernel's int32 compare.
+_STATIC_COMPARISONS = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
+                       ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
+
+
+def _static_int32(value) -> bool:
+    """A Python int or bool, or an np.int32, within int32: compared as the kernel compares int32 values (not
+    a float, compared as float32; an int beyond int32, refused as a value; an np.int64, NumPy's)."""
+    return (type(value) in (int, bool) or isinstance(value, np.int32)) and fits_int32(int(value))
+
+
 def _static_int_or_bool(value) -> bool:
     """An int constant (Python's or NumPy's) or a Python bool, which Python's abs, min and max take as the int it
     equals (an np.bool_ is refused where it is read: `python_value`)."""
@@ -235,6 +246,18 @@ class CompileTimeNames:
             value = self.static(node.operand)
             return (not value) if type(value) in (int, bool) or isinstance(value, (np.int32, np.int64)) \
                 else NOT_STATIC
+        if isinstance(node, ast.Compare) and all(type(op) in _STATIC_COMPARISONS for op in node.ops):
+            # `direction == ws.WEST` of int32 constants (a ws.constant parameter, a module constant): Python's bool
+            # (a chain: every link holds), as the kernel's int32 comparisons give it; anything else is lowered
+            values = [self.static_operand(n) for n in (node.left, *node.comparators)]
+            if not all(_static_int32(v) for v in values):
+                return NOT_STATIC
+            return all(_STATIC_COMPARISONS[type(op)](int(a), int(b)) for op, a, b in zip(node.ops, values, values[1:]))
+        if isinstance(node, ast.IfExp):
+            # with a condition known when compiling, its chosen branch, as lowering compiles only that branch: a
+            # variable assigned once from `ws.EAST if direction == ws.WEST else ws.WEST` is a direction
+            test = self.static(node.test)
+            return self.static(node.body if test else node.orelse) if type(test) is bool else NOT_STATIC
         if isinstance(node, ast.Call) and node.args and not node.keywords:
             folded = self.static_builtin(node)
             if folded is not NOT_STATIC:
@@ -376,6 +399,11 @@ class CompileTimeNames:
             return self.reads_variable(node.value)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len":
             return False
+        if isinstance(node, ast.IfExp) and type(self.static_or_none(node.test)) is bool:
+            # a condition known when compiling: lowering computes only the chosen branch, a register where the
+            # condition reads one (`7 if v > 5 else 9` is a run-time choice between constants)
+            chosen = node.body if self.static(node.test) else node.orelse
+            return self.reads_variable(node.test) or self.reads_variable(chosen)
         return any(self.reads_variable(child) for child in ast.iter_child_nodes(node))
 
     def static_operand(self, node: ast.expr):

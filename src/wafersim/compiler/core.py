@@ -102,6 +102,9 @@ class LoweringCore(CompileTimeNames):
         # The user's calls the device function being lowered was inlined through, innermost first:
         # (file, line) each (calls made inside wafersim's own device functions are left out).
         self.call_sites: tuple[tuple[str, int], ...] = ()
+        # Where each channel's ws.use_route pattern was set, as "file:line" of the user's code (a collective's
+        # call, not the library's line inside it), so that a second pattern on the channel names the first.
+        self.route_sites: dict[int, str] = {}
         self.loops: list[LoopContext] = []
         self.exit = self.new_label("exit")
         self.scopes: list[dict[str, Any]] = [{}]
@@ -158,6 +161,13 @@ class LoweringCore(CompileTimeNames):
         caret = " " * (col + source.indent) + "^"
         return CompileError(f"{source.filename}:{file_line}:{col + source.indent + 1}: {message}\n{text}\n{caret}",
                             file=source.filename, line=file_line, col=col + source.indent + 1)
+
+    def user_site(self, node: ast.AST) -> str:
+        """`node`'s place as "file:line" in the user's code; inside wafersim's own device functions (a
+        collective), the user's call of the library instead."""
+        if self.call_sites and self.source.filename.startswith(PACKAGE_DIR):
+            return "%s:%d" % self.call_sites[0]
+        return f"{self.source.filename}:{node.lineno + self.source.first_line - 1}"
 
     def line_of(self, node: ast.AST) -> int | SourceLine | None:
         """The line the instructions lowered for `node` are reported at (runtime errors, traces, the

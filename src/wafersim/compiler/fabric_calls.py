@@ -37,7 +37,10 @@ class FabricCallLowering:
         if value is not None:  # (1.0, True: a constant of another type, not "not a constant")
             raise Unsupported(f"{value!r} is not a direction: a direction is an int constant (a whole number, not "
                               f"a {type(value).__name__}), one of {names}", node)
-        raise Unsupported(f"a direction must be an int constant: {names}", node)
+        raise Unsupported(f"a direction must be an int constant: {names}"
+                          + ("; one chosen when the kernel runs cannot be: branch, `if c: ws.send(ws.EAST, v)` "
+                             "`else: ws.send(ws.WEST, v)` (a PE's link is fixed in its instruction)"
+                             if isinstance(node, ast.IfExp) else ""), node)
 
     def constant_value(self, node: ast.expr) -> object:
         """The value of `node` if it is a constant (of any type), else None."""

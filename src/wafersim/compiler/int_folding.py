@@ -112,8 +112,9 @@ def fold_typed_int(op: ast.operator, left, right):
     it and as the lowered expression folds it (`Val.wraps`, `Val.int64`), so that an index or a shape names what
     the value is (`buf[(W + 1) // 2**30]` with `W = np.int32(2**31 - 1)` is buf[-2]): with an np.int64 exactly,
     an np.int64 (NumPy promotes an np.int32 beside it to int64); else with an np.int32 wrapping, an np.int32;
-    Python ints exactly, a bool as the int it equals (`True + True` is 2; `True & False`, a bool in Python,
-    is NOT_STATIC, as no shape or index takes one). NOT_STATIC where the lowered expression refuses it or NumPy would not give that int
+    Python ints exactly, a bool as the int it equals (`True + True` is 2; `True & False` of two Python bools is
+    Python's bool, which a tuple takes as an index or a count as the int it equals, `T[K & K]`, and a shape
+    refuses, as NumPy does). NOT_STATIC where the lowered expression refuses it or NumPy would not give that int
     (another NumPy integer type, computed in its own width; a negative power; an int64 overflow)."""
     if any(isinstance(v, np.integer) and not isinstance(v, (np.int32, np.int64)) for v in (left, right)):
         return NOT_STATIC
@@ -127,8 +128,10 @@ def fold_typed_int(op: ast.operator, left, right):
         value = typed_int(op, left, right, wraps, int64)
     except (ZeroDivisionError, ValueError, TypeError, OverflowError):
         return NOT_STATIC
+    if type(value) is bool and type(left) is bool and type(right) is bool:
+        return value  # (`&`, `|`, `^` of two bools: a bool, as in Python)
     if type(value) is not int or (int64 and not _fits_int64(value)):
-        return NOT_STATIC  # (a negative power's float; a bool; None far beyond int32; NumPy's int64 wraps)
+        return NOT_STATIC  # (a negative power's float; None far beyond int32; NumPy's int64 wraps)
     return np.int32(value) if wraps else np.int64(value) if int64 else value
 
 

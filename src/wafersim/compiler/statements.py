@@ -125,8 +125,14 @@ class StatementLowering(ForLoopLowering, RowLowering):
         if isinstance(target, ast.Name):
             self.assign_name(target, value, value_node)
         elif isinstance(target, (ast.Tuple, ast.List)):
+            starred = next((e for e in target.elts if isinstance(e, ast.Starred)), None)
+            if starred is not None:  # (Python would make a list, which no kernel value is)
+                raise self.error(starred, f"starred assignment ({ast.unparse(starred)}) is not supported in a "
+                                          f"kernel: unpack every item (a, b, c = t), or slice the tuple "
+                                          f"(head, rest = t[0], t[1:])")
             if not isinstance(value, Tup) or len(value.items) != len(target.elts):
-                raise self.error(target, f"cannot unpack {describe(value)} into {len(target.elts)} targets")
+                what = (f"a tuple of {len(value.items)} items" if isinstance(value, Tup) else describe(value))
+                raise self.error(target, f"cannot unpack {what} into {len(target.elts)} targets")
             # Python evaluates the whole right side first: a, b = b, a swaps.
             for element, item in zip(target.elts, self.snapshot(value).items):
                 self.assign_value(element, item, value_node)

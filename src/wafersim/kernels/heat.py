@@ -43,7 +43,8 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
     device = device_argument(device) or fitting_device(width, height)
     bx, by = (width, height) if block is None else shape_argument(block, "block")
     if width % bx or height % by:
-        raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
+        raise ArgumentError(f"block {bx} x {by} (width x height) must tile the {width} x {height} array "
+                                  f"(u of shape {u.shape}: height x width, one value per PE)")
     check_block_fits(device, bx, by, f"heat (one cell per PE, blocks of {bx} x {by})")
     with Scratch(device, stream) as mem:
         d_u, d_out = mem.put(u), mem.empty(u.shape)

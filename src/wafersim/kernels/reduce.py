@@ -102,7 +102,8 @@ def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device
     height, width = nonempty(values, "values").shape
     bx, by = shape_argument(block, "block")
     if width % bx or height % by:
-        raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
+        raise ArgumentError(f"block {bx} x {by} (width x height) must tile the {width} x {height} array "
+                                  f"(values of shape {values.shape}: height x width, one value per PE)")
     if values.dtype == np.int32 and op == "sum":
         _check_int32_sums(values, bx, by)
     device = check_block_fits(device_argument(device) or fitting_device(width, height), bx, by,

@@ -181,6 +181,8 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
     if log:
         for name, values in zip(("addr", "base", "value", "cycle", "pe"), log._entries()):
             data[f"ckpt_log_{name}"] = values
+    # (the horizon stores went to memory by: the stores after the resume, logged or not, keep to it, `StoreLog.bound`)
+    data["ckpt_log_horizon"] = np.float64(log.horizon)
     # (the stamps of the stores so far: a block of a later wave may start before this wave's cycle, and a store of
     # it must still lose to a store of this launch issued later, `sim.store_stamps`)
     for k, (base, index, cycles, keys) in enumerate(launch.memory_order.stamps.saved(launch.memory)):
@@ -277,6 +279,8 @@ class _Restorer:
         if "ckpt_log_addr" in data:  # (a checkpoint from before stores' PEs were logged: PE 0, which loses ties)
             launch.memory_order.log.add(data["ckpt_log_addr"], data["ckpt_log_base"], data["ckpt_log_value"],
                                         data["ckpt_log_cycle"], data.get("ckpt_log_pe", 0))
+        if "ckpt_log_horizon" in data:  # (none in a checkpoint from before stop 50)
+            launch.memory_order.log.bound(float(data["ckpt_log_horizon"]))
         k = 0
         while f"ckpt_stamp_{k}_base" in data:  # (none in a checkpoint from before stamps: its stores count as first)
             launch.memory_order.stamps.restore(launch.memory, int(data[f"ckpt_stamp_{k}_base"]),

@@ -196,7 +196,7 @@ class WaveBatcher:
         batch.global_bytes = totals.global_bytes
         log, stamps = launch.memory_order.log, launch.memory_order.stamps
         saved_log, saved_barriers = log.saved(), launch.barriers
-        stamps.record(launch.memory)
+        stamps.record()
         try:
             with launch.memory.undo_on_error():
                 sim = BatchedWaveSim(launch, region, region.per_pe_of_blocks(starts.reshape(-1)), batch)

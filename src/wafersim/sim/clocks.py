@@ -62,6 +62,13 @@ class ClockMixin:
                                 + spec.barrier_cycles(*self.launch.placement.block))
         self.time_bound = float(self.start.max(initial=0))
 
+    def _step_time_bound(self) -> None:
+        """A scheduler step's share of `time_bound` (O(1) a step: the exact check only near the limit)."""
+        if self.time_dtype is np.float32:
+            if self.time_bound + self.step_bound >= TIME32_LIMIT:
+                self._check_time_bound()
+            self.time_bound += self.step_bound
+
     def _check_time_bound(self) -> None:
         """Before a scheduler step that `time_bound` alone could not prove exact: the exact bound (every PE's
         latest clock with the issue cycles its group owes, plus a transit latency for the words still in

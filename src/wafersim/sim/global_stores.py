@@ -24,13 +24,13 @@ class GlobalStoresMixin:
         pes = np.broadcast_to(pes, addr.shape)
         late = issued > horizon
         if log or late.any():
-            if log:
-                late = np.ones(addr.shape, dtype=bool)
+            if log or late.all():  # (all go through the log: no selection to copy)
+                log.add(addr, bases, values, issued, pes)
+                log.commit(memory, horizon, order.stamps)
+                return
             log.add(addr[late], bases if isinstance(bases, int) else bases[late], values[late], issued[late],
                     pes[late])
             log.commit(memory, horizon, order.stamps)
-            if late.all():
-                return
             keep = ~late
             addr, values, issued, pes = addr[keep], values[keep], issued[keep], pes[keep]
             bases = bases if isinstance(bases, int) else bases[keep]

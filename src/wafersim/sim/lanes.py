@@ -28,7 +28,7 @@ STRIDED_LANES = 64
 
 class Lanes:
     __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at", "_idx_at", "_region_key", "_index_form",
-                 "_shifted", "_first")
+                 "_shifted", "_first", "_rejoin")
 
     def __init__(self, n: int, mask: np.ndarray | None = None, idx: np.ndarray | None = None,
                  excl: np.ndarray | None = None, count: int | None = None, window: slice | None = None) -> None:
@@ -44,6 +44,11 @@ class Lanes:
         # visit (a halo exchange), and the pair's own caches (`excl_at`, `region_key`) are kept with it
         self._shifted: tuple | None = None
         self._first: int | None = None  # (`first`, on first use)
+        # (the other part, the whole) where these lanes are the first part of a dense unwindowed group's split
+        # kept for rejoining (`rejoins`): the two parts merging again are that group, its caches with it
+        # (`union_disjoint`; a halo exchange's block and edges meet again after each transfer). Only the first
+        # part refers to the whole: no cycle.
+        self._rejoin: tuple[Lanes, Lanes] | None = None
         if count is None:
             if idx is not None:
                 count = len(idx)
@@ -295,16 +300,19 @@ class Lanes:
         finally:
             self.restore_outside(view, kept)
 
-    def chunk_extremes(self, arr: np.ndarray, largest: bool, size: int = 4096) -> np.ndarray:
+    def chunk_extremes(self, arr: np.ndarray, largest: bool, size: int | None = 4096) -> np.ndarray:
         """The max (`largest`) or min of a per-PE float array over each run of `size` window positions of a
-        dense group, its exclusions left out (set to -inf or +inf meanwhile, then put back): bounds that
-        stay tight where values drift across the region, at the cost of one reduction."""
+        dense group (None: the whole window, one value), its exclusions left out (set to -inf or +inf meanwhile,
+        then put back): bounds that stay tight where values drift across the region, at the cost of one
+        reduction."""
         view = self._view(arr)
         kept = self.keep_outside(view)
         if kept is not None:
             view[self.excl_at] = -np.inf if largest else np.inf
         try:
             reduce = np.maximum.reduce if largest else np.minimum.reduce
+            if size is None:
+                return reduce(view, keepdims=True)
             whole = len(view) - len(view) % size
             parts = [reduce(view[:whole].reshape(-1, size), axis=1)] if whole else []
             if whole < len(view):
@@ -390,6 +398,13 @@ class Lanes:
         base = self.as_mask()
         return self._rewrap(base & cond), self._rewrap(base & ~cond)
 
+    def rejoins(self, parts: tuple["Lanes", "Lanes"]) -> tuple["Lanes", "Lanes"]:
+        """`parts` (from `split`), the first told, where both have lanes and this group is dense and unwindowed,
+        that with the second they are this group (`union_disjoint` then gives it back)."""
+        if parts[0].count and parts[1].count and self.is_dense and self.window is None:
+            parts[0]._rejoin = (parts[1], self)
+        return parts
+
     def _wrap_indices(self, window_idx: np.ndarray) -> "Lanes":
         """Lanes at window positions `window_idx`, as region indices."""
         return Lanes(self.n, idx=window_idx + self._base)
@@ -450,7 +465,11 @@ class Lanes:
 
     def union_disjoint(self, other: "Lanes") -> "Lanes":
         """`union` for unwindowed groups known to share no lane, without passes over the region where the
-        smaller one is in index form."""
+        smaller one is in index form; the two parts of a split, the group that was split (`_rejoin`)."""
+        if self._rejoin is not None and self._rejoin[0] is other:
+            return self._rejoin[1]
+        if other._rejoin is not None and other._rejoin[0] is self:
+            return other._rejoin[1]
         a, b = (self, other) if self.form != "index" else (other, self)
         if b.form != "index" or a.form == "full":
             return a.union(b)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..isa.encoding import Instr
 from .code_facts import CodeFacts
-from .distinct import distinct
+from .distinct import distinct, increasing
 from .store_stamps import StoreStamps
 
 LOAD_OPS = frozenset({"gld", "gldv"})
@@ -94,12 +94,30 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
 class StoreLog:
     """Stores that some PE could still precede with a load: (byte address, allocation base, value, cycle, PE
     key), in the order executed. Loads overlay it on memory; `commit` writes back what every PE has
-    passed."""
+    passed.
+
+    The overlay takes the latest logged store at or before a load's cycle over the word in memory. That is
+    right because every store written to memory in the launch is issued no later than `horizon`, and every
+    store left in the log later than it: stores go to memory, and are committed, only up to the horizon they
+    are given (`bound`), and the horizon never goes back."""
 
     def __init__(self) -> None:
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self._merged: tuple[np.ndarray, ...] | None = None  # sorted by (address, cycle, PE)
         self.words = 0
+        #: The latest horizon given so far (`bound`): no load not yet executed issues before it.
+        self.horizon = -np.inf
+
+    def bound(self, horizon: float) -> float:
+        """The horizon stores are written to memory and committed by: the latest of `horizon` and every one
+        given before in the launch. Each is a lower bound of the issue cycle of any load not yet executed when it
+        was found, so the latest is one too; a later one may be lower (the bound from the start of later waves
+        reads the PEs' clocks without the cycles their groups owe, and a group that joins one owing more has
+        its clocks set back by the difference): a store then went to memory while an earlier one, executed after
+        it, went to the log, and a load's overlay took the earlier one (stop 50)."""
+        if horizon > self.horizon:
+            self.horizon = horizon
+        return self.horizon
 
     def __bool__(self) -> bool:
         return self.words > 0
@@ -107,25 +125,27 @@ class StoreLog:
     def add(self, addresses: np.ndarray, bases, values: np.ndarray, cycles: np.ndarray, pes: np.ndarray) -> None:
         """Log stores at byte `addresses` (in the allocations `bases`) of `values`, issued at `cycles` by the PEs
         of keys `pes` (`StoreStamps.keys`; all broadcastable to `addresses`)."""
-        addresses = np.asarray(addresses, dtype=np.int64).ravel()
-        if not len(addresses):
+        addresses = np.asarray(addresses, dtype=np.int64)
+        if not addresses.size:
             return
-        shape = np.shape(addresses)
+        shape = addresses.shape
+        addresses = addresses.ravel().copy()  # (the log's arrays are its own: never changed in place, `saved`)
         bases = np.broadcast_to(np.asarray(bases, dtype=np.int64), shape).ravel()
         cycles = np.broadcast_to(np.asarray(cycles, dtype=np.float64), shape).ravel()
         pes = np.broadcast_to(np.asarray(pes, dtype=np.int64), shape).ravel()
-        self._chunks.append((addresses, bases.copy(), np.asarray(values, dtype=np.int32).ravel().copy(), cycles.copy(),
-                             pes.copy()))
+        values = np.broadcast_to(np.asarray(values, dtype=np.int32), shape).ravel()
+        self._chunks.append((addresses, bases.copy(), values.copy(), cycles.copy(), pes.copy()))
         self.words += len(addresses)
         self._merged = None
 
     def saved(self) -> tuple:
-        """The log's contents, for `restore` (its arrays are never changed in place: no copy needed)."""
-        return list(self._chunks), self.words, self._merged
+        """The log's contents and horizon, for `restore` (its arrays are never changed in place: no copy needed)."""
+        return list(self._chunks), self.words, self._merged, self.horizon
 
     def restore(self, saved: tuple) -> None:
-        """Put back the contents `saved` returned (a batch of waves undone, `sim.batching`)."""
-        chunks, self.words, self._merged = saved
+        """Put back the contents `saved` returned (a batch of waves undone, `sim.batching`: its horizons were found
+        from the start times it predicted)."""
+        chunks, self.words, self._merged, self.horizon = saved
         self._chunks = list(chunks)
 
     def _entries(self) -> tuple[np.ndarray, ...]:
@@ -168,20 +188,28 @@ class StoreLog:
         return out.reshape(values.shape)
 
     def commit(self, memory, horizon: float, stamps: StoreStamps) -> None:
-        """Write to `memory` every logged store issued at a cycle <= `horizon` where it is later than the
-        store that wrote the word before (`stamps`), in (cycle, PE) order: of equal addresses, the latest wins."""
+        """Write to `memory` every logged store issued at a cycle <= `horizon` (`bound`: no load not yet executed
+        issues before it) where it is later than the store that wrote the word before (`stamps`), in (cycle, PE)
+        order: of equal addresses, the latest wins."""
+        horizon = self.bound(horizon)
         if not self.words:
             return
         addr, base, value, cycle, pe = self._entries()
         due = cycle <= horizon
         if not due.any():
             return
-        due_cycle, due_pe = cycle[due], pe[due]
-        by_time = np.lexsort((due_pe, due_cycle))
-        bases = base[due][by_time]
-        one_base = bases[0] == bases[-1] and (bases == bases[0]).all()  # the usual case: one allocation
-        stamps.store(memory, addr[due][by_time], int(bases[0]) if one_base else bases, value[due][by_time],
-                     due_cycle[by_time], due_pe[by_time])
+        every = due.all()
+        addr_due, base_due, value_due, cycle_due, pe_due = (
+            (part if every else part[due]) for part in (addr, base, value, cycle, pe))
+        if not increasing(addr_due):  # (distinct words, as saxpy's: no store overwrites another here, any order)
+            by_time = np.lexsort((pe_due, cycle_due))
+            addr_due, base_due, value_due, cycle_due, pe_due = (
+                part[by_time] for part in (addr_due, base_due, value_due, cycle_due, pe_due))
+        one_base = base_due[0] == base_due[-1] and (base_due == base_due[0]).all()  # the usual case: one allocation
+        stamps.store(memory, addr_due, int(base_due[0]) if one_base else base_due, value_due, cycle_due, pe_due)
+        if every:
+            self._chunks, self.words, self._merged = [], 0, None
+            return
         keep = ~due
         self._chunks = [tuple(part[keep] for part in (addr, base, value, cycle, pe))] if keep.any() else []
         self.words = int(keep.sum())

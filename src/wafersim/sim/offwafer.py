@@ -90,8 +90,9 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
             self.accesses.append((None if whole else L.idx, addr, words, op in ("gst", "gstv")))
         issued = self.cycle[at] + cost
         loads = op in ("gld", "gldv")
-        # Stores: cycles before which no load can still issue (inf: every store goes straight to memory).
-        horizon = np.inf if loads or not order.active else self._load_horizon(L, issued, next_pc)
+        # Stores: cycles before which no load can still issue (inf: every store goes straight to memory; never
+        # lower than one found before, `StoreLog.bound`).
+        horizon = np.inf if loads or not order.active else order.log.bound(self._load_horizon(L, issued, next_pc))
         if loads and order.log.words > LOG_COMMIT_WORDS:  # keep lookups cheap: write back what is settled
             order.log.commit(memory, min(float(issued.min()), self._load_horizon(None, None, None)), order.stamps)
         checker = self.launch.racecheck

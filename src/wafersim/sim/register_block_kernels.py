@@ -69,12 +69,13 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
                     saved[p, e] = row[outside[e]]
     queued_before = queued
     ran = 0
+    scratch = np.empty(CHUNK if dense else 0, dtype=fregs.dtype)  # (`_dense_float_op`'s results before they land)
     if dense and _registers_only(fields, count):
         for start in range(lo, hi, CHUNK):
             stop = min(start + CHUNK, hi)
             for p in range(count):
                 _row_op(fields[p, KIND], fields[p, IMM], regs, fregs, fields[p, D], fields[p, A], fields[p, B], start,
-                        stop)
+                        stop, scratch)
         ran = count
     while ran < count:
         kind = fields[ran, KIND]
@@ -98,7 +99,8 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
                                 fields[ran, IMM], sram, size):
                 break
         elif dense:
-            _row_op(kind, fields[ran, IMM], regs, fregs, fields[ran, D], fields[ran, A], fields[ran, B], lo, hi)
+            _row_op(kind, fields[ran, IMM], regs, fregs, fields[ran, D], fields[ran, A], fields[ran, B], lo, hi,
+                    scratch)
         else:
             run_simple(kind, fields[ran, D], fields[ran, A], fields[ran, B], 0, fields[ran, IMM], pes, regs, fregs)
         ran += 1
@@ -230,28 +232,38 @@ def _registers_only(fields: np.ndarray, count: int) -> bool:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _row_op(kind: int, imm: int, regs: np.ndarray, fregs: np.ndarray, d: int, a: int, b: int, lo: int, hi: int
-            ) -> None:
-    """A register instruction of a block over the PEs lo .. hi - 1 of the register file."""
+def _row_op(kind: int, imm: int, regs: np.ndarray, fregs: np.ndarray, d: int, a: int, b: int, lo: int, hi: int,
+            scratch: np.ndarray) -> None:
+    """A register instruction of a block over the PEs lo .. hi - 1 of the register file (`scratch`: float32
+    room for `_dense_float_op`)."""
     if kind == K_FADD or kind == K_FSUB or kind == K_FMUL:
-        _dense_float_op(kind, fregs[d][lo:hi], fregs[a][lo:hi], fregs[b][lo:hi])
+        _dense_float_op(kind, fregs[d][lo:hi], fregs[a][lo:hi], fregs[b][lo:hi], scratch)
     else:
         _dense_op(kind, imm, regs[d][lo:hi], regs[a][lo:hi], regs[b][lo:hi])
 
 
 @njit(cache=True, nogil=True)
-def _dense_float_op(kind: int, fd: np.ndarray, fa: np.ndarray, fb: np.ndarray) -> None:
+def _dense_float_op(kind: int, fd: np.ndarray, fa: np.ndarray, fb: np.ndarray, scratch: np.ndarray) -> None:
     """fd = kind(fa, fb) over float32 rows, as the compiled interpreter's `run_simple` computes it (`arith`: of
-    two NaN operands the first, quieted)."""
-    if kind == K_FADD:
-        for i in range(len(fd)):
-            fd[i] = fadd(fa[i], fb[i])
-    elif kind == K_FSUB:
-        for i in range(len(fd)):
-            fd[i] = fsub(fa[i], fb[i])
-    else:
-        for i in range(len(fd)):
-            fd[i] = fmul(fa[i], fb[i])
+    two NaN operands the first, quieted). Each piece of `len(scratch)` results is computed into `scratch`, then
+    copied: fd is often fa or fb (`fadd r10, r10, r18`), and LLVM does not vectorise a loop whose output overlaps
+    an input (its overlap check fails, so the scalar loop runs: 4-5x slower). Every result depends on its own
+    lane's operands alone, so the values are those of the loop in place."""
+    for start in range(0, len(fd), len(scratch)):
+        m = min(len(scratch), len(fd) - start)
+        a, b = fa[start:start + m], fb[start:start + m]
+        if kind == K_FADD:
+            for i in range(m):
+                scratch[i] = fadd(a[i], b[i])
+        elif kind == K_FSUB:
+            for i in range(m):
+                scratch[i] = fsub(a[i], b[i])
+        else:
+            for i in range(m):
+                scratch[i] = fmul(a[i], b[i])
+        d = fd[start:start + m]
+        for i in range(m):
+            d[i] = scratch[i]
 
 
 @njit(cache=True, nogil=True)

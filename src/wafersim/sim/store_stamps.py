@@ -13,10 +13,11 @@ The stamps are kept for the launch only, per allocation stored to, made lazily (
 until written): 12 bytes per word (8 of cycle, 4 of PE) where the kernel stores, released when the launch
 ends. While every store to an allocation goes to words no store before it wrote, the stores are only recorded
 (their words, cycles and keys, or their strided block) with a byte a word of which words they stored; the
-stamps are made from those records when a store comes to a word stored before (a batch of waves that may be
-undone, and a checkpoint, make them too). Stores to consecutive words read and write the stamps as slices; a
-store issued after every stamp of its allocation writes them without reading. A stamp of zeros (cycle 0,
-key 0) means "not stored to in this launch", which every store is later than.
+stamps are made from those records when a store comes to a word stored before (and for a checkpoint). A batch
+of waves that may be undone (`record`) keeps what each change overwrote: of a record, only that it was added.
+Stores to consecutive words read and write the stamps as slices; a store issued after every stamp of its
+allocation writes them without reading. A stamp of zeros (cycle 0, key 0) means "not stored to in this
+launch", which every store is later than.
 """
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ from .distinct import increasing
 
 #: A launch with fewer PEs than this (over all its waves) keeps PE ordinals in int32, else int64.
 INT32_ORDINALS = (1 << 31) - 1
+
+
+#: The kinds of change a batch of waves' undo puts back (`StoreStamps.record`).
+STAMPED, FIRST, MADE = range(3)
 
 
 class StoreStamps:
@@ -43,9 +48,11 @@ class StoreStamps:
         # reads, and stencil3d's stores, each word once, spent 5% of its time writing them)
         self._first: dict[int, list[tuple]] = {}
         self._stored: dict[int, np.ndarray] = {}
-        # (base, word indices or a slice, their cycles and keys before) of each change, while a batch of waves may
-        # be undone (`record`); None otherwise
-        self._undo: list[tuple[int, np.ndarray | slice, np.ndarray, np.ndarray]] | None = None
+        # (while a batch of waves may be undone, `record`; None otherwise) each change, to put back in reverse:
+        # (STAMPED, base, word indices or a slice, their cycles and keys before), (FIRST, base): a first store's
+        # record added, (MADE, base, the records they were made from): stamps made
+        self._undo: list[tuple] | None = None
+        self._latest_before: dict[int, float] = {}  # (`_latest` at `record`)
 
     def keys(self, ordinals: np.ndarray) -> np.ndarray:
         """The PE keys that stamp stores by the PEs of `ordinals` (their ordinals plus one: 0 is no store)."""
@@ -59,7 +66,10 @@ class StoreStamps:
             stamps = self._stamps[base] = (np.zeros(words, np.float64), np.zeros(words, self.pe_dtype))
             self._latest.setdefault(base, -np.inf)
             self._stored.pop(base, None)
-            for record in self._first.pop(base, []):  # (the first stores' stamps, made now)
+            records = self._first.pop(base, [])
+            if self._undo is not None:
+                self._undo.append((MADE, base, records))
+            for record in records:  # (the first stores' stamps, made now)
                 if len(record) == 3:
                     index, cycles, keys = record
                     stamps[0][index], stamps[1][index] = cycles, keys
@@ -70,11 +80,11 @@ class StoreStamps:
 
     def _unstored(self, memory, base: int, index: np.ndarray | slice | None,
                   block: tuple[int, int, int, int] | None = None) -> bool:
-        """Whether the allocation at `base` has no stamps yet, no batch of waves is recorded, and no store before
-        wrote any of the words `index` (or of the strided `block`, `_block_views`): then the words are marked
-        stored, and the caller records its store. The byte a word of which words are stored is made when a
-        second store comes (from the first's record: a single store, as heat-tiled's 48M words, needs none)."""
-        if base in self._stamps or self._undo is not None:
+        """Whether the allocation at `base` has no stamps yet and no store before wrote any of the words `index`
+        (or of the strided `block`, `_block_views`): then the words are marked stored, and the caller records
+        its store (`_add_first`). The byte a word of which words are stored is made when a second store comes
+        (from the first's record: a single store, as heat-tiled's 48M words, needs none)."""
+        if base in self._stamps:
             return False
         records = self._first.get(base)
         if not records:
@@ -84,10 +94,7 @@ class StoreStamps:
         if stored is None:
             stored = self._stored[base] = np.zeros(len(memory.get(base).words()), np.uint8)
             for record in records:
-                if len(record) == 3:
-                    stored[record[0]] = 1
-                else:
-                    self._block_views((stored,), *record[:4])[0][...] = 1
+                self._mark(stored, record, 1)
         words = stored[index] if block is None else self._block_views((stored,), *block)[0]
         if words.any():
             return False
@@ -96,6 +103,20 @@ class StoreStamps:
         else:
             words[...] = 1
         return True
+
+    def _add_first(self, base: int, record: tuple, latest: float) -> None:
+        """Keep the record of a store `_unstored` accepted, issued at cycles up to `latest`."""
+        self._first.setdefault(base, []).append(record)
+        self._latest[base] = max(self._latest[base], latest)
+        if self._undo is not None:
+            self._undo.append((FIRST, base))
+
+    def _mark(self, stored: np.ndarray, record: tuple, value: int) -> None:
+        """Set to `value` the bytes of `stored` (a byte a word) of the words a first store's `record` wrote."""
+        if len(record) == 3:
+            stored[record[0]] = value
+        else:
+            self._block_views((stored,), *record[:4])[0][...] = value
 
     @staticmethod
     def _block_views(stamps: tuple[np.ndarray, np.ndarray], start: int, step: int, rows: int,
@@ -133,8 +154,7 @@ class StoreStamps:
             index = slice(first, first + len(index))  # (consecutive words: slices, not gathers and scatters)
         if self._unstored(memory, base, index):  # (no word stored before: kept as a record)
             memory.store_indices(base, index, values)
-            self._first.setdefault(base, []).append((index, cycles.copy(), keys))
-            self._latest[base] = max(self._latest[base], float(cycles.max()))
+            self._add_first(base, (index, cycles.copy(), keys), float(cycles.max()))
             return
         stamp_cycles, stamp_keys = self._of(memory, base)
         if float(cycles.min()) <= self._latest[base] or self._undo is not None:
@@ -147,7 +167,7 @@ class StoreStamps:
             if self._undo is not None:  # (the words' stamps as they were: gathered once; a slice's are views)
                 old_keys = stamp_keys[index] if old_keys is None else old_keys
                 views = isinstance(index, slice)
-                self._undo.append((base, index, old_cycles.copy() if views else old_cycles,
+                self._undo.append((STAMPED, base, index, old_cycles.copy() if views else old_cycles,
                                    old_keys.copy() if views else old_keys))
             if not later.all():
                 index = np.arange(index.start, index.stop)[later] if isinstance(index, slice) else index[later]
@@ -170,8 +190,7 @@ class StoreStamps:
         cycles = np.asarray(cycles, dtype=np.float64)
         keys = np.asarray(keys, dtype=self.pe_dtype)
         if self._unstored(memory, base, None, (start, step, rows, words)):  # (kept as a record)
-            self._first.setdefault(base, []).append((start, step, rows, words, cycles.copy(), keys.copy()))
-            self._latest[base] = max(self._latest[base], float(cycles.max()))
+            self._add_first(base, (start, step, rows, words, cycles.copy(), keys.copy()), float(cycles.max()))
             return True
         stamps = self._of(memory, base)
         at, pes = self._block_views(stamps, start, step, rows, words)
@@ -182,28 +201,45 @@ class StoreStamps:
                 return False
         if self._undo is not None:
             index = (start + step * np.arange(rows)[:, None] + np.arange(words)).ravel()
-            self._undo.append((base, index, stamps[0][index], stamps[1][index]))
+            self._undo.append((STAMPED, base, index, stamps[0][index], stamps[1][index]))
         at[...] = cycles
         pes[...] = keys
         self._latest[base] = max(self._latest[base], float(cycles.max()))
         return True
 
-    def record(self, memory) -> None:
-        """Keep what each change overwrites, until `forget` or `undo` (a batch of waves, `sim.batching`): the
-        stamps of first stores are made first, and stores made while recording are stamped at once."""
-        for base in list(self._first):
-            self._of(memory, base)
+    def record(self) -> None:
+        """Keep what each change overwrites, until `forget` or `undo` (a batch of waves, `sim.batching`). A store
+        to words no store before wrote stays a record (saxpy's batches: every word stored once), undone by
+        dropping it; one to a word stored before is stamped, its words' stamps before kept."""
         self._undo = []
+        self._latest_before = dict(self._latest)
 
     def forget(self) -> None:
         """Stop keeping changes (the batch stands)."""
         self._undo = None
 
     def undo(self) -> None:
-        """Put back the stamps as they were at `record` (the batch is undone, and memory with it)."""
-        for base, index, old_cycles, old_pes in reversed(self._undo or []):
-            stamp_cycles, stamp_pes = self._stamps[base]
-            stamp_cycles[index], stamp_pes[index] = old_cycles, old_pes
+        """Put back the records and stamps as they were at `record` (the batch is undone, and memory with it)."""
+        for change in reversed(self._undo or []):
+            kind, base = change[:2]
+            if kind == STAMPED:
+                stamp_cycles, stamp_pes = self._stamps[base]
+                stamp_cycles[change[2]], stamp_pes[change[2]] = change[3], change[4]
+            elif kind == MADE:  # (the stamps go; the records they were made from come back)
+                del self._stamps[base]
+                self._stored.pop(base, None)
+                if change[2]:
+                    self._first[base] = change[2]
+            else:  # FIRST: the record goes, and its words are no longer stored (none was before it)
+                records = self._first[base]
+                record = records.pop()
+                stored = self._stored.get(base)
+                if not records:  # (`_unstored` keeps no bytes for a single record)
+                    del self._first[base]
+                    self._stored.pop(base, None)
+                elif stored is not None:
+                    self._mark(stored, record, 0)
+        self._latest = self._latest_before
         self._undo = None
 
     def saved(self, memory) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:

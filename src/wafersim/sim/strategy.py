@@ -170,6 +170,11 @@ class Strategy:
     #: 4 receivers woke up to 4 times a step, the routed 25-point stencil's senders some 2,300 times a launch
     #: for nothing). Only with `event_wakeup`.
     routed_wake_room: bool = True
+    #: a NumPy group run, at its end, takes the scheduler's next step itself where the scheduler would run the
+    #: lowest runnable group in NumPy with nothing else to decide (`WaveSim._hand_on`: no global load held, no
+    #: bandwidth to settle, no clock to look at): that group's run goes on in the same call, the same groups
+    #: in the same order, without a trip through the scheduler's loop (bicgstab7's ~7,000 runs a launch).
+    runs_on: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -184,7 +189,8 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False,
                      pump_first_step=False, register_blocks=False, owed_transfers=False,
                      deferred_counts=False, compiled_half_vectors=False, fused_bulk_receive=False,
-                     fused_receive_rows=False, fused_stream_rows=False, routed_wake_room=False)
+                     fused_receive_rows=False, fused_stream_rows=False, routed_wake_room=False,
+                     runs_on=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

@@ -74,6 +74,13 @@ class StreamRowsMixin:
             self._progress(fifo, False, lanes)
         return True
 
+    #: (instruction, lanes) -> what a whole transfer of these lanes there takes that stays the same from call to
+    #: call (`_whole_statics`; a memoized split's lanes come back as the same object: a halo exchange's 2,560 a
+    #: launch), kept per instruction for its last lanes; made on first use, dropped with the wave's FIFOs.
+    _whole_kept: dict[int, tuple] | None = None
+    #: id(instruction) -> (instruction, lanes) that last passed `_whole_owing`'s tests of the lanes (likewise)
+    _owing_passed: dict[int, tuple] | None = None
+
     def _whole_owing(self, ins: Instr, cost: float, lanes: Lanes) -> bool:
         """A `sendv` / `recvv` of `WaveSim._run_lanes`' group, its lanes owing issue cycles, as `_whole_in_one`
         with the owed cycles in `cost` (exact: whole numbers; its clocks are then written from the words' times):
@@ -81,9 +88,17 @@ class StreamRowsMixin:
         to mark or check, a neighbour not yet checked for these lanes). True if the words moved; False (nothing
         done: the owed cycles are then settled and the transfer run as any other) otherwise."""
         sending = ins.op == "sendv"
-        key = self._neighbour_key(lanes, ins.dir)
-        if (ins.dir == RAMP or key is None or key not in self.checked_neighbors or not self._moves_lockstep(lanes)
-                or (sending and self.background)):
+        passed = self._owing_passed
+        if passed is None:
+            passed = self._owing_passed = {}
+        kept = passed.get(id(ins))
+        if kept is None or kept[0] is not ins or kept[1] is not lanes:  # (else these lanes passed these tests,
+            key = self._neighbour_key(lanes, ins.dir)  # which nothing undoes: a neighbour checked stays checked)
+            if (ins.dir == RAMP or key is None or key not in self.checked_neighbors
+                    or not self._moves_lockstep(lanes)):
+                return False
+            passed[id(ins)] = (ins, lanes)
+        if sending and self.background:
             return False
         fifo = self._fifo((ins.dir + 2) % 4 if sending else ins.dir, ins.ch)
         if fifo.tags.needs_marking(ins.flags) if sending else not fifo.tags.unchecked(ins.flags):
@@ -94,33 +109,60 @@ class StreamRowsMixin:
         """`_stream_lockstep`'s whole transfer in one compiled call (`stream_whole_kernels`), where a thread moves
         the group's rows at once (not in parts) in one block per FIFO field: True if it moved the words (the
         FIFO's waiters woken), False (nothing done) where a test of that path fails or it does not apply."""
-        if (not self.strategy.fused_stream_rows or type(cost) is not float or lanes.window is not None
-                or not self._rows_apply(lanes) or fifo.time.block is None or fifo.value.block is None
-                or lanes.count > WHOLE_MAX_LANES
-                or (parallel.thread_count() >= 2 and lanes.count >= parallel.PARALLEL_LANES)):
+        if type(cost) is not float or fifo.time.block is None or fifo.value.block is None:
+            return False
+        statics = self._whole_statics(ins, lanes, offset, sending)
+        if statics is None:
             return False
         kernels = whole_kernels()
-        box = np.empty(4, self.cycle.dtype)  # (the clocks' type, for the Python floats: `stream_whole_kernels`)
+        box = self._whole_box  # (the clocks' type, for the Python floats: `stream_whole_kernels`)
+        if box is None or box.dtype != self.cycle.dtype:
+            box = self._whole_box = np.empty(4, self.cycle.dtype)
         if sending:
             if fifo.shallow:  # (the value ring deepens first: the NumPy path)
                 return False
-            src, dst = lanes.shifted_pair(offset)
-            latency = self.region.link_latency(ins.dir) if ins.dir != RAMP else 0.0
-            per_pe = not np.isscalar(latency)
-            hop = src.window_view(latency) if per_pe else np.array([latency], dtype=np.float64)
+            src_lo, dst_lo, m, excl, hop, per_pe, dst = statics
             if not kernels.send_whole(
                     self.regs, ins.a, ins.b, self.progress, fifo.pushed, fifo.popped, fifo.depth, fifo.time.block,
-                    fifo.value.block, self.sram, self.cycle, self.stall, window_start(src), window_start(dst), src.n,
-                    excluded(src), self.program.data_words, cost, float(self.word_time), hop, per_pe, box):
+                    fifo.value.block, self.sram, self.cycle, self.stall, src_lo, dst_lo, m, excl,
+                    self.program.data_words, cost, float(self.word_time), hop, per_pe, box):
                 return False
             self._progress(fifo, True, dst)
             return True
+        m, excl = statics
         if not kernels.receive_whole(
                 self.regs, ins.a, ins.b, self.progress, fifo.pushed, fifo.popped, fifo.time.block, fifo.value.block,
-                self.sram, self.cycle, self.stall, lanes.n, excluded(lanes), self.program.data_words, cost, box):
+                self.sram, self.cycle, self.stall, m, excl, self.program.data_words, cost, box):
             return False
         self._progress(fifo, False, lanes)
         return True
+
+    _whole_box: np.ndarray | None = None  # (`_whole_in_one`'s four entries of the clocks' type, reused)
+
+    def _whole_statics(self, ins: Instr, lanes: Lanes, offset: int, sending: bool) -> tuple | None:
+        """What `_whole_in_one` passes for these lanes at `ins` that never changes in a wave (its tests of the
+        strategy, the group's form and size and the threads; the windows, exclusions and link latencies), or
+        None where those tests fail: kept for the instruction's last lanes (`_whole_kept`)."""
+        kept_all = self._whole_kept
+        if kept_all is None:
+            kept_all = self._whole_kept = {}
+        kept = kept_all.get(id(ins))
+        if kept is not None and kept[0] is ins and kept[1] is lanes:
+            return kept[2]
+        statics = None
+        if (self.strategy.fused_stream_rows and lanes.window is None and self._rows_apply(lanes)
+                and lanes.count <= WHOLE_MAX_LANES
+                and not (parallel.thread_count() >= 2 and lanes.count >= parallel.PARALLEL_LANES)):
+            if sending:
+                src, dst = lanes.shifted_pair(offset)
+                latency = self.region.link_latency(ins.dir) if ins.dir != RAMP else 0.0
+                per_pe = not np.isscalar(latency)
+                hop = src.window_view(latency) if per_pe else np.array([latency], dtype=np.float64)
+                statics = (window_start(src), window_start(dst), src.n, excluded(src), hop, per_pe, dst)
+            else:
+                statics = (lanes.n, excluded(lanes))
+        kept_all[id(ins)] = (ins, lanes, statics)
+        return statics
 
     def _rows_apply(self, *groups: Lanes) -> bool:
         return (self.strategy.stream_rows and self.whole_times and self.tracer is None and self.strategy.lockstep

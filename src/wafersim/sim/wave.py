@@ -152,6 +152,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # same objects again (compared by identity: neither is ever changed in place) wake them all again.
         self.woke_all: dict[int, tuple] = {}
         self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)
+        self.wide_bound_failed: set[int] = set()  # id(FIFO): `_never_waits`' whole-window bound failed (a hint)
         self.ops = self._compile()
         order = launch.memory_order  # (global loads a run must leave to the scheduler, `_run_numpy`)
         self.held_loads = frozenset(order.load_pcs) if self.holds_loads else frozenset()
@@ -204,6 +205,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         deadline = self.launch.deadline
         heartbeat = getattr(self.launch.progress, "running", None)  # a LaunchProgress shows PEs and cycles
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
+        # (a run goes on with the group this loop would run next, `_hand_on`: not where the loop must look at
+        # the clock between groups, nor where every group run must be seen, the debugger's stops)
+        self.runs_on = (self.strategy.runs_on and self.batches_vectors and deadline is None and heartbeat is None)
         with np.errstate(all="ignore"):
             while self.groups or self.asleep:
                 if deadline is not None or heartbeat is not None:
@@ -218,10 +222,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                     self._raise_stopped()  # (PEs waiting on those stopped at a failure or the limit)
                     self._raise_deadlock()
                 pc, group = self._next_group(runnable)  # the lowest pc, but global loads in cycle order
-                if self.time_dtype is np.float32:  # (O(1) a step: the exact check only near the limit)
-                    if self.time_bound + self.step_bound >= TIME32_LIMIT:
-                        self._check_time_bound()
-                    self.time_bound += self.step_bound
+                self._step_time_bound()
                 self.running = group.lanes  # out of the tables while it runs: a failed launch's state shows it
                 for continuation in self._run_group(pc, group):
                     self._continue(*continuation)
@@ -232,33 +233,35 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self._accumulate()
         if self.tracer:
             self.tracer.end_wave(self.start, self.cycle)
-        # The executors are closures over this object: drop them so its arrays are freed now, by
-        # reference counting, rather than at some later cyclic garbage collection (a second launch
-        # would otherwise map fresh memory while this one's is still held).
-        self.ops = {}
-        self.register_blocks = None  # (it holds the executors too)
-        self.fifos = {}
-        self.fifo_waiters = None  # (it holds FIFOs too)
-        self.scratch = {}
-        self.rank1_work = {}
-        self._compiled_release()
-        busy, self.link_busy = self.link_busy, None  # (a later wave's, refilled: `_new_link_busy`)
-        SPARE.keep(busy)
+        self._drop_run_state()
         return self.cycle
 
-    def release_state(self) -> None:
-        """The launch is done with this wave's registers and SRAM (any snapshot taken): keep them for a
-        later wave (`hostmem.SPARE`, which keeps only arrays nothing else refers to)."""
-        regs, sram = self.regs, self.sram
-        self.regs = self.fregs = self.sram = self.fsram = None
-        SPARE.keep(regs)
-        del regs
-        SPARE.keep(sram)
-
-    def _new_link_busy(self) -> np.ndarray:
-        """`link_busy` for the wave's first routed word over a link: every link free (-inf). At wafer scale it
-        is 46 MB, mapped fresh at every launch unless a finished wave's is reused (`hostmem.SPARE`)."""
-        return SPARE.take((2, 4 * self.n), np.float64, -np.inf)
+    def _hand_on(self, continuations: list[tuple]) -> tuple[int, _Group] | None:
+        """The scheduler's step after a NumPy run, taken by the run itself (`Strategy.runs_on`): the
+        continuations join the groups, and the group the scheduler would run next, when it is the lowest
+        runnable pc with nothing for `_next_group` to decide (no global load held, no recorded loads, no
+        bandwidth to settle) and `_wants_compiled` leaves it to NumPy, is taken out as `run` takes it: (pc,
+        group) to run on; else None (the scheduler goes on, in the state it would have been in)."""
+        for continuation in continuations:
+            self._continue(*continuation)
+        groups = self.groups
+        runnable = [pc for pc, g in groups.items() if not g.blocked]
+        ledger = self.bandwidth
+        if (not runnable or self._recorded_pcs or (ledger is not None and ledger.entries > ledger.settle_at)):
+            return None
+        pc = min(runnable)
+        if pc in self.held_loads:
+            return None
+        group = groups[pc]
+        asked = self.compiled_last_run
+        if self._wants_compiled(pc, group.lanes):
+            self.compiled_last_run = asked  # (the scheduler asks again, as it would have asked first)
+            return None
+        del groups[pc]
+        self._leasts = {}  # (as `_next_group`)
+        self._step_time_bound()
+        self.running = group.lanes
+        return pc, group
 
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
         """A continuation of a group's run joins the scheduler's groups."""
@@ -371,17 +374,35 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         outer_rank1 = self.rank1_queue
         if outer_rank1 is not None:
             outer_rank1.flush()
+        try:
+            out = self._run_lanes(pc, lanes, pending_cost, pending_count, one_step, self._run_queues(lanes, one_step))
+            while self.runs_on and not one_step:  # (the scheduler's next group, run on here: `_hand_on`)
+                self._flush_queues()
+                picked = self._hand_on(out)
+                if picked is None:
+                    return []
+                pc, group = picked
+                out = self._run_lanes(pc, group.lanes, group.cost, group.count, False,
+                                      self._run_queues(group.lanes, False))
+            return out
+        finally:  # (also before an error leaves: the failed launch's state has every issued instruction run)
+            self._flush_queues()
+            self.vector_batch, self.rank1_queue = outer, outer_rank1
+
+    def _run_queues(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
+        """The vector and rank-1 queues of a run of `lanes` (`vector_batch`, `rank1_queue`); the first."""
         batch = self.vector_batch = self._vector_batch(lanes, one_step)
         queues = self.strategy.fused_rank1 and self.batches_vectors and not one_step and self.tracer is None
         self.rank1_queue = Rank1Queue(lanes, self.fsram, self.rank1_work, self._charge_deferred) if queues else None
-        try:
-            return self._run_lanes(pc, lanes, pending_cost, pending_count, one_step, batch)
-        finally:  # (also before an error leaves: the failed launch's state has every issued instruction run)
-            if batch is not None:
-                batch.flush()
-            if self.rank1_queue is not None:
-                self.rank1_queue.flush()
-            self.vector_batch, self.rank1_queue = outer, outer_rank1
+        return batch
+
+    def _flush_queues(self) -> None:
+        """Run what a run's queues hold, and forget them."""
+        if self.vector_batch is not None:
+            self.vector_batch.flush()
+        if self.rank1_queue is not None:
+            self.rank1_queue.flush()
+        self.vector_batch = self.rank1_queue = None
 
     def _vector_batch(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
         """A queue for the vector instructions of a run of `lanes`, where they may be batched."""
@@ -519,8 +540,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 return self.static_splits[key]
         nonzero = lanes.get(self.regs[instr.a]) != 0
         result = lanes.split(nonzero if instr.op == "bnz" else ~nonzero)
-        if static:
-            self.static_splits[key] = result
+        if static:  # (parts that meet again are these lanes again: `Lanes.rejoins`)
+            self.static_splits[key] = lanes.rejoins(result)
         return result
 
     def _flush(self, lanes: Lanes, cost: float, count: int) -> None:

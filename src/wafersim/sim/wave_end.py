@@ -1,16 +1,18 @@
 """A wave's end: each PE's halt (its posted stores drained and background transfers ended before it counts as
 finished) and the wave's counts added to the launch's totals (busy and stall cycles, instructions, words over
-each link, routed channels' words). Split from `sim.wave` by job; `WaveSim` mixes it in."""
+each link, routed channels' words), and the wave's arrays let go of or kept for a later wave. Split from
+`sim.wave` by job; `WaveSim` mixes it in."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..isa.opcodes import RAMP
+from .hostmem import SPARE
 from .lanes import Lanes
 
 
 class WaveEndMixin:
-    """`WaveSim`'s halt and end-of-wave accounting."""
+    """`WaveSim`'s halt, end-of-wave accounting and release of its arrays."""
 
     def _halt(self, lanes: Lanes) -> list:
         # Posted global stores drain, and background transfers end, before a PE counts as finished.
@@ -61,3 +63,34 @@ class WaveEndMixin:
                 routed = totals.routed_link_words[channel] = np.zeros(totals.link_shape, dtype=np.int64)
             routed[:, :h, :w] += per_link
         self.cycle = np.where(active, self.cycle, 0.0)
+
+    # ------------------------------------------------------------------ state after the run
+    def _drop_run_state(self) -> None:
+        """After the run: the executors and tables that hold the wave's arrays are dropped, and its link
+        reservations kept for a later wave (`hostmem.SPARE`)."""
+        # The executors are closures over this object: drop them so its arrays are freed now, by
+        # reference counting, rather than at some later cyclic garbage collection (a second launch
+        # would otherwise map fresh memory while this one's is still held).
+        self.ops = {}
+        self.register_blocks = None  # (it holds the executors too)
+        self.fifos = {}
+        self.fifo_waiters = self._whole_kept = self._owing_passed = None  # (they hold FIFOs and groups too)
+        self.scratch = {}
+        self.rank1_work = {}
+        self._compiled_release()
+        busy, self.link_busy = self.link_busy, None  # (a later wave's, refilled: `_new_link_busy`)
+        SPARE.keep(busy)
+
+    def release_state(self) -> None:
+        """The launch is done with this wave's registers and SRAM (any snapshot taken): keep them for a
+        later wave (`hostmem.SPARE`, which keeps only arrays nothing else refers to)."""
+        regs, sram = self.regs, self.sram
+        self.regs = self.fregs = self.sram = self.fsram = None
+        SPARE.keep(regs)
+        del regs
+        SPARE.keep(sram)
+
+    def _new_link_busy(self) -> np.ndarray:
+        """`link_busy` for the wave's first routed word over a link: every link free (-inf). At wafer scale it
+        is 46 MB, mapped fresh at every launch unless a finished wave's is reused (`hostmem.SPARE`)."""
+        return SPARE.take((2, 4 * self.n), np.float64, -np.inf)

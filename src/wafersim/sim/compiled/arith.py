@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
-from .kinds import (FLOPS, GO_ON, K_VADD, K_VCOPY, K_VDIV, K_VDOT, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
+from .kinds import (FLOPS, GO_ON, K_VADD, K_VCOPY, K_VDOT, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
                     K_VREDSUM, K_VSCALE, K_VSUB, REFUSED, VECTOR_ELEMENTS)
 from .table import A, B, C, D, FLOAT, SCALAR
 
@@ -28,24 +28,30 @@ def int_rem(a: int, b: int) -> int:
 # Two NaN operands: x86 returns the first one (quieted), as NumPy's loops, which keep the operands in
 # order, do; LLVM may swap the operands of a commutative operation, so that case is spelled out (an
 # operation on the first NaN alone gives it back quieted). One NaN operand: the hardware's choice.
+# Both results are computed and one selected, with `&` rather than `and`: a loop over them is then a select
+# LLVM vectorises (the branches of `and` kept a register run's float loop scalar, ~5x slower).
 @njit(cache=True, inline="always")
 def fadd(x, y):
-    return x + x if x != x and y != y else x + y
+    both_nan = (x != x) & (y != y)
+    return x + x if both_nan else x + y
 
 
 @njit(cache=True, inline="always")
 def fsub(x, y):
-    return x - x if x != x and y != y else x - y
+    both_nan = (x != x) & (y != y)
+    return x - x if both_nan else x - y
 
 
 @njit(cache=True, inline="always")
 def fmul(x, y):
-    return x * x if x != x and y != y else x * y
+    both_nan = (x != x) & (y != y)
+    return x * x if both_nan else x * y
 
 
 @njit(cache=True, inline="always")
 def fdiv(x, y):
-    return x / x if x != x and y != y else x / y
+    both_nan = (x != x) & (y != y)
+    return x / x if both_nan else x / y
 
 
 @njit(cache=True, inline="always")
@@ -301,22 +307,72 @@ def _float_rows(kind, fsram, operand, source, target, length, first, end):
                     out[j] = _plain_float(kind, x[j], y[j], out[j])
 
 
+@njit(cache=True, inline="always")
+def _gathered_ranges(pes, regs, a, b, c, d, checks_b, reads_b, data_words):
+    """Whether every PE of `pes` has the length of the first and its ranges inside the data segment, its target
+    either the range read or apart from it (`vector_op_dense`'s conditions, PE by PE)."""
+    length = np.int64(regs[c, pes[0]])
+    if length < 0:
+        return False
+    for p in range(pes.shape[0]):
+        i = pes[p]
+        source, target, other = np.int64(regs[a, i]), np.int64(regs[d, i]), np.int64(regs[b, i])
+        if (regs[c, i] != length or target < 0 or target + length > data_words or source < 0
+                or source + length > data_words
+                or (source != target and source < target + length and target < source + length)):
+            return False
+        if checks_b and (other < 0 or other + length > data_words):
+            return False
+        if reads_b and other != target and other < target + length and target < other + length:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _float_gathered(kind, fsram, regs, fregs, reads_b, a, b, d, length, pes):
+    """For each PE i of `pes`: fsram[t + k, i] = `_vector_float`(kind, fsram[s + k, i], y, fsram[t + k, i]) for
+    k < `length`, s and t its registers a and d, y = fsram[regs[b, i] + k, i] (`reads_b`), else fregs[b, i]. (A
+    PE's words are its own column, its ranges equal or apart: in place, in any order.)"""
+    for p in range(pes.shape[0]):
+        i = pes[p]
+        source, target, other = np.int64(regs[a, i]), np.int64(regs[d, i]), np.int64(regs[b, i])
+        scalar = fregs[b, i]
+        if kind == K_VFMA and not reads_b:  # (an axpy: the common case, its loop free of the kind's dispatch)
+            for k in range(length):
+                fsram[target + k, i] = _vector_float(K_VFMA, fsram[source + k, i], scalar, fsram[target + k, i])
+        else:
+            for k in range(length):
+                y = fsram[other + k, i] if reads_b else scalar
+                fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], y, fsram[target + k, i])
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats):
     """`vector_op` for the PEs `pes` at once (an elementwise op, not a reduction), element by element with
     the PEs innermost -- SRAM is word-major, so a word of consecutive PEs is consecutive memory and the loop
     runs on SIMD registers -- where that gives each PE what `vector_op` gives it: `pes` consecutive and
     ascending, every PE's ranges the same (registers equal) and inside the data segment, and the target range
-    either the range read or apart from it (an overlap shifted by a few words would read words the op
-    already wrote). Returns the cycles beyond the issue cost (as `vector_op`, the same for every PE), or -1
+    either the range read or apart from it (an overlap shifted by a few words would read words the op already
+    wrote); or, for a float op other than a copy or a fill, any PEs with ranges so, each its own, of one length
+    (`_float_gathered`). Returns the cycles beyond the issue cost (as `vector_op`, the same for every PE), or -1
     without executing anything where the op, or the PEs, are not so (`vector_op` then runs it PE by PE)."""
     count = pes.shape[0]
     first = pes[0]
-    if pes[count - 1] - first != count - 1 or kind == K_VREDSUM or kind == K_VDOT:
+    if kind == K_VREDSUM or kind == K_VDOT:
+        return -1
+    # PEs not side by side (a segment of PEs of several rows, each at its own step: `trsv`'s pipelines) run a
+    # float op gathered, PE after PE in one loop: without `vector_op`'s call and its dispatch on the kind per word
+    gathered = pes[count - 1] - first != count - 1
+    if gathered and (fields[FLOAT, pc] == 0 or kind == K_VCOPY or kind == K_VFILL):
         return -1
     d, a, b, c = fields[D, pc], fields[A, pc], fields[B, pc], fields[C, pc]
     checks_b = fields[SCALAR, pc] == 0  # (`vector_op` checks regs[b] as a range then, and reads it but for
     reads_b = checks_b and kind != K_VFILL and kind != K_VCOPY  # a copy or a fill)
+    if gathered:  # (each PE its own ranges, of one length: the same cycles for every PE)
+        if not _gathered_ranges(pes, regs, a, b, c, d, checks_b, reads_b, sram.shape[0]):
+            return -1
+        _float_gathered(kind, fsram, regs, fregs, reads_b, a, b, d, regs[c, first], pes)
+        return _counted(kind, pc, fields, regs[c, first], count, vector_lanes, stats)
     for k in range(1, count):
         i = pes[k]
         if (i != first + k or regs[c, i] != regs[c, first] or regs[d, i] != regs[d, first]
@@ -361,6 +417,13 @@ def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lane
                 y_int = np.int64(sram[other + k, i]) if reads_b else np.int64(regs[b, i])
                 sram[target + k, i] = _vector_int(kind, np.int64(sram[source + k, i]), y_int,
                                                   np.int64(sram[target + k, i]))
+    return _counted(kind, pc, fields, length, count, vector_lanes, stats)
+
+
+@njit(cache=True, inline="always")
+def _counted(kind, pc, fields, length, count, vector_lanes, stats):
+    """Count `count` PEs' elementwise vector op of `length` elements in `stats`; its cycles beyond the issue cost."""
+    length = np.int64(length)
     stats[VECTOR_ELEMENTS] += length * count
     if fields[FLOAT, pc] != 0 and kind != K_VCOPY and kind != K_VFILL:
         stats[FLOPS] += (2 if kind == K_VFMA else 1) * length * count

@@ -1,0 +1,154 @@
+"""wafersim.train's arguments: a wrong type or a value out of range is a typed `TrainingArgumentError`
+(an `ArgumentError`) naming the field, raised before anything runs, and the valid neighbours of each refused
+value still train like the float64 NumPy reference (train.reference)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim import train
+from wafersim.train.reference import train_reference
+
+
+@pytest.mark.parametrize("options", [dict(batch_size=0), dict(batch_size=-3), dict(batch_size=2.0),
+                                     dict(batch_size=True), dict(batch_size=4, height=0, mode="pipelined")])
+def test_out_of_range_trainer_options_are_argument_errors(options):
+    with pytest.raises(train.TrainingArgumentError, match="must be a whole number >= 1") as err:
+        train.Trainer(train.Model.mlp([4, 6, 3]), train.SGD(), **options)
+    assert isinstance(err.value, ws.ArgumentError)
+    wrong_type = any(isinstance(value, (float, bool)) for value in options.values())
+    assert isinstance(err.value, train.TrainingArgumentTypeError) == wrong_type
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: train.SGD(lr=-1), "lr"), (lambda: train.SGD(lr=float("nan")), "lr"), (lambda: train.SGD(momentum=-0.5),
+                                                                                    "momentum"),
+    (lambda: train.Adam(lr=-1e-3), "lr"), (lambda: train.Adam(beta1=1.0), "beta1"), (lambda: train.Adam(beta2=-0.1),
+                                                                                      "beta2"),
+    (lambda: train.Adam(eps=0.0), "eps"), (lambda: train.SGD(lr="0.1"), "lr"),
+])
+def test_optimizer_hyperparameters_out_of_range_are_argument_errors(make, field):
+    with pytest.raises(train.TrainingArgumentError, match=f"{field} must be a finite number") as err:
+        make()
+    assert isinstance(err.value, ws.ArgumentError) and err.value.field == field
+    assert train.SGD(lr=0.0).lr == 0.0                       # lr 0 is allowed: the weights stay as they are
+
+
+@pytest.mark.parametrize("make", [lambda eps: train.Adam(eps=eps), lambda eps: train.LayerNorm(4, eps=eps),
+                                  lambda eps: train.TransformerBlock(2, 4, 4, eps=eps)])
+def test_eps_has_one_rule_and_one_message(make):
+    # Adam's eps=nan said ">= 0" and eps=0 "> 0"; LayerNorm's eps=0 was a plain TrainingError; a
+    # TransformerBlock's was taken, and its first step raised the layer-norm kernel's MLShapeError.
+    for eps in (0.0, -1e-9, float("nan"), float("inf"), "1e-5"):
+        with pytest.raises(train.TrainingArgumentError, match=r"eps must be a finite number > 0$") as err:
+            make(eps)
+        assert isinstance(err.value, ws.ArgumentError)
+    assert make(1e-12).eps == 1e-12
+
+
+# ----------------------------------------------------------------- arguments of the wrong type or out of range
+SMALL_MODEL = train.Model.mlp([6, 8, 3])
+
+
+@pytest.fixture(scope="module")
+def small_trainer():
+    x, labels = train.synthetic_classification(8, 6, 3, seed=1)
+    trainer = train.Trainer(SMALL_MODEL, train.SGD(lr=0.1), batch_size=8,
+                            device=ws.Device(ws.WaferSpec(width=8, height=8)))
+    return trainer, x, labels
+
+
+TYPE = train.TrainingArgumentTypeError
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda: train.Model.mlp([4, 2.5]), TYPE, "out_features"),
+    (lambda: train.Dense(2.5, 4), TYPE, "in_features"),
+    (lambda: train.Dense("4", 4), TYPE, "in_features"),
+    (lambda: train.Dense(None, 4), TYPE, "in_features"),
+    (lambda: train.Dense(4, 0), train.TrainingArgumentError, "out_features"),
+    (lambda: train.LayerNorm(2.5), TYPE, "features"),
+    (lambda: train.TransformerBlock(2, 4.0, 8), TYPE, "width"),
+    (lambda: train.Model.mlp("46"), TYPE, "sizes"),
+    # (was taken for its truth value: causal="no" masked attention)
+    (lambda: train.TransformerBlock(2, 4, 8, causal="no"), TYPE, r"causal\) must be True or False, got 'no'"),
+    (lambda: train.Model.mlp(None), TYPE, "sizes"),
+    (lambda: train.Model(None), TYPE, "layers"),
+    (lambda: train.Model([4, 3]), TYPE, "layers"),
+    (lambda: train.SGD(momentum=1.5), train.TrainingArgumentError, "momentum"),
+    (lambda: train.SGD(momentum=1.0), train.TrainingArgumentError, "momentum"),
+    (lambda: train.synthetic_classification(2.5, 6, 3), TYPE, "samples"),
+    (lambda: train.Trainer(SMALL_MODEL, None, 8), TYPE, "optimizer"),
+    (lambda: train.Trainer(SMALL_MODEL, "sgd", 8), TYPE, "optimizer"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, seed=-1), train.TrainingArgumentError, "seed"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, seed="x"), TYPE, "seed"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, memoryx_spec="x"), TYPE, "memoryx_spec"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, device="dev"), TYPE, "device"),
+    (lambda: train.Trainer(None, train.SGD(), 8), TYPE, "model"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, tile=0), train.TrainingArgumentError, "tile"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, chunk=1.5), TYPE, "chunk"),
+    # (micro_batch=0 ran as the default micro-batch; 1.0 was a CompileError from inside the step kernel;
+    # a negative one passed in weight-streaming mode)
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode="pipelined", micro_batch=0),
+     train.TrainingArgumentError, "micro_batch must be a whole number >= 1, got 0"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode="pipelined", micro_batch=1.0), TYPE, "micro_batch"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, micro_batch=-1), train.TrainingArgumentError,
+     "micro_batch"),
+    # (these four were plain TrainingErrors, neither ArgumentErrors nor TypeErrors)
+    (lambda: train.Dense(2, 2, "sigmoid"), train.TrainingArgumentError,
+     r"activation must be None or one of \['gelu', 'relu', 'tanh'\], got 'sigmoid'"),
+    (lambda: train.Dense(2, 2, 1), TYPE, "activation must be None or one of"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode="sideways"), train.TrainingArgumentError,
+     r"mode must be one of \('streaming', 'pipelined', 'auto'\), got 'sideways'"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode=["auto"]), TYPE, "mode must be one of"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, precision="float8"), train.TrainingArgumentError,
+     r"precision must be one of \['bfloat16', 'float16', 'float32'\], got 'float8'"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, precision=16), TYPE, "precision must be one of"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode="pipelined", micro_batch=3),
+     train.TrainingArgumentError, "a micro-batch of 3 samples must divide the batch of 8"),
+])
+def test_bad_model_optimizer_and_trainer_arguments_are_typed_errors(call, error, word):
+    with pytest.raises(error, match=word) as err:
+        call()
+    assert isinstance(err.value, train.TrainingError)
+    if error is TYPE:
+        assert isinstance(err.value, ws.ArgumentTypeError) and isinstance(err.value, TypeError)
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda t, x, y: t.step(x.astype(complex) + 1j, y), ws.ArgumentTypeError, "complex"),
+    (lambda t, x, y: t.fit(x, y, steps=-1), train.TrainingArgumentError, "steps"),
+    # (an empty data set was a bare ValueError from labels.min())
+    (lambda t, x, y: t.fit(x[:0], y[:0], steps=1), train.TrainingError, r"x has no samples \(shape \(0, 6\)\)"),
+    (lambda t, x, y: t.step(x[:0], y[:0]), train.TrainingError, "x has no samples"),
+    (lambda t, x, y: t.fit(x, y, steps=2.5), TYPE, "steps"),
+    (lambda t, x, y: t.fit(x, y, steps=1, callback=5), TYPE, "callback"),
+    # step() takes one batch: a whole data set (12 rows, which 8 does not divide, said "must divide") is
+    # refused saying so and pointing at fit()
+    (lambda t, x, y: t.step(np.vstack([x, x[:4]]), np.concatenate([y, y[:4]])), train.TrainingError,
+     r"a batch has 8 rows, got 12: step\(\) takes one batch .*x\[:8\].*fit\(x, labels, steps\)"),
+    (lambda t, x, y: t.step(np.vstack([x, x]), np.concatenate([y, y])), train.TrainingError, "got 16: step"),
+    # a label past the classes names itself and where it is
+    (lambda t, x, y: t.step(x, np.where(np.arange(8) == 5, 3, y)), train.TrainingError,
+     r"labels must lie in \[0, 3\) .*got 3 at index 5"),
+    (lambda t, x, y: t.fit(x, np.where(np.arange(8) == 2, -1, y), steps=1), train.TrainingError,
+     "got -1 at index 2"),
+])
+def test_bad_step_and_fit_arguments_are_typed_errors(small_trainer, call, error, word):
+    trainer, x, labels = small_trainer
+    before = trainer.steps
+    with pytest.raises(error, match=word):
+        call(trainer, x, labels)
+    assert trainer.steps == before                             # nothing ran
+
+
+def test_valid_neighbours_of_the_refused_training_arguments_still_train(small_trainer):
+    trainer, x, labels = small_trainer
+    assert trainer.fit(x, labels, steps=0) == []
+    assert train.SGD(momentum=0.99).momentum == 0.99 and train.Dense(np.int64(4), 2).in_features == 4
+    assert train.Model.mlp((6, np.int32(8), 3)).param_shapes() == SMALL_MODEL.param_shapes()
+    start = trainer.params
+    report = trainer.step(x.astype(np.float64), labels)          # real float64 rounds to float32, as before
+    losses, _ = train_reference(SMALL_MODEL, start, train.SGD(lr=0.1), x, labels, 1, 8)
+    assert report.loss == pytest.approx(losses[0], rel=1e-4)
