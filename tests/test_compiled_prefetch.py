@@ -1,4 +1,4 @@
-"""`prefetch` (sim/compiled/prefetch.py) is a hint to the CPU: compiled code that calls it must compute exactly
+"""`prefetch` (sim/compiled/jit.py) is a hint to the CPU: compiled code that calls it must compute exactly
 what it computes without it, for arrays of any dimension, element type and layout and for indices inside or
 far outside the array (a prefetch never faults), and the machine code must hold the prefetch instruction."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from wafersim.sim.compiled.prefetch import prefetch
+from wafersim.sim.compiled.jit import prefetch
 
 
 @njit

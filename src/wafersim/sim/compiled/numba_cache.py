@@ -50,7 +50,7 @@ ENGINE_SOURCES = (
     "compiled/wake.py",
 )
 #: Files whose constants compiled code reads (inlined into its machine code) without defining a cached function.
-CONSTANT_SOURCES = ("compiled/kinds.py", "compiled/prefetch.py", "compiled/table.py")
+CONSTANT_SOURCES = ("compiled/jit.py", "compiled/kinds.py", "compiled/table.py")
 STAMP = "wafersim-engine.sha256"
 _checked: set[Path] = set()  # cache folders checked in this process
 

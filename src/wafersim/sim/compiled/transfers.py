@@ -28,8 +28,7 @@ from .arith import fadd, fmax, fmin
 from .half_arith import half_stream
 from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
                          ring_slot, wake)
-from .jit import njit
-from .prefetch import prefetch
+from .jit import njit, prefetch
 from .kinds import (BLOCKED, GO_ON, K_RECV, K_SEND, K_SENDV, K_VADDX, K_VMAXX, FLOPS, HALF_FLOPS, REFUSED,
                     VECTOR_ELEMENTS)
 from .table import A, B, D, DIR, FIFO, FLOAT, HALF_FLOAT, KIND, LANE_ROW, NEXT, OUT_FIFO, OUT_LANE_ROW, TAG
