@@ -1,12 +1,12 @@
-"""Owed clocks and counts of lockstep transfers (`sim/exchange.py`, "owed clocks and counts"; `Strategy.owed_transfers`,
-`Strategy.deferred_counts`): a scalar send or receive of a whole dense group that no lane waits for leaves its
-lanes' clocks and the FIFO's word counters as they were, and the group owes them until a merge, a barrier, a
-halt, a failure or a reader of the counters settles them. Each kernel here puts a reader of the stale values
-right after such transfers -- a divergent split handed to the compiled interpreter, merges of groups owing
-different amounts, a barrier of a wave whose lanes do not all arrive at once, the cycle limit, a mistyped word,
-a debug print, later waves -- and must give REFERENCE's results, cycle counts, per-PE statistics and errors
-(every clock written at every instruction); the owed path must have run (else the test would prove nothing).
-Blocks 20 PEs wide: their `has_neighbor` groups are dense (complement form), which the lockstep path needs."""
+"""Owed clocks and counts of lockstep transfers (`sim/lockstep_rows.py`, "owed clocks and counts";
+`Strategy.owed_transfers`, `Strategy.deferred_counts`): a scalar send or receive of a whole dense group that no lane
+waits for leaves its lanes' clocks and the FIFO's word counters as they were, and the group owes them until a merge,
+a barrier, a halt, a failure or a reader of the counters settles them. Each kernel here puts a reader of the stale
+values right after such transfers -- a divergent split handed to the compiled interpreter, merges of groups owing
+different amounts, a barrier of a wave whose lanes do not all arrive at once, the cycle limit, a mistyped word, a
+debug print, later waves -- and must give REFERENCE's results, cycle counts, per-PE statistics and errors (every
+clock written at every instruction); the owed path must have run (else the test would prove nothing). Blocks 20 PEs
+wide: their `has_neighbor` groups are dense (complement form), which the lockstep path needs."""
 from __future__ import annotations
 
 import numpy as np

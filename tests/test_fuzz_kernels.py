@@ -38,7 +38,7 @@ step = st.one_of(
 )
 #: Blocks: small ones (their `has_neighbor` groups are masks or index lists), and rows 17 to 20 PEs wide,
 #: whose east and west groups leave out under 1/16 of the wave (dense groups: the lockstep path, with the
-#: owed clocks and counts of its transfers, `sim/exchange.py`).
+#: owed clocks and counts of its transfers, `sim/lockstep_rows.py`).
 block_shape = st.one_of(st.tuples(st.integers(1, 5), st.integers(1, 4)),
                         st.tuples(st.integers(17, 20), st.integers(1, 2)))
 
