@@ -9,8 +9,8 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import (Scratch, check_block_fits, device_argument, fitting_device, float32_input, float32_scalar,
-                      nonempty, shape_argument)
+from .hosting import (Scratch, check_block_fits, check_block_tiles, device_argument, fitting_device, float32_input,
+                      float32_scalar, nonempty, shape_argument)
 
 
 @jit
@@ -42,9 +42,7 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
     height, width = nonempty(u, "u").shape
     device = device_argument(device) or fitting_device(width, height)
     bx, by = (width, height) if block is None else shape_argument(block, "block")
-    if width % bx or height % by:
-        raise ArgumentError(f"block {bx} x {by} (width x height) must tile the {width} x {height} array "
-                                  f"(u of shape {u.shape}: height x width, one value per PE)")
+    check_block_tiles((bx, by), u.shape, "u")
     check_block_fits(device, bx, by, f"heat (one cell per PE, blocks of {bx} x {by})")
     with Scratch(device, stream) as mem:
         d_u, d_out = mem.put(u), mem.empty(u.shape)

@@ -153,6 +153,16 @@ def shape_argument(value: Any, name: str, length: int = 2) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
 
 
+def check_block_tiles(block: tuple[int, int], shape: tuple[int, ...], name: str) -> None:
+    """An `ArgumentError` unless the `block` (width x height PEs) tiles an array of one value per PE, `name` of
+    NumPy `shape` (height x width): the message says which side is which (a (6, 10) array read as "10 x 6"
+    looked transposed to a new user)."""
+    (bx, by), (height, width) = block, shape
+    if width % bx or height % by:
+        raise ArgumentError(f"block {bx} x {by} (width x height) must tile the {width} x {height} array "
+                            f"({name} of shape {tuple(shape)}: height x width, one value per PE)")
+
+
 def device_argument(device: Any) -> Device | None:
     """The `device` argument of a host function: a `Device`, or None (the function makes one)."""
     if device is not None and not isinstance(device, Device):

@@ -33,8 +33,8 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import (Scratch, check_block_fits, device_argument, fitting_device, nonempty, number_input,
-                      shape_argument)
+from .hosting import (Scratch, check_block_fits, check_block_tiles, device_argument, fitting_device, nonempty,
+                      number_input, shape_argument)
 
 SUM = wsc.SUM
 MAX = wsc.MAX
@@ -101,9 +101,7 @@ def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device
         raise ArgumentError(f"op must be one of {sorted(OPS)}, got {op!r}")
     height, width = nonempty(values, "values").shape
     bx, by = shape_argument(block, "block")
-    if width % bx or height % by:
-        raise ArgumentError(f"block {bx} x {by} (width x height) must tile the {width} x {height} array "
-                                  f"(values of shape {values.shape}: height x width, one value per PE)")
+    check_block_tiles((bx, by), values.shape, "values")
     if values.dtype == np.int32 and op == "sum":
         _check_int32_sums(values, bx, by)
     device = check_block_fits(device_argument(device) or fitting_device(width, height), bx, by,
