@@ -80,13 +80,15 @@ def profile(simulate: Callable[[], object], repeat: int) -> tuple[dict[str, tupl
 def runs(simulate: Callable[[], object], repeat: int) -> tuple[dict[tuple[int, str, int], tuple[float, float]], float]:
     """Run `simulate` `repeat` times with the engine's group runs timed (thread CPU): ({(pc, instruction, lanes):
     (CPU seconds, runs) per launch}, the launching thread's CPU seconds per launch)."""
+    import dataclasses
+
+    from wafersim.sim import strategy
     from wafersim.sim.wave import WaveSim
 
     totals: dict[tuple[int, str, int], list[int]] = defaultdict(lambda: [0, 0])
     original = WaveSim.__dict__["_run_group"]
 
     def timed(self, pc: int, group) -> list[tuple]:
-        self.runs_on = False  # (a run going on with the next group, `Strategy.runs_on`, would hide that group's run)
         start = time.thread_time_ns()
         try:
             return original(self, pc, group)
@@ -97,10 +99,13 @@ def runs(simulate: Callable[[], object], repeat: int) -> tuple[dict[tuple[int, s
             entry[1] += 1
 
     WaveSim._run_group = timed
+    # (a run going on with the scheduler's next group, `Strategy.runs_on`, would hide that group's run)
+    each_run = dataclasses.replace(strategy.active(), runs_on=False)
     try:
         start = time.thread_time()
-        for _ in range(repeat):
-            simulate()
+        with strategy.forced(each_run):
+            for _ in range(repeat):
+                simulate()
         thread = (time.thread_time() - start) / repeat
     finally:
         WaveSim._run_group = original
