@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from test_parallel import lanes_of_every_form
 from wafersim.sim.lanes import Lanes
@@ -26,43 +27,28 @@ def test_lanes_extremes_and_unmasked_writes_keep_non_lanes():
         np.testing.assert_array_equal(changed, expected)
 
 
-def test_chunk_extremes_bound_each_run_of_lanes_and_leave_the_array_as_it_was():
-    rng = np.random.default_rng(6)
+@pytest.mark.parametrize("size, seed", [(7, 6), (None, 7)])
+def test_chunk_extremes_bound_each_run_of_lanes_and_leave_the_array_as_it_was(size, seed):
+    """Runs of `size` window positions, or the whole window (None: one bound)."""
+    rng = np.random.default_rng(seed)
     for lanes, expected in lanes_of_every_form(rng, 60):
         if not lanes.is_dense:
             continue
         values = rng.uniform(-5, 5, 60).astype(np.float32)
         before = values.copy()
-        size = 7
+        span = lanes.n if size is None else size
         base = 0 if lanes.window is None else lanes.window.start
         positions = expected - base  # window positions of the lanes
         for largest in (True, False):
             got = lanes.chunk_extremes(values, largest, size)
             np.testing.assert_array_equal(values, before)
-            assert len(got) == -(-lanes.n // size)
+            assert got.dtype == np.float32 and len(got) == (1 if size is None else -(-lanes.n // size))
             for chunk, bound in enumerate(got):
-                inside = values[base + positions[(positions >= chunk * size) & (positions < (chunk + 1) * size)]]
+                inside = values[base + positions[(positions >= chunk * span) & (positions < (chunk + 1) * span)]]
                 if len(inside) == 0:
                     assert bound == (-np.inf if largest else np.inf)
                 else:
                     assert bound == (inside.max() if largest else inside.min())
-
-
-def test_chunk_extremes_of_the_whole_window_bound_its_lanes_and_leave_the_array_as_it_was():
-    rng = np.random.default_rng(7)
-    for lanes, expected in lanes_of_every_form(rng, 60):
-        if not lanes.is_dense:
-            continue
-        values = rng.uniform(-5, 5, 60).astype(np.float32)
-        before = values.copy()
-        for largest in (True, False):
-            got = lanes.chunk_extremes(values, largest, None)
-            np.testing.assert_array_equal(values, before)
-            assert got.dtype == np.float32 and len(got) == 1
-            if len(expected) == 0:
-                assert got[0] == (-np.inf if largest else np.inf)
-            else:
-                assert got[0] == (values[expected].max() if largest else values[expected].min())
 
 
 def test_evenly_spaced_exclusions_index_as_slices_and_others_as_arrays():
