@@ -106,6 +106,32 @@ def test_a_launch_whose_failure_the_script_caught_is_listed_as_failed(tmp_path, 
     assert table[4].startswith("launch 1 (edge) failed, and the script caught the error: MeshBoundaryError: ")
 
 
+def test_run_names_the_device_of_each_launch_where_a_script_uses_several(tmp_path):
+    """A new user's script launched the same kernel on a `dev` and a `wse2` device: the table listed two rows
+    alike, with nothing to say which ran where. A device column, numbered by first launch and naming the spec,
+    appears where the launches ran on more than one device (a failed launch's row too); one device, none."""
+    script = tmp_path / "two.py"
+    script.write_text(textwrap.dedent("""
+        import wafersim as ws
+        small = ws.Device(ws.WaferSpec.preset("wse2", width=4, height=4))
+        big = ws.Device(ws.WaferSpec(width=4, height=4))
+        small.launch(ws.assemble(".name one\\nhalt"), 1, (2, 1))
+        big.launch(ws.assemble(".name two\\nhalt"), 1, (3, 1))
+        try:
+            small.launch(ws.assemble(".name edge\\nsend east, 0, r0"), 1, (4, 1))
+        except ws.MeshBoundaryError:
+            pass
+    """))
+    lines = invoke("run", str(script)).output.splitlines()
+    assert lines[0].split()[:5] == ["#", "device", "kernel", "grid", "block"]
+    assert lines[2].split()[:7] == ["1", "1", "(wse2)", "one", "1x1", "2x1", "1"]
+    assert lines[3].split()[:7] == ["2", "2", "(custom)", "two", "1x1", "3x1", "1"]
+    assert lines[4].split()[:7] == ["3", "1", "(wse2)", "edge", "1x1", "4x1", "failed"]
+    assert lines[4].split()[7:] == ["-"] * 6  # (every figure of a failed launch: none)
+    script.write_text(SCRIPT)
+    assert "device" not in invoke("run", str(script)).output.splitlines()[0]
+
+
 def test_trace_writes_a_perfetto_trace_of_every_launch(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT)

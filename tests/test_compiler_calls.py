@@ -171,6 +171,21 @@ def indexes_a_slice_argument(out):
 
 
 @ws.jit
+def _sets_first(out):
+    out[0] = 1
+
+
+@ws.jit
+def launches_a_kernel(out):
+    _sets_first[1, 1](out)  # MARK-launch
+
+
+@ws.jit
+def calls_a_method_of_a_number(out):
+    out[0] = out[1].bit_length()  # MARK-method
+
+
+@ws.jit
 def converts_to_float16(out):
     out[0] = np.float16(out[1])  # MARK-float16
 
@@ -210,6 +225,11 @@ def converts_to_int64(out):
                                                    "ws.send, ws.recv(out=...)); index its array at the slice's start"),
     (calls_a_recursive_function, "MARK-recursion", "recursive call to _countdown: device functions are inlined, "
                                                    "so one cannot call itself"),
+    # (both once said "only intrinsics, math functions and @ws.jit functions can be called", though _sets_first is one)
+    (launches_a_kernel, "MARK-launch", "a kernel cannot launch a kernel (_sets_first[...](...): there is no dynamic "
+                                       "parallelism): call it as a device function, _sets_first(...)"),
+    (calls_a_method_of_a_number, "MARK-method", ".bit_length() is a method of a value known only at run time: "
+                                                "numbers and arrays have no methods in a kernel"),
 ])
 def test_callables_that_are_not_device_functions_are_refused_saying_what_to_write(kernel, marker, text):
     with pytest.raises(ws.CompileError) as info:

@@ -244,7 +244,7 @@ ODD_CONSTRUCTS = [
     ("ws.threadfence()  # HERE", "no fence is needed"),
     ("y = math.ldexp(x, 2)  # HERE", "cannot be called"),
     ("y = len(n)  # HERE", "len() of a number"),
-    ("y = out.sum()  # HERE", "only intrinsics"),
+    ("y = out.sum()  # HERE", ".sum() is a method of a value known only at run time"),
     ("y = max(x, key=abs)  # HERE", "no keyword argument 'key'"),
     ("y = min(x)  # HERE", "at least two"),
     ("y = sum(out[0:4])  # HERE", "global slice"),

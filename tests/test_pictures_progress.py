@@ -44,6 +44,23 @@ def test_a_heatmap_figure_follows_the_maps_shape(height, width, tmp_path):
     assert max(rows, cols) <= 1400
 
 
+@pytest.mark.parametrize("height, width", [(9, 17), (16, 12), (4, 4)])
+def test_a_heatmap_title_wider_than_its_map_is_drawn_whole(height, width, tmp_path):
+    """A new user's heatmap of 2 waves of 8 x 8 blocks on a wafer with defects lost the first letter of its
+    title, "work: instructions per PE, summed over 2 waves", at the picture's left edge: the title is centred
+    on the map, and a map narrower than the title pushed it out of the figure. No dark pixel may touch the
+    picture's edges (the figure's background is white, and nothing is drawn there but by overflowing)."""
+    import matplotlib.image
+    from wafersim.sim.pictures import save_map
+
+    title = "work: instructions per PE, summed over 2 waves (a long kernel name)"
+    path = save_map(np.random.default_rng(2).random((height, width)), tmp_path / "map.png", title, "instructions")
+    pixels = matplotlib.image.imread(path)[..., :3]
+    dark = pixels.min(axis=2) < 0.5
+    assert not (dark[:, 0].any() or dark[:, -1].any() or dark[0].any() or dark[-1].any())
+    assert dark[:, : dark.shape[1] // 10].any()  # (the title's first letters are drawn, near the left edge)
+
+
 def test_heatmap_metrics_are_the_stats_arrays():
     stats = run_heat(3)
     np.testing.assert_array_equal(stats.metric("stall"), stats.stall)

@@ -116,13 +116,32 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         return True
 
 
+    def not_callable_message(self, func: ast.expr) -> str:
+        """Why `func(...)` cannot be called, where `func` is no compile-time callable: a kernel launched from a
+        kernel (`other[grid, block](...)`) and a method of a run-time value (`x.bit_length()`) say so."""
+        if isinstance(func, ast.Subscript):
+            try:
+                launched = self.static(func.value)
+            except Unsupported:
+                launched = NOT_STATIC
+            if getattr(launched, "__wafersim_jit__", False):
+                name = ast.unparse(func.value)
+                return (f"a kernel cannot launch a kernel ({name}[...](...): there is no dynamic parallelism): "
+                        f"call it as a device function, {name}(...), which is inlined here, or launch it from "
+                        f"the host")
+        if isinstance(func, ast.Attribute):
+            return (f".{func.attr}() is a method of a value known only at run time: numbers and arrays have no "
+                    f"methods in a kernel: write a function of it instead (sum(a[0:n]) for a.sum(), "
+                    f"min(a[0:n]) for a.min())")
+        return "only intrinsics, math functions and @ws.jit functions can be called in a kernel"
+
     def call(self, node: ast.Call):
         if self.is_grid_sync(node):
             self.emit("gbar")
             return None
         callee = self.static(node.func)
         if callee is NOT_STATIC:
-            raise Unsupported("only intrinsics, math functions and @ws.jit functions can be called in a kernel")
+            raise Unsupported(self.not_callable_message(node.func))
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
             raise Unsupported("*args and **kwargs are not supported in kernel calls")
         if getattr(callee, "__wafersim_jit__", False):

@@ -62,7 +62,7 @@ def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap:
     ax.set_ylabel("y (PE row, south ↓)")
     fig.colorbar(image, ax=ax, label=units, shrink=0.9)
     try:
-        fig.savefig(path)
+        fig.savefig(path, bbox_inches="tight", pad_inches=0.05)  # (a title wider than the axes is kept whole)
     except OSError as exc:  # (not writable)
         raise ArgumentError(f"cannot write {str(path)!r}: {exc.strerror or exc}", path=str(path)) from None
     finally:

@@ -260,11 +260,15 @@ def launch_table(launches: list) -> str:
         return "no launches"
     head = ("#", "kernel", "grid", "block", "waves", "cycles", "time (us)", "PE-instructions", "words moved",
             "global bytes", "energy")
+    devices = _device_labels([device for device, _ in launches])
+    if devices is not None:  # (a script on several devices: which ran where, as cycles differ between specs)
+        head = head[:1] + ("device",) + head[1:]
     rows, notes = [], []
-    for k, (_, s) in enumerate(launches, start=1):
-        dims = (str(k), s.program, "x".join(map(str, s.grid)), "x".join(map(str, s.block)))
+    for k, (device, s) in enumerate(launches, start=1):
+        dims = (str(k),) + ((devices[id(device)],) if devices is not None else ()) + (
+            s.program, "x".join(map(str, s.grid)), "x".join(map(str, s.block)))
         if isinstance(s, FailedLaunch):
-            rows.append(dims + ("failed",) + ("-",) * (len(head) - 5))
+            rows.append(dims + ("failed",) + ("-",) * (len(head) - len(dims) - 1))
             first_line = str(s.error).splitlines()[0] if str(s.error) else ""
             notes.append(f"launch {k} ({s.program}) failed, and the script caught the error: "
                          f"{type(s.error).__name__}: {first_line}")
@@ -272,8 +276,19 @@ def launch_table(launches: list) -> str:
         rows.append(dims + (str(s.waves), f"{s.cycles:,}", f"{s.seconds * 1e6:,.2f}", f"{s.instructions:,}",
                             f"{s.words_moved:,}", f"{s.global_bytes:,}", energy_text(s.energy_j)))
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-    line = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa
+    left = 2 if devices is None else 3  # (#, device and kernel read as text: left-aligned)
+    line = lambda r: "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa
     return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows] + notes)
+
+
+def _device_labels(devices: list) -> dict[int, str] | None:
+    """"1 (dev)", "2 (wse2)", ... by `id` of each device, numbered in the order of their first launch, where the
+    launches ran on more than one device; None where they ran on one (the table then has no device column)."""
+    labels: dict[int, str] = {}
+    for device in devices:
+        if id(device) not in labels:
+            labels[id(device)] = f"{len(labels) + 1} ({device.spec.name})"
+    return labels if len(labels) > 1 else None
 
 
 def _run_script(script: str, script_args: tuple[str, ...], on_error=None) -> tuple[list, object]:
