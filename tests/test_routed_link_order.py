@@ -200,3 +200,99 @@ def test_today_a_send_run_first_holds_the_link_though_it_lies_later():
             stats = launch(source, routes)
         assert (stats.stall[0, 0], stats.stall[0, 3]) == (1, 0)  # (the model: 0 and 1)
         np.testing.assert_array_equal(stats.busy[:HEIGHT, :WIDTH], expected.finish - expected.stall)
+
+
+# ----------------------------------------------------------------------------- contention under every strategy
+def same_cycle_program() -> tuple[str, dict[int, Rules]]:
+    """`test_a_word_waits_for_the_span_of_a_word_sent_earlier_down_a_longer_path`'s two senders, PE (3, 0)'s
+    word wanting the link (3, 0) -> (4, 0) in the cycle PE (0, 0)'s word crosses it (the model: it waits 1)."""
+    routes = {0: east_row(0, 4), 1: east_row(3, 4)}
+    for delay in range(8):
+        source = program([(0, 0, [(0, 0)]), (3, delay, [(1, 0)])])
+        if [d for *_, d in model(source, routes).sends] == [0, 1]:
+            return source, routes
+    raise AssertionError("no delay makes the two words meet")
+
+
+def test_two_senders_words_on_one_link_in_one_cycle_wait_alike_under_every_strategy():
+    """Real contention (two senders' words on one link in one cycle), in both code orders, under every engine
+    strategy (tests/test_engine_strategies.py's STRATEGIES: the compiled interpreter, routed steps and all the
+    rest on and off): the same stalls, busy cycles and launch cycles, the model's where the orders agree."""
+    from test_engine_strategies import run_every_strategy
+
+    source, routes = same_cycle_program()
+    expected = model(source, routes)
+    _, stats = run_every_strategy(lambda: (np.zeros(1), launch(source, routes)))
+    assert_matches_model(stats, expected)
+    assert (stats.stall[0, 0], stats.stall[0, 3]) == (0, 1)
+    # PE (3, 0)'s code first: the engine's order, which reserves the link for it (the model's key order would not)
+    first = model(program([(3, 0, [(1, 0)]), (0, 0, [(0, 0)])]), routes).sends
+    key = {index: t for t, index, *_ in first}
+    source = program([(3, int(key[0] + 3 - key[3]), [(1, 0)]), (0, 0, [(0, 0)])])
+    _, stats = run_every_strategy(lambda: (np.zeros(1), launch(source, routes)))
+    assert (stats.stall[0, 0], stats.stall[0, 3]) == (1, 0)
+
+
+ROW = 6
+
+
+def _line(channel: int, sender: int, last: int) -> ws.routes.Route:
+    """Words of PE (sender, 0) go east to PE (last, 0), which alone takes them off its ramp."""
+    def rules(x: int, y: int, width: int, height: int) -> dict:
+        if y or not sender <= x <= last:
+            return {}
+        return {ws.RAMP: ws.EAST} if x == sender else {ws.WEST: ws.RAMP if x == last else ws.EAST}
+    return ws.routes.custom(channel, rules)
+
+
+@ws.jit
+def two_senders_one_receiver(inp, out, words: ws.constant, senders):
+    """PEs 0 and 1 of the row send `words` words each east to PE 3 (channels 0 and 1: both cross the links
+    1 -> 2 and 2 -> 3 at once), PE 0 where `senders` has bit 1, PE 1 where it has bit 2; PE 3 takes channel 1's
+    words first."""
+    x, y = ws.grid(2)
+    first = ws.local.array(words, np.float32)
+    second = ws.local.array(words, np.float32)
+    if x == 0 and senders & 1:
+        first[0:words] = inp[0, 0:words]
+        ws.send(ws.RAMP, first[0:words], channel=0)
+    if x == 1 and senders & 2:
+        first[0:words] = inp[1, 0:words]
+        ws.send(ws.RAMP, first[0:words], channel=1)
+    if x == 3:
+        if senders & 2:
+            ws.recv(ws.RAMP, out=first[0:words], channel=1)
+        if senders & 1:
+            ws.recv(ws.RAMP, out=second[0:words], channel=0)
+        out[0, 0:words] = second[0:words]
+        out[1, 0:words] = first[0:words]
+
+
+def test_two_vector_senders_sharing_links_wait_alike_under_every_strategy():
+    """Two routed vector sends whose words want the same links in the same cycles, under every strategy: the
+    same results, stalls and cycles, the words arrive as sent (NumPy). PE 1 (its code after PE 0's) waits for
+    PE 0's span on the links, one more cycle for each more word of it: its stall beside PE 0 less its stall
+    sending alone grows by 8 from 8 to 16 words; at 24 words through FIFOs of 16, while PE 3 drains channel 1
+    first, PE 0's first step is 16 words and one span, so PE 1 waits as at 16."""
+    from test_engine_strategies import run_every_strategy
+
+    waits = {}
+    for words in (8, 16, 24):
+        values = np.random.default_rng(words).standard_normal((2, words)).astype(np.float32)
+        stalls = {}
+        for senders in (2, 3):  # PE 1 alone, then both
+
+            def launch_kernel():
+                device = ws.Device(ws.WaferSpec.preset("dev", width=ROW, height=1, fifo_depth=16))
+                d_in, d_out = device.to_device(values), device.device_array((2, words), np.float32)
+                stats = two_senders_one_receiver[(1, 1), (ROW, 1)](d_in, d_out, words, senders,
+                                                                   routes=[_line(0, 0, 3), _line(1, 1, 3)])
+                return d_out.copy_to_host(), stats
+
+            out, stats = run_every_strategy(launch_kernel)
+            np.testing.assert_array_equal(out[1], values[1])
+            if senders == 3:
+                np.testing.assert_array_equal(out[0], values[0])
+            stalls[senders] = stats.stall[0, 1]
+        waits[words] = stalls[3] - stalls[2]
+    assert waits[8] > 0 and waits[16] == waits[8] + 8 and waits[24] == waits[16], waits

@@ -520,3 +520,34 @@ def test_the_same_senders_rerouted_mid_kernel_reach_their_new_receivers():
     np.testing.assert_array_equal(got[1], data[:8])
     np.testing.assert_array_equal(got[2], data[8:])
     np.testing.assert_array_equal(got[3], np.zeros(8, np.float32))
+
+
+def test_a_custom_routes_masks_are_each_pes_rules_read_alone():
+    """A custom route's masks (each rule read once per form where PEs repeat it) equal the masks written
+    from each PE's rules one by one in plain Python: ports as ints, tuples, lists and NumPy ints, rules
+    repeated across PEs, an input named twice (the later rule wins), drops (`()`)."""
+    rng = np.random.default_rng(5)
+    forms = [ws.EAST, ws.WEST, ws.SOUTH, (ws.RAMP, ws.EAST), (ws.EAST, ws.RAMP), [ws.RAMP, ws.SOUTH], (),
+             np.int64(ws.NORTH), (ws.EAST, ws.EAST)]
+    inputs = [ws.WEST, ws.NORTH, (ws.WEST, ws.NORTH), np.int32(ws.EAST)]
+    tables = {(x, y): {inputs[int(i)]: forms[int(rng.integers(len(forms)))]
+                       for i in rng.integers(len(inputs), size=int(rng.integers(0, 4)))}
+              for x in range(5) for y in range(4)}
+    expected = np.zeros((len(ws.isa.opcodes.PORTS), 4, 5), dtype=np.uint8)
+    for (x, y), table in tables.items():
+        for rx, tx in table.items():
+            outs = [int(p) for p in (tx if isinstance(tx, (tuple, list)) else [tx])]
+            for port in set(int(p) for p in (rx if isinstance(rx, tuple) else [rx])):
+                expected[port, y, x] = sum(1 << p for p in set(outs)) | 32  # (ACCEPT: the input has a rule)
+    route = ws.routes.custom(1, lambda x, y, w, h: tables[(x, y)])
+    np.testing.assert_array_equal(route.masks((5, 4)), expected)
+
+
+@pytest.mark.parametrize("wrong", [(ws.RAMP, float(ws.EAST)), (ws.RAMP, True), float(ws.EAST)])
+def test_a_port_equal_to_a_rule_read_before_is_still_refused_if_it_is_no_port(wrong):
+    """PE 1 repeats PE 0's rule but for a float or a bool equal to a port (equal, with the same hash, as a key
+    of the rules already read): it is refused as no port, not taken for the rule it equals."""
+    def rules(x, y, w, h):
+        return {ws.WEST: (ws.RAMP, ws.EAST) if isinstance(wrong, tuple) else ws.EAST} if x == 0 else {ws.WEST: wrong}
+    with pytest.raises(ws.RouteError, match="is not a port"):
+        ws.routes.custom(1, rules).masks((2, 1))

@@ -180,35 +180,58 @@ def custom(channel: int, rules: Callable[[int, int, int, int], Mapping[Ports, Po
 
     def table(bx: int, by: int) -> np.ndarray:
         masks = patterns.blank(bx, by)
+        # (input ports, output mask) of each rule already read, for rules whose ports are plain ints or tuples
+        # of them (`_plain_ports`): a block's PEs repeat a few rules, and reading one took most of a launch's
+        # time here (the routed 25-point stencil: 16 routes of 1,024 PEs a launch)
+        known: dict[tuple, tuple[tuple[int, ...], int]] = {}
         for y in range(by):
             for x in range(bx):
                 for rx, tx in _rule_table(rules, channel, x, y, bx, by).items():
-                    inputs, out = port_mask(rx), port_mask(tx) | ACCEPT
-                    if inputs == 0:  # (`()`: a rule for no input, which installed nothing, silently)
-                        raise RouteError(f"custom route on channel {channel}: rules({x}, {y}, {bx}, {by}) gives a "
-                                         f"rule for no input port, {rx!r}: name the port(s) its words arrive from "
-                                         f"(ws.RAMP for this PE's own sends); an empty tuple of outputs, (), drops "
-                                         f"them", channel=channel, pe=(x, y))
-                    for port in range(N_PORTS):
-                        if inputs >> port & 1:
-                            masks[port, y, x] = out
+                    key = (rx, tx) if _plain_ports(rx) and _plain_ports(tx) else None
+                    rule = known.get(key) if key is not None else None
+                    if rule is None:
+                        rule = _read_rule(channel, rx, tx, x, y, bx, by)
+                        if key is not None:
+                            known[key] = rule
+                    inputs, out = rule
+                    for port in inputs:
+                        masks[port, y, x] = out
         return masks
     return Route(channel, table, "custom", merge=merge)
+
+
+def _plain_ports(ports) -> bool:
+    """Whether `ports` is an int or a tuple of ints (their type exactly: a bool or a float equal to a port
+    is not one, and must meet `port_mask`'s error, so no rule read earlier may stand for it)."""
+    return type(ports) is int or (type(ports) is tuple and all(type(port) is int for port in ports))
+
+
+def _read_rule(channel: int, rx, tx, x: int, y: int, bx: int, by: int) -> tuple[tuple[int, ...], int]:
+    """A custom rule `rx: tx` of PE (x, y) as (its input ports, its output mask with ACCEPT), checked."""
+    inputs, out = port_mask(rx), port_mask(tx) | ACCEPT
+    if inputs == 0:  # (`()`: a rule for no input, which installed nothing, silently)
+        raise RouteError(f"custom route on channel {channel}: rules({x}, {y}, {bx}, {by}) gives a "
+                         f"rule for no input port, {rx!r}: name the port(s) its words arrive from "
+                         f"(ws.RAMP for this PE's own sends); an empty tuple of outputs, (), drops "
+                         f"them", channel=channel, pe=(x, y))
+    return tuple(port for port in range(N_PORTS) if inputs >> port & 1), out
 
 
 def _rule_table(rules: Callable, channel: int, x: int, y: int, bx: int, by: int) -> dict:
     """`rules(x, y, bx, by)` of a custom route as a dict; a rule that raises or returns no mapping is a
     `RouteError` naming it and the PE (it runs at launch, where a bare error would hide whose it is)."""
-    call = f"custom route on channel {channel}: rules({x}, {y}, {bx}, {by})"
     try:
         table = rules(x, y, bx, by)
     except WaferError:
         raise
     except Exception as exc:
-        raise RouteError(f"{call} raised {type(exc).__name__}: {exc}", channel=channel, pe=(x, y)) from exc
+        raise RouteError(f"custom route on channel {channel}: rules({x}, {y}, {bx}, {by}) raised "
+                         f"{type(exc).__name__}: {exc}", channel=channel, pe=(x, y)) from exc
+    if type(table) is dict:  # (the usual form: a copy, as `dict` makes of any mapping)
+        return table.copy()
     if not isinstance(table, Mapping):
-        raise RouteError(f"{call} returned {table!r}: it must return a dict {{input port(s): output port(s)}}",
-                         channel=channel, pe=(x, y))
+        raise RouteError(f"custom route on channel {channel}: rules({x}, {y}, {bx}, {by}) returned {table!r}: it "
+                         f"must return a dict {{input port(s): output port(s)}}", channel=channel, pe=(x, y))
     return dict(table)
 
 
