@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from wafersim.sim import bandwidth
 from wafersim.sim.bandwidth import BandwidthLedger, prefix_bytes
 from wafersim.sim.bandwidth_kernels import cycle_prefix_bytes
 
@@ -100,9 +101,14 @@ def _plain_prefix(issue, pe, nbytes) -> list[int]:
 @pytest.mark.parametrize("cycles", ["dense", "sparse", "halves", "one"])
 @pytest.mark.parametrize("order", ["by pe", "by key", "any", "repeated"])
 @pytest.mark.parametrize("pes", [40, 2 ** 61])
-def test_the_bytes_up_to_each_key_are_the_plain_sum_whichever_way_they_are_found(cycles, order, pes):
-    """`prefix_bytes` takes no sort (cycles near each other, each cycle's accesses by PE), one integer key,
-    or both parts of the key (cycles with fractions, keys too wide): each against a plain sum."""
+@pytest.mark.parametrize("numba_loaded", [True, False])
+def test_the_bytes_up_to_each_key_are_the_plain_sum_whichever_way_they_are_found(cycles, order, pes, numba_loaded,
+                                                                                  monkeypatch):
+    """`prefix_bytes` takes no sort (cycles near each other, each cycle's accesses by PE; compiled, where the
+    process has loaded Numba), one integer key, or both parts of the key (cycles with fractions, keys too wide):
+    each against a plain sum."""
+    if not numba_loaded:  # (the process as one that has not loaded the engine's Numba module: NumPy only)
+        monkeypatch.setattr(bandwidth, "_JIT", "wafersim.sim.compiled.not_loaded")
     rng = np.random.default_rng(len(cycles) * 7 + len(order) + pes % 97)
     for _ in range(40):
         count = int(rng.integers(1, 41))
@@ -128,3 +134,28 @@ def test_the_pass_without_a_sort_refuses_cycles_with_fractions_or_accesses_not_b
     assert not cycle_prefix_bytes(issue, 7.0, 2, np.array([2, 1, 0, 3]), sizes, through)  # (cycle 7: PE 2, then 0)
     assert not cycle_prefix_bytes(issue, 7.0, 2, np.array([0, 1, 0, 3]), sizes, through)  # (a key repeated)
     assert not cycle_prefix_bytes(issue + [0, 0.5, 0, 0], 7.0, 2, np.array([0, 1, 2, 3]), sizes, through)
+
+
+_PREFIX_WITHOUT_NUMBA = """
+import sys
+import numpy as np
+from wafersim.sim.bandwidth import prefix_bytes
+pe = np.tile(np.arange(1000, dtype=np.int64), 3)  # (three cycles' stores of a group's lanes, each cycle by PE)
+issue = np.repeat(np.array([10.0, 11.0, 13.0]), 1000)
+through = prefix_bytes(issue, pe, 4, 1000)
+print("numba" in sys.modules, through[[0, 999, 1000, 2999]].tolist())
+"""
+
+
+def test_a_process_that_has_not_loaded_numba_finds_the_bytes_without_loading_it():
+    # A whole-wafer store at a wave's end (Game of Life's) loaded Numba for the compiled pass: the whole
+    # import in a process's first launch, and the compiled register runs and receives in its later ones.
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _PREFIX_WITHOUT_NUMBA], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    loaded, values = result.stdout.split(" ", 1)
+    assert loaded == "False"
+    assert values.strip() == str([4, 4000, 4004, 12000])  # (a cycle's bytes, then the next cycle's on top)

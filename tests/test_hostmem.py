@@ -248,6 +248,71 @@ def test_reserved_heap_serves_later_arrays_without_page_faults(tmp_path):
     assert reused < fresh / 20, (fresh, reused)
 
 
+_RESERVE_LATER = """
+import resource, sys, time
+import numpy as np
+from wafersim.sim import hostmem, parallel
+
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+def resident():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1])
+
+if not hostmem.tune_allocator() or hostmem._madvise_function() is None:
+    print("untuned")
+    sys.exit()
+before = resident()
+with parallel.threads(2):
+    reserved = hostmem.reserve_heap(64 << 20, background=True)
+deadline = time.monotonic() + 60  # (the thread maps the freed blocks in; a failure guard, not a timing)
+while resident() - before < (60 << 20) // hostmem._PAGE and time.monotonic() < deadline:
+    time.sleep(0.01)
+mapped = resident() - before
+start = faults()
+array = np.ones(6 << 20, dtype=np.int32)  # 24 MiB from the heap the thread mapped in
+print(reserved, mapped, faults() - start, int(array.sum()))
+"""
+
+
+def test_a_heap_reserved_in_the_background_serves_later_arrays_without_page_faults(tmp_path):
+    # A launch without `ws.init()` reserves its heap so (`engine`): the blocks freed at once, their pages mapped
+    # in by the populating thread while the caller goes on. A fresh process: its heap is fresh.
+    import subprocess
+    import sys
+
+    (tmp_path / "reserve_later.py").write_text(_RESERVE_LATER)
+    result = subprocess.run([sys.executable, str(tmp_path / "reserve_later.py")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    words = result.stdout.split()
+    if words[0] == "untuned":  # (not glibc, or WAFERSIM_NO_MALLOC_TUNING: nothing is reserved or mapped)
+        return
+    reserved, mapped, array_faults, total = map(int, words)
+    assert reserved == 64 << 20
+    assert total == 6 << 20  # (the array's contents are its own: the thread writes nothing)
+    if mapped < (60 << 20) // 4096:
+        pytest.skip(f"{mapped} pages mapped in: a kernel before 5.14 refuses MADV_POPULATE_WRITE")
+    assert array_faults < (24 << 20) // 4096 // 20, array_faults
+
+
+def test_a_heap_reserved_in_the_background_on_one_thread_is_mapped_in_at_once(monkeypatch):
+    from wafersim.sim import parallel
+    monkeypatch.setattr(hostmem, "_reserved", 0)
+    queued = []
+    monkeypatch.setattr(hostmem, "_populate_queue", None)
+    monkeypatch.setattr(hostmem, "populate_now", lambda address, nbytes: queued.append((address, nbytes)) or True)
+    with parallel.threads(1):
+        reserved = hostmem.reserve_heap(16 << 20, background=True)
+    if not hostmem.tune_allocator():
+        assert reserved == 0 and not queued
+        return
+    assert reserved == 16 << 20
+    assert [nbytes for _, nbytes in queued] == [8 << 20, 8 << 20]  # (each block mapped in before it was freed)
+    assert hostmem._populate_queue is None  # (no thread started)
+
+
 def test_reserve_heap_adds_only_what_is_missing_and_nothing_untuned(monkeypatch):
     monkeypatch.setattr(hostmem, "_reserved", 0)
     if not hostmem.tune_allocator():

@@ -18,6 +18,7 @@ bytes of a wave's accesses and answers, for an access, the bytes served up to it
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -163,15 +164,26 @@ class BandwidthLedger:
         return late
 
 
+_JIT = f"{__package__}.compiled.jit"  # (the engine's one module importing Numba: in `sys.modules` once loaded)
+
+
 def prefix_bytes(issue: np.ndarray, pe: np.ndarray, nbytes: np.ndarray | int, pes: int) -> np.ndarray:
     """For each access (lane-aligned issue cycles and PE indices below `pes`; bytes, or one count for all):
     the bytes of the accesses among these of a key (issue, PE) <= its own (accesses of one key count each
     other's). Whole issue cycles, not too far apart, take no sort where the accesses of each cycle come by PE
     (`bandwidth_kernels`: a group's lanes); else they make one integer key, cycle * pes + PE, often in order
-    already, whose stable sort is fast on the sorted runs accesses arrive in."""
+    already, whose stable sort is fast on the sorted runs accesses arrive in.
+
+    The compiled pass runs only where the process has loaded Numba already (for any path): a whole-wafer store at
+    a wave's end takes NumPy 4-5 ms where it arrives in key order (Game of Life's 754k stores), while loading
+    Numba for it cost a process's first launch its import and start-up (~0.25 s of CPU), and made a process
+    that loads it for nothing else run its later launches with the engine's compiled register runs and fused
+    receives, slower there (stop 51, in one process, min of 3 warm launches' CPU: Life 0.83 against 0.75 s,
+    stencil3d 0.48 against 0.42 s, switch-1 0.076 against 0.065 s; tiled heat the same)."""
     count = len(issue)
     lo, hi = float(issue.min()), float(issue.max())
-    if lo != hi and hi - lo < 4 * count:  # (a table of one entry a cycle, no larger than the accesses)
+    if lo != hi and hi - lo < 4 * count and _JIT in sys.modules:  # (a table of one entry a cycle, no larger
+        # than the accesses)
         from .bandwidth_kernels import cycle_prefix_bytes  # (imports Numba: `import wafersim` does not)
         through = np.empty(count, dtype=np.int64)
         sizes = np.array([nbytes], dtype=np.int64) if isinstance(nbytes, int) else nbytes

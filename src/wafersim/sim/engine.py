@@ -270,7 +270,7 @@ class Launch:
         if self.max_seconds is not None:
             self.deadline = time.monotonic() + self.max_seconds
         tune_allocator()
-        reserve_heap(self.heap_to_reserve(parts))
+        reserve_heap(self.heap_to_reserve(parts), background=True)  # (mapped in by a thread while the launch starts)
         totals = _Totals(self.spec, self.program)
         slot_free = np.zeros(self.placement.slots)  # when each slot's current block finishes
         first = 0

@@ -67,7 +67,7 @@ _RESERVE_CHUNK = 8 << 20
 _reserved = 0
 
 
-def reserve_heap(nbytes: int) -> int:
+def reserve_heap(nbytes: int, background: bool = False) -> int:
     """Touch `nbytes` of fresh heap once and free it, so that a later launch's arrays reuse memory the process
     already has instead of page-faulting fresh pages in (`wafersim.init` calls it, as a CUDA context reserves
     device memory ahead); returns the bytes reserved by this process so far (0 where the allocator is not tuned:
@@ -78,19 +78,28 @@ def reserve_heap(nbytes: int) -> int:
     heap. The freed blocks merge into the heap's top, which serves every later allocation of any size it
     fits, arrays above the mmap threshold included. The process's resident memory grows by `nbytes` at once
     (a launch that needs as much does not grow it again). Done once per process: later calls reserve only
-    what goes beyond what is reserved already."""
+    what goes beyond what is reserved already.
+
+    `background`: where the engine may use two threads, the blocks are freed at once and the populating thread
+    maps their pages in (`populate_in_background`) while the caller goes on: a launch's own first writes then
+    find most of those pages mapped, and its thread does not wait for the ~1.3-1.7 us a page (a process's
+    first whole-wafer launch without `wafersim.init`: ~200 MiB, ~0.06 s of CPU on the other thread). The
+    pages stay the process's either way (the heap is not trimmed below 1 GiB free, `tune_allocator`)."""
     global _reserved
     if nbytes <= _reserved or not tune_allocator():
         return _reserved
     malloc = _libc_function("malloc", [ctypes.c_size_t], ctypes.c_void_p)
     free = _libc_function("free", [ctypes.c_void_p], None)
+    ranges = _populating_thread() if background else None
     blocks = []
     try:
         for _ in range(-(-(nbytes - _reserved) // _RESERVE_CHUNK)):
             block = malloc(_RESERVE_CHUNK)
             if not block:
                 break
-            if not populate_now(block, _RESERVE_CHUNK):  # (the touch is the point: the pages are mapped in here)
+            if ranges is not None:
+                ranges.put(_whole_pages(block, _RESERVE_CHUNK))  # (mapped in, never written: freed is safe)
+            elif not populate_now(block, _RESERVE_CHUNK):  # (the touch is the point: the pages are mapped in here)
                 ctypes.memset(block, 0, _RESERVE_CHUNK)
             blocks.append(block)
     finally:
@@ -337,21 +346,32 @@ def populate_in_background(array: np.ndarray) -> bool:
     this takes them on another (the engine's threads permitting, `parallel.thread_count`). Safe whatever the
     engine does meanwhile: the contents are never touched, and a range freed and mapped again by then is only
     mapped in. Returns whether it was queued (False: small, not Linux, one thread, WAFERSIM_NO_MALLOC_TUNING)."""
+    if array.nbytes < SPARE_MIN_BYTES or not array.flags.c_contiguous:
+        return False
+    ranges = _populating_thread()
+    if ranges is None:
+        return False
+    ranges.put(_whole_pages(array.__array_interface__["data"][0], array.nbytes))
+    return True
+
+
+def _populating_thread() -> "queue.SimpleQueue[tuple[int, int]] | None":
+    """The queue of (address, bytes) ranges of the populating thread (`_populate`), started on first use; None
+    where the engine maps nothing in by a thread (not Linux, a single thread, WAFERSIM_NO_MALLOC_TUNING)."""
     global _populate_queue
     madvise = _madvise_function()
-    if array.nbytes < SPARE_MIN_BYTES or not array.flags.c_contiguous or madvise is None:
-        return False
+    if madvise is None:
+        return None
     from .parallel import thread_count  # (parallel imports lanes, which this module's users import)
 
     if thread_count() < 2:
-        return False
+        return None
     with _populate_lock:
         if _populate_queue is None:
             _populate_queue = queue.SimpleQueue()
             threading.Thread(target=_populate, args=(_populate_queue, madvise), name="wafersim-populate",
                              daemon=True).start()
-    _populate_queue.put(_whole_pages(array.__array_interface__["data"][0], array.nbytes))
-    return True
+        return _populate_queue
 
 
 def _forget_populating_thread() -> None:
