@@ -186,8 +186,8 @@ def test_a_later_larger_thread_count_runs_on_that_many_threads(monkeypatch):
     parties as parts), so it completes only if every part has a thread of its own."""
     import threading
 
-    monkeypatch.setattr(parallel, "_pool", None)
-    monkeypatch.setattr(parallel, "_pool_workers", 0)
+    monkeypatch.setattr(parallel, "_idle", [])
+    started = parallel._started
 
     def distinct_threads(count: int) -> int:
         barrier, seen = threading.Barrier(count, timeout=20), set()
@@ -202,5 +202,59 @@ def test_a_later_larger_thread_count_runs_on_that_many_threads(monkeypatch):
 
     assert distinct_threads(2) == 2
     assert distinct_threads(4) == 4       # was: threading.BrokenBarrierError, 2 threads for 4 parts
-    assert distinct_threads(3) == 3       # a smaller count later: the larger pool serves it
-    assert parallel._pool_workers == 3
+    assert distinct_threads(3) == 3       # a smaller count later: the workers started serve it
+    assert parallel._started - started == 3 and len(parallel._idle) == 3
+
+
+def test_run_waits_for_every_part_and_raises_the_first_parts_error():
+    """A part's error reaches the launching thread, the first part's before the others', and `run` returns only
+    once every part has ended (a part's worker still writing after an error left would change the failed
+    launch's state); the workers serve later runs."""
+    import threading
+    import time
+
+    ended = []
+
+    def work(i, fails):
+        if i:
+            time.sleep(0.05)  # (the other parts end after the first part's error)
+        ended.append(i)
+        if fails:
+            raise ValueError(f"part {i}")
+
+    with pytest.raises(ValueError, match="part 0"):
+        parallel.run(work, [(0, True), (1, True), (2, False)])
+    assert sorted(ended) == [0, 1, 2]
+    ended.clear()
+    with pytest.raises(ValueError, match="part 2"):
+        parallel.run(work, [(0, False), (1, False), (2, True)])
+    assert sorted(ended) == [0, 1, 2]
+    seen = []
+    parallel.run(lambda i: seen.append((i, threading.get_ident())), [(i,) for i in range(3)])
+    assert sorted(i for i, _ in seen) == [0, 1, 2] and len({ident for _, ident in seen}) == 3
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_forked_child_runs_parts_on_threads_of_its_own():
+    """A child forked after a run has none of the parent's worker threads: handing its parts to them would wait
+    for ever. The child starts its own, and its run ends with every part done."""
+    import os
+    import select
+    import signal
+
+    parallel.run(lambda i: None, [(0,), (1,)])  # (a worker idle in the parent)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the parts' sum, then leave at once
+        try:
+            done = []
+            parallel.run(lambda i: done.append(i), [(1,), (2,)])
+            os.write(write, bytes([sum(done)]))
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    if not ready:  # (the child waits for threads it does not have)
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert ready and os.read(read, 1) == bytes([3])

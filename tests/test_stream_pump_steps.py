@@ -522,3 +522,31 @@ def test_the_first_receive_starts_the_transfers_in_closed_form_or_declines(monke
         else:
             assert started.count(True) == len(started) // 2 > 0 and not declined  # (a test, then the start)
         started.clear()
+
+
+def test_pump_receives_is_the_numpy_test_of_the_receivers_and_their_ranges():
+    """`stream_pump_kernels.pump_receives` against `_pump_receivers`' NumPy test: the receivers exactly the route's
+    sorted receivers, each receive non-empty and inside SRAM; and the receives' bases and lengths where they are."""
+    rng = np.random.default_rng(51)
+    n, words = 40, 64
+    for trial in range(400):
+        r_pes = np.sort(rng.choice(n, int(rng.integers(0, 12)), replace=False)).astype(np.int64)
+        sorted_dest = r_pes.copy()
+        change = trial % 5
+        if change == 1 and len(r_pes):  # one receiver elsewhere
+            sorted_dest[int(rng.integers(len(r_pes)))] = (int(r_pes[-1]) + 1) % n
+        elif change == 2:  # one receiver more or fewer
+            sorted_dest = sorted_dest[:-1] if len(r_pes) and trial % 2 else np.append(sorted_dest, n - 1)
+        base_row = rng.integers(-3, words + 3, n).astype(np.int32)
+        length_row = rng.integers(-2, 20, n).astype(np.int32)
+        if change == 3:  # every receive good
+            length_row = rng.integers(1, 8, n).astype(np.int32)
+            base_row = rng.integers(0, words - 8, n).astype(np.int32)
+        base, length = base_row[r_pes].astype(np.int64), length_row[r_pes].astype(np.int64)
+        expected = (np.array_equal(sorted_dest, r_pes) and not (length <= 0).any() and not (base < 0).any()
+                    and not (base + length > words).any())
+        fits, got_base, got_length = stream_pump_kernels.pump_receives(sorted_dest, r_pes, base_row, length_row, words)
+        assert fits == expected
+        if fits:
+            np.testing.assert_array_equal(got_base, base)
+            np.testing.assert_array_equal(got_length, length)

@@ -9,7 +9,7 @@ same order as in one call, so results and cycle counts do not depend on the numb
 
 Threads: `WAFERSIM_THREADS` (default: the CPUs this process may use). `threads(n)` changes it for a
 block of code, for the launches of the host thread that entered it (benchmarks measure 1 against 2); the
-pool grows to the largest count asked for (`pool`).
+engine starts as many worker threads as the largest count asked for needs (`run`).
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import os
 import re
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -63,12 +62,14 @@ _configured: int | None = None
 # one thread, and the first of two threads to leave its block popped the other's count). The engine's own
 # threads run in a copy of the launching thread's context (`run`), and so does the debugger's launch thread.
 _entered: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar("wafersim_threads", default=())
-# The engine's pool and its worker count: sized for the largest count of parts asked for so far, replaced by a
-# larger one when a later `threads(n)` asks for more (a pool sized by the first count once ran a later, larger
-# count's parts on fewer threads without a word). The lock: host threads may launch at once.
-_pool: ThreadPoolExecutor | None = None
-_pool_workers = 0
-_pool_lock = threading.Lock()
+# The engine's idle worker threads (`_Worker`), each waiting for a part; a `run` takes as many as it has parts
+# beyond its first (starting more where too few are idle) and puts them back when their parts are done, so host
+# threads that launch at once each get threads of their own. `_started`: the workers started so far.
+_idle: list["_Worker"] = []
+_started = 0
+_start_lock = threading.Lock()
+if hasattr(os, "register_at_fork"):  # (a forked child has none of these threads: it starts its own)
+    os.register_at_fork(after_in_child=_idle.clear)
 
 
 def thread_count() -> int:
@@ -120,26 +121,68 @@ def _window_part(lanes: Lanes, lo: int, hi: int) -> Lanes:
     return Lanes(hi - lo, window=window)
 
 
-def pool(workers: int) -> ThreadPoolExecutor:
-    """The engine's thread pool, with at least `workers` threads (and at least this host thread's
-    `thread_count() - 1`): a new, larger one where the current one has fewer. The old one is not shut down (a
-    host thread may still be handing it parts): its idle threads exit once no one holds it."""
-    global _pool, _pool_workers
-    workers = max(workers, thread_count() - 1, 1)
-    with _pool_lock:
-        if _pool is None or _pool_workers < workers:
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wafersim")
-            _pool_workers = workers
-        return _pool
+class _Worker:
+    """A thread of the engine's that runs the parts `run` hands it, one at a time: a lock released to start a
+    part and one released when it is done, instead of a `ThreadPoolExecutor` future a part (its condition, its
+    waiter lock and the queue's: some 25 us of the launching thread a SUMMA flush, measured median, 128 a launch)."""
+
+    __slots__ = ("start", "done", "job", "error")
+
+    def __init__(self) -> None:
+        global _started
+        self.start, self.done = threading.Lock(), threading.Lock()
+        self.start.acquire()
+        self.done.acquire()
+        self.job: tuple | None = None
+        self.error: BaseException | None = None
+        with _start_lock:
+            _started += 1
+        # (a daemon: an idle worker waits for its next part for as long as the process lives, and holds no state)
+        threading.Thread(target=self._serve, name="wafersim", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            self.start.acquire()
+            context, work, part = self.job
+            self.job = None
+            try:
+                context.run(work, *part)
+            except BaseException as error:  # (re-raised by `wait`, on the launching thread)
+                self.error = error
+            del context, work, part  # (the part's arrays are not held while the worker waits)
+            self.done.release()
+
+    def hand(self, work: Callable[..., None], part: Sequence) -> None:
+        """Start work(*part) on this worker's thread, in a copy of the calling thread's context."""
+        self.job = (contextvars.copy_context(), work, part)
+        self.start.release()
+
+    def wait(self) -> BaseException | None:
+        """Wait for the part handed over, put the worker back among the idle ones, and return the part's error."""
+        self.done.acquire()
+        error, self.error = self.error, None
+        _idle.append(self)
+        return error
 
 
 def run(work: Callable[..., None], parts: Sequence[Sequence]) -> None:
-    """work(*part) for every part (a sequence of arguments): all but the first on the pool's threads (one each:
-    the pool has at least as many), the first on this one."""
-    executor = pool(len(parts) - 1)
+    """work(*part) for every part (a sequence of arguments): all but the first on the engine's worker threads (one
+    each), the first on this one; every part has ended when this returns, also where one raised (the first
+    part's error, else the first other's, is raised)."""
     # Each part runs in a copy of this thread's context: NumPy's error state (`np.errstate`, set for the whole
-    # run in `WaveSim.run`) lives in a context variable, which a pool thread would otherwise not see.
-    futures = [executor.submit(contextvars.copy_context().run, work, *part) for part in parts[1:]]
-    work(*parts[0])
-    for future in futures:
-        future.result()  # (re-raises a part's error)
+    # run in `WaveSim.run`) lives in a context variable, which a worker thread would otherwise not see.
+    workers = []
+    try:
+        for part in parts[1:]:
+            try:
+                worker = _idle.pop()  # (atomic: host threads launching at once never share a worker)
+            except IndexError:
+                worker = _Worker()
+            worker.hand(work, part)
+            workers.append(worker)
+        work(*parts[0])
+    finally:
+        errors = [worker.wait() for worker in workers]  # (before any error leaves: no part still writing)
+    for error in errors:
+        if error is not None:
+            raise error

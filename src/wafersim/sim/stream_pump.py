@@ -212,11 +212,14 @@ class StreamPumpMixin:
         expansion = self._expanded(table, rows)
         if L.count > 1 and ins.ch in self.routes.merge and expansion.shared:
             return None  # (senders in turn: `_routed_send_in_turn`)
-        if not np.array_equal(expansion.sorted_dest, R.idx):
-            return None  # (some receiver elsewhere, or a lane at the recva that no sender reaches)
-        # The receives non-empty and inside SRAM (else `background_receive_step` leaves them to NumPy).
-        base, length = self.regs[r_ins.a][R.idx].astype(np.int64), self.regs[r_ins.b][R.idx].astype(np.int64)
-        if (length <= 0).any() or (base < 0).any() or (base + length > self.sram.shape[0]).any():
+        # The receivers exactly the route's (not some receiver elsewhere, nor a lane at the recva that no sender
+        # reaches), and their receives non-empty and inside SRAM (else `background_receive_step` leaves them to
+        # NumPy), in one compiled pass.
+        from . import stream_pump_kernels  # (imports Numba: only launches with routed background sends come here)
+
+        fits, base, length = stream_pump_kernels.pump_receives(expansion.sorted_dest, R.idx, self.regs[r_ins.a],
+                                                               self.regs[r_ins.b], self.sram.shape[0])
+        if not fits:
             return None
         return r_pc, r_ins, R, table, rows, base, length
 
