@@ -20,7 +20,7 @@ from .access_paths import AccessPathsMixin
 from .global_stores import GlobalStoresMixin
 from .bandwidth import BandwidthLedger
 from .lanes import Lanes
-from .distinct import distinct_indices, increasing
+from .distinct import distinct, distinct_indices, increasing
 from .held_loads import HeldLoadsMixin, lanes_min as _lanes_min
 from .memory_order import LOG_COMMIT_WORDS
 
@@ -110,8 +110,10 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
                 checker.record(self, L.idx, addr, issued, pc, write=op == "gst",
                                values=None if op == "gld" else self.regs[ins.d, at])
         elif checker is not None or not self._affine_bulk(op, L, addr, bases, words, sram_base, issued, horizon):
-            for n in np.unique(words):  # one gather per distinct transfer length
-                sel = words == n
+            # One gather per distinct transfer length (one length, the usual case: every lane, no selections).
+            lengths = words[:1] if len(words) and (words == words[0]).all() else distinct(words)
+            for n in lengths:
+                sel = slice(None) if len(lengths) == 1 else words == n
                 if not n:
                     continue
                 cols = np.arange(n)
