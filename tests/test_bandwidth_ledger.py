@@ -85,6 +85,30 @@ def test_a_settle_finds_late_exactly_the_stores_the_plain_rule_delays(pes, halve
         assert ledger.earlier == earlier + sum(b for i, _, b, _ in accesses if i < horizon)
 
 
+@pytest.mark.parametrize("halves", [False, True])
+def test_settles_in_steps_find_late_what_one_settle_finds(halves):
+    """Settles at rising horizons (before every access left, among them, past them: a scheduler's, most before
+    the earliest access recorded, which finds nothing to settle without merging the chunks) find late, together,
+    exactly the stores one settle of everything finds, and count the same bytes as served."""
+    rng = np.random.default_rng(31 + halves)
+    for _ in range(150):
+        earlier = int(rng.integers(0, 50))
+        stepped, whole = BandwidthLedger(earlier, BYTES_PER_CYCLE, 12), BandwidthLedger(earlier, BYTES_PER_CYCLE, 12)
+        for _ in range(int(rng.integers(1, 7))):
+            batch = _random_batch(rng, 12, float(rng.integers(0, 4) * 5), halves)
+            stepped.record(*batch)
+            whole.record(*batch)
+        found = []
+        for horizon in sorted(rng.integers(-5, 25, size=int(rng.integers(1, 6))).tolist()) + [math.inf]:
+            left = [] if not stepped.entries else stepped._entries()[0]  # (the issue cycles not yet settled)
+            assert stepped.earliest == (float(min(left)) if len(left) else math.inf)
+            late = stepped.settle(float(horizon) + (0.5 if halves else 0.0))
+            found += [] if late is None else list(zip(late[0].tolist(), late[1].tolist()))
+        late = whole.settle(math.inf)
+        assert sorted(found) == sorted([] if late is None else zip(late[0].tolist(), late[1].tolist()))
+        assert stepped.earlier == whole.earlier and stepped.total == whole.total == 0
+
+
 def test_the_prefix_of_keys_already_in_order_is_a_running_sum():
     issue = np.repeat(np.arange(5.0), 4)
     pe = np.tile(np.arange(4), 5)

@@ -397,6 +397,48 @@ def test_store_log_commit_of_words_in_address_order_keeps_the_latest_store_of_ea
     assert memory.get(base).words().tolist() == [latest[w][1] if w in latest else 0 for w in range(32)]
 
 
+def test_store_log_commit_of_distinct_words_out_of_order_keeps_the_latest_store_of_each():
+    """Chunks of distinct words in no order (trsv's rows of x, logged as its PEs stored them): a commit of one
+    chunk's words goes in address order, one of words stored twice in (cycle, PE) order; each word keeps its
+    latest store, and every overlay between commits (words of the log, beside it, of memory below and above it,
+    loads before any logged store) reads what a plain model of the log and memory gives."""
+    rng = np.random.default_rng(13)
+    memory = GlobalMemory(1 << 20)
+    below, base, above = (memory.allocate(4 * 32).base for _ in range(3))
+    log, stamps, entries, committed = StoreLog(), StoreStamps(8), [], {}
+
+    def latest_of(word: int, at: float, pool) -> tuple | None:
+        seen = [(c, p, v) for (w, c, p, v) in pool if w == word and c <= at]
+        return max(seen, key=lambda e: (e[0], e[1])) if seen else None
+
+    for chunk in range(8):
+        words = rng.choice(32, size=10, replace=False)  # (distinct, in no order)
+        cycles = rng.integers(5, 40, size=10).astype(float)
+        pes = rng.integers(1, 9, size=10)
+        values = rng.integers(1, 1000, size=10)
+        log.add(base + 4 * words, base, values, cycles, pes)
+        entries += list(zip(words.tolist(), cycles.tolist(), pes.tolist(), values.tolist()))
+        horizon = np.inf if chunk % 4 == 3 else float(rng.integers(0, 30))
+        log.commit(memory, horizon, stamps)
+        horizon = log.horizon
+        for e in [e for e in entries if e[1] <= horizon]:
+            if e[0] not in committed or (e[1], e[2]) >= committed[e[0]][:2]:
+                committed[e[0]] = e[1:]
+        entries = [e for e in entries if e[1] > horizon]
+        assert memory.get(base).words().tolist() == [committed[w][2] if w in committed else 0 for w in range(32)]
+        queries = np.concatenate([below + 4 * rng.integers(0, 32, 6), base + 4 * rng.integers(0, 32, 12),
+                                  above + 4 * rng.integers(0, 32, 6)])
+        queries = [queries, queries[:6], queries[6:18], queries[18:]][chunk % 4]  # (all, below, log's, above)
+        at = rng.integers(0, 45, size=len(queries)).astype(float)
+        if chunk == 4:
+            at[:] = 1.0  # (every load before every logged store)
+        in_memory = memory.gather_words(queries, memory.locate(queries, 4)[0])
+        got = log.overlay(queries, at, in_memory) if log else in_memory
+        expected = [(found[2] if (found := latest_of((int(q) - base) // 4, t, entries)) and base <= q < above
+                     else int(m)) for q, t, m in zip(queries.tolist(), at.tolist(), in_memory.tolist())]
+        assert got.tolist() == expected
+
+
 def test_the_store_log_horizon_never_moves_back():
     """`StoreLog.bound`: the latest horizon given so far; a commit by a lower one commits only what the latest allows
     (every store in memory stays no later than every logged one)."""

@@ -175,3 +175,48 @@ def test_a_gapped_store_record_puts_back_the_rows_and_the_words_between_them():
         assert memory.rows_view(alloc.base, alloc.base, 4, 20, 2, store=True) is None
         assert memory.rows_view(alloc.base, alloc.base, 2, 4 * 18, 2, store=True, gaps=True) is None
     assert memory.rows_view(alloc.base, alloc.base, 2, 4 * 18, 2, store=True) is not None  # (no record to keep)
+
+
+K = 3  # words of each column's row of `src` per step of x
+
+
+@ws.jit
+def spread_rows(src, dst, shared):
+    """PE (x, y) loads (x + 1) * K words of row x of `src` (every PE of a column the same words, where `shared`;
+    else row x + y, each PE its own), then writes them doubled to its own row of `dst`."""
+    x, y = ws.grid(2)
+    m = (x + 1) * K
+    buf = ws.local.array(4 * K, np.float32)
+    row = x if shared else x + y
+    buf[0:m] = src[row, 0:m]
+    buf[0:m] = buf[0:m] * 2.0
+    dst[y * 4 + x, 0:m] = buf[0:m]
+
+
+@pytest.mark.parametrize("shared", [1, 0])
+def test_a_load_of_one_address_by_many_pes_matches_numpy_and_the_gathers(shared, monkeypatch):
+    """gldv of transfers of several lengths (the general path), each length's PEs reading one global address
+    (`_load_one_row`, trsv's L: the row gathered once), or each PE its own: NumPy's words, and the cycles and
+    statistics of the (PEs, words) gathers."""
+    src = np.arange(7 * 4 * K, dtype=np.float32).reshape(7, 4 * K) + 0.25
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=4, height=4))
+        d_dst = dev.to_device(np.full((16, 4 * K), -1.0, np.float32))
+        stats = spread_rows[1, (4, 4)](dev.to_device(src), d_dst, shared)
+        return d_dst.copy_to_host(), stats
+
+    taken = []
+    one_row = offwafer.OffWaferMixin._load_one_row
+    monkeypatch.setattr(offwafer.OffWaferMixin, "_load_one_row",
+                        lambda self, *a: taken.append(one_row(self, *a)) or taken[-1])
+    out, stats = run()
+    expected = np.full((16, 4 * K), -1.0, np.float32)
+    for x in range(4):
+        for y in range(4):
+            m = (x + 1) * K
+            expected[y * 4 + x, :m] = src[x if shared else x + y, :m] * 2
+    np.testing.assert_array_equal(out, expected)
+    assert any(taken) == bool(shared) and taken
+    monkeypatch.setattr(offwafer.OffWaferMixin, "_load_one_row", lambda self, *a: False)
+    assert_same_run((out, stats), run())

@@ -13,8 +13,12 @@ from .lanes import Lanes
 
 
 def lanes_min(lanes: Lanes, values: np.ndarray) -> float:
-    """Smallest lane-aligned value (inf for no lanes)."""
-    return -lanes.max(-values)
+    """Smallest lane-aligned value (inf for no lanes): `Lanes.max`'s forms, without negating every value."""
+    if lanes.count == 0:
+        return np.inf
+    if lanes.idx is not None or lanes.is_full:
+        return float(values.min())
+    return float(values[lanes.as_mask()].min())
 
 
 class HeldLoadsMixin:

@@ -104,6 +104,7 @@ class StoreLog:
     def __init__(self) -> None:
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self._merged: tuple[np.ndarray, ...] | None = None  # sorted by (address, cycle, PE)
+        self._span: tuple[int, int, float] | None = None  # (`_extent`)
         self.words = 0
         #: The latest horizon given so far (`bound`): no load not yet executed issues before it.
         self.horizon = -np.inf
@@ -136,7 +137,7 @@ class StoreLog:
         values = np.broadcast_to(np.asarray(values, dtype=np.int32), shape).ravel()
         self._chunks.append((addresses, bases.copy(), values.copy(), cycles.copy(), pes.copy()))
         self.words += len(addresses)
-        self._merged = None
+        self._merged = self._span = None
 
     def saved(self) -> tuple:
         """The log's contents and horizon, for `restore` (its arrays are never changed in place: no copy needed)."""
@@ -146,6 +147,7 @@ class StoreLog:
         """Put back the contents `saved` returned (a batch of waves undone, `sim.batching`: its horizons were found
         from the start times it predicted)."""
         chunks, self.words, self._merged, self.horizon = saved
+        self._span = None
         self._chunks = list(chunks)
 
     def _entries(self) -> tuple[np.ndarray, ...]:
@@ -163,13 +165,22 @@ class StoreLog:
             self._merged = (addr[order], base[order], value[order], cycle[order])
         return self._merged
 
+    def _extent(self) -> tuple[int, int, float]:
+        """(lowest address, highest address, earliest cycle) of the logged stores: a load outside them sees none,
+        found without `_sorted`'s sort (`trsv`'s loads of b beside its logged stores of x, 63 a launch)."""
+        if self._span is None:
+            addr, _, _, cycle, _ = self._entries()
+            self._span = (int(addr.min()), int(addr.max()), float(cycle.min()))
+        return self._span
+
     def overlay(self, addresses: np.ndarray, cycles: np.ndarray, values: np.ndarray) -> np.ndarray:
         """`values` loaded from memory at `addresses` by loads issued at `cycles` (broadcastable), with
         the latest logged store to each address issued at a cycle <= the load's put in."""
-        addr, _, value, cycle = self._sorted()
-        if addresses.size == 0 or addresses.max() < addr[0] or addresses.min() > addr[-1] \
-                or np.max(cycles) < cycle.min():
+        lowest, highest, earliest = self._extent()
+        if addresses.size == 0 or addresses.max() < lowest or addresses.min() > highest \
+                or np.max(cycles) < earliest:
             return values  # no logged store to these words, or none issued yet at the loads' cycles
+        addr, _, value, cycle = self._sorted()
         cycles = np.broadcast_to(np.asarray(cycles, dtype=np.float64), addresses.shape)
         flat_addr, flat_cycle = addresses.ravel(), cycles.ravel()
         # One sort key for (address, cycle): ranks of addresses and of cycles over log and queries.
@@ -202,18 +213,23 @@ class StoreLog:
         addr_due, base_due, value_due, cycle_due, pe_due = (
             (part if every else part[due]) for part in (addr, base, value, cycle, pe))
         if not increasing(addr_due):  # (distinct words, as saxpy's: no store overwrites another here, any order)
-            by_time = np.lexsort((pe_due, cycle_due))
+            # Distinct words in another order (`trsv`'s rows of x, logged as its PEs stored them) go in address
+            # order: still no store overwrites another, and one key's sort costs a fraction of the two keys' (and
+            # consecutive words are stamped as slices); else (cycle, PE) order, so that the latest store wins.
+            order = np.argsort(addr_due, kind="stable")
+            if not increasing(addr_due[order]):
+                order = np.lexsort((pe_due, cycle_due))
             addr_due, base_due, value_due, cycle_due, pe_due = (
-                part[by_time] for part in (addr_due, base_due, value_due, cycle_due, pe_due))
+                part[order] for part in (addr_due, base_due, value_due, cycle_due, pe_due))
         one_base = base_due[0] == base_due[-1] and (base_due == base_due[0]).all()  # the usual case: one allocation
         stamps.store(memory, addr_due, int(base_due[0]) if one_base else base_due, value_due, cycle_due, pe_due)
         if every:
-            self._chunks, self.words, self._merged = [], 0, None
+            self._chunks, self.words, self._merged, self._span = [], 0, None, None
             return
         keep = ~due
         self._chunks = [tuple(part[keep] for part in (addr, base, value, cycle, pe))] if keep.any() else []
         self.words = int(keep.sum())
-        self._merged = None
+        self._merged = self._span = None
 
 
 class GlobalOrder:
