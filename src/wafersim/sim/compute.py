@@ -470,7 +470,10 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         scale each would be hundreds of MiB of freshly mapped memory. NumPy's ufuncs give overlapping
         operands the results of separate ones, so this equals computing first and storing after."""
         ufunc = np.multiply if op == "vscale" else _VECTOR_BINARY.get(op)
-        if self._whole_region(L):  # (the unblocked path's calls: one thread, no block to keep in cache)
+        blocked = op == "vfma" and self.strategy.blocked_vfma
+        # (a whole region's op: the unblocked path's calls, on one thread; a vfma only where its products are
+        # one block of `_vfma_blocked`'s, which a larger region's would cut into blocks that stay in cache)
+        if self._whole_region(L) and (not blocked or a.size * a.itemsize <= VFMA_BLOCK_BYTES):
             if op == "vfma":
                 product = self._vector_scratch(a.shape, a.dtype)
                 np.multiply(a, other, out=product)
@@ -478,7 +481,6 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
             else:
                 ufunc(a, other, out=dst)
             return
-        blocked = op == "vfma" and self.strategy.blocked_vfma
         product = self._vector_scratch(a.shape, a.dtype) if op == "vfma" and not blocked else None
 
         def run(part: Lanes) -> None:

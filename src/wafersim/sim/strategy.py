@@ -177,10 +177,10 @@ class Strategy:
     runs_on: bool = True
     #: a vector op or reduction of a group of every PE of a region below `parallel.PARALLEL_LANES` tests its
     #: register operands (SRAM addresses, length) for one common value in one pass over their rows, and a vector
-    #: op runs as one call on the SRAM rows (a `vfma`'s product into the wave's scratch array), without the
-    #: views, exclusions and parts of a complement or windowed group (`ComputeMixin._whole_region`; else each
-    #: operand's row is tested alone and the op runs through `Lanes.apply` / `_vfma_blocked`): bicgstab7's
-    #: ~1,100 vector ops a launch on 32 x 32 PEs.
+    #: op runs as one call on the SRAM rows (a `vfma`'s product, where one block of `compute._vfma_blocked`
+    #: holds it, into the wave's scratch array), without the views, exclusions and parts of a complement or
+    #: windowed group (`ComputeMixin._whole_region`; else each operand's row is tested alone and the op runs
+    #: through `Lanes.apply` / `_vfma_blocked`): bicgstab7's ~1,100 vector ops a launch on 32 x 32 PEs.
     whole_vectors: bool = True
     #: a float32 `vredsum` or `vdot`, where Numba is loaded, sums its lanes' words (products) in one compiled
     #: pass (`sim/sum_kernels.py`: the same roundings in the same order; a NaN total computed again from the
