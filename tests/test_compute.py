@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from wafersim.sim import strategy
+from wafersim.sim import strategy, sum_kernels
 
 from wafersim.sim.compute import _int_div, _int_rem, _left_to_right
 
@@ -228,3 +228,65 @@ def test_left_to_right_reductions_combine_each_lanes_words_in_order_as_python_do
     assert got.dtype == values.dtype and got.shape == (shape[1],)
     np.testing.assert_array_equal(got.view(np.int32), expected.view(np.int32))  # (bit for bit: -0.0, NaN payloads)
     np.testing.assert_array_equal(view, values)  # (the words it reads are left as they were)
+
+
+# ---------------------------------------------------------------- a whole region's vector ops (bicg51)
+@ws.jit
+def _whole_region_ops(a, b, out, dots):
+    """Per PE: vscale, vfma and vsub by its own scalar over 8 words, a vdot and a vredsum of them, and a vadd
+    at an address that differs between PEs (odd ones one word on)."""
+    x = ws.threadIdx.x
+    u = ws.local.array(8, np.float32)
+    v = ws.local.array(8, np.float32)
+    w = ws.local.array(8, np.float32)
+    u[0:8] = a[x, 0:8]
+    v[0:8] = b[x, 0:8]
+    s = a[x, 0]
+    w[0:8] = u[0:8] * s
+    w[0:8] += v[0:8] * s
+    w[0:8] = w[0:8] - u[0:8]
+    out[x, 0:8] = w[0:8]
+    dots[0, x] = ws.dot(u[0:8], w[0:8])
+    dots[1, x] = sum(w[0:8])
+    k = x % 2
+    w[k:k + 4] = u[k:k + 4] + v[0:4]
+    out[x, 8:16] = w[0:8]
+
+
+@pytest.mark.parametrize("run", [strategy.Strategy(compiled=False),
+                                 strategy.Strategy(compiled=False, whole_vectors=False, compiled_sums=False)],
+                         ids=["whole", "by-operand"])
+def test_a_whole_regions_vector_ops_and_sums_give_numpys_words_in_the_engines_order(run, monkeypatch):
+    """A group of every PE of its region (NumPy path): its vector ops' and sums' words as NumPy's float32
+    operations in the same order, whether the operands are tested at once and the sums compiled or not; a
+    vector op whose address differs between the PEs runs as before."""
+    calls = []
+    compiled = sum_kernels.dot_down
+    monkeypatch.setattr(sum_kernels, "dot_down", lambda *args: calls.append(1) or compiled(*args))
+    lanes = 24
+    rng = np.random.default_rng(51)
+    a, b = (rng.standard_normal((lanes, 8)).astype(np.float32) for _ in range(2))
+    dev = ws.Device(ws.WaferSpec(width=lanes, height=1))
+    out, dots = dev.device_array((lanes, 16), np.float32), dev.device_array((2, lanes), np.float32)
+    with strategy.forced(run):
+        stats = _whole_region_ops[(1, 1), (lanes, 1)](dev.to_device(a), dev.to_device(b), out, dots)
+    assert len(calls) == (1 if run.compiled_sums else 0)  # (this process has Numba loaded: `sum_kernels`)
+    s = a[:, :1]
+    w = (a * s + b * s) - a  # (each product rounded, then the sum: float32 NumPy)
+    dot = np.zeros(lanes, np.float32)
+    total = np.zeros(lanes, np.float32)
+    for k in range(8):  # (left to right, as a Python loop)
+        dot = (a[:, k] * w[:, k]) if k == 0 else dot + a[:, k] * w[:, k]
+        total = w[:, k].copy() if k == 0 else total + w[:, k]
+    shifted = w.copy()
+    for x in range(lanes):
+        k = x % 2
+        shifted[x, k:k + 4] = a[x, k:k + 4] + b[x, 0:4]
+    got = out.copy_to_host()
+    np.testing.assert_array_equal(got[:, :8].view(np.int32), w.view(np.int32))
+    np.testing.assert_array_equal(got[:, 8:].view(np.int32), shifted.view(np.int32))
+    np.testing.assert_array_equal(dots.copy_to_host().view(np.int32), np.stack([dot, total]).view(np.int32))
+    with strategy.forced(strategy.REFERENCE):
+        reference = _whole_region_ops[(1, 1), (lanes, 1)](dev.to_device(a), dev.to_device(b), out, dots)
+    assert stats.cycles == reference.cycles and stats.instructions == reference.instructions
+    assert stats.flops == reference.flops and stats.vector_elements == reference.vector_elements

@@ -22,6 +22,7 @@ from .lanes import Lanes
 from .descriptors import DESCRIPTOR_OPS, DescriptorMixin
 from .sparse import SPARSE_OPS, SparseMixin
 from .vector_batch import BATCHED_VECTOR_OPS, VectorBatch, fma_block
+from .register_blocks import RegisterBlocks
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
 ROUTE_OPS = frozenset({"route", "routr"})  # (plain, except under racecheck's route watch: `_compile`)
@@ -367,6 +368,11 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
     def _by_operands(self, L: Lanes, ins: Instr, names: list[str], run) -> None:
         """run(lanes, {field: value}) once per distinct tuple of the register operands `names` (SRAM
         addresses and lengths) over the lanes: one call when every lane agrees, the common case."""
+        if self._whole_region(L):  # (every PE: the operands' rows tested at once against the first PE's)
+            block = self.regs[[getattr(ins, f) for f in names]]
+            if not (block != block[:, :1]).any():
+                run(L, dict(zip(names, map(int, block[:, 0]))))
+                return
         rows = [L.get(self.regs[getattr(ins, f)]) for f in names]
         common = []
         for row in rows:  # (each row tested as it is: no stacked int64 copy unless the lanes disagree)
@@ -463,9 +469,19 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         the few excluded PEs restored: `Lanes.apply`), with no temporary the size of the operands: at wafer
         scale each would be hundreds of MiB of freshly mapped memory. NumPy's ufuncs give overlapping
         operands the results of separate ones, so this equals computing first and storing after."""
-        blocked = op == "vfma" and self.strategy.blocked_vfma
-        product = self._vector_scratch(a.shape, a.dtype) if op == "vfma" and not blocked else None
         ufunc = np.multiply if op == "vscale" else _VECTOR_BINARY.get(op)
+        blocked = op == "vfma" and self.strategy.blocked_vfma
+        # (a whole region's op: the unblocked path's calls, on one thread; a vfma only where its products are
+        # one block of `_vfma_blocked`'s, which a larger region's would cut into blocks that stay in cache)
+        if self._whole_region(L) and (not blocked or a.size * a.itemsize <= VFMA_BLOCK_BYTES):
+            if op == "vfma":
+                product = self._vector_scratch(a.shape, a.dtype)
+                np.multiply(a, other, out=product)
+                np.add(dst, product, out=dst)
+            else:
+                ufunc(a, other, out=dst)
+            return
+        product = self._vector_scratch(a.shape, a.dtype) if op == "vfma" and not blocked else None
 
         def run(part: Lanes) -> None:
             if blocked:
@@ -483,6 +499,13 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
             run(L)
         else:
             parallel.run(run, parts)
+
+    def _whole_region(self, L: Lanes) -> bool:
+        """Whether `L` is every PE of a region too small to split over the engine's threads, where
+        `Strategy.whole_vectors` runs a vector op's operand tests and arithmetic on whole rows: no window,
+        no exclusions, no parts (`parallel.parts_of`)."""
+        return (L.idx is None and L.mask is None and L.excl is None and L.window is None
+                and L.n < parallel.PARALLEL_LANES and self.strategy.whole_vectors)
 
     def _vector_scratch(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A region-wide array of this shape, reused by every vector op of the wave that needs one."""
@@ -518,6 +541,15 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         S, regs = (self.fsram, self.fregs) if is_float else (self.sram, self.regs)
         values = terms = L.get(S[where["a"]:where["a"] + n])
         factors = L.get(S[where["b"]:where["b"] + n]) if op == "vdot" else None
+        if n and is_float and op in ("vredsum", "vdot") and self.strategy.compiled_sums and RegisterBlocks.applies():
+            from . import sum_kernels  # (Numba is loaded: `RegisterBlocks.applies`)
+
+            result = sum_kernels.dot_down(terms, factors) if factors is not None else sum_kernels.sum_down(terms)
+            result = _first_nan_of_sums(terms, factors, result) + terms.dtype.type(0)  # (as below)
+            if ins.d:
+                L.put(regs[ins.d], result)
+            self._charge_reduction(L, n, op, is_float)
+            return
         if factors is not None:
             values = values * factors  # each product rounded (or wrapped) first
         if n == 0:
@@ -530,6 +562,10 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
                 result = result + values.dtype.type(0)  # Python's sum starts from 0: 0 + -0.0 is +0.0
         if ins.d:
             L.put(regs[ins.d], result)
+        self._charge_reduction(L, n, op, is_float)
+
+    def _charge_reduction(self, L: Lanes, n: int, op: str, is_float: bool) -> None:
+        """A reduction's element cycles, elements and FLOPs."""
         self._add_element_cycles(L, math.ceil(n / self.spec.vector_lanes))
         self.totals.vector_elements += n * L.count
         if is_float:

@@ -175,6 +175,17 @@ class Strategy:
     #: bandwidth to settle, no clock to look at): that group's run goes on in the same call, the same groups
     #: in the same order, without a trip through the scheduler's loop (bicgstab7's ~7,000 runs a launch).
     runs_on: bool = True
+    #: a vector op or reduction of a group of every PE of a region below `parallel.PARALLEL_LANES` tests its
+    #: register operands (SRAM addresses, length) for one common value in one pass over their rows, and a vector
+    #: op runs as one call on the SRAM rows (a `vfma`'s product, where one block of `compute._vfma_blocked`
+    #: holds it, into the wave's scratch array), without the views, exclusions and parts of a complement or
+    #: windowed group (`ComputeMixin._whole_region`; else each operand's row is tested alone and the op runs
+    #: through `Lanes.apply` / `_vfma_blocked`): bicgstab7's ~1,100 vector ops a launch on 32 x 32 PEs.
+    whole_vectors: bool = True
+    #: a float32 `vredsum` or `vdot`, where Numba is loaded, sums its lanes' words (products) in one compiled
+    #: pass (`sim/sum_kernels.py`: the same roundings in the same order; a NaN total computed again from the
+    #: operands, as after the NumPy path), not one NumPy call per word (`compute._left_to_right`).
+    compiled_sums: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -190,7 +201,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      pump_first_step=False, register_blocks=False, owed_transfers=False,
                      deferred_counts=False, compiled_half_vectors=False, fused_bulk_receive=False,
                      fused_receive_rows=False, fused_stream_rows=False, routed_wake_room=False,
-                     runs_on=False)
+                     runs_on=False, whole_vectors=False, compiled_sums=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

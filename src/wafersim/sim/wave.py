@@ -160,6 +160,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.strategy = active_strategy()
         self.barrier_pcs = launch.facts.memo("barrier_pcs", lambda: frozenset(
             pc for pc, instr in launch.decoded.items() if instr.op in ("bar", "gbar")))
+        # (a run queues rank-1 updates only where the code has a `vger` to queue: `_run_queues`)
+        self.has_vgers = launch.facts.memo("has_vgers", lambda: any(i.op == "vger" for i in launch.decoded.values()))
         # Owed issue cycles may go into a send's cost, or be settled by difference: exact with whole times.
         self.lockstep_owing = (self.strategy.lockstep and self.fold_owed_issue and self.whole_times
                                and self.tracer is None)
@@ -392,7 +394,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
     def _run_queues(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
         """The vector and rank-1 queues of a run of `lanes` (`vector_batch`, `rank1_queue`); the first."""
         batch = self.vector_batch = self._vector_batch(lanes, one_step)
-        queues = self.strategy.fused_rank1 and self.batches_vectors and not one_step and self.tracer is None
+        queues = (self.has_vgers and self.strategy.fused_rank1 and self.batches_vectors and not one_step
+                  and self.tracer is None)
         self.rank1_queue = Rank1Queue(lanes, self.fsram, self.rank1_work, self._charge_deferred) if queues else None
         return batch
 
@@ -406,8 +409,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
 
     def _vector_batch(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
         """A queue for the vector instructions of a run of `lanes`, where they may be batched."""
-        if (self.strategy.fused_vectors and self.batches_vectors and not one_step and self.tracer is None
-                and lanes.is_dense and lanes.window is None and lanes.count >= vector_batch.BATCH_LANES):
+        if (lanes.count >= vector_batch.BATCH_LANES and self.strategy.fused_vectors and self.batches_vectors
+                and not one_step and self.tracer is None and lanes.is_dense and lanes.window is None):
             return VectorBatch(lanes, self.sram)
         return None
 

@@ -42,7 +42,7 @@ ENGINE_SOURCES = (
     "background_kernels.py", "bandwidth_kernels.py", "descriptor_kernels.py", "fifo_kernels.py",
     "half_vector_kernels.py", "lockstep_kernels.py",
     "register_block_kernels.py", "routed_step_kernels.py", "stream_op_kernels.py", "stream_pump_closed.py",
-    "stream_row_kernels.py", "stream_whole_kernels.py",
+    "stream_row_kernels.py", "stream_whole_kernels.py", "sum_kernels.py",
     "stream_pump_kernels.py", "stream_pump_panel.py", "stream_pump_steps.py", "trace_kernels.py",
     "compiled/arith.py", "compiled/fabric_ops.py", "compiled/interpreter.py", "compiled/scalar_transfers.py",
     "compiled/segments.py", "compiled/settle.py", "compiled/simple_ops.py", "compiled/half_arith.py",
