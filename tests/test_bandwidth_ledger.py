@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wafersim.sim import bandwidth
 from wafersim.sim.bandwidth import BandwidthLedger, prefix_bytes
@@ -158,6 +160,53 @@ def test_the_pass_without_a_sort_refuses_cycles_with_fractions_or_accesses_not_b
     assert not cycle_prefix_bytes(issue, 7.0, 2, np.array([2, 1, 0, 3]), sizes, through)  # (cycle 7: PE 2, then 0)
     assert not cycle_prefix_bytes(issue, 7.0, 2, np.array([0, 1, 0, 3]), sizes, through)  # (a key repeated)
     assert not cycle_prefix_bytes(issue + [0, 0.5, 0, 0], 7.0, 2, np.array([0, 1, 2, 3]), sizes, through)
+
+
+@st.composite
+def _lane_batches(draw):
+    """Accesses as a wave records them: one or more groups, each its lanes' PEs (distinct, increasing) and an
+    issue cycle a lane from a few whole cycles after a base (small or far from 0, or with a fraction now and
+    then); bytes one count for all or each its own."""
+    pes = draw(st.sampled_from([1, 7, 64, 1000, 2 ** 40]))
+    base = draw(st.sampled_from([0.0, 3.0, 123456.0, 2.0 ** 40]))
+    issue, pe = [], []
+    for _ in range(draw(st.integers(1, 4))):
+        lanes = sorted(draw(st.sets(st.integers(0, min(pes, 300) - 1), min_size=1, max_size=40)))
+        width = draw(st.integers(0, 12))
+        fraction = draw(st.sampled_from([0.0, 0.0, 0.0, 0.5]))
+        for lane in lanes:
+            issue.append(base + draw(st.integers(0, width)) + (fraction if draw(st.booleans()) else 0.0))
+            pe.append(lane)
+    count = len(issue)
+    if draw(st.booleans()):
+        nbytes = draw(st.integers(1, 2 ** 20))
+    else:
+        nbytes = np.array(draw(st.lists(st.integers(1, 2 ** 20), min_size=count, max_size=count)), dtype=np.int64)
+    return np.array(issue), np.array(pe, dtype=np.int64), nbytes, pes
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=_lane_batches())
+def test_the_numpy_prefix_gives_the_compiled_passs_bytes_wherever_that_pass_takes_the_accesses(batch):
+    """A process that has not loaded Numba finds the bytes by NumPy (stop 51): in every case the compiled pass
+    takes (it refuses fractions and cycles not by PE), the same bytes and dtype as that pass, and both the plain
+    sum."""
+    issue, pe, nbytes, pes = batch
+    lo, hi = float(issue.min()), float(issue.max())
+    compiled = np.empty(len(issue), dtype=np.int64)
+    sizes = np.array([nbytes], dtype=np.int64) if isinstance(nbytes, int) else nbytes
+    taken = cycle_prefix_bytes(issue, lo, int(hi - lo) + 1, pe, sizes, compiled)
+    saved = bandwidth._JIT
+    bandwidth._JIT = "wafersim.sim.compiled.not_loaded"  # (the process as one without the engine's Numba module)
+    try:
+        numpy_only = prefix_bytes(issue, pe, nbytes, pes)
+    finally:
+        bandwidth._JIT = saved
+    np.testing.assert_array_equal(numpy_only, _plain_prefix(issue, pe, nbytes))
+    if taken:
+        assert numpy_only.dtype == compiled.dtype
+        np.testing.assert_array_equal(numpy_only, compiled)
+        np.testing.assert_array_equal(prefix_bytes(issue, pe, nbytes, pes), compiled)
 
 
 _PREFIX_WITHOUT_NUMBA = """

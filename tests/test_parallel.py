@@ -258,3 +258,31 @@ def test_a_forked_child_runs_parts_on_threads_of_its_own():
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     assert ready and os.read(read, 1) == bytes([3])
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_kill"), reason="no pthread_kill on this platform")
+def test_an_interrupt_while_waiting_for_the_parts_leaves_only_once_every_part_has_ended():
+    """Ctrl-C while the launching thread waits for the worker threads' parts: `run` raised the KeyboardInterrupt
+    at once, with the parts still writing (a notebook that catches it and launches again would race them). The
+    parts here interrupt the launching thread once it waits (the first part returns at once) and go on a while."""
+    import signal
+    import threading
+    import time
+
+    main, ended = threading.main_thread().ident, []
+
+    def work(i):
+        if i:
+            time.sleep(0.2)  # (the launching thread is waiting by then)
+            if i == 1:
+                signal.pthread_kill(main, signal.SIGINT)
+            time.sleep(0.3)
+        ended.append(i)
+
+    with parallel.threads(3):
+        with pytest.raises(KeyboardInterrupt):
+            parallel.run(work, [(0,), (1,), (2,)])
+        assert sorted(ended) == [0, 1, 2]       # was [0]: the other parts still running
+        ended.clear()
+        parallel.run(work, [(0,), (3,), (4,)])  # (the workers not reused are replaced)
+    assert sorted(ended) == [0, 3, 4]

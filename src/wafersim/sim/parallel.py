@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import threading
+import time
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -126,7 +127,7 @@ class _Worker:
     part and one released when it is done, instead of a `ThreadPoolExecutor` future a part (its condition, its
     waiter lock and the queue's: some 25 us of the launching thread a SUMMA flush, measured median, 128 a launch)."""
 
-    __slots__ = ("start", "done", "job", "error")
+    __slots__ = ("start", "done", "job", "error", "busy")
 
     def __init__(self) -> None:
         global _started
@@ -135,6 +136,7 @@ class _Worker:
         self.done.acquire()
         self.job: tuple | None = None
         self.error: BaseException | None = None
+        self.busy = False  # (from `hand` until the part has ended: what an interrupted `wait` waits for)
         with _start_lock:
             _started += 1
         # (a daemon: an idle worker waits for its next part for as long as the process lives, and holds no state)
@@ -150,19 +152,32 @@ class _Worker:
             except BaseException as error:  # (re-raised by `wait`, on the launching thread)
                 self.error = error
             del context, work, part  # (the part's arrays are not held while the worker waits)
+            self.busy = False
             self.done.release()
 
     def hand(self, work: Callable[..., None], part: Sequence) -> None:
         """Start work(*part) on this worker's thread, in a copy of the calling thread's context."""
         self.job = (contextvars.copy_context(), work, part)
+        self.busy = True
         self.start.release()
 
     def wait(self) -> BaseException | None:
-        """Wait for the part handed over, put the worker back among the idle ones, and return the part's error."""
-        self.done.acquire()
-        error, self.error = self.error, None
-        _idle.append(self)
-        return error
+        """Wait for the part handed over, put the worker back among the idle ones, and return the part's error.
+        Interrupted (a KeyboardInterrupt in the lock's wait), it still returns only once the part has ended, then
+        re-raises: a part left writing would change the launch's arrays, the device's memory among them, under
+        whatever the host does next. The worker is then not reused (whether its lock was taken is not known)."""
+        try:
+            self.done.acquire()
+            error, self.error = self.error, None
+            _idle.append(self)
+            return error
+        except BaseException:
+            while self.busy:
+                try:
+                    time.sleep(1e-3)
+                except BaseException:  # (another interrupt: the first is raised, once the part has ended)
+                    pass
+            raise
 
 
 def run(work: Callable[..., None], parts: Sequence[Sequence]) -> None:
@@ -182,7 +197,14 @@ def run(work: Callable[..., None], parts: Sequence[Sequence]) -> None:
             workers.append(worker)
         work(*parts[0])
     finally:
-        errors = [worker.wait() for worker in workers]  # (before any error leaves: no part still writing)
+        errors, interrupt = [], None
+        for worker in workers:  # (every one, before any error leaves: no part still writing)
+            try:
+                errors.append(worker.wait())
+            except BaseException as error:  # (a KeyboardInterrupt: raised once the other parts have ended too)
+                interrupt = interrupt or error
+        if interrupt is not None:
+            raise interrupt
     for error in errors:
         if error is not None:
             raise error
