@@ -329,21 +329,42 @@ def _gathered_ranges(pes, regs, a, b, c, d, checks_b, reads_b, data_words):
 
 
 @njit(cache=True, inline="always")
+def _gathered_column(kind, fsram, i, source, target, other, scalar, reads_b, length):
+    """fsram[target + k, i] = `_vector_float`(kind, fsram[source + k, i], y, fsram[target + k, i]) for k < `length`:
+    y = fsram[other + k, i] (`reads_b`), else `scalar` (`_float_gathered`, for one PE, `kind` a constant)."""
+    if reads_b:
+        for k in range(length):
+            fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], fsram[other + k, i], fsram[target + k, i])
+    else:
+        for k in range(length):
+            fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], scalar, fsram[target + k, i])
+
+
+@njit(cache=True, inline="always")
 def _float_gathered(kind, fsram, regs, fregs, reads_b, a, b, d, length, pes):
     """For each PE i of `pes`: fsram[t + k, i] = `_vector_float`(kind, fsram[s + k, i], y, fsram[t + k, i]) for
     k < `length`, s and t its registers a and d, y = fsram[regs[b, i] + k, i] (`reads_b`), else fregs[b, i]. (A
-    PE's words are its own column, its ranges equal or apart: in place, in any order.)"""
+    PE's words are its own column, its ranges equal or apart: in place, in any order.) One loop per kind, the kind
+    a constant in each: no dispatch on it per word (a row pipeline's `vscale` and `vadd.fs` over a batch of woken
+    PEs, one per row: that dispatch was ~15% of the interpreter's samples, CHANGELOG stop 51, pipe51)."""
     for p in range(pes.shape[0]):
         i = pes[p]
         source, target, other = np.int64(regs[a, i]), np.int64(regs[d, i]), np.int64(regs[b, i])
         scalar = fregs[b, i]
-        if kind == K_VFMA and not reads_b:  # (an axpy: the common case, its loop free of the kind's dispatch)
-            for k in range(length):
-                fsram[target + k, i] = _vector_float(K_VFMA, fsram[source + k, i], scalar, fsram[target + k, i])
+        if kind == K_VFMA:
+            _gathered_column(K_VFMA, fsram, i, source, target, other, scalar, reads_b, length)
+        elif kind == K_VADD:
+            _gathered_column(K_VADD, fsram, i, source, target, other, scalar, reads_b, length)
+        elif kind == K_VMUL or kind == K_VSCALE:
+            _gathered_column(K_VMUL, fsram, i, source, target, other, scalar, reads_b, length)
+        elif kind == K_VSUB:
+            _gathered_column(K_VSUB, fsram, i, source, target, other, scalar, reads_b, length)
+        elif kind == K_VMIN:
+            _gathered_column(K_VMIN, fsram, i, source, target, other, scalar, reads_b, length)
+        elif kind == K_VMAX:
+            _gathered_column(K_VMAX, fsram, i, source, target, other, scalar, reads_b, length)
         else:
-            for k in range(length):
-                y = fsram[other + k, i] if reads_b else scalar
-                fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], y, fsram[target + k, i])
+            _gathered_column(kind, fsram, i, source, target, other, scalar, reads_b, length)  # K_VDIV
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
