@@ -1,7 +1,8 @@
-"""`register_block_kernels.run_block`'s integer register instructions over a dense group's rows, called directly on
-a register file wider than a pass's piece (`CHUNK`): every kind a register run may hold, with its destination
+"""`register_block_kernels.run_block`'s register instructions over a dense group's rows, called directly on a
+register file wider than a pass's piece (`CHUNK`): every kind a register run may hold, with its destination
 apart from its sources, the same row as one of them or both (`addi r13, r13, 1`: the loops then read the row
-they write), against NumPy's int32 ufuncs (wrapped) on random values and the extremes, the PEs outside the
+they write), against NumPy's int32 ufuncs (wrapped) on random values and the extremes, and its float32 ones
+(infinities, zeros, subnormals, NaNs quiet and signalling: `compiled.arith`'s NaN rule), the PEs outside the
 window untouched and those left out of the group given their registers back."""
 from __future__ import annotations
 
@@ -50,11 +51,12 @@ def registers(seed: int) -> np.ndarray:
 
 
 def run(fields: list[tuple[int, int, int, int, int]], regs: np.ndarray) -> int:
+    """`run_block` over the window LO .. HI but `OUTSIDE` (the float registers: `regs` as float32, as a wave's)."""
     empty = np.empty(0, dtype=np.int64)
     fields_array = np.array(fields, dtype=np.int64).reshape(len(fields), kernels.COLUMNS)
     sram = np.zeros((4, N), dtype=np.int32)
     ran, queued, _, _ = kernels.run_block(fields_array, len(fields), True, LO, HI, OUTSIDE, empty, regs,
-                                          np.zeros(regs.shape, np.float32), sram, sram.view(np.float32),
+                                          regs.view(np.float32), sram, sram.view(np.float32),
                                           np.empty((1, 3, 0), dtype=np.int64), 0, 0, 0, 4, 8, np.zeros(0),
                                           np.zeros(kinds.STATS, np.int64))
     assert queued == 0
@@ -81,3 +83,37 @@ def test_int_register_instructions_over_rows_match_numpy(op, checked):
             np.testing.assert_array_equal(regs[d, ~inside], before[d, ~inside])
             others = [r for r in range(len(regs)) if r != d]
             np.testing.assert_array_equal(regs[others], before[others])
+
+
+def float_reference(op: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """fadd/fsub/fmul's float32 bits: NumPy's, but a NaN operand's result is that NaN quieted, the first
+    operand's of two (`compiled.arith`'s rule)."""
+    got = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply}[op](x, y).view(np.uint32)
+    quiet_x, quiet_y = x.view(np.uint32) | 0x400000, y.view(np.uint32) | 0x400000
+    return np.where(np.isnan(x), quiet_x, np.where(np.isnan(y), quiet_y, got))
+
+
+@pytest.mark.parametrize("checked", [False, True], ids=["in pieces", "whole rows"])
+@pytest.mark.parametrize("op", sorted(FLOAT_BLOCK_OPS))
+def test_float_register_instructions_over_rows_match_numpy(op, checked):
+    kind = getattr(kinds, "K_" + op.upper())
+    rng = np.random.default_rng(7)
+    for d, a, b in REGISTERS:
+        regs = registers(0)
+        fregs = regs.view(np.float32)  # (rows 1 and 2 kept: the `chk`'s)
+        fregs[3:] = rng.standard_normal(fregs[3:].shape).astype(np.float32)
+        specials = np.array([np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, 3e38], np.float32)
+        picks = rng.random(fregs[3:].shape) < 0.2
+        fregs[3:][picks] = rng.choice(specials, picks.sum())
+        regs[3:][rng.random(fregs[3:].shape) < 0.02] = 0x7F800001  # (a signalling NaN)
+        before = fregs.copy()
+        want = float_reference(op, before[a], before[b])
+        fields = ([(kernels.CHK, 0, 1, 2, 0)] if checked else []) + [(kind, d, a, b, 0)]
+        assert run(fields, regs) == len(fields)
+        inside = np.zeros(N, dtype=bool)
+        inside[LO:HI] = True
+        inside[OUTSIDE] = False
+        np.testing.assert_array_equal(fregs[d, inside].view(np.uint32), want[inside], err_msg=f"{op} f{d}, f{a}, f{b}")
+        np.testing.assert_array_equal(fregs[d, ~inside].view(np.uint32), before[d, ~inside].view(np.uint32))
+        others = [r for r in range(len(fregs)) if r != d]
+        np.testing.assert_array_equal(fregs[others].view(np.uint32), before[others].view(np.uint32))

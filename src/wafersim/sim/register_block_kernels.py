@@ -69,13 +69,12 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
                     saved[p, e] = row[outside[e]]
     queued_before = queued
     ran = 0
-    scratch = np.empty(CHUNK if dense else 0, dtype=fregs.dtype)  # (`_dense_float_op`'s results before they land)
     if dense and _registers_only(fields, count):
         for start in range(lo, hi, CHUNK):
             stop = min(start + CHUNK, hi)
             for p in range(count):
                 _row_op(fields[p, KIND], fields[p, IMM], regs, fregs, fields[p, D], fields[p, A], fields[p, B], start,
-                        stop, scratch)
+                        stop)
         ran = count
     while ran < count:
         kind = fields[ran, KIND]
@@ -99,8 +98,7 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
                                 fields[ran, IMM], sram, size):
                 break
         elif dense:
-            _row_op(kind, fields[ran, IMM], regs, fregs, fields[ran, D], fields[ran, A], fields[ran, B], lo, hi,
-                    scratch)
+            _row_op(kind, fields[ran, IMM], regs, fregs, fields[ran, D], fields[ran, A], fields[ran, B], lo, hi)
         else:
             run_simple(kind, fields[ran, D], fields[ran, A], fields[ran, B], 0, fields[ran, IMM], pes, regs, fregs)
         ran += 1
@@ -232,38 +230,43 @@ def _registers_only(fields: np.ndarray, count: int) -> bool:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _row_op(kind: int, imm: int, regs: np.ndarray, fregs: np.ndarray, d: int, a: int, b: int, lo: int, hi: int,
-            scratch: np.ndarray) -> None:
-    """A register instruction of a block over the PEs lo .. hi - 1 of the register file (`scratch`: float32
-    room for `_dense_float_op`)."""
+def _row_op(kind: int, imm: int, regs: np.ndarray, fregs: np.ndarray, d: int, a: int, b: int, lo: int, hi: int
+            ) -> None:
+    """A register instruction of a block over the PEs lo .. hi - 1 of the register file."""
     if kind == K_FADD or kind == K_FSUB or kind == K_FMUL:
-        _dense_float_op(kind, fregs[d][lo:hi], fregs[a][lo:hi], fregs[b][lo:hi], scratch)
+        _dense_float_op(kind, fregs[d][lo:hi], fregs[a][lo:hi], fregs[b][lo:hi], d == a, d == b)
     else:
         _dense_op(kind, imm, regs[d][lo:hi], regs[a][lo:hi], regs[b][lo:hi], d == a, d == b)
 
 
 @njit(cache=True, nogil=True)
-def _dense_float_op(kind: int, fd: np.ndarray, fa: np.ndarray, fb: np.ndarray, scratch: np.ndarray) -> None:
+def _dense_float_op(kind: int, fd: np.ndarray, fa: np.ndarray, fb: np.ndarray, d_is_a: bool, d_is_b: bool) -> None:
     """fd = kind(fa, fb) over float32 rows, as the compiled interpreter's `run_simple` computes it (`arith`: of
-    two NaN operands the first, quieted). Each piece of `len(scratch)` results is computed into `scratch`, then
-    copied: fd is often fa or fb (`fadd r10, r10, r18`), and LLVM does not vectorise a loop whose output overlaps
-    an input (its overlap check fails, so the scalar loop runs: 4-5x slower). Every result depends on its own
-    lane's operands alone, so the values are those of the loop in place."""
-    for start in range(0, len(fd), len(scratch)):
-        m = min(len(scratch), len(fd) - start)
-        a, b = fa[start:start + m], fb[start:start + m]
-        if kind == K_FADD:
-            for i in range(m):
-                scratch[i] = fadd(a[i], b[i])
-        elif kind == K_FSUB:
-            for i in range(m):
-                scratch[i] = fsub(a[i], b[i])
-        else:
-            for i in range(m):
-                scratch[i] = fmul(a[i], b[i])
-        d = fd[start:start + m]
-        for i in range(m):
-            d[i] = scratch[i]
+    two NaN operands the first, quieted); `d_is_a`, `d_is_b`: fd is the row fa, fb (`fadd r10, r10, r18`), where
+    the loop reads the one array it writes, as `_dense_op`'s do, for the same reason (LLVM's overlap check: the
+    scalar loop, 4-5x slower)."""
+    n = len(fd)
+    if d_is_a:
+        _float_op(kind, fd, fd, fb, n)
+    elif d_is_b:
+        _float_op(kind, fd, fa, fd, n)
+    else:
+        _float_op(kind, fd, fa, fb, n)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _float_op(kind: int, out: np.ndarray, fa: np.ndarray, fb: np.ndarray, n: int) -> None:
+    """out[:n] = kind(fa, fb) for `fadd`, `fsub` and `fmul` (inlined into `_dense_float_op` for each way out is
+    fa, fb or neither)."""
+    if kind == K_FADD:
+        for i in range(n):
+            out[i] = fadd(fa[i], fb[i])
+    elif kind == K_FSUB:
+        for i in range(n):
+            out[i] = fsub(fa[i], fb[i])
+    else:
+        for i in range(n):
+            out[i] = fmul(fa[i], fb[i])
 
 
 @njit(cache=True, nogil=True)
