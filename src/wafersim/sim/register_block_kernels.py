@@ -69,13 +69,12 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
                     saved[p, e] = row[outside[e]]
     queued_before = queued
     ran = 0
-    scratch = np.empty(CHUNK if dense else 0, dtype=fregs.dtype)  # (`_dense_float_op`'s results before they land)
     if dense and _registers_only(fields, count):
         for start in range(lo, hi, CHUNK):
             stop = min(start + CHUNK, hi)
             for p in range(count):
                 _row_op(fields[p, KIND], fields[p, IMM], regs, fregs, fields[p, D], fields[p, A], fields[p, B], start,
-                        stop, scratch)
+                        stop)
         ran = count
     while ran < count:
         kind = fields[ran, KIND]
@@ -99,8 +98,7 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
                                 fields[ran, IMM], sram, size):
                 break
         elif dense:
-            _row_op(kind, fields[ran, IMM], regs, fregs, fields[ran, D], fields[ran, A], fields[ran, B], lo, hi,
-                    scratch)
+            _row_op(kind, fields[ran, IMM], regs, fregs, fields[ran, D], fields[ran, A], fields[ran, B], lo, hi)
         else:
             run_simple(kind, fields[ran, D], fields[ran, A], fields[ran, B], 0, fields[ran, IMM], pes, regs, fregs)
         ran += 1
@@ -232,108 +230,144 @@ def _registers_only(fields: np.ndarray, count: int) -> bool:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _row_op(kind: int, imm: int, regs: np.ndarray, fregs: np.ndarray, d: int, a: int, b: int, lo: int, hi: int,
-            scratch: np.ndarray) -> None:
-    """A register instruction of a block over the PEs lo .. hi - 1 of the register file (`scratch`: float32
-    room for `_dense_float_op`)."""
+def _row_op(kind: int, imm: int, regs: np.ndarray, fregs: np.ndarray, d: int, a: int, b: int, lo: int, hi: int
+            ) -> None:
+    """A register instruction of a block over the PEs lo .. hi - 1 of the register file."""
     if kind == K_FADD or kind == K_FSUB or kind == K_FMUL:
-        _dense_float_op(kind, fregs[d][lo:hi], fregs[a][lo:hi], fregs[b][lo:hi], scratch)
+        _dense_float_op(kind, fregs[d][lo:hi], fregs[a][lo:hi], fregs[b][lo:hi], d == a, d == b)
     else:
-        _dense_op(kind, imm, regs[d][lo:hi], regs[a][lo:hi], regs[b][lo:hi])
+        _dense_op(kind, imm, regs[d][lo:hi], regs[a][lo:hi], regs[b][lo:hi], d == a, d == b)
 
 
 @njit(cache=True, nogil=True)
-def _dense_float_op(kind: int, fd: np.ndarray, fa: np.ndarray, fb: np.ndarray, scratch: np.ndarray) -> None:
+def _dense_float_op(kind: int, fd: np.ndarray, fa: np.ndarray, fb: np.ndarray, d_is_a: bool, d_is_b: bool) -> None:
     """fd = kind(fa, fb) over float32 rows, as the compiled interpreter's `run_simple` computes it (`arith`: of
-    two NaN operands the first, quieted). Each piece of `len(scratch)` results is computed into `scratch`, then
-    copied: fd is often fa or fb (`fadd r10, r10, r18`), and LLVM does not vectorise a loop whose output overlaps
-    an input (its overlap check fails, so the scalar loop runs: 4-5x slower). Every result depends on its own
-    lane's operands alone, so the values are those of the loop in place."""
-    for start in range(0, len(fd), len(scratch)):
-        m = min(len(scratch), len(fd) - start)
-        a, b = fa[start:start + m], fb[start:start + m]
-        if kind == K_FADD:
-            for i in range(m):
-                scratch[i] = fadd(a[i], b[i])
-        elif kind == K_FSUB:
-            for i in range(m):
-                scratch[i] = fsub(a[i], b[i])
-        else:
-            for i in range(m):
-                scratch[i] = fmul(a[i], b[i])
-        d = fd[start:start + m]
-        for i in range(m):
-            d[i] = scratch[i]
+    two NaN operands the first, quieted); `d_is_a`, `d_is_b`: fd is the row fa, fb (`fadd r10, r10, r18`), where
+    the loop reads the one array it writes, as `_dense_op`'s do, for the same reason (LLVM's overlap check: the
+    scalar loop, 4-5x slower)."""
+    n = len(fd)
+    if d_is_a:
+        _float_op(kind, fd, fd, fb, n)
+    elif d_is_b:
+        _float_op(kind, fd, fa, fd, n)
+    else:
+        _float_op(kind, fd, fa, fb, n)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _float_op(kind: int, out: np.ndarray, fa: np.ndarray, fb: np.ndarray, n: int) -> None:
+    """out[:n] = kind(fa, fb) for `fadd`, `fsub` and `fmul` (inlined into `_dense_float_op` for each way out is
+    fa, fb or neither)."""
+    if kind == K_FADD:
+        for i in range(n):
+            out[i] = fadd(fa[i], fb[i])
+    elif kind == K_FSUB:
+        for i in range(n):
+            out[i] = fsub(fa[i], fb[i])
+    else:
+        for i in range(n):
+            out[i] = fmul(fa[i], fb[i])
 
 
 @njit(cache=True, nogil=True)
-def _dense_op(kind: int, imm: int, rd: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> None:
-    """rd = kind(ra, rb or imm) over whole rows (`run_simple`'s expressions)."""
+def _dense_op(kind: int, imm: int, rd: np.ndarray, ra: np.ndarray, rb: np.ndarray, d_is_a: bool, d_is_b: bool
+              ) -> None:
+    """rd = kind(ra, rb or imm) over whole int32 rows (`run_simple`'s expressions: int32 results, wrapped);
+    `d_is_a`, `d_is_b`: rd is the row ra, rb (every loop counter's `addi r13, r13, 1`). Where it is, the loop
+    reads the one array it writes: LLVM vectorises a loop over distinct arrays only after a check that they do
+    not overlap, which the same row passed twice fails, leaving the scalar loop (2-3x slower); one array needs
+    no check (every result depends on its own lane alone). Different rows of the register file never overlap.
+    (`kind rd, rd, rd`, rare, takes d is a's loop, whose check then fails: the scalar loop, the same values.)"""
     n = len(rd)
     if kind == K_NOP:
         return
     if kind == K_LI:
         for i in range(n):
             rd[i] = imm
-    elif kind == K_MOV:
+    elif kind <= K_SNE:  # (`kinds`: K_ADD .. K_SNE, two registers)
+        if d_is_a:
+            _binary_op(kind, rd, rd, rb, n)
+        elif d_is_b:
+            _binary_op(kind, rd, ra, rd, n)
+        else:
+            _binary_op(kind, rd, ra, rb, n)
+    elif d_is_a:
+        _immediate_op(kind, imm, rd, rd, n)
+    else:
+        _immediate_op(kind, imm, rd, ra, n)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _immediate_op(kind: int, imm: int, out: np.ndarray, ra: np.ndarray, n: int) -> None:
+    """out[:n] = kind(ra, imm) for `mov` and the kinds with an immediate (inlined into `_dense_op` for each way
+    out is ra or not)."""
+    if kind == K_MOV:
         for i in range(n):
-            rd[i] = ra[i]
+            out[i] = ra[i]
     elif kind == K_ADDI:
         for i in range(n):
-            rd[i] = np.int64(ra[i]) + imm
+            out[i] = np.int64(ra[i]) + imm
     elif kind == K_MULI:
         for i in range(n):
-            rd[i] = np.int64(ra[i]) * imm
+            out[i] = np.int64(ra[i]) * imm
     elif kind == K_ANDI:
         for i in range(n):
-            rd[i] = np.int64(ra[i]) & imm
+            out[i] = np.int64(ra[i]) & imm
     elif kind == K_ORI:
         for i in range(n):
-            rd[i] = np.int64(ra[i]) | imm
+            out[i] = np.int64(ra[i]) | imm
     elif kind == K_XORI:
         for i in range(n):
-            rd[i] = np.int64(ra[i]) ^ imm
+            out[i] = np.int64(ra[i]) ^ imm
     elif kind == K_SLTI:
         for i in range(n):
-            rd[i] = 1 if ra[i] < imm else 0
+            out[i] = 1 if ra[i] < imm else 0
     elif kind == K_SEQI:
         for i in range(n):
-            rd[i] = 1 if ra[i] == imm else 0
-    elif kind == K_ADD:
+            out[i] = 1 if ra[i] == imm else 0
+    else:  # (`register_blocks.BLOCK_OPS` lists only the kinds above and `_binary_op`'s)
+        raise AssertionError("not an instruction of a register block")
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _binary_op(kind: int, out: np.ndarray, ra: np.ndarray, rb: np.ndarray, n: int) -> None:
+    """out[:n] = kind(ra, rb) for the kinds of two registers (inlined into `_dense_op` for each way out is ra,
+    rb or neither)."""
+    if kind == K_ADD:
         for i in range(n):
-            rd[i] = np.int64(ra[i]) + rb[i]
+            out[i] = np.int64(ra[i]) + rb[i]
     elif kind == K_SUB:
         for i in range(n):
-            rd[i] = np.int64(ra[i]) - rb[i]
+            out[i] = np.int64(ra[i]) - rb[i]
     elif kind == K_MUL:
         for i in range(n):
-            rd[i] = np.int64(ra[i]) * rb[i]
+            out[i] = np.int64(ra[i]) * rb[i]
     elif kind == K_AND:
         for i in range(n):
-            rd[i] = ra[i] & rb[i]
+            out[i] = ra[i] & rb[i]
     elif kind == K_OR:
         for i in range(n):
-            rd[i] = ra[i] | rb[i]
+            out[i] = ra[i] | rb[i]
     elif kind == K_XOR:
         for i in range(n):
-            rd[i] = ra[i] ^ rb[i]
+            out[i] = ra[i] ^ rb[i]
     elif kind == K_MIN:
         for i in range(n):
-            rd[i] = min(ra[i], rb[i])
+            out[i] = min(ra[i], rb[i])
     elif kind == K_MAX:
         for i in range(n):
-            rd[i] = max(ra[i], rb[i])
+            out[i] = max(ra[i], rb[i])
     elif kind == K_SLT:
         for i in range(n):
-            rd[i] = 1 if ra[i] < rb[i] else 0
+            out[i] = 1 if ra[i] < rb[i] else 0
     elif kind == K_SLE:
         for i in range(n):
-            rd[i] = 1 if ra[i] <= rb[i] else 0
+            out[i] = 1 if ra[i] <= rb[i] else 0
     elif kind == K_SEQ:
         for i in range(n):
-            rd[i] = 1 if ra[i] == rb[i] else 0
+            out[i] = 1 if ra[i] == rb[i] else 0
     elif kind == K_SNE:
         for i in range(n):
-            rd[i] = 1 if ra[i] != rb[i] else 0
-    else:  # (`register_blocks.BLOCK_OPS` lists only the kinds above)
+            out[i] = 1 if ra[i] != rb[i] else 0
+    else:  # (`register_blocks.BLOCK_OPS` lists only the kinds above and `_immediate_op`'s)
         raise AssertionError("not an instruction of a register block")
