@@ -6,8 +6,7 @@ route each router holds when the word passes it. The two agree unless a route ch
 channel passing its router run in the simulator in the other order than their cycles say: a send the
 simulator ran first whose word passes the router at or after the change's cycle (it took the old route,
 the hardware the new one), or a send it ran after the change whose word passes the router before it (the
-new route, where the hardware takes the old). Those are the misorders reported, exactly: under
-`racecheck`, each wave keeps a `RouteWatch` of every rule a `route`/`routr` changed (router, input port,
+new route, where the hardware takes the old). Those are the misorders found, exactly: each wave keeps a `RouteWatch` of every rule a `route`/`routr` changed (router, input port,
 old and new rule, cycle, pc) and every routed send step (the rows of the route table its words took, the
 first and last word's departure), each numbered in the order the simulation ran it. When the wave ends
 (or fails), `route_hazards` follows each word to the routers on its path where some rule changed, takes
@@ -23,12 +22,15 @@ change's cycle). A barrier orders a route change against sends only
 through the cycles it gives them (a word sent after the barrier passes after the change made before it),
 so the documented patterns (change routes after `ws.syncthreads()`, or before any send of the channel)
 report nothing, and a word still on its way across a barrier is reported where the change really misses it.
-Everything here runs only under racecheck: the executors call it only when their wave's `route_watch` is
-set (one attribute test per routed send step otherwise). Every change is seen: a kernel that changes routes
+The watch runs in every launch of a program that changes routes (`changes_routes`), racecheck or not:
+under racecheck it reports every misorder found; without it, a strict one (`strictly_misordered`: not a
+tie, which the hardware may order either way) stops the launch with a `RouteError` (`route_order`). A
+program that never changes routes (the library's collectives and kernels declare theirs) has no watch: the
+executors test one attribute per routed send step. Every change is seen: a kernel that changes routes
 runs its `route`s in the NumPy run loop only (the compiled interpreter leaves `route` to it and does not run
 such kernels, `compiled.stepper`; batched waves refuse them, `batching`), which tells a watched one the issue
 cycles its lanes owe (`WaveSim._run_lanes`). Stream pumps, which move a routed stream's words in bulk, are off
-under racecheck (`stream_pump`).
+in a watched wave (`stream_pump`).
 """
 from __future__ import annotations
 
@@ -37,6 +39,27 @@ import numpy as np
 from ..isa.opcodes import RAMP
 from .routing import N_PORTS, OPPOSITE, Deliveries
 from .distinct import distinct
+
+
+#: the instructions that change a router's rules
+ROUTE_CHANGING_OPS = ("route", "routr")
+
+
+def changes_routes(decoded: dict) -> bool:
+    """Whether a program (its decoded instructions, pc -> `Instr`) changes routes: its waves keep a
+    `RouteWatch` (else its routed words need no watching)."""
+    return any(instr.op in ROUTE_CHANGING_OPS for instr in decoded.values())
+
+
+def strictly_misordered(found: dict) -> bool:
+    """Whether a misordered pair of `route_hazards` gives some word another route than the hardware's for
+    certain: the simulation ran the send first and the change comes strictly before a word of it passes
+    (strictly before the last one's pass), or it ran the change first and the change comes strictly after
+    a word passes (the first one's). A change at the very cycle of the word's pass is a race the hardware
+    may settle either way: racecheck reports it, nothing else does."""
+    if found["send_seq"] < found["change_seq"]:
+        return found["change_cycle"] < found["last_pass_cycle"]
+    return found["change_cycle"] > found["pass_cycle"]
 
 
 class RouteWatch:
@@ -52,8 +75,8 @@ class RouteWatch:
         self.send_pc = -1  # the pc of the routed send running (`RoutedExchangeMixin._routed_send` sets it)
         #: the channels some `route`/`routr` of the program changes (a word of another channel races with none:
         #: its sends are not kept, which bounds the watch's memory by the sends of those channels)
-        self.channels = frozenset(ins.ch for ins in sim.launch.decoded.values() if ins.op in ("route", "routr"))
-        self.analysed = False  # (`RaceChecker.wave_done` has found its races)
+        self.channels = frozenset(ins.ch for ins in sim.launch.decoded.values() if ins.op in ROUTE_CHANGING_OPS)
+        self.analysed = False  # (`RaceChecker.wave_done` or `RouteOrderCheck.wave_done` has looked at it)
 
     def changing(self, channel: int, pes: np.ndarray) -> np.ndarray:
         """The channel's rules at `pes` before a change ((5, len(pes)), a copy: fancy indexing)."""
