@@ -68,8 +68,10 @@ class RouteWatch:
     def __init__(self, sim) -> None:
         self.sim = sim
         self.seq = 0
-        #: per change of a rule: (channel, router PE, input port, old mask, new mask, cycle, pc, seq)
-        self.changes: list[tuple[int, int, int, int, int, float, int, int]] = []
+        #: per `route` that changed rules, arrays with one entry per rule changed: (channel, router PE, input port,
+        #: old mask, new mask, cycle, pc, seq) (arrays, not a tuple per rule: a block's routes rebuilt at every
+        #: step of a loop change thousands of rules, and the watch runs in every launch that changes routes)
+        self.changes: list[tuple[np.ndarray, ...]] = []
         #: per send step: (channel, table, rows, first departures, last departures, send pc, seq)
         self.sends: list[tuple[int, Deliveries, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
         self.send_pc = -1  # the pc of the routed send running (`RoutedExchangeMixin._routed_send` sets it)
@@ -92,8 +94,10 @@ class RouteWatch:
             return
         cycle = self.sim.cycle[pes[lane]].astype(np.float64) + owed + cost  # (its issue's end, as a global access's)
         self.seq += 1
-        for p, i, t in zip(port.tolist(), lane.tolist(), cycle.tolist()):
-            self.changes.append((channel, int(pes[i]), p, int(before[p, i]), int(after[p, i]), t, pc, self.seq))
+        k = len(port)
+        self.changes.append((np.full(k, channel, dtype=np.int64), pes[lane].astype(np.int64), port.astype(np.int64),
+                             before[port, lane].astype(np.int64), after[port, lane].astype(np.int64), cycle,
+                             np.full(k, pc, dtype=np.int64), np.full(k, self.seq, dtype=np.int64)))
 
     def sent(self, channel: int, table: Deliveries, rows: np.ndarray, first, last) -> None:
         """Senders (rows of `table`) sent words departing from `first` to `last` (per sender)."""
@@ -161,11 +165,7 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
         return []
     sim = watch.sim
     region, n = sim.region, sim.region.n
-    changes = np.array([c[:5] for c in watch.changes], dtype=np.int64)
-    c_cycle = np.array([c[5] for c in watch.changes], dtype=np.float64)
-    c_pc = np.array([c[6] for c in watch.changes], dtype=np.int64)
-    c_seq = np.array([c[7] for c in watch.changes], dtype=np.int64)
-    c_channel, c_pe, c_port, c_old, c_new = changes.T
+    c_channel, c_pe, c_port, c_old, c_new, c_cycle, c_pc, c_seq = (np.concatenate(c) for c in zip(*watch.changes))
     c_key = (c_channel * N_PORTS + c_port) * n + c_pe
     order = np.lexsort((c_seq, c_key))  # (a router's changes are its PE's, in program order: cycles ascend)
     c_key, c_cycle, c_pc, c_seq, c_pe = c_key[order], c_cycle[order], c_pc[order], c_seq[order], c_pe[order]
@@ -173,8 +173,9 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
     changed_keys = distinct(c_key)
     visits_of: dict[int, tuple[np.ndarray, ...]] = {}
     parts = []
+    changed_channels = set(c_channel.tolist())
     for channel, table, rows, first, last, pc, seq in watch.sends:
-        if not np.isin(channel, c_channel):
+        if channel not in changed_channels:
             continue
         visits = visits_of.get(id(table))
         if visits is None:
