@@ -19,7 +19,7 @@ import wafersim as ws
 from conftest import line_of
 from wafersim import collectives as wsc
 from wafersim.isa.opcodes import opcode_cycles
-from wafersim.sim import engine
+from wafersim.sim import wave
 from wafersim.sim.strategy import Strategy, forced
 
 ROUTES = [ws.routes.row_broadcast(1)]
@@ -254,7 +254,7 @@ def test_a_stream_s_words_are_checked_on_every_path(strategy, kernel, marks, mon
         with pytest.raises(ws.RouteError) as error:
             launch(kernel, False, size=24)
         assert error.value.races == stats.races
-        monkeypatch.setattr(engine, "changes_routes", lambda decoded: False)  # (no watch)
+        monkeypatch.setattr(wave, "RouteWatch", lambda sim: None)  # (no watch)
         reference, plain = launch(kernel, False, size=24)
     np.testing.assert_array_equal(out, reference)
     assert out[16:].tolist() == list(np.arange(1.0, 9.0))  # PE 2 got the words PE 1 stopped forwarding
@@ -422,7 +422,7 @@ def test_racecheck_changes_no_cycle_and_the_change_s_cycle_is_its_pe_s(op_cycles
     dev = ws.Device(spec)
     program = ws.assemble(PADDED_CHANGE.format(pad="    nop\n    addi r6, r6, 1"))
     with monkeypatch.context() as patch:  # (no route watch: the run loop's plain path for `route`)
-        patch.setattr(engine, "changes_routes", lambda decoded: False)
+        patch.setattr(wave, "RouteWatch", lambda sim: None)
         off = dev.launch(program, 1, (3, 1), [], routes=ROUTES)
     on = dev.launch(program, 1, (3, 1), [], routes=ROUTES, racecheck="report")
     assert on.cycles == off.cycles and on.instructions == off.instructions

@@ -17,7 +17,7 @@ from conftest import line_of
 from test_engine_strategies import STRATEGIES
 from test_racecheck_routes import (LOOP, PADDED_CHANGE, ROUTES, async_send_first, change_first, launch, ordered,
                                    reroute_each_step, send_first, send_then_late_change, vector_send_first)
-from wafersim.sim import engine
+from wafersim.sim import wave
 from wafersim.sim.strategy import forced
 
 MISORDERED = [(send_first, "MARK-early-change", "MARK-late-send", True, 3),
@@ -29,7 +29,7 @@ MISORDERED = [(send_first, "MARK-early-change", "MARK-late-send", True, 3),
 def unwatched(monkeypatch) -> None:
     """Launches from now on run as the simulator did before it watched route changes without racecheck
     (no watch, no check): what it answers for a misordered kernel is not the hardware's answer."""
-    monkeypatch.setattr(engine, "changes_routes", lambda decoded: False)
+    monkeypatch.setattr(wave, "RouteWatch", lambda sim: None)
 
 
 def launch_on(kernel, size: int, n: int = LOOP, fill: float = -1.0):

@@ -160,7 +160,7 @@ class Launch:
         self.racecheck = RaceChecker(self) if racecheck else None
         # A program that changes routes: its waves watch the changes against the routed words (`racecheck_routes`);
         # without racecheck, one run out of cycle order stops the launch (`route_order`).
-        self.watches_routes = changes_routes(self.decoded)
+        self.watches_routes = self.facts.memo("changes_routes", lambda: changes_routes(self.decoded))
         self.route_order = RouteOrderCheck(self) if self.watches_routes and self.racecheck is None else None
         self.raise_on_race = not isinstance(racecheck, str)  # 'report': only list them on LaunchStats
 
