@@ -1,7 +1,8 @@
 """Racecheck for route changes (sim/racecheck_routes.py): a `ws.route` that the simulation ran in the other
 order than their cycles say against a word of its channel passing its router is reported as a
 'route-change' race (the word took another route than the hardware would give it); route changes ordered
-by barriers, or made before the words come, report nothing; racecheck=False changes nothing.
+by barriers, or made before the words come, report nothing. Without racecheck a strict misorder stops
+the launch (tests/test_route_order.py).
 
 The kernels: a row broadcast over 3 PEs from PE 0 (`row_broadcast(1)`: PE 1 forwards east and keeps a
 copy); PE 1 stops forwarding east with `ws.route(1, ws.WEST, ws.RAMP)`. One PE runs a loop of `n` trips
@@ -18,6 +19,7 @@ import wafersim as ws
 from conftest import line_of
 from wafersim import collectives as wsc
 from wafersim.isa.opcodes import opcode_cycles
+from wafersim.sim import wave
 from wafersim.sim.strategy import Strategy, forced
 
 ROUTES = [ws.routes.row_broadcast(1)]
@@ -127,15 +129,6 @@ def launch(kernel, racecheck, n=LOOP, size=3, blocks=1):
     out = dev.to_device(np.zeros(size, np.float32))
     stats = kernel[blocks, (3, 1)](out, n, routes=ROUTES, racecheck=racecheck)
     return out.copy_to_host(), stats
-
-
-def test_without_racecheck_the_simulator_runs_them_in_its_own_order():
-    """What racecheck is for: the simulator's answer for these kernels is not the hardware's (PE 2 gets
-    the word PE 1 no longer forwards; PE 2 waits for a word PE 1 still forwards)."""
-    out, _ = launch(send_first, False)
-    assert out.tolist() == [0.0, 5.0, 5.0]
-    with pytest.raises(ws.DeadlockError):
-        launch(change_first, False)
 
 
 def check_race(race, kernel, change_mark, send_mark, sent_first):
@@ -252,11 +245,16 @@ def test_no_race_where_the_simulator_ran_them_in_the_order_of_their_cycles():
 @pytest.mark.parametrize("kernel, marks", [(vector_send_first, ("MARK-mask-change", "MARK-vector-send")),
                                            (async_send_first, ("MARK-async-change", "MARK-async-send"))],
                          ids=["sendv", "send_async"])
-def test_a_stream_s_words_are_checked_on_every_path(strategy, kernel, marks):
+def test_a_stream_s_words_are_checked_on_every_path(strategy, kernel, marks, monkeypatch):
     """A vector send's words (a blocking one, a background one) in the compiled fused step and in the NumPy
-    step; a `ws.route_mask` change."""
+    step; a `ws.route_mask` change. Without racecheck the launch stops at the same race (tests/
+    test_route_order.py); racecheck changes nothing of the run the simulator made before it watched routes."""
     with forced(strategy or Strategy()):
         out, stats = launch(kernel, "report", size=24)
+        with pytest.raises(ws.RouteError) as error:
+            launch(kernel, False, size=24)
+        assert error.value.races == stats.races
+        monkeypatch.setattr(wave, "RouteWatch", lambda sim: None)  # (no watch)
         reference, plain = launch(kernel, False, size=24)
     np.testing.assert_array_equal(out, reference)
     assert out[16:].tolist() == list(np.arange(1.0, 9.0))  # PE 2 got the words PE 1 stopped forwarding
@@ -414,15 +412,18 @@ def test_a_pe_s_own_words_do_not_race_with_its_own_route_changes(preset):
 
 
 @pytest.mark.parametrize("op_cycles", [{}, {"nop": 0.1, "route": 0.7, "addi": 0.3}], ids=["whole", "fractional"])
-def test_racecheck_changes_no_cycle_and_the_change_s_cycle_is_its_pe_s(op_cycles):
-    """Under racecheck a `route` leaves the NumPy run loop's plain path (so that its cycle counts the issue
-    cycles its lanes owe): every PE's busy and stall cycles are the same bit for bit as without racecheck,
+def test_racecheck_changes_no_cycle_and_the_change_s_cycle_is_its_pe_s(op_cycles, monkeypatch):
+    """Under the route watch (racecheck's, or the launch's own for a program that changes routes) a `route`
+    leaves the NumPy run loop's plain path (so that its cycle counts the issue cycles its lanes owe): every
+    PE's busy and stall cycles are the same bit for bit as without the watch,
     fractional costs (whose sums depend on the order they are added in) included; the change's cycle is
     its PE's issue cycles before it plus its own cost, summed in program order (plain Python)."""
     spec = ws.WaferSpec.preset("dev", width=8, height=4, op_cycles=op_cycles)
     dev = ws.Device(spec)
     program = ws.assemble(PADDED_CHANGE.format(pad="    nop\n    addi r6, r6, 1"))
-    off = dev.launch(program, 1, (3, 1), [], routes=ROUTES)
+    with monkeypatch.context() as patch:  # (no route watch: the run loop's plain path for `route`)
+        patch.setattr(wave, "RouteWatch", lambda sim: None)
+        off = dev.launch(program, 1, (3, 1), [], routes=ROUTES)
     on = dev.launch(program, 1, (3, 1), [], routes=ROUTES, racecheck="report")
     assert on.cycles == off.cycles and on.instructions == off.instructions
     assert np.array_equal(on.busy, off.busy) and np.array_equal(on.stall, off.stall)

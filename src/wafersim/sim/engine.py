@@ -41,6 +41,8 @@ from .layout import Placement
 from .memory import GlobalMemory
 from .memory_order import GlobalOrder
 from .racecheck import RaceChecker, race_error, real_races
+from .racecheck_routes import changes_routes
+from .route_order import RouteOrderCheck
 from .stats import LaunchStats, PrintRecord
 from .trace import TraceRecorder
 from .wave import TIME32_LIMIT, WaveSim  # noqa: F401  (re-exported)
@@ -156,6 +158,10 @@ class Launch:
         self.memory_order = GlobalOrder(self.facts, self.costs, len(program.code), spec.global_latency, self.cost_key,
                                         self.placement.waves * self.placement.wave(0).n)
         self.racecheck = RaceChecker(self) if racecheck else None
+        # A program that changes routes: its waves watch the changes against the routed words (`racecheck_routes`);
+        # without racecheck, one run out of cycle order stops the launch (`route_order`).
+        self.watches_routes = self.facts.memo("changes_routes", lambda: changes_routes(self.decoded))
+        self.route_order = RouteOrderCheck(self) if self.watches_routes and self.racecheck is None else None
         self.raise_on_race = not isinstance(racecheck, str)  # 'report': only list them on LaunchStats
 
     def _check_fits(self) -> None:
@@ -299,11 +305,15 @@ class Launch:
             sim = self.wave_class(self, region, start, totals)
             try:
                 finish = sim.run()
+                if self.route_order is not None:  # (a route change run out of cycle order: a RouteError)
+                    self.route_order.wave_done(sim)
             except WaferError as error:  # the failing wave's state goes with the error (runtime.state)
                 error.wave_states = [failed_snapshot(sim, error)]
                 if self.racecheck is not None:  # a route change misordered may be why it failed: say so
                     self.racecheck.wave_done(sim)
                     self.racecheck.launch_failed(error, self.raise_on_race)
+                elif self.route_order is not None:
+                    self.route_order.wave_done(sim, error)
                 raise
             if self.racecheck is not None:
                 self.racecheck.wave_done(sim)

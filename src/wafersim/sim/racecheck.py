@@ -134,6 +134,47 @@ class RaceHazard:
         return f"route-change race on channel {self.channel}: {self.first}; {self.second}; {order}{more}"
 
 
+
+#: route-change races by (channel, change pc, send pc, sent first): [change access, word access (the earliest
+#: word's), word passes found] (one entry per pair of instructions: a stream's thousands of words take no more)
+RouteGroups = dict[tuple[int, int, int, bool], list]
+
+
+def _pe_access(launch: "Launch", sim, pe: int, pc: int, cycle: float, write: bool, channel: int,
+               route: str) -> RaceAccess:
+    (bx, by), gx = launch.placement.block, launch.placement.grid[0]
+    x, y = sim.region.xy
+    b = int(sim.region.block_id[pe])
+    return RaceAccess(block_index=(b % gx, b // gx), thread_index=(int(x[pe] % bx), int(y[pe] % by)), pc=pc,
+                      source=launch.program.source_of(pc) if pc >= 0 else None, cycle=float(cycle), write=write,
+                      route=route, channel=channel)
+
+
+def group_route_races(launch: "Launch", sim, found: list[dict], groups: RouteGroups) -> None:
+    """Add the misordered (route change, word) pairs `found` (`racecheck_routes.route_hazards`) of the wave
+    `sim` to `groups`."""
+    for f in found:
+        change = _pe_access(launch, sim, f["router"], f["change_pc"], f["change_cycle"], True, f["channel"],
+                            ROUTE_CHANGE)
+        word = _pe_access(launch, sim, f["sender"], f["send_pc"], f["pass_cycle"], False, f["channel"], ROUTE_SEND)
+        key = (f["channel"], f["change_pc"], f["send_pc"], f["send_seq"] < f["change_seq"])
+        kept = groups.get(key)
+        if kept is None:
+            groups[key] = [change, word, 1]
+        else:
+            kept[2] += 1
+            if word.cycle < kept[1].cycle:
+                kept[0], kept[1] = change, word
+
+
+def route_races(groups: RouteGroups) -> list[RaceHazard]:
+    """`groups` as races, one per (channel, pair of instructions, which ran first) at its earliest word, in
+    channel and cycle order."""
+    races = [RaceHazard(0, change, word, count, channel=key[0], sent_first=key[3])
+             for key, (change, word, count) in groups.items()]
+    return sorted(races, key=lambda h: (h.channel, h.second.cycle, h.first.cycle))
+
+
 def conflict_partners(group: np.ndarray, who: np.ndarray, write: np.ndarray) -> np.ndarray:
     """For accesses sorted so that equal `group` values are adjacent: the index of an access of the same
     group by another `who` such that at least one of the two writes, or -1 where there is none.
@@ -209,12 +250,8 @@ class RaceChecker:
         self.epoch = np.zeros(launch.placement.n_blocks, dtype=np.int64)  # barriers released, per block
         self.grid_epoch = 0  # grid barriers released (they order accesses of different blocks)
         self._parts: list[tuple[np.ndarray, ...]] = []
-        #: route changes misordered against words passing their routers, found wave by wave, per (channel, change
-        #: pc, send pc, sent first): [change access, word access (the earliest word's), word passes found]
-        #: (one entry per pair of instructions: a stream's thousands of racing words take no more memory)
-        self._route_groups: dict[tuple[int, int, int, bool], list] = {}
-        #: whether the program changes routes (else its routed words need no watching)
-        self.watches_routes = any(instr.op in ("route", "routr") for instr in launch.decoded.values())
+        #: route changes misordered against words passing their routers, found wave by wave (`group_route_races`)
+        self._route_groups: RouteGroups = {}
 
     def wave_done(self, sim) -> None:
         """Find the route changes of a wave that ended (or failed) misordered against its routed words."""
@@ -222,36 +259,12 @@ class RaceChecker:
         if watch is None or watch.analysed:
             return
         watch.analysed = True
-        for found in route_hazards(watch):
-            change = dataclasses.replace(
-                self._pe_access(sim, found["router"], found["change_pc"], found["change_cycle"], True),
-                route=ROUTE_CHANGE, channel=found["channel"])
-            word = dataclasses.replace(
-                self._pe_access(sim, found["sender"], found["send_pc"], found["pass_cycle"], False),
-                route=ROUTE_SEND, channel=found["channel"])
-            key = (found["channel"], found["change_pc"], found["send_pc"], found["send_seq"] < found["change_seq"])
-            kept = self._route_groups.get(key)
-            if kept is None:
-                self._route_groups[key] = [change, word, 1]
-            else:
-                kept[2] += 1
-                if word.cycle < kept[1].cycle:
-                    kept[0], kept[1] = change, word
-
-    def _pe_access(self, sim, pe: int, pc: int, cycle: float, write: bool) -> RaceAccess:
-        (bx, by), gx = self.launch.placement.block, self.launch.placement.grid[0]
-        x, y = sim.region.xy
-        b = int(sim.region.block_id[pe])
-        return RaceAccess(block_index=(b % gx, b // gx), thread_index=(int(x[pe] % bx), int(y[pe] % by)), pc=pc,
-                          source=self.launch.program.source_of(pc) if pc >= 0 else None, cycle=float(cycle),
-                          write=write)
+        group_route_races(self.launch, sim, route_hazards(watch), self._route_groups)
 
     def route_races(self) -> list[RaceHazard]:
         """The route-change races found so far, one per (channel, pair of instructions, which ran first) at
         its earliest word, in channel and cycle order."""
-        races = [RaceHazard(0, change, word, count, channel=key[0], sent_first=key[3])
-                 for key, (change, word, count) in self._route_groups.items()]
-        return sorted(races, key=lambda h: (h.channel, h.second.cycle, h.first.cycle))
+        return route_races(self._route_groups)
 
     def launch_failed(self, error: Exception, raise_on_race: bool) -> None:
         """A launch failed (`error`): where route changes were misordered before it, the failure may be theirs

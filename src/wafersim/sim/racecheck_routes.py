@@ -6,8 +6,7 @@ route each router holds when the word passes it. The two agree unless a route ch
 channel passing its router run in the simulator in the other order than their cycles say: a send the
 simulator ran first whose word passes the router at or after the change's cycle (it took the old route,
 the hardware the new one), or a send it ran after the change whose word passes the router before it (the
-new route, where the hardware takes the old). Those are the misorders reported, exactly: under
-`racecheck`, each wave keeps a `RouteWatch` of every rule a `route`/`routr` changed (router, input port,
+new route, where the hardware takes the old). Those are the misorders found, exactly: each wave keeps a `RouteWatch` of every rule a `route`/`routr` changed (router, input port,
 old and new rule, cycle, pc) and every routed send step (the rows of the route table its words took, the
 first and last word's departure), each numbered in the order the simulation ran it. When the wave ends
 (or fails), `route_hazards` follows each word to the routers on its path where some rule changed, takes
@@ -23,12 +22,15 @@ change's cycle). A barrier orders a route change against sends only
 through the cycles it gives them (a word sent after the barrier passes after the change made before it),
 so the documented patterns (change routes after `ws.syncthreads()`, or before any send of the channel)
 report nothing, and a word still on its way across a barrier is reported where the change really misses it.
-Everything here runs only under racecheck: the executors call it only when their wave's `route_watch` is
-set (one attribute test per routed send step otherwise). Every change is seen: a kernel that changes routes
+The watch runs in every launch of a program that changes routes (`changes_routes`), racecheck or not:
+under racecheck it reports every misorder found; without it, a strict one (`strictly_misordered`: not a
+tie, which the hardware may order either way) stops the launch with a `RouteError` (`route_order`). A
+program that never changes routes (the library's collectives and kernels declare theirs) has no watch: the
+executors test one attribute per routed send step. Every change is seen: a kernel that changes routes
 runs its `route`s in the NumPy run loop only (the compiled interpreter leaves `route` to it and does not run
 such kernels, `compiled.stepper`; batched waves refuse them, `batching`), which tells a watched one the issue
 cycles its lanes owe (`WaveSim._run_lanes`). Stream pumps, which move a routed stream's words in bulk, are off
-under racecheck (`stream_pump`).
+in a watched wave (`stream_pump`).
 """
 from __future__ import annotations
 
@@ -39,21 +41,44 @@ from .routing import N_PORTS, OPPOSITE, Deliveries
 from .distinct import distinct
 
 
+#: the instructions that change a router's rules
+ROUTE_CHANGING_OPS = ("route", "routr")
+
+
+def changes_routes(decoded: dict) -> bool:
+    """Whether a program (its decoded instructions, pc -> `Instr`) changes routes: its waves keep a
+    `RouteWatch` (else its routed words need no watching)."""
+    return any(instr.op in ROUTE_CHANGING_OPS for instr in decoded.values())
+
+
+def strictly_misordered(found: dict) -> bool:
+    """Whether a misordered pair of `route_hazards` gives some word another route than the hardware's for
+    certain: the simulation ran the send first and the change comes strictly before a word of it passes
+    (strictly before the last one's pass), or it ran the change first and the change comes strictly after
+    a word passes (the first one's). A change at the very cycle of the word's pass is a race the hardware
+    may settle either way: racecheck reports it, nothing else does."""
+    if found["send_seq"] < found["change_seq"]:
+        return found["change_cycle"] < found["last_pass_cycle"]
+    return found["change_cycle"] > found["pass_cycle"]
+
+
 class RouteWatch:
     """A wave's route changes and routed send steps, numbered in the order the simulation ran them."""
 
     def __init__(self, sim) -> None:
         self.sim = sim
         self.seq = 0
-        #: per change of a rule: (channel, router PE, input port, old mask, new mask, cycle, pc, seq)
-        self.changes: list[tuple[int, int, int, int, int, float, int, int]] = []
+        #: per `route` that changed rules, arrays with one entry per rule changed: (channel, router PE, input port,
+        #: old mask, new mask, cycle, pc, seq) (arrays, not a tuple per rule: a block's routes rebuilt at every
+        #: step of a loop change thousands of rules, and the watch runs in every launch that changes routes)
+        self.changes: list[tuple[np.ndarray, ...]] = []
         #: per send step: (channel, table, rows, first departures, last departures, send pc, seq)
         self.sends: list[tuple[int, Deliveries, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
         self.send_pc = -1  # the pc of the routed send running (`RoutedExchangeMixin._routed_send` sets it)
         #: the channels some `route`/`routr` of the program changes (a word of another channel races with none:
         #: its sends are not kept, which bounds the watch's memory by the sends of those channels)
-        self.channels = frozenset(ins.ch for ins in sim.launch.decoded.values() if ins.op in ("route", "routr"))
-        self.analysed = False  # (`RaceChecker.wave_done` has found its races)
+        self.channels = frozenset(ins.ch for ins in sim.launch.decoded.values() if ins.op in ROUTE_CHANGING_OPS)
+        self.analysed = False  # (`RaceChecker.wave_done` or `RouteOrderCheck.wave_done` has looked at it)
 
     def changing(self, channel: int, pes: np.ndarray) -> np.ndarray:
         """The channel's rules at `pes` before a change ((5, len(pes)), a copy: fancy indexing)."""
@@ -69,8 +94,10 @@ class RouteWatch:
             return
         cycle = self.sim.cycle[pes[lane]].astype(np.float64) + owed + cost  # (its issue's end, as a global access's)
         self.seq += 1
-        for p, i, t in zip(port.tolist(), lane.tolist(), cycle.tolist()):
-            self.changes.append((channel, int(pes[i]), p, int(before[p, i]), int(after[p, i]), t, pc, self.seq))
+        k = len(port)
+        self.changes.append((np.full(k, channel, dtype=np.int64), pes[lane].astype(np.int64), port.astype(np.int64),
+                             before[port, lane].astype(np.int64), after[port, lane].astype(np.int64), cycle,
+                             np.full(k, pc, dtype=np.int64), np.full(k, self.seq, dtype=np.int64)))
 
     def sent(self, channel: int, table: Deliveries, rows: np.ndarray, first, last) -> None:
         """Senders (rows of `table`) sent words departing from `first` to `last` (per sender)."""
@@ -138,11 +165,7 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
         return []
     sim = watch.sim
     region, n = sim.region, sim.region.n
-    changes = np.array([c[:5] for c in watch.changes], dtype=np.int64)
-    c_cycle = np.array([c[5] for c in watch.changes], dtype=np.float64)
-    c_pc = np.array([c[6] for c in watch.changes], dtype=np.int64)
-    c_seq = np.array([c[7] for c in watch.changes], dtype=np.int64)
-    c_channel, c_pe, c_port, c_old, c_new = changes.T
+    c_channel, c_pe, c_port, c_old, c_new, c_cycle, c_pc, c_seq = (np.concatenate(c) for c in zip(*watch.changes))
     c_key = (c_channel * N_PORTS + c_port) * n + c_pe
     order = np.lexsort((c_seq, c_key))  # (a router's changes are its PE's, in program order: cycles ascend)
     c_key, c_cycle, c_pc, c_seq, c_pe = c_key[order], c_cycle[order], c_pc[order], c_seq[order], c_pe[order]
@@ -150,8 +173,9 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
     changed_keys = distinct(c_key)
     visits_of: dict[int, tuple[np.ndarray, ...]] = {}
     parts = []
+    changed_channels = set(c_channel.tolist())
     for channel, table, rows, first, last, pc, seq in watch.sends:
-        if not np.isin(channel, c_channel):
+        if channel not in changed_channels:
             continue
         visits = visits_of.get(id(table))
         if visits is None:

@@ -177,7 +177,8 @@ class StreamPumpMixin:
         if not (strategy.stream_pump and strategy.routed_steps and strategy.fused_routed_step
                 and strategy.compiled_background and strategy.bulk_streams and strategy.lockstep
                 and strategy.event_wakeup and self.launch.whole_cycles and self.tracer is None
-                and self.launch.racecheck is None and self.batches_vectors and self.fold_owed_issue):
+                and self.launch.racecheck is None and self.route_watch is None and self.batches_vectors
+                and self.fold_owed_issue):
             return None
         # Every sender blocked with words still to send, none finished, none idle (each moved words).
         if (len(out) != 2 or out[0][1].count or out[1][0] != pc or not out[1][2] or out[1][1].count != L.count

@@ -108,9 +108,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.background: dict[tuple, np.ndarray] = {}  # per (op, dir, ch): recva / senda state (`background`)
         self.routes = RouteTables(region, spec.ramp_latency, launch.routes, active_strategy().routed_steps,
                                   active_strategy().compiled_trace)
-        # racecheck: route changes and routed words, to find changes misordered against words (`racecheck_routes`)
-        self.route_watch = (RouteWatch(self) if launch.racecheck is not None and launch.racecheck.watches_routes
-                            else None)
+        # a program that changes routes: its changes and routed words, to find changes run out of cycle order
+        # against words (`racecheck_routes`: reported by racecheck, else a RouteError, `route_order`)
+        self.route_watch = RouteWatch(self) if launch.watches_routes else None
         self.injected: dict[int, np.ndarray] = {}  # per routed channel: words each PE sent on current paths
         self.routed_link_words: dict[int, np.ndarray] = {}  # per routed channel: (4, n) words per link
         self.last_arrival: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per routed channel, per receiver
