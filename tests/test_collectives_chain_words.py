@@ -5,23 +5,16 @@ chains pass partial results as plain neighbour words): the chains' words carry t
 answer. (tests/test_kernels_basic.py pins `allreduce`'s own FIFOs.)"""
 from __future__ import annotations
 
-import inspect
-
 import ml_dtypes
 import numpy as np
 import pytest
 
 import wafersim as ws
+from conftest import line_of
 from wafersim import collectives as wsc
 from wafersim.isa.opcodes import WORD_TAG, chain_tag, is_chain_tag, stream_word_tag
 from wafersim.kernels.reduce import SUM, allreduce
 from wafersim.sim.strategy import REFERENCE, Strategy, forced
-
-
-def line_of(function, marker: str) -> tuple[str, int]:
-    """(file, line) of the line of a jit function's source that contains `marker`."""
-    lines, first = inspect.getsourcelines(function.py_func)
-    return inspect.getsourcefile(function.py_func), first + next(k for k, text in enumerate(lines) if marker in text)
 
 
 @ws.jit
@@ -49,8 +42,8 @@ def test_a_kernel_receive_taking_a_chain_word_stops_with_the_same_error_under_ev
     err = info.value
     # the east-most PE sends its value first (the chain's start): its west neighbour's receive takes it
     assert (err.pe, err.sender, err.channel, err.chain_side) == ((2, 0), (3, 0), 0, "kernel")
-    assert err.source == line_of(_receive_before_the_call, "(the receive)")
-    assert err.sender_source == err.chain_call == line_of(_receive_before_the_call, "(the call)")
+    assert err.source == (__file__, line_of(_receive_before_the_call, "(the receive)"))
+    assert err.sender_source == err.chain_call == (__file__, line_of(_receive_before_the_call, "(the call)"))
     assert "docs/kernels.md" in str(err)
 
 

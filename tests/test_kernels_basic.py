@@ -1,8 +1,6 @@
 """Library kernels (block reduce/all-reduce, Game of Life, row prefix sum, saxpy) against NumPy."""
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pytest
 
@@ -12,6 +10,7 @@ from wafersim.kernels.life import life
 from wafersim.kernels.reduce import MAX, MIN, SUM, allreduce, block_allreduce, block_reduce, reduce_to_corner
 from wafersim.kernels.saxpy import saxpy
 from wafersim.kernels.scan import prefix_sum
+from conftest import line_of
 from test_isa_float_math import exact_fmas
 
 
@@ -179,12 +178,6 @@ def _word_across_an_allreduce(values, out, direction: ws.constant, channel: ws.c
     out[y, x] = total + word
 
 
-def line_of(function, marker: str) -> tuple[str, int]:
-    """(file, line) of the line of a jit function's source that contains `marker`."""
-    lines, first = inspect.getsourcelines(function.py_func)
-    return inspect.getsourcefile(function.py_func), first + next(k for k, text in enumerate(lines) if marker in text)
-
-
 @pytest.mark.parametrize("direction,channel,shares_a_fifo", [
     (ws.WEST, 3, False), (ws.EAST, 0, False), (ws.NORTH, 0, False), (ws.WEST, 0, True), (ws.NORTH, 1, True)])
 def test_a_word_across_an_allreduce_on_the_chains_fifos_stops_the_kernel(direction, channel, shares_a_fifo):
@@ -204,8 +197,8 @@ def test_a_word_across_an_allreduce_on_the_chains_fifos_stops_the_kernel(directi
         receiver = (0, 0)
         sender = (1, 0) if direction == ws.WEST else (0, 1)
         assert (err.pe, err.sender, err.channel, err.chain_side) == (receiver, sender, channel, "collective")
-        assert err.source == err.chain_call == line_of(_word_across_an_allreduce, "(the call)")
-        assert err.sender_source == line_of(_word_across_an_allreduce, "(the send)")
+        assert err.source == err.chain_call == (__file__, line_of(_word_across_an_allreduce, "(the call)"))
+        assert err.sender_source == (__file__, line_of(_word_across_an_allreduce, "(the send)"))
         assert isinstance(err, ws.WordTypeError) and (err.sent_type, err.received_type) == ("float32", "float32")
         return
     _word_across_an_allreduce[1, (4, 3)](dev.to_device(values), out, direction, channel)

@@ -9,6 +9,8 @@ tags keeps one byte per slot (`WordTags.slots`), written on send and read on typ
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from ..errors import ChainWordError, WaferError, WordTypeError
@@ -35,17 +37,25 @@ def how_to_take(op: str, sent: str) -> str:
 class WordTags:
     """The tags of the words of one FIFO."""
 
-    __slots__ = ("depth", "_n", "uniform", "slots")
+    __slots__ = ("depth", "_n", "uniform", "slots", "_fifo")
 
-    def __init__(self, depth: int, n: int) -> None:
+    def __init__(self, depth: int, n: int, fifo: Callable[[], Any] | None = None) -> None:
         self.depth, self._n = depth, n
         self.uniform: int | None = None  # the tag of every word pushed so far (None: none pushed)
         self.slots: np.ndarray | None = None  # (depth, PEs) uint8, once two tags have been pushed
+        self._fifo = fifo  # a weak reference to the FIFO (`Fifo.holds_no_words`)
 
     def needs_marking(self, tag: int) -> bool:
-        """Whether a push of `tag` must write per-slot tags (else it only records the uniform tag)."""
+        """Whether a push of `tag` must write per-slot tags (else it only records the uniform tag). A FIFO
+        that holds no word on any PE takes the new tag as its uniform one, per-slot tags or not: every word
+        in it from now on is pushed after this (a kernel's halo words and a collective's chain words, each
+        received before the other is sent, keep no per-slot tags)."""
         if self.slots is None and self.uniform in (None, tag):
             self.uniform = tag
+            return False
+        fifo = self._fifo() if self._fifo is not None else None
+        if fifo is not None and fifo.holds_no_words():
+            self.uniform, self.slots = tag, None
             return False
         return True
 
