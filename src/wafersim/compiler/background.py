@@ -69,7 +69,8 @@ class BackgroundCallLowering:
         base, length = self.slice_registers(target)
         opcode = (wsi.HALF_STREAMS if target.array.dtype == "f16" else wsi.STREAMS)[callee]
         self.emit(opcode, d=sink, dir=source, ch=channel, a=base, b=length,
-                  flags=(FLAG_FLOAT if target.array.dtype == "f32" else 0) | (FLAG_CHAIN if self.in_collective() else 0))
+                  flags=(FLAG_FLOAT if target.array.dtype == "f32" else 0)
+                  | (FLAG_CHAIN if self.in_collective() else 0))
         return None
 
     @staticmethod
