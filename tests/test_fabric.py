@@ -393,3 +393,36 @@ def test_fifos_holding_words_at_a_barrier_keep_their_rows(monkeypatch):
         np.testing.assert_array_equal(result, expected)
     assert runs[0][1] == runs[1][1]
     np.testing.assert_array_equal(runs[0][2], runs[1][2])
+
+
+def test_a_fifo_that_drained_takes_the_next_tag_as_uniform_and_is_freed_without_the_collector():
+    """`WordTags.needs_marking`: words of two tags in flight at once keep per-slot tags; once every PE has
+    taken every word, the next push's tag is the uniform one again (a kernel's halo words and a collective's
+    chain words on one FIFO, each drained before the other is sent, keep none: bench `bicgstab7`). The tags
+    reach their FIFO through a weak reference: a reference cycle kept every launch's FIFOs (and their rings)
+    until the collector ran, 20% of a warm gemv2d launch."""
+    import gc
+    import weakref
+
+    from wafersim.isa.opcodes import WORD_TAG
+    fifo = Fifo(4, 3)
+    plain, chain = WORD_TAG["f32"], WORD_TAG["cf32"]
+    assert not fifo.tags.needs_marking(plain)
+    fifo.pushed[:] += 1                                  # one plain word for every PE
+    before = fifo.pushed.copy()
+    assert fifo.tags.needs_marking(chain)               # a chain word behind it: per-slot tags
+    fifo.pushed[1] += 1
+    fifo.tags.mark(before, fifo.pushed, chain)
+    pes, got = fifo.tags.read(np.zeros(3, dtype=np.int32), fifo.pushed)
+    assert pes.tolist() == [0, 1, 1, 2] and got.tolist() == [plain, plain, chain, plain]
+    fifo.popped[:] = fifo.pushed                         # all taken
+    assert not fifo.tags.needs_marking(plain)
+    assert fifo.tags.slots is None and fifo.tags.uniform == plain
+    assert fifo.tags.unchecked(plain) and not fifo.tags.unchecked(chain)
+    gc.disable()
+    try:
+        alive = weakref.ref(fifo)
+        del fifo
+        assert alive() is None
+    finally:
+        gc.enable()

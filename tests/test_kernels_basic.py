@@ -10,6 +10,7 @@ from wafersim.kernels.life import life
 from wafersim.kernels.reduce import MAX, MIN, SUM, allreduce, block_allreduce, block_reduce, reduce_to_corner
 from wafersim.kernels.saxpy import saxpy
 from wafersim.kernels.scan import prefix_sum
+from conftest import line_of
 from test_isa_float_math import exact_fmas
 
 
@@ -163,8 +164,8 @@ def _word_across_an_allreduce(values, out, direction: ws.constant, channel: ws.c
     x, y = ws.grid(2)
     v = values[y, x]
     if ws.has_neighbor(direction):
-        ws.send(direction, v * 100.0, channel=channel)
-    total = allreduce(v, SUM)
+        ws.send(direction, v * 100.0, channel=channel)  # (the send)
+    total = allreduce(v, SUM)  # (the call)
     word = 0.0
     if direction == ws.WEST:  # (a constant condition: only the branch that runs is compiled)
         if ws.has_neighbor(ws.EAST):
@@ -179,14 +180,27 @@ def _word_across_an_allreduce(values, out, direction: ws.constant, channel: ws.c
 
 @pytest.mark.parametrize("direction,channel,shares_a_fifo", [
     (ws.WEST, 3, False), (ws.EAST, 0, False), (ws.NORTH, 0, False), (ws.WEST, 0, True), (ws.NORTH, 1, True)])
-def test_a_word_across_an_allreduce_is_taken_by_it_only_on_the_chains_fifos(direction, channel, shares_a_fifo):
+def test_a_word_across_an_allreduce_on_the_chains_fifos_stops_the_kernel(direction, channel, shares_a_fifo):
     """docs/kernels.md: the rows' chain sends west on channel 0 and the first column's north on channel 1; a
-    user's word in flight in one of those FIFOs when the call starts is taken by the reduction (a wrong sum,
-    no error, as documented), and every other channel and direction is unaffected. (A new user's kernel with
-    a word west on channel 0 across the call got wrong sums; the guide said plain sends were unaffected.)"""
+    user's word in flight in one of those FIFOs when the call starts would be taken by the reduction (user50
+    pinned the wrong sums it gave, with no error): the chain's words carry tags of their own, so it is a
+    `ChainWordError` at the first PE that took it, naming the call, the send and the FIFO. Every other channel
+    and direction still gives NumPy's sum plus the neighbour's word."""
     values = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
     dev = ws.Device(ws.WaferSpec(width=8, height=8))
     out = dev.device_array(values.shape)
+    if shares_a_fifo:
+        with pytest.raises(ws.ChainWordError) as info:
+            _word_across_an_allreduce[1, (4, 3)](dev.to_device(values), out, direction, channel)
+        err = info.value
+        # PE (0, 0) takes the word first: the row's chain (west) or the first column's (north) ends there
+        receiver = (0, 0)
+        sender = (1, 0) if direction == ws.WEST else (0, 1)
+        assert (err.pe, err.sender, err.channel, err.chain_side) == (receiver, sender, channel, "collective")
+        assert err.source == err.chain_call == (__file__, line_of(_word_across_an_allreduce, "(the call)"))
+        assert err.sender_source == (__file__, line_of(_word_across_an_allreduce, "(the send)"))
+        assert isinstance(err, ws.WordTypeError) and (err.sent_type, err.received_type) == ("float32", "float32")
+        return
     _word_across_an_allreduce[1, (4, 3)](dev.to_device(values), out, direction, channel)
     words = np.zeros_like(values)
     if direction == ws.WEST:
@@ -195,8 +209,7 @@ def test_a_word_across_an_allreduce_is_taken_by_it_only_on_the_chains_fifos(dire
         words[:-1, :] = values[1:, :] * 100
     else:
         words[:, 1:] = values[:, :-1] * 100
-    right = np.array_equal(out.copy_to_host(), values.sum() + words)
-    assert right != shares_a_fifo
+    np.testing.assert_array_equal(out.copy_to_host(), values.sum() + words)
 
 
 @ws.jit

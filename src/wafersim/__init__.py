@@ -25,7 +25,7 @@ from .runtime import routes
 from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
                       event_elapsed_time, get_current_device, init, select_device, stream, synchronize, to_device)
 from .sim import LaunchStats, PrintRecord
-from .errors import WordTypeError
+from .errors import ChainWordError, WordTypeError
 from .compiler.intrinsics import constant
 from .compiler.intrinsics import MATH_ALIASES as _MATH_ALIASES
 globals().update(_MATH_ALIASES)  # ws.exp, ws.tanh, ... (NumPy's float32 functions, usable in kernels)
@@ -44,4 +44,4 @@ __all__ = [
     "debug", "LaunchState", "VariableUnavailableError", "resume_launch",
     "outer_add", "recv_async", "recv_wait", "send_async", "send_wait", "add_stream", "max_stream", "min_stream",
 ]
-__all__ += ["WordTypeError", "constant", *sorted(_MATH_ALIASES)]
+__all__ += ["ChainWordError", "WordTypeError", "constant", *sorted(_MATH_ALIASES)]

@@ -136,6 +136,15 @@ class WordTypeError(WaferError):
     reinterprets on purpose."""
 
 
+class ChainWordError(WordTypeError):
+    """A collective's chain (the partial results `wafersim.collectives` and `reduce_to_corner` / `allreduce`
+    pass as plain neighbour words) took a word of the kernel's own from the FIFO it shares, or the kernel's
+    receive took a chain's word: a result that would have been wrong with no error. The fields are
+    `WordTypeError`'s; `chain_call` is the kernel's line that called the collective (file, line), and
+    `chain_side` says which took the other's word ("collective": the collective took the kernel's word;
+    "kernel": the kernel's receive took the collective's)."""
+
+
 def did_you_mean(word: str, choices: Any) -> str:
     """`"; did you mean 'x'?"` naming the choice closest to a misspelt `word` (`difflib`'s ratio at least 0.75,
     so a name with a letter or two wrong, missing or swapped), or "" when none is that close. Names starting

@@ -8,7 +8,10 @@ reconfigures a router while words are in flight; give each route pattern its own
 - broadcast (channel: a bus): the root hands its words to its router once; the routers copy them along
   the line (multicast), so each word costs the root one send whatever the line's length;
 - reduce (channel: neighbour words): each PE receives its outer neighbour's partial result, combines its
-  own and sends on towards the root (a chain: routes could not shorten it); a float32 or int32 scalar's SUM
+  own and sends on towards the root (a chain: routes could not shorten it). The chains' words carry chain
+  tags (the compiler gives every send, receive and stream op of this package one, `isa.opcodes.chain_tag`):
+  a kernel's own word left on the FIFO across the call stops the kernel with a `ChainWordError` instead of
+  being combined, as does a kernel's receive meeting a chain's word. A float32 or int32 scalar's SUM
   streams, one stream op of one word a PE (`line_sum_stream`). float32, int32 and float16 arrays stream:
   one stream op a PE (`ws.add_stream`, `vaddx`; `vhaddx` on float16, as the SDK's `@faddh` with fabric DSDs)
   combines each word as it arrives and passes it on, as a WSE PE's DSD operation with fabric operands does;

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from ..isa.opcodes import FLAG_FLOAT, NOWHERE, PORTS
+from ..isa.opcodes import FLAG_CHAIN, FLAG_FLOAT, NOWHERE, PORTS
 from . import intrinsics as wsi
 from .values import LocalArray, SliceRef, Unsupported, Val, describe, word_tag
 
@@ -40,7 +40,8 @@ class BackgroundCallLowering:
             self.sent.setdefault((direction, channel), {}).setdefault(target.array.dtype, self.line)
         base, length = self.slice_registers(target)
         # (typed words: the tag of the slice's type, sent with the words or checked on arrival)
-        self.emit(opcode, dir=direction, ch=channel, a=base, b=length, flags=word_tag(target.array.dtype))
+        self.emit(opcode, dir=direction, ch=channel, a=base, b=length,
+                  flags=self.word_tag_here(word_tag(target.array.dtype)))
         return None
 
     def stream_call(self, callee, node: ast.Call) -> None:
@@ -68,7 +69,8 @@ class BackgroundCallLowering:
         base, length = self.slice_registers(target)
         opcode = (wsi.HALF_STREAMS if target.array.dtype == "f16" else wsi.STREAMS)[callee]
         self.emit(opcode, d=sink, dir=source, ch=channel, a=base, b=length,
-                  flags=FLAG_FLOAT if target.array.dtype == "f32" else 0)
+                  flags=(FLAG_FLOAT if target.array.dtype == "f32" else 0)
+                  | (FLAG_CHAIN if self.in_collective() else 0))
         return None
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import os
 import textwrap
 from pathlib import Path
 from typing import Any, Callable
@@ -12,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import CompileError
+from ..isa.opcodes import chain_tag
 from . import intrinsics as wsi
 from .compile_time import CompileTimeNames, constant_tuple
 from .ir import IRFunction, Label, Op, SourceLine, VReg
@@ -21,6 +23,9 @@ from .values import (FLOAT_CONSTANT_HINT, KernelSignature, SliceRef, Tup, Unsupp
 
 #: wafersim's own package: device functions defined there (collectives) report their caller's lines.
 PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
+#: wafersim's collectives: their neighbour words (the chains of `block_reduce_to_corner`, `line_reduce`, ...)
+#: carry chain tags (`LoweringCore.word_tag_here`).
+COLLECTIVES_DIR = str(Path(__file__).resolve().parents[1] / "collectives") + os.sep
 
 
 @dataclasses.dataclass
@@ -168,6 +173,16 @@ class LoweringCore(CompileTimeNames):
         if self.call_sites and self.source.filename.startswith(PACKAGE_DIR):
             return "%s:%d" % self.call_sites[0]
         return f"{self.source.filename}:{node.lineno + self.source.first_line - 1}"
+
+    def in_collective(self) -> bool:
+        """Whether the code being lowered is `wafersim.collectives`' own (its chains' neighbour words take
+        chain tags, `isa.opcodes.chain_tag`, so that they never pass for the kernel's own words)."""
+        return self.source.filename.startswith(COLLECTIVES_DIR)
+
+    def word_tag_here(self, tag: int) -> int:
+        """The tag a send or receive of words tagged `tag` carries where it is lowered: a chain's inside the
+        collectives (raw stays raw)."""
+        return chain_tag(tag) if self.in_collective() else tag
 
     def line_of(self, node: ast.AST) -> int | SourceLine | None:
         """The line the instructions lowered for `node` are reported at (runtime errors, traces, the

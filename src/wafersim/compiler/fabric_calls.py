@@ -100,9 +100,11 @@ class FabricCallLowering:
         # (a WordTypeError) instead of reinterpreting its bits.
         if isinstance(value, SliceRef):
             base, length = self.slice_registers(value)
-            self.emit("sendv", dir=direction, ch=channel, a=base, b=length, flags=word_tag(value.array.dtype))
+            self.emit("sendv", dir=direction, ch=channel, a=base, b=length,
+                      flags=self.word_tag_here(word_tag(value.array.dtype)))
         elif isinstance(value, Val):
-            self.emit("send", dir=direction, ch=channel, a=self.reg_of(value), flags=word_tag(value.ty))
+            self.emit("send", dir=direction, ch=channel, a=self.reg_of(value),
+                      flags=self.word_tag_here(word_tag(value.ty)))
         else:
             hint = {LocalArray: ": send a slice of it, `buf[0:n]` (of a 2-D array a row, `t[i, 0:n]`)",
                     GlobalArray: ": copy it into a local array and send a slice of that",
@@ -126,7 +128,7 @@ class FabricCallLowering:
             if "dtype" in kwargs:
                 raise Unsupported("recv(out=...) takes the slice's dtype: pass no dtype=", kwargs["dtype"])
             base, length = self.slice_registers(target)
-            tag = RAW_WORD if bitcast else word_tag(target.array.dtype)
+            tag = RAW_WORD if bitcast else self.word_tag_here(word_tag(target.array.dtype))
             self.emit("recvv", dir=direction, ch=channel, a=base, b=length, flags=tag)
             return None
         if bitcast and "dtype" not in kwargs:
@@ -152,7 +154,8 @@ class FabricCallLowering:
             except (TypeError, KeyError, ValueError):
                 raise Unsupported("recv dtype= must be np.float32 or np.int32 (or an array's .dtype)",
                                   kwargs["dtype"]) from None
-        word = self.result("recv", ty, dir=direction, ch=channel, flags=RAW_WORD if bitcast else word_tag(ty))
+        word = self.result("recv", ty, dir=direction, ch=channel,
+                           flags=RAW_WORD if bitcast else self.word_tag_here(word_tag(ty)))
         self.received.append(RecvUse(key, ty, how, node, self.source))
         if how != "dtype":
             self.untyped_recv_regs.add(word.reg)

@@ -61,11 +61,15 @@ def render() -> str:
         "bid * bdim + tid.",
         "Modifiers after a dot set `flags` bits: " + ", ".join(f"`.{k}` = {v}" for k, v in opcodes.FLAG_LETTERS.items()) +
         " (`f`: float32 elements; `s`: operand b is a scalar register; `b`: bfloat16 instead of float16 on the "
-        "16-bit float opcodes).",
+        "16-bit float opcodes; `c`, on the stream ops only: a collective's chain words, tagged `.cf32`, `.ci32`, "
+        "`.cf16`).",
         "On `" + "`, `".join(sorted(opcodes.MESSAGE_OPS)) + "` the modifier is the word's type tag instead (`flags` "
         "in the MSGS/MSGR field): " + ", ".join(f"`.{t}` = {k}" for k, t in enumerate(opcodes.WORD_TYPES)) +
         " (no modifier: `raw`, never checked); a typed receive of a word tagged with another type stops the "
-        "kernel with a `WordTypeError`.",
+        "kernel with a `WordTypeError`. The `c` tags are the same types' words of a collective's chain "
+        "(`wafersim.collectives` passes its partial results as plain neighbour words): a chain's word taken by "
+        "a receive of the plain type, or a plain word by a chain's receive, stops it with a `ChainWordError` "
+        "(a `WordTypeError`).",
         "",
         "## Instructions",
         "",

@@ -16,7 +16,7 @@ Instruction word (32 bits), field layouts by format:
     RTE  op[31:24] ch[23:19] rx[18:14] tx[13:8] 0[7:0]       (rx, tx: port masks, bit p = port p; tx bit 5: ACCEPT)
     PRT  op[31:24] a[23:19] flags[18:15] imm[14:0]         (imm: unsigned 15-bit)
     CHK  op[31:24] a[23:19] b[18:14] imm[13:0]             (imm: unsigned 14-bit)
-    MSGX op[31:24] odir[23:19] a[18:14] b[13:9] dir[8:6] ch[5:1] flags[0]  (odir: an output port or NOWHERE)
+    MSGX op[31:24] odir[23:21] flags[20:19] a[18:14] b[13:9] dir[8:6] ch[5:1] 0[0]  (odir: an output port or NOWHERE)
 """
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ FORMATS: dict[str, tuple[tuple[str, int, int, bool], ...]] = {
     "PRT": (("a", 19, 5, False), ("flags", 15, 4, False), ("imm", 0, 15, False)),
     "CHK": (("a", 19, 5, False), ("b", 14, 5, False), ("imm", 0, 14, False)),
     # (the output port `odir` is stored in field d: it is no register)
-    "MSGX": (("d", 19, 5, False), ("a", 14, 5, False), ("b", 9, 5, False), ("dir", 6, 3, False), ("ch", 1, 5, False),
-             ("flags", 0, 1, False)),
+    "MSGX": (("d", 21, 3, False), ("flags", 19, 2, False), ("a", 14, 5, False), ("b", 9, 5, False),
+             ("dir", 6, 3, False), ("ch", 1, 5, False)),
 }
 
 #: The range of the IMM format's signed immediate (addi, andi, slti, ...): an operand outside it needs a register.
@@ -93,6 +93,13 @@ def stream_word_type(op: str, flags: int) -> str:
     return "f16" if op in HALF_STREAM_OPS else "f32" if flags & FLAG_FLOAT else "i32"
 
 
+def stream_word_tag(op: str, flags: int) -> int:
+    """The tag (`WORD_TAG`) of the words a stream op sends and takes: its element type's, a chain's (`.c`,
+    `chain_tag`) when a collective's chain emitted it."""
+    tag = WORD_TAG[stream_word_type(op, flags)]
+    return chain_tag(tag) if flags & FLAG_CHAIN else tag
+
+
 def output_port_text(port: int) -> str:
     """A stream op's output port as assembly writes it: `east`, or `none` (NOWHERE); anything else as it is
     (a port out of range, or what a field that should hold one holds, as the verifier's messages show it)."""
@@ -109,9 +116,11 @@ SLICE_BOUND_CHECKS = (" slice start", " slice end", " slice length")
 
 SPECIAL_REGISTERS = ("tid.x", "tid.y", "bid.x", "bid.y", "bdim.x", "bdim.y", "gdim.x", "gdim.y", "pe.x", "pe.y")
 
-#: Modifier letters written after a dot (`vadd.fs`): bit values in the `flags` field.
-FLAG_LETTERS = {"f": 1, "s": 2, "b": 4}
+#: Modifier letters written after a dot (`vadd.fs`): bit values in the `flags` field. `c` (the stream ops
+#: only, which take no `s`; their flags field has 2 bits): a collective's chain words (`chain_tag`).
+FLAG_LETTERS = {"f": 1, "s": 2, "b": 4, "c": 2}
 FLAG_FLOAT, FLAG_SCALAR = 1, 2
+FLAG_CHAIN = 2
 #: On the 16-bit float opcodes (`vhadd` ... `f2h`): bfloat16 instead of float16 (isa/halfprec.py).
 FLAG_BFLOAT = 4
 
@@ -120,10 +129,33 @@ FLAG_BFLOAT = 4
 #: word tagged with another type stops the kernel with a `WordTypeError`. `raw` (0, what untyped assembly
 #: gives) is never checked: a raw send's words go to any receive, a raw receive (`bitcast=True`) takes any
 #: word. Tags are positions in this tuple (the field has 5 bits; `f16`, `bf16`: 16-bit floats, one per word).
-WORD_TYPES = ("raw", "f32", "i32", "f16", "bf16")
+#: The `c` types (`cf32`, ...: tag + CHAIN_TAGS) are the same types' words of a collective's chain (the
+#: partial results `wafersim.collectives` passes as plain neighbour words, `block_reduce_to_corner`, ...):
+#: a chain's receive taking a word of the kernel's own on that FIFO, or the kernel's receive taking a chain's,
+#: stops with a `ChainWordError` instead of a wrong result.
+WORD_TYPES = ("raw", "f32", "i32", "f16", "bf16", "cf32", "ci32", "cf16", "cbf16")
+CHAIN_TAGS = 4
 #: The NumPy name of each word type (and IR type) but raw, for messages: `f32` -> "float32".
 WORD_TYPE_NAMES = {"f32": "float32", "i32": "int32", "f16": "float16", "bf16": "bfloat16"}
 WORD_TAG = {name: tag for tag, name in enumerate(WORD_TYPES)}
+
+
+def chain_tag(tag: int) -> int:
+    """The tag of a collective's chain words of the type tagged `tag` (raw stays raw: never checked)."""
+    return tag + CHAIN_TAGS if 0 < tag <= CHAIN_TAGS else tag
+
+
+def is_chain_tag(tag: int) -> bool:
+    """Whether `tag` marks a collective's chain words."""
+    return CHAIN_TAGS < tag < len(WORD_TYPES)
+
+
+def word_type_name(tag: int) -> str:
+    """The NumPy name of a tag's type (`cf32` too: "float32"); `raw`, or `tag N` for one out of range."""
+    if not 0 <= tag < len(WORD_TYPES):
+        return f"tag {tag}"
+    name = WORD_TYPES[tag - CHAIN_TAGS if is_chain_tag(tag) else tag]
+    return WORD_TYPE_NAMES.get(name, name)
 #: Opcodes whose `flags` field is a word type rather than modifier letters.
 MESSAGE_OPS = frozenset({"send", "sendv", "recv", "recvv", "senda", "recva"})
 
@@ -134,7 +166,7 @@ def modifier_text(op: str, flags: int) -> str:
         return ""
     if op in MESSAGE_OPS:
         return "." + (WORD_TYPES[flags] if flags < len(WORD_TYPES) else str(flags))
-    return "." + "".join(letter for letter, bit in FLAG_LETTERS.items() if flags & bit)
+    return "." + "".join(letter for letter in BY_NAME[op].flags if flags & FLAG_LETTERS[letter])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,19 +409,21 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
      "recv: blocking; dir a neighbour or ramp) is added to sram[a+k] (sram[a+k] + word: .f float32, else int32 "
      "wrapping), the sum written there and sent to the neighbour odir on channel ch (as send; `none`: not sent), "
      "words tagged and checked as `.f32` (.f) or `.i32`; a word per max(1 / link_words_per_cycle, 1 / vector_lanes) "
-     "cycles as the link delivers them, each sum leaving one such cycle after its word is taken", "f"),
+     "cycles as the link delivers them, each sum leaving one such cycle after its word is taken (.c: a collective's "
+     "chain words, tagged and checked as `.cf32`, `.ci32`)", "fc"),
     ("vmaxx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vaddx with max(sram[a+k], word) (.f: as fmax, "
-     "np.maximum: nan if either is nan)", "f"),
+     "np.maximum: nan if either is nan)", "fc"),
     ("vminx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vaddx with min(sram[a+k], word) (.f: as fmin)",
-     "f"),
+     "fc"),
     # 16-bit streams through the FMAC: the float16 form of the stream ops, as CSL's `@faddh` with fabric DSDs
     ("vhaddx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vaddx on float16 words (one per 32-bit word, "
      "in its low half): sram[a+k] + word rounded to nearest even in float16 (as NumPy's float16 add), words "
-     "tagged and checked as `.f16`; a word per max(1 / link_words_per_cycle, 1 / vector_lanes_half) cycles", ""),
+     "tagged and checked as `.f16` (.c: `.cf16`); a word per max(1 / link_words_per_cycle, 1 / vector_lanes_half) "
+     "cycles", "c"),
     ("vhmaxx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vhaddx with max(sram[a+k], word), as vhmax: "
-     "nan if either is nan; of two zeros, sram[a+k]", ""),
+     "nan if either is nan; of two zeros, sram[a+k]", "c"),
     ("vhminx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vhaddx with min(sram[a+k], word) (as vhmin)",
-     ""),
+     "c"),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))

@@ -21,8 +21,8 @@ down the column (float32 rounding differs from a left-to-right sum).
 The device functions `reduce_to_corner`, `broadcast_from_corner` and `allreduce` can be called from
 any `@ws.jit` kernel (they are inlined); `op` must be a compile-time constant, `SUM`, `MAX` or `MIN` (MAX
 and MIN propagate a float NaN, as `np.max` and `np.min` do). They use
-channels 0 to 2 for routed words (a kernel's own neighbour sends on those channels are unaffected).
-"""
+channels 0 to 2 (docs/kernels.md: a word of the kernel's own left across the call on a FIFO the chains use,
+west on channel 0 or north on channel 1, stops the kernel with a `ChainWordError`)."""
 from __future__ import annotations
 
 import numpy as np

@@ -10,6 +10,8 @@ sender is busy while a word leaves, so a link is always free by the time its sen
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .lanes import Lanes
@@ -158,7 +160,8 @@ class Fifo:
     the array is brought up to date when anything reads it through `pushed` / `popped`, or when a group over
     other PEs moves words: a stencil's counters are written once per launch, not at every step."""
 
-    __slots__ = ("depth", "value", "time", "_pushed", "_popped", "tags", "_uniform", "popped_by_barrier", "_owed")
+    __slots__ = ("depth", "value", "time", "_pushed", "_popped", "tags", "_uniform", "popped_by_barrier", "_owed",
+                 "__weakref__")
 
     def __init__(self, depth: int, n: int, time_dtype=np.float64) -> None:
         self.depth = depth
@@ -166,7 +169,8 @@ class Fifo:
         self.time = SlotRows(depth, n, time_dtype)  # arrival of the slot's word, or when it was popped
         self._pushed = np.zeros(n, dtype=np.int32)  # words ever written, per receiving PE
         self._popped = np.zeros(n, dtype=np.int32)
-        self.tags = WordTags(depth, n)  # the words' types (wordtypes)
+        # the words' types (wordtypes; a weak reference back: no cycle keeping a launch's FIFOs past its end)
+        self.tags = WordTags(depth, n, weakref.ref(self))
         # counter name -> (a group's `Lanes.region_key`, the count every PE of it has); None: never noted
         self._uniform: dict[str, tuple[tuple, int]] | None = {}
         # (region key, p): every PE of that group had taken its first p words before a barrier of the whole
@@ -203,6 +207,14 @@ class Fifo:
     def popped(self, array: np.ndarray) -> None:
         self._settle("popped")
         self._popped, self._uniform = array, None
+
+    def holds_no_words(self) -> bool:
+        """Whether every PE has taken every word written to it (reads the counters without forgetting the
+        uniform counts noted for them)."""
+        if self._owed:
+            self._settle("pushed")
+            self._settle("popped")
+        return bool(np.array_equal(self._pushed, self._popped))
 
     def count_one(self, counter: str, lanes: Lanes, key: tuple) -> None:
         """`counter` ("pushed" or "popped") += 1 over the dense group `lanes` (region key `key`), which has just

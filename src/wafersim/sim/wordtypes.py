@@ -9,12 +9,14 @@ tags keeps one byte per slot (`WordTags.slots`), written on send and read on typ
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
-from ..errors import WaferError, WordTypeError
+from ..errors import ChainWordError, WaferError, WordTypeError
 from ..isa.encoding import Instr
-from ..isa.opcodes import (DIRECTIONS, RAMP, STREAM_OPS, WORD_TAG, WORD_TYPE_NAMES, WORD_TYPES,
-                          stream_word_type)
+from ..isa.opcodes import (DIRECTIONS, RAMP, STREAM_OPS, WORD_TAG, WORD_TYPE_NAMES, is_chain_tag,
+                          stream_word_tag, word_type_name)
 from .lanes import Lanes
 
 RAW = WORD_TAG["raw"]
@@ -35,17 +37,25 @@ def how_to_take(op: str, sent: str) -> str:
 class WordTags:
     """The tags of the words of one FIFO."""
 
-    __slots__ = ("depth", "_n", "uniform", "slots")
+    __slots__ = ("depth", "_n", "uniform", "slots", "_fifo")
 
-    def __init__(self, depth: int, n: int) -> None:
+    def __init__(self, depth: int, n: int, fifo: Callable[[], Any] | None = None) -> None:
         self.depth, self._n = depth, n
         self.uniform: int | None = None  # the tag of every word pushed so far (None: none pushed)
         self.slots: np.ndarray | None = None  # (depth, PEs) uint8, once two tags have been pushed
+        self._fifo = fifo  # a weak reference to the FIFO (`Fifo.holds_no_words`)
 
     def needs_marking(self, tag: int) -> bool:
-        """Whether a push of `tag` must write per-slot tags (else it only records the uniform tag)."""
+        """Whether a push of `tag` must write per-slot tags (else it only records the uniform tag). A FIFO
+        that holds no word on any PE takes the new tag as its uniform one, per-slot tags or not: every word
+        in it from now on is pushed after this (a kernel's halo words and a collective's chain words, each
+        received before the other is sent, keep no per-slot tags)."""
         if self.slots is None and self.uniform in (None, tag):
             self.uniform = tag
+            return False
+        fifo = self._fifo() if self._fifo is not None else None
+        if fifo is not None and fifo.holds_no_words():
+            self.uniform, self.slots = tag, None
             return False
         return True
 
@@ -95,8 +105,8 @@ def _words_between(before: np.ndarray, after: np.ndarray, depth: int) -> tuple[n
 
 def stream_tag(ins: Instr) -> int:
     """The tag of the words a stream op (`vaddx`, ...) sends and takes: `.f16` (`vhaddx`, ...), `.f32` with its
-    `.f` flag, else `.i32`."""
-    return WORD_TAG[stream_word_type(ins.op, ins.flags)]
+    `.f` flag, else `.i32`; a collective chain's (`.cf32`, ...) with its `.c` flag."""
+    return stream_word_tag(ins.op, ins.flags)
 
 
 def _where(source: tuple[str, int] | None) -> str:
@@ -136,8 +146,7 @@ class WordTypeMixin:
                          ) -> WordTypeError:
         """The error for a word tagged `tag` received by the PE `receiver` at `pc` as `ins.flags` (`stream`: the
         stream op that took it, `ins` then the typed receive it stands for)."""
-        got, wanted = (WORD_TYPE_NAMES.get(WORD_TYPES[t], WORD_TYPES[t]) if t < len(WORD_TYPES) else f"tag {t}"
-                       for t in (tag, ins.flags))
+        got, wanted = (word_type_name(t) for t in (tag, ins.flags))
         senders = self._senders_of(ins, receiver)
         send_dir = RAMP if ins.dir == RAMP else (ins.dir + 2) % 4
         send_pcs = [p for p, i in self.launch.decoded.items()
@@ -162,6 +171,13 @@ class WordTypeMixin:
         else:
             by = f"a PE whose route on channel {ins.ch} reaches it"
         how = DIRECTIONS[ins.dir] if ins.dir != RAMP else "the router (ramp)"
+        if is_chain_tag(tag) != is_chain_tag(ins.flags):
+            error = self._chain_word_error(pc, ins, receiver_xy, tag, how, by, sent_at, dict(
+                pe=receiver_xy, pes=[receiver_xy], pe_count=1, sender=sender_xy, senders=sender_pes, source=source,
+                sender_source=sender_source, sender_sources=sender_sources, pc=pc, sent_type=got,
+                received_type=wanted, channel=ins.ch))
+            error.failing_lanes = np.array([receiver])
+            return error
         error = WordTypeError(
             f"PE {receiver_xy} received {'an' if got[0] in 'aeiou' else 'a'} {got} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
             f"it was sent as {got} by {by} at {sent_at}; "
@@ -176,6 +192,31 @@ class WordTypeMixin:
             sender_sources=sender_sources, pc=pc,
             sent_type=got, received_type=wanted, channel=ins.ch)
         error.failing_lanes = np.array([receiver])  # (the scheduler orders failures by their cycles)
+        return error
+
+    def _chain_word_error(self, pc: int, ins: Instr, receiver_xy, tag: int, how: str, by: str, sent_at: str,
+                          fields: dict) -> ChainWordError:
+        """The error for a word of the kernel's own taken by a collective's chain at `pc`, or a chain's word
+        taken by the kernel's receive there (the two share a FIFO: plain neighbour words on one channel). A
+        collective's instructions are reported at the kernel's line that called it (`LoweringCore.line_of`)."""
+        collective_took = is_chain_tag(ins.flags)
+        fifo = f"from {how}, channel {ins.ch}"
+        if collective_took:
+            call = fields["source"]
+            message = (f"PE {receiver_xy}: the collective called at {_where(call)} took a {fields['sent_type']} word "
+                       f"of the kernel's own ({fifo}), sent by {by} at {sent_at}, where its chain expected a partial "
+                       f"result: ")
+        else:
+            call = fields["sender_source"]
+            message = (f"PE {receiver_xy}: the kernel's receive at {_where(fields['source'])} ({fifo}) took a partial "
+                       f"result of the collective called at {sent_at} (sent by {by}) where it expected a word of its "
+                       f"own: ")
+        message += ("the collective's chain passes its partial results as plain neighbour words on that FIFO, so a "
+                    "word of yours sent that way and not received before the call meets the chain's; receive your "
+                    "words there before the collective is called, or send them on a channel the collective does not "
+                    "use (docs/kernels.md, \"Collectives and your own words\")")
+        error = ChainWordError(message, chain_call=call, chain_side="collective" if collective_took else "kernel",
+                               **fields)
         return error
 
     def _senders_of(self, ins: Instr, receiver: int) -> list[int]:

@@ -15,8 +15,8 @@ import weakref
 import numpy as np
 
 from ...isa.encoding import Instr
-from ...isa.opcodes import (FLAG_FLOAT, FLAG_SCALAR, NOWHERE, RAMP, SPECIAL_REGISTERS, STREAM_OPS, WORD_TAG,
-                            stream_word_type)
+from ...isa.opcodes import (FLAG_FLOAT, FLAG_SCALAR, NOWHERE, RAMP, SPECIAL_REGISTERS, STREAM_OPS,
+                            stream_word_tag, stream_word_type)
 
 #: Operation kinds of the interpreter, by opcode name; anything else is STOP.
 KIND_NAMES = (
@@ -104,7 +104,7 @@ class ProgramTable:
                 if stream:  # words typed as the op's element type (`wordtypes.stream_tag`); results to d
                     element = stream_word_type(op, instr.flags)
                     float_row[pc] = {"i32": 0, "f32": 1, "f16": HALF_FLOAT}[element]
-                    rows[TAG][pc] = WORD_TAG[element]
+                    rows[TAG][pc] = stream_word_tag(op, instr.flags)
                     rows[DIR][pc] = instr.d
                     if instr.d != NOWHERE:
                         rows[OUT_FIFO][pc] = self._fifo_number(((instr.d + 2) % 4, instr.ch))

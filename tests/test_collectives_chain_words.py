@@ -1,0 +1,162 @@
+"""The collectives' chain words against the kernel's own words on the same FIFO (`wafersim.collectives`'
+chains pass partial results as plain neighbour words): the chains' words carry tags of their own
+(isa.opcodes.chain_tag), so a chain taking a kernel's word, or a kernel's receive taking a chain's, stops with
+`ws.ChainWordError` instead of a wrong result; balanced exchanges on the same channels still compute NumPy's
+answer. (tests/test_kernels_basic.py pins `allreduce`'s own FIFOs.)"""
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import line_of
+from wafersim import collectives as wsc
+from wafersim.isa.opcodes import WORD_TAG, chain_tag, is_chain_tag, stream_word_tag
+from wafersim.kernels.reduce import SUM, allreduce
+from wafersim.sim.strategy import REFERENCE, Strategy, forced
+
+
+@ws.jit
+def _receive_before_the_call(values, out):
+    """Each PE receives its east neighbour's word before `allreduce`, but the neighbour sends it after: the
+    receive meets the chain's partial result first."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    word = 0.0
+    if ws.has_neighbor(ws.EAST):
+        word = ws.recv(ws.EAST)  # (the receive)
+    total = allreduce(v, SUM)  # (the call)
+    if ws.has_neighbor(ws.WEST):
+        ws.send(ws.WEST, v * 100.0)
+    out[y, x] = total + word
+
+
+@pytest.mark.parametrize("strategy", [REFERENCE, Strategy()], ids=["reference", "default"])
+def test_a_kernel_receive_taking_a_chain_word_stops_with_the_same_error_under_every_strategy(strategy):
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
+    with forced(strategy):
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        with pytest.raises(ws.ChainWordError) as info:
+            _receive_before_the_call[1, (4, 3)](dev.to_device(values), dev.device_array(values.shape))
+    err = info.value
+    # the east-most PE sends its value first (the chain's start): its west neighbour's receive takes it
+    assert (err.pe, err.sender, err.channel, err.chain_side) == ((2, 0), (3, 0), 0, "kernel")
+    assert err.source == (__file__, line_of(_receive_before_the_call, "(the receive)"))
+    assert err.sender_source == err.chain_call == (__file__, line_of(_receive_before_the_call, "(the call)"))
+    assert "docs/kernels.md" in str(err)
+
+
+@ws.jit
+def _halos_then_allreduce(values, out, steps):
+    """bench `bicgstab7`'s pattern: each step, halos in all four directions on channel 0, all received,
+    then a block all-reduce on channel 0 (its chains share the west and north FIFOs with the halos)."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    for _ in range(steps):
+        for d in (ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST):
+            if ws.has_neighbor(d):
+                ws.send(d, v, channel=0)
+        halo = 0.0
+        for d in (ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST):
+            if ws.has_neighbor(d):
+                halo += ws.recv(d, channel=0)
+        v = wsc.block_all_reduce(v + 0.5 * halo, SUM, channel=0) / 16.0
+    out[y, x] = v
+
+
+def test_balanced_halos_before_each_all_reduce_on_its_channels_compute_numpys_answer():
+    values = (np.arange(12, dtype=np.float32).reshape(3, 4) % 5) - 2
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    out = dev.device_array(values.shape)
+    _halos_then_allreduce[1, (4, 3)](dev.to_device(values), out, 3)
+    expected = values.astype(np.float64)
+    for _ in range(3):
+        padded = np.pad(expected, 1)
+        halo = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+        expected = np.full_like(expected, (expected + 0.5 * halo).sum() / 16.0)
+    # (small integers and halves: every float32 sum and the division by 16 are exact)
+    np.testing.assert_array_equal(out.copy_to_host(), expected.astype(np.float32))
+
+
+@ws.jit
+def _word_across_a_row_reduce(values, out, channel: ws.constant, mine: ws.constant, op: ws.constant):
+    """A word west on channel `mine` across `wsc.row_all_reduce(v, op, channel)`, received after it."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    if ws.has_neighbor(ws.WEST):
+        ws.send(ws.WEST, v * 100, channel=mine)
+    total = wsc.row_all_reduce(v, op, channel=channel)
+    word = v - v
+    if ws.has_neighbor(ws.EAST):
+        word = ws.recv(ws.EAST, channel=mine, dtype=values.dtype)
+    out[y, x] = total + word
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+@pytest.mark.parametrize("op", [wsc.SUM, wsc.MAX])
+@pytest.mark.parametrize("mine", [1, 3])
+def test_a_word_on_a_line_collectives_chain_channel_stops_the_kernel_and_others_add_up(dtype, op, mine):
+    """`row_all_reduce(channel=1)` chains west on channel 1 (a stream op for SUM, receives for MAX) and
+    broadcasts on 2: a word of the kernel's own west on 1 across it is a ChainWordError, one on 3 NumPy's."""
+    values = (np.arange(12).reshape(3, 4) - 4).astype(dtype)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    out = dev.device_array(values.shape, dtype)
+    launch = lambda: _word_across_a_row_reduce[1, (4, 3)](dev.to_device(values), out, 1, mine, op)  # noqa: E731
+    if mine == 1:
+        with pytest.raises(ws.ChainWordError) as info:
+            launch()
+        assert (info.value.pe, info.value.sender, info.value.channel) == ((0, 0), (1, 0), 1)
+        return
+    launch()
+    reduced = values.sum(axis=1) if op == wsc.SUM else values.max(axis=1)
+    words = np.zeros_like(values)
+    words[:, :-1] = values[:, 1:] * 100
+    np.testing.assert_array_equal(out.copy_to_host(), reduced[:, None] + words)
+
+
+def _word_across_an_array_reduce(dtype, n: int):
+    """A kernel sending a word west on channel 0 across `wsc.row_reduce_array` of an n-element `dtype` array
+    (float32: a stream op; bfloat16: word by word, or chunks through background receives)."""
+    @ws.jit
+    def kernel(values, out):
+        x, y = ws.grid(2)
+        acc = ws.local.array(n, dtype)
+        part = ws.local.array(n, dtype)
+        for k in range(n):
+            acc[k] = values[y, x] + k
+        if ws.has_neighbor(ws.WEST):
+            ws.send(ws.WEST, acc[0:1], channel=0)
+        wsc.row_reduce_array(acc, part, 0, wsc.SUM, 0)
+        if ws.has_neighbor(ws.EAST):
+            ws.recv(ws.EAST, out=part[0:1], channel=0)
+        out[y, x] = acc[0]
+    return kernel
+
+
+@pytest.mark.parametrize("dtype,n", [(np.float32, 8), (ml_dtypes.bfloat16, 3), (ml_dtypes.bfloat16, 64)])
+def test_a_word_across_an_array_reduce_stops_the_kernel_whatever_moves_the_chain(dtype, n):
+    values = np.arange(6, dtype=np.float32).reshape(1, 6)
+    dev = ws.Device(ws.WaferSpec(width=8, height=2))
+    with pytest.raises(ws.ChainWordError) as info:
+        _word_across_an_array_reduce(dtype, n)[1, (6, 1)](dev.to_device(values), dev.device_array(values.shape))
+    assert (info.value.channel, info.value.chain_side) == (0, "collective")
+
+
+def test_chain_tags_are_their_types_tags_moved_past_the_plain_ones_and_assemble():
+    """`cf32` ... `cbf16` are the plain types' tags + 4 (raw stays raw); a stream op's `.c` flag gives its
+    words the chain tag of its element type; the modifiers round-trip through assembly text."""
+    for name in ("f32", "i32", "f16", "bf16"):
+        assert WORD_TAG["c" + name] == chain_tag(WORD_TAG[name]) and is_chain_tag(WORD_TAG["c" + name])
+        assert not is_chain_tag(WORD_TAG[name])
+    assert chain_tag(WORD_TAG["raw"]) == WORD_TAG["raw"]
+    assert stream_word_tag("vaddx", 1 | 2) == WORD_TAG["cf32"] and stream_word_tag("vaddx", 1) == WORD_TAG["f32"]
+    assert stream_word_tag("vminx", 2) == WORD_TAG["ci32"] and stream_word_tag("vhaddx", 2) == WORD_TAG["cf16"]
+    text = ("send.cf32 west, 3, r1\nrecv.ci32 r2, east, 3\nvaddx.fc west, east, 3, r3, r4\n"
+            "vhmaxx.c none, south, 2, r3, r4\nvaddx.f west, east, 3, r3, r4\nhalt\n")
+    program = ws.assemble(text)
+    again = ws.assemble(ws.disassemble(program))
+    assert np.array_equal(again.code, program.code)
+    shown = ws.disassemble(program)
+    for modifier in ("send.cf32 ", "recv.ci32 ", "vaddx.fc ", "vhmaxx.c ", "vaddx.f "):
+        assert modifier in shown
