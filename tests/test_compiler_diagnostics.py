@@ -313,7 +313,16 @@ ODD_CONSTRUCTS = [
     ("ws.print(f'x={x}', x)  # HERE", "not an f-string"),
     ("ws.print('x=%d' % n)  # HERE", "ws.print does not format strings: ws.print(\"x\", x) prints the label"),
     ("ws.print('x', 'n={}'.format(n))  # HERE", "ws.print does not format strings"),
-    ("ws.print('a', x, 'b', n)  # HERE", "prints one value: call it once per value"),
+    ("ws.print('a', x, 'b', n)  # HERE", "prints one value: call it once per value: ws.print(\"a\", x) then "
+                                        "ws.print(\"b\", n)"),
+    # CUDA's printf habit: a format and several values; the calls that print them, labelled by their source
+    ("ws.print('x=%d n=%d\\n', x, n + 1)  # HERE", "ws.print does not format strings, as CUDA's printf does: the "
+     "label \"x=%d n=%d\\n\" is printed as it is, before one value (an int32 or float32); call it once per value: "
+     "ws.print(\"x\", x) then ws.print(\"n + 1\", n + 1)"),
+    ("ws.print(x, n)  # HERE", "call it once per value: ws.print(\"x\", x) then ws.print(\"n\", n)"),
+    ("ws.print('done')  # HERE", "ws.print(\"done\") has a label and no value: ws.print prints one value (an int32 "
+     "or float32) after its label, ws.print(\"done\", value)"),
+    ("ws.print()  # HERE", "ws.print() needs a value to print"),
     ("print(x)  # HERE", "print() cannot be called in a kernel: write ws.print(\"label\", value)"),
     ("t = ws.local.array((4, 4))\nt[0:4, 1] = out[0:4]  # HERE", "works between local arrays only"),
     ("out[0] = out  # HERE", "cannot store a global array"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import re
 import types
 from typing import Callable
 
@@ -83,6 +84,41 @@ def _is_string_formatting(node: ast.expr) -> bool:
         return isinstance(node.left, ast.Constant) and isinstance(node.left.value, str)
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
             and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str))
+
+
+_PRINTF_CONVERSION = re.compile(r"%[-+ #0]*[0-9]*(?:\.[0-9]+)?(?:hh|h|ll|l)?[diouxXeEfFgGcsp]")
+
+
+def _print_arity_message(label: str, args: list[ast.expr]) -> str:
+    """Why `ws.print(label, *args)` is refused (it takes one value after the label), with the calls that print
+    what was meant, one a value: labels from the call's own string arguments, else each value's source text (a
+    printf-style format label, "x=%d y=%f", is dropped: ws.print does not format it)."""
+    if not args:
+        if label:
+            return (f"ws.print({_quoted(label)}) has a label and no value: ws.print prints one value (an int32 or "
+                    f"float32) after its label, ws.print({_quoted(label)}, value)")
+        return "ws.print() needs a value to print: ws.print(\"label\", value), or ws.print(value)"
+    formats = bool(_PRINTF_CONVERSION.search(label))
+    pending = None if formats or not label else label
+    calls = []
+    for arg in args:
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            pending = arg.value
+            continue
+        text = ast.unparse(arg)
+        calls.append(f"ws.print({_quoted(pending if pending is not None else text)}, {text})")
+        pending = None
+    write = " then ".join(calls) if calls else "ws.print(\"label\", value)"
+    if formats:
+        return (f"ws.print does not format strings, as CUDA's printf does: the label {_quoted(label)} is printed as it "
+                f"is, before one value (an int32 or float32); call it once per value: {write}")
+    return f"ws.print([label,] value) prints one value: call it once per value: {write}"
+
+
+def _quoted(text: str) -> str:
+    """`text` as a double-quoted Python string literal, as the messages write calls."""
+    literal = repr(text)
+    return literal if literal.startswith('"') else '"' + literal[1:-1].replace('"', '\\"') + '"'
 
 
 class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, BackgroundCallLowering,
@@ -349,8 +385,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             raise Unsupported("ws.print does not format strings: ws.print(\"x\", x) prints the label and one "
                               "value (an int32 or float32), with the PE and the cycle", args[0])
         if len(args) != 1:
-            raise Unsupported("ws.print([label,] value) prints one value: call it once per value "
-                              "(ws.print(\"a\", a) then ws.print(\"b\", b))")
+            raise Unsupported(_print_arity_message(label, args))
         value = self.scalar(args[0])
         self.emit("print", a=self.reg_of(value), imm=self.string(label), flags=1 if value.ty == "f32" else 0)
         return None
