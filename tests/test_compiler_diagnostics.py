@@ -244,7 +244,11 @@ ODD_CONSTRUCTS = [
     ("ws.threadfence()  # HERE", "no fence is needed"),
     ("y = math.ldexp(x, 2)  # HERE", "cannot be called"),
     ("y = len(n)  # HERE", "len() of a number"),
-    ("y = out.sum()  # HERE", ".sum() is a method of a value known only at run time"),
+    ("y = out.sum()  # HERE", ".sum() is a method of a value known only at run time: numbers and arrays have no "
+     "methods in a kernel: write sum(out[0:n]) for out.sum() (a slice of a local array: copy a global array's "
+     "words into one first)"),
+    ("b = ws.local.array(4)\ny = b.max()  # HERE", "write max(b[0:n]) for b.max()"),
+    ("y = x.astype(np.int32)  # HERE", "convert a number with float(x) or int(x), an array element by element"),
     ("y = max(x, key=abs)  # HERE", "no keyword argument 'key'"),
     ("y = min(x)  # HERE", "at least two"),
     ("y = sum(out[0:4])  # HERE", "global slice"),

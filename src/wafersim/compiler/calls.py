@@ -86,6 +86,16 @@ def _is_string_formatting(node: ast.expr) -> bool:
             and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str))
 
 
+def _instead_of_method(owner: str, method: str) -> str:
+    """What to write instead of the method call `owner.method()` in a kernel."""
+    if method in ("sum", "min", "max"):
+        return (f"write {method}({owner}[0:n]) for {owner}.{method}() (a slice of a local array: copy a global "
+                f"array's words into one first)")
+    if method == "astype":
+        return f"convert a number with float({owner}) or int({owner}), an array element by element"
+    return "write a function of it instead (sum(a[0:n]) for a.sum(), min(a[0:n]) for a.min())"
+
+
 _PRINTF_CONVERSION = re.compile(r"%[-+ #0]*[0-9]*(?:\.[0-9]+)?(?:hh|h|ll|l)?[diouxXeEfFgGcsp]")
 
 
@@ -167,8 +177,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                         f"the host")
         if isinstance(func, ast.Attribute):
             return (f".{func.attr}() is a method of a value known only at run time: numbers and arrays have no "
-                    f"methods in a kernel: write a function of it instead (sum(a[0:n]) for a.sum(), "
-                    f"min(a[0:n]) for a.min())")
+                    f"methods in a kernel: {_instead_of_method(ast.unparse(func.value), func.attr)}")
         return "only intrinsics, math functions and @ws.jit functions can be called in a kernel"
 
     def call(self, node: ast.Call):
