@@ -111,6 +111,8 @@ def test_a_word_on_a_line_collectives_chain_channel_stops_the_kernel_and_others_
         with pytest.raises(ws.ChainWordError) as info:
             launch()
         assert (info.value.pe, info.value.sender, info.value.channel) == ((0, 0), (1, 0), 1)
+        said = {np.float32: "took a float32 word", np.int32: "took an int32 word"}[dtype]  # (once "a int32")
+        assert said in str(info.value), str(info.value)
         return
     launch()
     reduced = values.sum(axis=1) if op == wsc.SUM else values.max(axis=1)
