@@ -323,6 +323,7 @@ ODD_CONSTRUCTS = [
     ("ws.print('x=%d n=%d\\n', x, n + 1)  # HERE", "ws.print does not format strings, as CUDA's printf does: the "
      "label \"x=%d n=%d\\n\" is printed as it is, before one value (an int32 or float32); call it once per value: "
      "ws.print(\"x\", x) then ws.print(\"n + 1\", n + 1)"),
+    ("ws.print(n, 'n')  # HERE", "takes its label first and then one value: ws.print(\"n\", n)"),
     ("ws.print(x, n)  # HERE", "call it once per value: ws.print(\"x\", x) then ws.print(\"n\", n)"),
     ("ws.print('done')  # HERE", "ws.print(\"done\") has a label and no value: ws.print prints one value (an int32 "
      "or float32) after its label, ws.print(\"done\", value)"),

@@ -122,6 +122,8 @@ def _print_arity_message(label: str, args: list[ast.expr]) -> str:
     if formats:
         return (f"ws.print does not format strings, as CUDA's printf does: the label {_quoted(label)} is printed as it "
                 f"is, before one value (an int32 or float32); call it once per value: {write}")
+    if len(calls) == 1:  # (one value and a string after it: the label goes first)
+        return f"ws.print([label,] value) takes its label first and then one value: {write}"
     return f"ws.print([label,] value) prints one value: call it once per value: {write}"
 
 
