@@ -45,6 +45,10 @@ def test_a_kernel_receive_taking_a_chain_word_stops_with_the_same_error_under_ev
     assert err.source == (__file__, line_of(_receive_before_the_call, "(the receive)"))
     assert err.sender_source == err.chain_call == (__file__, line_of(_receive_before_the_call, "(the call)"))
     assert "docs/kernels.md" in str(err)
+    # the advice fits this side: the receive came before the call and its word after it (not "receive your
+    # words before the call", which the kernel did)
+    assert "both before the collective is called or both after it" in str(err), str(err)
+    assert "receive your words there before" not in str(err)
 
 
 @ws.jit
@@ -107,6 +111,8 @@ def test_a_word_on_a_line_collectives_chain_channel_stops_the_kernel_and_others_
         with pytest.raises(ws.ChainWordError) as info:
             launch()
         assert (info.value.pe, info.value.sender, info.value.channel) == ((0, 0), (1, 0), 1)
+        said = {np.float32: "took a float32 word", np.int32: "took an int32 word"}[dtype]  # (once "a int32")
+        assert said in str(info.value), str(info.value)
         return
     launch()
     reduced = values.sum(axis=1) if op == wsc.SUM else values.max(axis=1)
@@ -141,6 +147,9 @@ def test_a_word_across_an_array_reduce_stops_the_kernel_whatever_moves_the_chain
     with pytest.raises(ws.ChainWordError) as info:
         _word_across_an_array_reduce(dtype, n)[1, (6, 1)](dev.to_device(values), dev.device_array(values.shape))
     assert (info.value.channel, info.value.chain_side) == (0, "collective")
+    article = "an" if info.value.sent_type[0] in "aeiou" else "a"
+    assert f"took {article} {info.value.sent_type} word of the kernel's own" in str(info.value)
+    assert "receive your words there before the collective is called" in str(info.value)
 
 
 def test_chain_tags_are_their_types_tags_moved_past_the_plain_ones_and_assemble():

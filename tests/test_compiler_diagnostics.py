@@ -244,7 +244,11 @@ ODD_CONSTRUCTS = [
     ("ws.threadfence()  # HERE", "no fence is needed"),
     ("y = math.ldexp(x, 2)  # HERE", "cannot be called"),
     ("y = len(n)  # HERE", "len() of a number"),
-    ("y = out.sum()  # HERE", ".sum() is a method of a value known only at run time"),
+    ("y = out.sum()  # HERE", ".sum() is a method of a value known only at run time: numbers and arrays have no "
+     "methods in a kernel: write sum(out[0:n]) for out.sum() (a slice of a local array: copy a global array's "
+     "words into one first)"),
+    ("b = ws.local.array(4)\ny = b.max()  # HERE", "write max(b[0:n]) for b.max()"),
+    ("y = x.astype(np.int32)  # HERE", "convert a number with float(x) or int(x), an array element by element"),
     ("y = max(x, key=abs)  # HERE", "no keyword argument 'key'"),
     ("y = min(x)  # HERE", "at least two"),
     ("y = sum(out[0:4])  # HERE", "global slice"),
@@ -313,7 +317,17 @@ ODD_CONSTRUCTS = [
     ("ws.print(f'x={x}', x)  # HERE", "not an f-string"),
     ("ws.print('x=%d' % n)  # HERE", "ws.print does not format strings: ws.print(\"x\", x) prints the label"),
     ("ws.print('x', 'n={}'.format(n))  # HERE", "ws.print does not format strings"),
-    ("ws.print('a', x, 'b', n)  # HERE", "prints one value: call it once per value"),
+    ("ws.print('a', x, 'b', n)  # HERE", "prints one value: call it once per value: ws.print(\"a\", x) then "
+                                        "ws.print(\"b\", n)"),
+    # CUDA's printf habit: a format and several values; the calls that print them, labelled by their source
+    ("ws.print('x=%d n=%d\\n', x, n + 1)  # HERE", "ws.print does not format strings, as CUDA's printf does: the "
+     "label \"x=%d n=%d\\n\" is printed as it is, before one value (an int32 or float32); call it once per value: "
+     "ws.print(\"x\", x) then ws.print(\"n + 1\", n + 1)"),
+    ("ws.print(n, 'n')  # HERE", "takes its label first and then one value: ws.print(\"n\", n)"),
+    ("ws.print(x, n)  # HERE", "call it once per value: ws.print(\"x\", x) then ws.print(\"n\", n)"),
+    ("ws.print('done')  # HERE", "ws.print(\"done\") has a label and no value: ws.print prints one value (an int32 "
+     "or float32) after its label, ws.print(\"done\", value)"),
+    ("ws.print()  # HERE", "ws.print() needs a value to print"),
     ("print(x)  # HERE", "print() cannot be called in a kernel: write ws.print(\"label\", value)"),
     ("t = ws.local.array((4, 4))\nt[0:4, 1] = out[0:4]  # HERE", "works between local arrays only"),
     ("out[0] = out  # HERE", "cannot store a global array"),

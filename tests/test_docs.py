@@ -133,3 +133,13 @@ def test_the_wafersim_debug_session_of_the_debugging_guide_prints_what_it_shows(
         found = next((i for i in range(position, len(actual)) if pattern.fullmatch(actual[i])), None)
         assert found is not None, f"not printed (in order): {want!r}\n--- printed ---\n{run.stdout}{run.stderr}"
         position = found + 1
+
+
+def test_ws_print_help_gives_the_argument_order_the_api_reference_and_the_compiler_take():
+    """help(ws.print) said print(value[, label]), the reverse of api.md's `ws.print([label,] value)`, which is
+    the order the compiler takes (a label after the value is refused)."""
+    import wafersim as ws
+
+    signature = "ws.print([label,] value)"
+    assert f"| `{signature}` |" in (ROOT / "docs" / "api.md").read_text()
+    assert ws.print.__doc__.startswith(signature.removeprefix("ws.") + ":"), ws.print.__doc__

@@ -61,6 +61,31 @@ def test_a_heatmap_title_wider_than_its_map_is_drawn_whole(height, width, tmp_pa
     assert dark[:, : dark.shape[1] // 10].any()  # (the title's first letters are drawn, near the left edge)
 
 
+@pytest.mark.parametrize("height, width", [(1, 8), (3, 2), (2, 40), (16, 16)])
+def test_a_heatmap_labels_its_axes_with_whole_pe_indices_inside_the_map(height, width, tmp_path, monkeypatch):
+    """A one-row launch's map (a 1-D grid in the CLI's `--heatmap`) was labelled rows -0.5, 0.0 and 0.5: the
+    ticks are PE indices, whole numbers from 0 to the last row or column."""
+    from matplotlib.figure import Figure
+    from wafersim.sim.pictures import save_map
+
+    ticks = []
+    savefig = Figure.savefig
+
+    def recording(fig, *args, **kwargs):
+        ax = fig.axes[0]
+        low_x, high_x = sorted(ax.get_xlim())
+        low_y, high_y = sorted(ax.get_ylim())
+        ticks.append(([t for t in ax.get_xticks() if low_x <= t <= high_x],
+                      [t for t in ax.get_yticks() if low_y <= t <= high_y]))
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording)
+    save_map(np.random.default_rng(3).random((height, width)), tmp_path / "map.png", "t", "cycles")
+    [(xs, ys)] = ticks
+    for shown, size in ((xs, width), (ys, height)):
+        assert shown and all(float(t).is_integer() and 0 <= t < size for t in shown), (shown, size)
+
+
 def test_heatmap_metrics_are_the_stats_arrays():
     stats = run_heat(3)
     np.testing.assert_array_equal(stats.metric("stall"), stats.stall)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import re
 import types
 from typing import Callable
 
@@ -85,6 +86,53 @@ def _is_string_formatting(node: ast.expr) -> bool:
             and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str))
 
 
+def _instead_of_method(owner: str, method: str) -> str:
+    """What to write instead of the method call `owner.method()` in a kernel."""
+    if method in ("sum", "min", "max"):
+        return (f"write {method}({owner}[0:n]) for {owner}.{method}() (a slice of a local array: copy a global "
+                f"array's words into one first)")
+    if method == "astype":
+        return f"convert a number with float({owner}) or int({owner}), an array element by element"
+    return "write a function of it instead (sum(a[0:n]) for a.sum(), min(a[0:n]) for a.min())"
+
+
+_PRINTF_CONVERSION = re.compile(r"%[-+ #0]*[0-9]*(?:\.[0-9]+)?(?:hh|h|ll|l)?[diouxXeEfFgGcsp]")
+
+
+def _print_arity_message(label: str, args: list[ast.expr]) -> str:
+    """Why `ws.print(label, *args)` is refused (it takes one value after the label), with the calls that print
+    what was meant, one a value: labels from the call's own string arguments, else each value's source text (a
+    printf-style format label, "x=%d y=%f", is dropped: ws.print does not format it)."""
+    if not args:
+        if label:
+            return (f"ws.print({_quoted(label)}) has a label and no value: ws.print prints one value (an int32 or "
+                    f"float32) after its label, ws.print({_quoted(label)}, value)")
+        return "ws.print() needs a value to print: ws.print(\"label\", value), or ws.print(value)"
+    formats = bool(_PRINTF_CONVERSION.search(label))
+    pending = None if formats or not label else label
+    calls = []
+    for arg in args:
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            pending = arg.value
+            continue
+        text = ast.unparse(arg)
+        calls.append(f"ws.print({_quoted(pending if pending is not None else text)}, {text})")
+        pending = None
+    write = " then ".join(calls) if calls else "ws.print(\"label\", value)"
+    if formats:
+        return (f"ws.print does not format strings, as CUDA's printf does: the label {_quoted(label)} is printed as it "
+                f"is, before one value (an int32 or float32); call it once per value: {write}")
+    if len(calls) == 1:  # (one value and a string after it: the label goes first)
+        return f"ws.print([label,] value) takes its label first and then one value: {write}"
+    return f"ws.print([label,] value) prints one value: call it once per value: {write}"
+
+
+def _quoted(text: str) -> str:
+    """`text` as a double-quoted Python string literal, as the messages write calls."""
+    literal = repr(text)
+    return literal if literal.startswith('"') else '"' + literal[1:-1].replace('"', '\\"') + '"'
+
+
 class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, BackgroundCallLowering,
                   MathLowering):
     def is_grid_sync(self, node: ast.Call) -> bool:
@@ -131,8 +179,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                         f"the host")
         if isinstance(func, ast.Attribute):
             return (f".{func.attr}() is a method of a value known only at run time: numbers and arrays have no "
-                    f"methods in a kernel: write a function of it instead (sum(a[0:n]) for a.sum(), "
-                    f"min(a[0:n]) for a.min())")
+                    f"methods in a kernel: {_instead_of_method(ast.unparse(func.value), func.attr)}")
         return "only intrinsics, math functions and @ws.jit functions can be called in a kernel"
 
     def call(self, node: ast.Call):
@@ -349,8 +396,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             raise Unsupported("ws.print does not format strings: ws.print(\"x\", x) prints the label and one "
                               "value (an int32 or float32), with the PE and the cycle", args[0])
         if len(args) != 1:
-            raise Unsupported("ws.print([label,] value) prints one value: call it once per value "
-                              "(ws.print(\"a\", a) then ws.print(\"b\", b))")
+            raise Unsupported(_print_arity_message(label, args))
         value = self.scalar(args[0])
         self.emit("print", a=self.reg_of(value), imm=self.string(label), flags=1 if value.ty == "f32" else 0)
         return None

@@ -116,7 +116,8 @@ is_float = Intrinsic("is_float", "is_float(x): 1 if the number x is a float32, 0
 #: the message, at the user's call of the library function (see calls.called_from).
 refuse = Intrinsic("refuse", "refuse(message): a CompileError with this constant message where lowering reaches "
                    "this call (for device-function libraries: a branch that only a bad argument compiles).")
-print_ = Intrinsic("print", "print(value[, label]): debug print with the PE coordinates and cycle.")
+print_ = Intrinsic("print", "print([label,] value): debug print (CUDA's printf) of one int32 or float32 value, "
+                   "after its label (a string constant), with the PE coordinates and cycle; no formatting.")
 
 # Zero-skipping and sparse operands (docs/sparsity.md). A pairs slice holds (value, index) words: a value
 # then its index as an int32 bit pattern (`wafersim.kernels.sparse.pack_pairs` builds them on the host).

@@ -32,6 +32,7 @@ def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.ticker import MaxNLocator
 
     suffixes = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_filetypes())
     path = output_path(path, "path", suffixes, default_suffix=".png")  # before any drawing
@@ -58,6 +59,8 @@ def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap:
         if lh < height:
             ax.axhline(lh - 0.5, color="white", linestyle="--", linewidth=0.8)
     ax.set_title(title)
+    for axis in (ax.xaxis, ax.yaxis):  # (PE indices: no "-0.5, 0.0, 0.5" rows on a one-row launch's map)
+        axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("x (PE column, east →)")
     ax.set_ylabel("y (PE row, south ↓)")
     fig.colorbar(image, ax=ax, label=units, shrink=0.9)

@@ -109,6 +109,11 @@ def stream_tag(ins: Instr) -> int:
     return stream_word_tag(ins.op, ins.flags)
 
 
+def _a(type_name: str) -> str:
+    """`type_name` with its article: "a float32", "an int32"."""
+    return f"{'an' if type_name[0] in 'aeiou' else 'a'} {type_name}"
+
+
 def _where(source: tuple[str, int] | None) -> str:
     return f"{source[0]}:{source[1]}" if source else "a line unknown (no line table)"
 
@@ -179,7 +184,7 @@ class WordTypeMixin:
             error.failing_lanes = np.array([receiver])
             return error
         error = WordTypeError(
-            f"PE {receiver_xy} received {'an' if got[0] in 'aeiou' else 'a'} {got} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
+            f"PE {receiver_xy} received {_a(got)} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
             f"it was sent as {got} by {by} at {sent_at}; "
             + (f"stream it into a slice of a {got} local array (a stream op takes words of its slice's type, with no "
                f"bitcast)" + (f" (in assembly: `{stream}` takes int32 words, `{stream}.f` float32)"
@@ -203,7 +208,7 @@ class WordTypeMixin:
         fifo = f"from {how}, channel {ins.ch}"
         if collective_took:
             call = fields["source"]
-            message = (f"PE {receiver_xy}: the collective called at {_where(call)} took a {fields['sent_type']} word "
+            message = (f"PE {receiver_xy}: the collective called at {_where(call)} took {_a(fields['sent_type'])} word "
                        f"of the kernel's own ({fifo}), sent by {by} at {sent_at}, where its chain expected a partial "
                        f"result: ")
         else:
@@ -211,10 +216,13 @@ class WordTypeMixin:
             message = (f"PE {receiver_xy}: the kernel's receive at {_where(fields['source'])} ({fifo}) took a partial "
                        f"result of the collective called at {sent_at} (sent by {by}) where it expected a word of its "
                        f"own: ")
-        message += ("the collective's chain passes its partial results as plain neighbour words on that FIFO, so a "
-                    "word of yours sent that way and not received before the call meets the chain's; receive your "
-                    "words there before the collective is called, or send them on a channel the collective does not "
-                    "use (docs/kernels.md, \"Collectives and your own words\")")
+        message += "the collective's chain passes its partial results as plain neighbour words on that FIFO, so "
+        message += ("a word of yours sent that way and not received before the call meets the chain's; receive your "
+                    "words there before the collective is called" if collective_took else
+                    "a receive of yours there meets the chain's words unless its word is sent on the same side of the "
+                    "call; send and receive your words there both before the collective is called or both after it")
+        message += (", or send them on a channel the collective does not use (docs/kernels.md, \"Collectives and "
+                    "your own words\")")
         error = ChainWordError(message, chain_call=call, chain_side="collective" if collective_took else "kernel",
                                **fields)
         return error
