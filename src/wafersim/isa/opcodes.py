@@ -24,7 +24,6 @@ import dataclasses
 import numbers
 
 from ..arch.spec import DEFAULT_COST_CYCLES
-from ..arch.values import plural
 
 #: (name, lowest bit, width, signed) of each field, per format.
 FORMATS: dict[str, tuple[tuple[str, int, int, bool], ...]] = {
