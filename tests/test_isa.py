@@ -303,3 +303,31 @@ def test_valid_neighbours_of_refused_isa_calls(tmp_path):
     assert again.code.tolist() == program.code.tolist() and again.arg_count == 2
     words = program.code.tolist()  # a list of code words, or an array of them, disassembles as before
     assert disassemble(words) == disassemble(np.asarray(words, np.uint32)) == disassemble(tuple(words))
+
+
+def test_every_stream_op_flag_and_port_encodes_where_isa_md_says_and_round_trips():
+    """Every stream op, every modifier it takes (`.f`, `.c`) and every output port (`none` too), against the
+    documented MSGX layout `odir[23:21] flags[20:19] a[18:14] b[13:9] dir[8:6] ch[5:1] 0[0]` (stop 51): the
+    bits sit there, decode gives the fields back, the disassembly assembles to the same word, and the words'
+    tag is the element type's (+ CHAIN_TAGS with `.c`)."""
+    from wafersim.isa.opcodes import CHAIN_TAGS, HALF_STREAM_OPS, NOWHERE, STREAM_OPS, WORD_TAG, stream_word_tag
+
+    assert {field[0]: field[1:3] for field in FORMATS["MSGX"]} == {
+        "d": (21, 3), "flags": (19, 2), "a": (14, 5), "b": (9, 5), "dir": (6, 3), "ch": (1, 5)}
+    for name in sorted(STREAM_OPS):
+        opcode = BY_NAME[name]
+        assert opcode.flags == ("c" if name in HALF_STREAM_OPS else "fc")
+        for flags in flag_subsets(opcode):
+            plain = "f16" if name in HALF_STREAM_OPS else "f32" if flags & FLAG_LETTERS["f"] else "i32"
+            want_tag = WORD_TAG[plain] + (CHAIN_TAGS if flags & FLAG_LETTERS["c"] else 0)
+            assert stream_word_tag(name, flags) == want_tag
+            for odir in range(NOWHERE + 1):
+                for direction in range(len(PORTS)):
+                    for ch, a, b in ((0, 0, 0), (31, 31, 31), (5, 17, 9)):
+                        instr = Instr(name, d=odir, a=a, b=b, dir=direction, ch=ch, flags=flags)
+                        (word,) = encode(instr)
+                        assert word == (opcode.code << 24 | odir << 21 | flags << 19 | a << 14 | b << 9
+                                        | direction << 6 | ch << 1), instr
+                        assert decode_at([word], 0) == instr
+                        text = disassemble([word])
+                        assert assemble(text).code.tolist() == [word], text

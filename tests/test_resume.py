@@ -395,3 +395,67 @@ def test_a_resumed_launch_knows_which_routers_ran_a_route_before_the_checkpoint(
     with pytest.raises(ws.RouteError) as info:
         resume_launch(path)
     assert str(info.value) == plain
+
+
+STREAM_KERNEL = textwrap.dedent('''
+    import numpy as np
+    import wafersim as ws
+
+    @ws.jit
+    def relay(data, out, n: ws.constant, steps):
+        x, y = ws.grid(2)
+        buf = ws.local.array(n, np.float32)
+        buf[0:n] = data[y, 0:n]
+        for t in range(steps):
+            if y == 0:
+                ws.send(ws.SOUTH, buf[0:n], channel=1)
+            elif y == 1:
+                ws.add_stream(ws.NORTH, ws.SOUTH, buf[0:n], channel=1)
+            else:
+                ws.add_stream(ws.NORTH, None, buf[0:n], channel=1)
+            ws.syncthreads()
+        out[y, 0:n] = buf[0:n]
+''')
+
+
+def test_a_launch_checkpoint_written_before_stop_51_resumes_its_stream_ops_as_written(tmp_path):
+    """Launch checkpoints of version 1 hold the program's code in the MSGX layout of before stop 51 (odir
+    bits 23:19, flags bit 0); read the new way, `vaddx.f south, ...` became `vaddx.c north, ...` (another
+    port, a chain's tag, int32). A version 1 checkpoint resumes with its stream ops moved to today's layout:
+    NumPy's running sums down the column, as the launch run through gives."""
+    from wafersim.isa import decode
+
+    kernels = load_source(tmp_path, STREAM_KERNEL)
+    n, steps = 5, 5  # the last checkpoint at the 4th barrier: a step of streams left
+    data = np.random.default_rng(51).integers(-8, 8, (3, n)).astype(np.float32)  # exact sums
+    want = data.copy()
+    for _ in range(steps):
+        want[1] += want[0]
+        want[2] += want[1]
+
+    def launch(**options):
+        dev = ws.Device(ws.WaferSpec(width=1, height=3))
+        out = dev.device_array((3, n), np.float32)
+        stats = kernels.relay[(1, 1), (1, 3)](dev.to_device(data), out, n, steps, **options)
+        return out, stats
+
+    out, plain = launch()
+    np.testing.assert_array_equal(out.copy_to_host(), want)
+    path = tmp_path / "run.npz"
+    launch(checkpoint_every=2, checkpoint=path)
+    saved = dict(np.load(path))
+    meta = json.loads(str(saved["launch_checkpoint"][()]))
+    code = saved["ckpt_code"].astype(np.uint32)
+    moved = 0
+    for pc, instr in decode(code):
+        if instr.opcode.fmt == "MSGX":  # written as before stop 51: odir[23:19] ... flags[0]
+            word = int(code[pc])
+            code[pc] = (word & 0xFF07FFFE) | (word >> 21 & 0x7) << 19 | (word >> 19 & 0x3)
+            moved += 1
+    assert moved == 2
+    saved["ckpt_code"], meta["version"] = code, 1
+    saved["launch_checkpoint"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "old.npz", **saved)
+    dev, stats = resume_launch(tmp_path / "old.npz")
+    np.testing.assert_array_equal(dev.arrays()[f"0x{out.address:x}"].copy_to_host(), want)
+    assert stats.cycles == plain.cycles

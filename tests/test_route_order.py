@@ -146,3 +146,36 @@ def test_barrier_ordered_changes_run_and_match_numpy_under_every_strategy(monkey
     out, stats = launch(ordered, False, size=4)
     np.testing.assert_array_equal(out, expected_ordered)
     assert stats.cycles == runs[0][0]
+
+
+@ws.jit
+def word_ordered(out, n):
+    """docs/routes.md's other order: PE 1 stops forwarding east, then sends PE 0 a word on a neighbour link;
+    PE 0 broadcasts only after receiving it. No barrier: the word orders the change before the send."""
+    x = ws.threadIdx.x
+    if x == 0:
+        ws.send(ws.RAMP, 5.0, channel=1)
+        v = ws.recv(ws.EAST)
+        ws.send(ws.RAMP, v + 1.0, channel=1)
+    if x == 1:
+        out[1] = ws.recv(ws.RAMP, channel=1)
+        acc = 0.0
+        for i in range(n):  # the change late in cycles, yet before the send it orders
+            acc += 1.0
+        ws.route(1, ws.WEST, ws.RAMP)
+        ws.send(ws.WEST, 7.0)
+        out[3] = ws.recv(ws.RAMP, channel=1)
+    if x == 2:
+        out[2] = ws.recv(ws.RAMP, channel=1)
+
+
+@pytest.mark.parametrize("n", [0, LOOP])
+def test_a_change_ordered_by_a_word_instead_of_a_barrier_runs_under_every_strategy(n):
+    """review51b: no false RouteError for a change ordered by a word from the changing PE (plain Python's
+    answer: PE 1 and 2 get the first broadcast, only PE 1 the second, 7 + 1; no word left)."""
+    for strategy in STRATEGIES:
+        with forced(strategy):
+            out, stats = launch_on(word_ordered, 4, n, fill=0.0)
+        assert out.copy_to_host().tolist() == [0.0, 5.0, 5.0, 8.0], strategy
+        assert stats.words_left_in_fifos == 0, strategy
+    assert launch(word_ordered, True, n=n, size=4)[1].races == []

@@ -1,11 +1,13 @@
 """Program files (`.wsb`): a small header, JSON metadata, then little-endian 32-bit code words.
 
-    magic "WSB2" | uint32 CRC-32 of the rest | uint32 metadata length | metadata (UTF-8 JSON) | code words
+    magic "WSB3" | uint32 CRC-32 of the magic and the rest | uint32 metadata length | metadata (UTF-8 JSON) | code words
 
-The magic's last character is the format version. Version 2 files carry a CRC-32 (zlib's) of everything
-after it, checked on load: a damaged file (a flipped bit, a truncation) is an `AssemblyError`, never a
-program that runs with wrong results. Version 1 files ("WSB1": the same without the checksum), written
-by earlier wafersim, still load, unchecked.
+The magic's last character is the format version. Files since version 2 carry a CRC-32 (zlib's) of
+everything after it, checked on load: a damaged file (a flipped bit, a truncation) is an `AssemblyError`,
+never a program that runs with wrong results. Version 3 (stop 51) is version 2 with the stream ops' MSGX
+layout of today (`odir[23:21] flags[20:19]`) and the magic under the checksum too; version 2 and version 1
+files ("WSB1": no checksum), written by earlier wafersim, still load, their stream ops moved to today's
+layout (`encoding.code_before_stop_51`).
 
 The metadata holds the name, data words, argument count, strings and labels, and, for compiled kernels,
 the line table (pc -> file and source line: runtime errors name the kernel's lines), the routes the
@@ -14,6 +16,7 @@ programs without them.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 import zlib
@@ -23,9 +26,12 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, AssemblyError, output_path, path_argument, write_whole
 from .assembler import Program, Symbol
+from .encoding import code_before_stop_51
 
-MAGIC = b"WSB2"
-#: the magic of version 1 files: no checksum
+MAGIC = b"WSB3"
+#: the magic of version 2 files: the MSGX layout before stop 51
+MAGIC_V2 = b"WSB2"
+#: the magic of version 1 files: no checksum, the MSGX layout before stop 51
 MAGIC_V1 = b"WSB1"
 
 
@@ -46,7 +52,7 @@ def save(program: Program, path: str | Path) -> Path:
                                     [list(c) for c in symbol.scope], symbol_copy(symbol)]
                                    for symbol in program.symbols]}).encode()
     body = struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes()
-    return write_whole(path, lambda fh: fh.write(MAGIC + struct.pack("<I", zlib.crc32(body)) + body), AssemblyError,
+    return write_whole(path, lambda fh: fh.write(MAGIC + struct.pack("<I", zlib.crc32(body, zlib.crc32(MAGIC))) + body), AssemblyError,
                        str(path))
 
 
@@ -58,16 +64,17 @@ def load(path: str | Path) -> Program:
         data = path.read_bytes()
     except OSError as exc:
         raise AssemblyError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if data[:4] == MAGIC and len(data) >= 12:
+    if data[:4] in (MAGIC, MAGIC_V2) and len(data) >= 12:
         (checksum,) = struct.unpack("<I", data[4:8])
         body = data[8:]
-        if zlib.crc32(body) != checksum:
+        # (version 3's covers the magic too: a bit flipped there, making it a version 2 file, is damage)
+        if zlib.crc32(body, zlib.crc32(data[:4]) if data[:4] == MAGIC else 0) != checksum:
             raise AssemblyError(f"{path}: damaged program file (its checksum does not match its contents)")
     elif data[:4] == MAGIC_V1 and len(data) >= 8:
         body = data[4:]  # (version 1: no checksum)
     elif data[:3] == MAGIC[:3] and len(data) >= 4:
         raise AssemblyError(f"{path}: program file format version {data[3:4].decode('latin-1')!r}; this wafersim "
-                            f"reads versions 1 and 2")
+                            f"reads versions 1 to 3")
     else:
         raise AssemblyError(f"{path}: not a wafersim program file (expected the {MAGIC!r} header)")
     (length,) = struct.unpack("<I", body[:4])
@@ -81,9 +88,15 @@ def load(path: str | Path) -> Program:
     if len(code) % 4:
         raise AssemblyError(f"{path}: code is not a whole number of 32-bit words")
     try:
-        return _program(meta, code)
+        program = _program(meta, code)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise AssemblyError(f"{path}: damaged program metadata ({type(exc).__name__}: {exc})") from None
+    if data[:4] != MAGIC:
+        try:
+            program = dataclasses.replace(program, code=code_before_stop_51(program.code))
+        except AssemblyError as exc:
+            raise AssemblyError(f"{path}: {exc}") from None
+    return program
 
 
 def _program(meta: dict, code: bytes) -> Program:

@@ -94,6 +94,29 @@ def decode(words: Sequence[int]) -> list[tuple[int, Instr]]:
     return out
 
 
+def code_before_stop_51(words: Sequence[int]) -> np.ndarray:
+    """`words` (code written before stop 51: `.wsb` versions 1 and 2, launch checkpoints of version 1) in
+    today's encoding: the stream ops' MSGX words had `odir[23:19] ... ch[5:1] flags[0]` (flags: `.f` only)
+    and now have `odir[23:21] flags[20:19] ... ch[5:1] 0[0]`; read the new way, an old word names another
+    output port and flags (a silent wrong route, a chain's tag). Other formats did not change; extension
+    words are skipped. An output port that does not fit the new 3-bit field is an `AssemblyError`."""
+    code = (np.asarray(words, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32)
+    pc = 0
+    while pc < len(code):
+        word = int(code[pc])
+        opcode = BY_CODE.get(word >> 24)
+        if opcode is None:  # (decode names it; nothing after it can be told apart from data)
+            break
+        if opcode.fmt == "MSGX":
+            odir = word >> 19 & 0x1F
+            if odir > 7:
+                raise AssemblyError(f"word {pc}: {opcode.name}'s output port {odir} (written before stop 51) does "
+                                    f"not fit today's 3-bit field", pc=pc)
+            code[pc] = (word & 0xFF07FFFE) | odir << 21 | (word & 1) << 19
+        pc += opcode.words
+    return code
+
+
 def code_bytes(words: Sequence[int]) -> bytes:
     """A code segment as bytes of uint32 words: the key of what is kept per code (`sim.code_facts`)."""
     return (np.asarray(words, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32).tobytes()

@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, output_path, path_argument
+from ..errors import AssemblyError, CheckpointError, output_path, path_argument
 from ..isa.assembler import Program
+from ..isa.encoding import code_before_stop_51
 from ..isa.binary import symbol_copy, symbol_of
 from ..isa.opcodes import WORD_TAG
 from ..sim.debug_hooks import wave_of
@@ -39,7 +40,9 @@ from .device import Device
 from .launch_options import check_launch_options
 from .routes import Route
 
-LAUNCH_FORMAT_VERSION = 1
+#: 2 since stop 51 (the stream ops' MSGX layout moved); version 1's code is moved to it on resume
+#: (`isa.encoding.code_before_stop_51`).
+LAUNCH_FORMAT_VERSION = 2
 _STATE = ("regs", "sram", "cycle", "stall", "icount", "store_done", "progress", "barrier_time", "start")
 _TOTALS = ("pc_counts", "busy", "stall", "instructions", "link_words")  # summed over the waves run so far
 
@@ -327,11 +330,17 @@ def resume_launch(path: str | Path, max_cycles: float | None = None,
         raise CheckpointError(f"{path}: the launch checkpoint cannot be read: {exc}", path=str(path)) from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: the launch checkpoint is not a JSON object", path=str(path))
-    if meta.get("version") != LAUNCH_FORMAT_VERSION:
+    if meta.get("version") not in (1, LAUNCH_FORMAT_VERSION):
         raise CheckpointError(f"{path}: launch checkpoint version {meta.get('version')!r}; this wafersim reads "
-                              f"version {LAUNCH_FORMAT_VERSION}", path=str(path), version=meta.get("version"))
+                              f"versions 1 to {LAUNCH_FORMAT_VERSION}", path=str(path), version=meta.get("version"))
+    code = data["ckpt_code"].astype(np.uint32)
+    if meta["version"] == 1:
+        try:
+            code = code_before_stop_51(code)
+        except AssemblyError as exc:
+            raise CheckpointError(f"{path}: {exc}", path=str(path)) from None
     record = meta["program"]
-    program = Program(code=data["ckpt_code"].astype(np.uint32), name=record["name"], data_words=record["data_words"],
+    program = Program(code=code, name=record["name"], data_words=record["data_words"],
                       arg_count=record["arg_count"], strings=tuple(record["strings"]), labels=record["labels"],
                       lines={pc: (file, line) for pc, file, line in record["lines"]},
                       callers={pc: tuple((file, line) for file, line in calls)
