@@ -139,3 +139,26 @@ def test_16_bit_vector_ops_of_divergent_groups_leave_the_other_pes_alone(skip, c
     changed = (np.float32(0.5) + scaled.astype(np.float32) * w.astype(np.float32)).astype(np.float16)
     runs = (np.arange(width * height) % width % skip != 0)[:, None]
     np.testing.assert_array_equal(d_out.copy_to_host().view(np.uint16), np.where(runs, changed, h).view(np.uint16))
+
+
+def test_a_conversion_with_the_scalar_flag_runs_alike_under_every_strategy():
+    """A stray `vcvth` word with the scalar flag set and b past the code's registers (test_fuzz_engine's draw,
+    0x7C000202): the flag means nothing for a conversion, as on the NumPy path; the compiled path read register b
+    for it and raised a bare IndexError. Every strategy now gives the same words and cycles."""
+    from test_engine_strategies import run_every_strategy
+    from wafersim.isa.encoding import decode
+
+    code = np.array([0x7C000202], dtype=np.uint32)
+    [(_, ins)] = decode(code)
+    assert (ins.op, ins.b, ins.flags) == ("vcvth", 1, 2)
+    program = ws.Program(code=code, name="fuzz", data_words=0)
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=8, height=6, fifo_depth=4))
+        buffer = dev.to_device(np.zeros(64, dtype=np.int32))
+        stats = dev.launch(program, (2, 1), (1, 1), [buffer], max_cycles=5_000, print_output=False)
+        return buffer.copy_to_host(), stats
+
+    words, stats = run_every_strategy(launch)
+    np.testing.assert_array_equal(words, np.zeros(64, dtype=np.int32))  # (no store: the buffer as it was)
+    assert stats.instructions == stats.pe_instructions.sum() == 2  # (one vcvth on each of the grid's 2 PEs)

@@ -36,7 +36,9 @@ class HalfComputeMixin:
             return lambda L: L.put(F[ins.d], halfprec.widen(L.get(R[ins.a]), kind))
         if ins.op == "f2h":
             return lambda L: L.put(R[ins.d], self._rounded_words(L.get(F[ins.a]), kind))
-        scalar_b = bool(ins.flags & FLAG_SCALAR)
+        # (a conversion has no b operand: its scalar flag, which the decoder lets through, means nothing, as the
+        # NumPy path treats it; the compiled path read register b for it, an IndexError past the code's registers)
+        scalar_b = bool(ins.flags & FLAG_SCALAR) and ins.op not in _CONVERSIONS
         names = ["d", "c", "a"] + ([] if scalar_b or ins.op in _CONVERSIONS else ["b"])
         return lambda L: self._by_operands(
             L, ins, names, lambda sub, where: self._half_vector(sub, ins, where, kind, scalar_b))
