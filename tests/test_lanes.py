@@ -27,6 +27,20 @@ def test_lanes_extremes_and_unmasked_writes_keep_non_lanes():
         np.testing.assert_array_equal(changed, expected)
 
 
+def test_lanes_min_and_max_of_lane_aligned_values_reduce_over_the_lanes_only():
+    """Lanes.min / Lanes.max of `lanes.get(values)` (a masked or complement group's are every PE of its window)
+    equal plain Python's over the PEs the lanes stand for, in every form and in index form; no lanes: inf, -inf."""
+    rng = np.random.default_rng(9)
+    for lanes, expected in lanes_of_every_form(rng, 60):
+        values = rng.standard_normal(60)
+        for form in (lanes, lanes.to_index_form(60)):
+            aligned = form.get(values)
+            assert form.min(aligned) == min(values[expected].tolist())
+            assert form.max(aligned) == max(values[expected].tolist())
+    none = Lanes(60, idx=np.array([], dtype=np.int64))
+    assert (none.min(np.array([])), none.max(np.array([]))) == (np.inf, -np.inf)
+
+
 @pytest.mark.parametrize("size, seed", [(7, 6), (None, 7)])
 def test_chunk_extremes_bound_each_run_of_lanes_and_leave_the_array_as_it_was(size, seed):
     """Runs of `size` window positions, or the whole window (None: one bound)."""

@@ -186,7 +186,7 @@ class AsleepMixin:
         """The least cycle of the lanes asleep at `pc`."""
         sleeping = self.asleep[pc]
         if sleeping.window is not None:  # (not kept: sleeping lanes are unwindowed)
-            return -sleeping.max(-sleeping.get(self.cycle))
+            return sleeping.min(sleeping.get(self.cycle))
         return self.sleep_bounds.least(pc, sleeping, self.cycle)
 
     #: sets of routed senders asleep whose receivers a route's table keeps (`_senders_with_room`)

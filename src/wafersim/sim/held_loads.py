@@ -12,15 +12,6 @@ from ..errors import MemoryAccessError
 from .lanes import Lanes
 
 
-def lanes_min(lanes: Lanes, values: np.ndarray) -> float:
-    """Smallest lane-aligned value (inf for no lanes): `Lanes.max`'s forms, without negating every value."""
-    if lanes.count == 0:
-        return np.inf
-    if lanes.idx is not None or lanes.is_full:
-        return float(values.min())
-    return float(values[lanes.as_mask()].min())
-
-
 class HeldLoadsMixin:
     """`_record_held_loads` and its helpers, for `OffWaferMixin`'s scheduler."""
 
@@ -43,7 +34,7 @@ class HeldLoadsMixin:
         held = []
         for pc in runnable:
             issue = self._load_issue(pc, self.groups[pc])
-            held.append((lanes_min(self.groups[pc].lanes, issue), pc, issue))
+            held.append((self.groups[pc].lanes.min(issue), pc, issue))
         bound, reach = self._held_limits(held)
         limit = min(bound, reach)
         parts = []

@@ -16,6 +16,8 @@ Indices stored in a windowed group (`excl`) are relative to its window.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 # Groups (or their complements) smaller than this fraction of the region are kept as index lists.
@@ -333,12 +335,21 @@ class Lanes:
         return not self.any(~cond)
 
     def max(self, values: np.ndarray) -> float:
-        """Largest lane-aligned value."""
+        """Largest lane-aligned value (-inf for no lanes)."""
+        return self._reduce(values, np.ndarray.max, -np.inf)
+
+    def min(self, values: np.ndarray) -> float:
+        """Smallest lane-aligned value (inf for no lanes)."""
+        return self._reduce(values, np.ndarray.min, np.inf)
+
+    def _reduce(self, values: np.ndarray, reduce: Callable[[np.ndarray], object], empty: float) -> float:
+        """`reduce` of the lanes' values, given lane-aligned (`get`): a mask or complement's are every PE of its
+        window, so its lanes' are picked first."""
         if self.count == 0:
-            return -np.inf
+            return empty
         if self.idx is not None or self.is_full:
-            return float(values.max())
-        return float(values[self.as_mask()].max())
+            return float(reduce(values))
+        return float(reduce(values[self.as_mask()]))
 
     def first(self) -> int:
         """Lane position (in `get` coordinates) of the first lane."""

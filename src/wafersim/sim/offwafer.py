@@ -21,7 +21,7 @@ from .global_stores import GlobalStoresMixin
 from .bandwidth import BandwidthLedger
 from .lanes import Lanes
 from .distinct import distinct, distinct_indices, increasing
-from .held_loads import HeldLoadsMixin, lanes_min as _lanes_min
+from .held_loads import HeldLoadsMixin
 from .memory_order import LOG_COMMIT_WORDS
 
 #: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
@@ -347,7 +347,7 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
         for pc, group in self.groups.items():
             ahead = order.next_load(pc)
             if ahead < np.inf:
-                horizon = min(horizon, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost + ahead)
+                horizon = min(horizon, group.lanes.min(group.lanes.get(self.cycle)) + group.cost + ahead)
         for pc in self.asleep:
             ahead = order.next_load(pc)
             if ahead < np.inf:
@@ -390,7 +390,7 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
         least = self._leasts.get(key)
         if least is None:
             least = (self._asleep_least(pc) if group is None
-                     else _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost)
+                     else group.lanes.min(group.lanes.get(self.cycle)) + group.cost)
             self._leasts[key] = least
         return least
 
@@ -513,7 +513,7 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
             if pc not in self.held_loads:
                 return pc, self.groups.pop(pc)
             issue = self._load_issue(pc, group)
-            first = _lanes_min(group.lanes, issue)
+            first = group.lanes.min(issue)
             limit, last = self._load_limit(pc, group, issue, first), group.lanes.max(issue)
             if last >= limit and self._chains_apply():  # (a row pipeline's rows: held behind sleepers' bounds)
                 limit = self._load_limit(pc, group, issue, first, chained=True)
@@ -537,9 +537,9 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
             ready = issue <= first
             tied = {p: i for f, p, i in held if f == first}
             if len(tied) > 1:  # loads of several groups at that cycle: the bandwidth serves the lowest PEs first
-                # (`lanes.max` and not a fancy index: a masked group's lane-aligned arrays are whole per-PE arrays)
-                lowest = {p: int(_lanes_min(self.groups[p].lanes,
-                                            np.where(i <= first, self.groups[p].lanes.get(self._pe_index()), np.inf)))
+                # (`lanes.min` and not a fancy index: a masked group's lane-aligned arrays are whole per-PE arrays)
+                lowest = {p: int(self.groups[p].lanes.min(
+                                 np.where(i <= first, self.groups[p].lanes.get(self._pe_index()), np.inf)))
                           for p, i in tied.items()}
                 pc = min(lowest, key=lowest.get)
                 group, issue = self.groups[pc], tied[pc]
