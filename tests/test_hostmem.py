@@ -227,17 +227,21 @@ print(fresh, reserved, again, reused)
 """
 
 
-def test_reserved_heap_serves_later_arrays_without_page_faults(tmp_path):
-    # A fresh process: what a launch after `ws.init()` sees. The control is the same array before the
-    # reserve, on fresh heap.
+
+def _printed_by_fresh_process(path, source: str) -> list[str]:
+    """The words a fresh Python process running `source` (written to `path`) printed; it must exit with 0."""
     import subprocess
     import sys
 
-    (tmp_path / "reserve.py").write_text(_RESERVE)
-    result = subprocess.run([sys.executable, str(tmp_path / "reserve.py")], capture_output=True, text=True,
-                            timeout=120)
+    path.write_text(source)
+    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    words = result.stdout.split()
+    return result.stdout.split()
+
+def test_reserved_heap_serves_later_arrays_without_page_faults(tmp_path):
+    # A fresh process: what a launch after `ws.init()` sees. The control is the same array before the
+    # reserve, on fresh heap.
+    words = _printed_by_fresh_process(tmp_path / "reserve.py", _RESERVE)
     if words[0] == "untuned":  # (not glibc, or WAFERSIM_NO_MALLOC_TUNING: nothing is reserved)
         assert words[1] == "0"
         return
@@ -279,14 +283,7 @@ print(reserved, mapped, faults() - start, int(array.sum()))
 def test_a_heap_reserved_in_the_background_serves_later_arrays_without_page_faults(tmp_path):
     # A launch without `ws.init()` reserves its heap so (`engine`): the blocks freed at once, their pages mapped
     # in by the populating thread while the caller goes on. A fresh process: its heap is fresh.
-    import subprocess
-    import sys
-
-    (tmp_path / "reserve_later.py").write_text(_RESERVE_LATER)
-    result = subprocess.run([sys.executable, str(tmp_path / "reserve_later.py")], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    words = result.stdout.split()
+    words = _printed_by_fresh_process(tmp_path / "reserve_later.py", _RESERVE_LATER)
     if words[0] == "untuned":  # (not glibc, or WAFERSIM_NO_MALLOC_TUNING: nothing is reserved or mapped)
         return
     reserved, mapped, array_faults, total = map(int, words)
