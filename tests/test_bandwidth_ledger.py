@@ -134,7 +134,7 @@ def test_the_bytes_up_to_each_key_are_the_plain_sum_whichever_way_they_are_found
     process has loaded Numba), one integer key, or both parts of the key (cycles with fractions, keys too wide):
     each against a plain sum."""
     if not numba_loaded:  # (the process as one that has not loaded the engine's Numba module: NumPy only)
-        monkeypatch.setattr(bandwidth, "_JIT", "wafersim.sim.compiled.not_loaded")
+        monkeypatch.setattr(bandwidth, "numba_loaded", lambda: False)
     rng = np.random.default_rng(len(cycles) * 7 + len(order) + pes % 97)
     for _ in range(40):
         count = int(rng.integers(1, 41))
@@ -196,12 +196,12 @@ def test_the_numpy_prefix_gives_the_compiled_passs_bytes_wherever_that_pass_take
     compiled = np.empty(len(issue), dtype=np.int64)
     sizes = np.array([nbytes], dtype=np.int64) if isinstance(nbytes, int) else nbytes
     taken = cycle_prefix_bytes(issue, lo, int(hi - lo) + 1, pe, sizes, compiled)
-    saved = bandwidth._JIT
-    bandwidth._JIT = "wafersim.sim.compiled.not_loaded"  # (the process as one without the engine's Numba module)
+    saved = bandwidth.numba_loaded
+    bandwidth.numba_loaded = lambda: False  # (the process as one without the engine's Numba module)
     try:
         numpy_only = prefix_bytes(issue, pe, nbytes, pes)
     finally:
-        bandwidth._JIT = saved
+        bandwidth.numba_loaded = saved
     np.testing.assert_array_equal(numpy_only, _plain_prefix(issue, pe, nbytes))
     if taken:
         assert numpy_only.dtype == compiled.dtype

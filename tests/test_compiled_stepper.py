@@ -44,7 +44,7 @@ def test_a_few_pes_looping_alone_in_a_large_region_go_compiled_once_loading_numb
     active.flat[rng.choice(width * height, 8, replace=False)] = 1
     assert 8 < width * height / 16 and width * height > stepper.SMALL_REGION  # (index form, a large region)
     runs = record_compiled_runs(monkeypatch)
-    monkeypatch.setattr(stepper, "_JIT", "wafersim.not_loaded")  # (as in a process without Numba)
+    monkeypatch.setattr(stepper, "numba_loaded", lambda: False)  # (as in a process without Numba)
     monkeypatch.setattr(stepper, "_small_runs", 0)
     monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 100)
     dev = ws.Device(ws.WaferSpec(width=width, height=height))
@@ -144,7 +144,7 @@ def test_a_divergent_group_with_a_short_run_ahead_stays_in_numpy_in_a_small_regi
     short = 0  # (two instructions before the `gld`; twenty after it)
     long = min(pc for pc, instr in decoded.items() if instr.op == "addi")
     assert not table.long_run[short] and table.long_run[long]
-    monkeypatch.setattr(stepper, "_JIT", "wafersim")  # (loaded: `_loading_pays`)
+    monkeypatch.setattr(stepper, "numba_loaded", lambda: True)  # (loaded: `_loading_pays`)
     for region, short_goes in ((64, False), (stepper.SHORT_RUN_REGION, False), (stepper.SHORT_RUN_REGION + 1, True)):
         mask = np.zeros(region, dtype=bool)
         mask[::3] = True

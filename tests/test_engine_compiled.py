@@ -341,7 +341,7 @@ def test_small_converged_groups_go_compiled_once_loading_numba_pays(monkeypatch)
     original = stepper.CompiledMixin._run_compiled
     monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled", lambda self, pc, group: calls.append(pc) or
                         original(self, pc, group))
-    monkeypatch.setattr(stepper, "_JIT", "wafersim.not_loaded")  # (as in a process without Numba)
+    monkeypatch.setattr(stepper, "numba_loaded", lambda: False)  # (as in a process without Numba)
     monkeypatch.setattr(stepper, "_small_runs", 0)
     monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 50)
     dev = ws.Device(ws.WaferSpec(width=4, height=4))

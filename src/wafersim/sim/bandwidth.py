@@ -18,9 +18,10 @@ bytes of a wave's accesses and answers, for an access, the bytes served up to it
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
+
+from .compiled import numba_loaded
 
 #: The scheduler settles what it can once a wave has recorded this many accesses (`OffWaferMixin`).
 SETTLE_ENTRIES = 1 << 20
@@ -168,9 +169,6 @@ class BandwidthLedger:
         return late
 
 
-_JIT = f"{__package__}.compiled.jit"  # (the engine's one module importing Numba: in `sys.modules` once loaded)
-
-
 def prefix_bytes(issue: np.ndarray, pe: np.ndarray, nbytes: np.ndarray | int, pes: int) -> np.ndarray:
     """For each access (lane-aligned issue cycles and PE indices below `pes`; bytes, or one count for all):
     the bytes of the accesses among these of a key (issue, PE) <= its own (accesses of one key count each
@@ -186,7 +184,7 @@ def prefix_bytes(issue: np.ndarray, pe: np.ndarray, nbytes: np.ndarray | int, pe
     stencil3d 0.48 against 0.42 s, switch-1 0.076 against 0.065 s; tiled heat the same)."""
     count = len(issue)
     lo, hi = float(issue.min()), float(issue.max())
-    if lo != hi and hi - lo < 4 * count and _JIT in sys.modules:  # (a table of one entry a cycle, no larger
+    if lo != hi and hi - lo < 4 * count and numba_loaded():  # (a table of one entry a cycle, no larger
         # than the accesses)
         from .bandwidth_kernels import cycle_prefix_bytes  # (imports Numba: `import wafersim` does not)
         through = np.empty(count, dtype=np.int64)

@@ -7,7 +7,6 @@ word.
 """
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 
@@ -15,12 +14,12 @@ from ..errors import MemoryAccessError, MeshBoundaryError
 from ..isa.encoding import Instr
 from ..isa.opcodes import DIRECTIONS, RAMP
 from . import parallel
+from .compiled import numba_loaded
 from .fabric import Fifo, SlotRows, compiled_movers
 from .lanes import Lanes
 from .lockstep_rows import LockstepRowsMixin
 from .streams import receive_times, send_departures, waits_added
 
-_JIT = f"{__package__}.compiled.jit"  # (the engine's one module importing Numba: fused passes only once it is loaded)
 
 BULK_MAX_LANES = 4096  # vector transfers of larger groups move one word per step (measured: as fast)
 #: Dense lockstep groups of at least this many PEs move a vector transfer as whole FIFO rows (`stream_rows`) where
@@ -215,7 +214,7 @@ class ExchangeMixin(LockstepRowsMixin):
         # less than the fused pass and the clocks and stalls written after it; measured, life 2.23 -> 2.38 s.)
         if (parts is None and destination is not None and isinstance(word, int) and lanes.is_dense
                 and self.tracer is None and self.strategy.lockstep and self.strategy.fused_receive_rows
-                and not self.pops_waited.get(id(fifo)) and _JIT in sys.modules):
+                and not self.pops_waited.get(id(fifo)) and numba_loaded()):  # (fused passes only once Numba is loaded)
             self._receive_rows_fused(lanes, fifo, cost, word, whole, destination)
             return lanes
         if parts is None:

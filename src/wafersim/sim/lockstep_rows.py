@@ -138,7 +138,7 @@ class LockstepRowsMixin:
         """`_pop_rows` and the copy of its words into the `destination` register in one compiled pass
         (`lockstep_kernels.receive_row`; `Strategy.fused_receive_rows`): where no lane waited, the never-wait
         path's books (owed clocks or clocks written); else the general path's clocks and stalls."""
-        from . import lockstep_kernels  # (Numba is loaded already: `_JIT`)
+        from . import lockstep_kernels  # (Numba is loaded already: `compiled.numba_loaded`)
 
         time_row, cycle = lanes.window_view(fifo.time[word % fifo.depth]), lanes.window_view(self.cycle)
         outside = _NO_LANES if lanes.excl is None else lanes.excl

@@ -30,11 +30,11 @@ its import, more than a short launch takes.
 """
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 
 from ..isa.opcodes import FLAG_FLOAT
+from .compiled import numba_loaded
 from .compiled.kinds import (BLOCK_CHK, BLOCK_LOAD, BLOCK_STORE, BLOCK_VADD, BLOCK_VCOPY, BLOCK_VGER, BLOCK_VMUL,
                              BLOCK_VSCALE, BLOCK_VSUB, FLOPS, STATS, VECTOR_ELEMENTS)
 from .compiled.table import KINDS
@@ -63,7 +63,6 @@ _VECTOR_FLAGS = {op: (FLAG_FLOAT,) for op in ("vadd", "vsub", "vmul", "vscale")}
 #: The fewest instructions a block runs (one alone: the NumPy call it would have cost).
 SHORTEST = 2
 _INT32 = range(-2**31, 2**31)
-_JIT = f"{__package__}.compiled.jit"  # (the engine's one module importing Numba)
 
 
 class RegisterRun:
@@ -121,7 +120,7 @@ class RegisterBlocks:
     @staticmethod
     def applies() -> bool:
         """Whether this process has loaded the engine's Numba module already (see the module docstring)."""
-        return _JIT in sys.modules
+        return numba_loaded()
 
     def at(self, pc: int, updates: bool) -> RegisterRun | None:
         """The run from `pc` (with float32 `vger`s where `updates`: the group queues its rank-1 updates), or None

@@ -19,7 +19,6 @@ are bit-identical to the NumPy path (tests/test_engine_strategies.py).
 """
 from __future__ import annotations
 
-import sys
 import threading
 from collections import OrderedDict
 
@@ -29,6 +28,7 @@ from ...isa.opcodes import MESSAGE_OPS, RAMP, STREAM_OPS
 from .. import parallel
 from ..lanes import Lanes
 from ..routed_senders import channel_conditions, proven_senders
+from . import numba_loaded
 from .kinds import FLOPS, HALF_FLOPS, STATS, VECTOR_ELEMENTS
 from .table import ProgramTable
 
@@ -70,7 +70,6 @@ DENSE_LOOP_RUNS = 8
 #: 0.30 s of CPU, and the first `sparse` launch 0.56 -> 0.47 s). Either way the results are bit-identical.
 SMALL_RUNS_BEFORE_LOADING = 20_000
 _small_runs = 0  # (process-wide: small converged runs the NumPy path took so far)
-_JIT = f"{__package__}.jit"  # (the engine's one module importing Numba: in `sys.modules` once it is loaded)
 
 
 #: A NumPy run of a group of a few PEs of a large region (index form) counts as one small run per this many of
@@ -84,7 +83,7 @@ def _loading_pays(runs: int = 1) -> bool:
     """Whether a small group should run compiled: Numba is loaded already, or the process has run
     `SMALL_RUNS_BEFORE_LOADING` such groups in NumPy (this one counted, as `runs` small runs)."""
     global _small_runs
-    if _JIT in sys.modules:
+    if numba_loaded():
         return True
     _small_runs += runs
     return _small_runs > SMALL_RUNS_BEFORE_LOADING
