@@ -91,7 +91,9 @@ def test_a_settle_finds_late_exactly_the_stores_the_plain_rule_delays(pes, halve
 def test_settles_in_steps_find_late_what_one_settle_finds(halves):
     """Settles at rising horizons (before every access left, among them, past them: a scheduler's, most before
     the earliest access recorded, which finds nothing to settle without merging the chunks) find late, together,
-    exactly the stores one settle of everything finds, and count the same bytes as served."""
+    exactly the stores one settle of everything finds, and count the same bytes as served; between them, the
+    ledger's earliest and latest issue cycles and its stores' least unloaded completion are those of the
+    accesses left."""
     rng = np.random.default_rng(31 + halves)
     for _ in range(150):
         earlier = int(rng.integers(0, 50))
@@ -102,8 +104,11 @@ def test_settles_in_steps_find_late_what_one_settle_finds(halves):
             whole.record(*batch)
         found = []
         for horizon in sorted(rng.integers(-5, 25, size=int(rng.integers(1, 6))).tolist()) + [math.inf]:
-            left = [] if not stepped.entries else stepped._entries()[0]  # (the issue cycles not yet settled)
+            left, _, _, unloaded = stepped._entries() if stepped.entries else ([], None, None, [])  # (not settled)
             assert stepped.earliest == (float(min(left)) if len(left) else math.inf)
+            assert stepped.latest == (float(max(left)) if len(left) else -math.inf)
+            stores = [float(u) for u in np.broadcast_to(unloaded, np.shape(left)) if not math.isnan(u)]
+            assert stepped.store_unloaded_min == (min(stores) if stores else math.inf)
             late = stepped.settle(float(horizon) + (0.5 if halves else 0.0))
             found += [] if late is None else list(zip(late[0].tolist(), late[1].tolist()))
         late = whole.settle(math.inf)

@@ -28,17 +28,21 @@ def test_lanes_extremes_and_unmasked_writes_keep_non_lanes():
 
 
 def test_lanes_min_and_max_of_lane_aligned_values_reduce_over_the_lanes_only():
-    """Lanes.min / Lanes.max of `lanes.get(values)` (a masked or complement group's are every PE of its window)
-    equal plain Python's over the PEs the lanes stand for, in every form and in index form; no lanes: inf, -inf."""
+    """Lanes.min / Lanes.max / Lanes.span (both at once) of `lanes.get(values)` (a masked or complement group's
+    are every PE of its window) equal plain Python's over the PEs the lanes stand for, in every form and in index
+    form; no lanes: inf, -inf."""
     rng = np.random.default_rng(9)
     for lanes, expected in lanes_of_every_form(rng, 60):
         values = rng.standard_normal(60)
         for form in (lanes, lanes.to_index_form(60)):
             aligned = form.get(values)
-            assert form.min(aligned) == min(values[expected].tolist())
-            assert form.max(aligned) == max(values[expected].tolist())
+            least, largest = min(values[expected].tolist()), max(values[expected].tolist())
+            assert form.min(aligned) == least
+            assert form.max(aligned) == largest
+            assert form.span(aligned) == (least, largest)
     none = Lanes(60, idx=np.array([], dtype=np.int64))
     assert (none.min(np.array([])), none.max(np.array([]))) == (np.inf, -np.inf)
+    assert none.span(np.array([])) == (np.inf, -np.inf)
 
 
 @pytest.mark.parametrize("size, seed", [(7, 6), (None, 7)])

@@ -157,15 +157,21 @@ class BandwidthLedger:
         if not due.any():
             return None
         # (every access of a key up to a due one's is due)
-        late = self._late([(issue[due], pe[due], nbytes[due], unloaded[due])], self.earlier) if may_be_late else None
+        due_bytes = nbytes[due]
+        late = self._late([(issue[due], pe[due], due_bytes, unloaded[due])], self.earlier) if may_be_late else None
         keep = ~due
-        self.earlier += int(nbytes[due].sum())
-        self.total -= int(nbytes[due].sum())
-        self._chunks = [(issue[keep], pe[keep], nbytes[keep], unloaded[keep])]
-        self.entries = len(self._chunks[0][0])
-        self.latest, self.earliest = float(issue[keep].max()), float(issue[keep].min())
-        left = unloaded[keep]
-        self.store_unloaded_min = float(np.nanmin(left)) if not np.isnan(left).all() else math.inf
+        moved = int(due_bytes.sum())
+        self.earlier += moved
+        self.total -= moved
+        # (each column selected once, the kept chunk's bounds from its own arrays; `latest` stays, as the latest
+        # access is at or past the horizon, so kept; the least unloaded completion of its stores is the least that
+        # is not a load's NaN: `fmin`, one pass, not `nanmin`'s copies)
+        kept = (issue[keep], pe[keep], nbytes[keep], unloaded[keep])
+        self._chunks = [kept]
+        self.entries = len(kept[0])
+        self.earliest = float(kept[0].min())
+        least = float(np.fmin.reduce(kept[3]))
+        self.store_unloaded_min = math.inf if math.isnan(least) else least
         return late
 
 

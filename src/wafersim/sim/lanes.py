@@ -342,14 +342,23 @@ class Lanes:
         """Smallest lane-aligned value (inf for no lanes)."""
         return self._reduce(values, np.ndarray.min, np.inf)
 
+    def span(self, values: np.ndarray) -> tuple[float, float]:
+        """(`min`, `max`) of lane-aligned values, a mask or complement's lanes picked once for both."""
+        if self.count == 0:
+            return np.inf, -np.inf
+        picked = self._picked(values)
+        return float(picked.min()), float(picked.max())
+
     def _reduce(self, values: np.ndarray, reduce: Callable[[np.ndarray], object], empty: float) -> float:
-        """`reduce` of the lanes' values, given lane-aligned (`get`): a mask or complement's are every PE of its
-        window, so its lanes' are picked first."""
+        """`reduce` of the lanes' values, given lane-aligned (`get`)."""
         if self.count == 0:
             return empty
-        if self.idx is not None or self.is_full:
-            return float(reduce(values))
-        return float(reduce(values[self.as_mask()]))
+        return float(reduce(self._picked(values)))
+
+    def _picked(self, values: np.ndarray) -> np.ndarray:
+        """The lanes' values of lane-aligned `values`: a mask or complement's are every PE of its window, so its
+        lanes' are picked."""
+        return values if self.idx is not None or self.is_full else values[self.as_mask()]
 
     def first(self) -> int:
         """Lane position (in `get` coordinates) of the first lane."""

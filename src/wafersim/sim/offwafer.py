@@ -458,32 +458,36 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
         words = words.astype(np.int64)  # (a copy: clipped in place; `np.maximum`, not `clip`'s Python wrapper)
         return 4 * int(np.maximum(words, 0, out=words).sum())
 
-    def _bandwidth_limit(self, pc: int, group, issue: np.ndarray, first: float, chained: bool = False) -> float:
+    def _bandwidth_limit(self, pc: int, group, first: float, last: float, chained: bool = False) -> float:
         """The lanes of `group` at the load at `pc` whose load issues before this cycle may run as far as the
         bandwidth's order goes: before any access another PE, or one of them after its load, could still issue
-        (inf where the bandwidth cannot delay their loads, whatever comes first)."""
+        (inf where the bandwidth cannot delay their loads, whatever comes first). `first`, `last`: the least and
+        largest of their issue cycles."""
         order = self.launch.memory_order
-        last = group.lanes.max(issue)
         bound, moved = self._access_outlook(pc, last, chained)
         own = self._earliest_finish(first) + order.next_access(self.ops[pc][1])  # (their own next accesses)
         moved += self._bytes_by(group.lanes.count, own, last)
         # Where every byte that can still come first, with those executed and the group's, is served by the
         # earliest unloaded completion of the group's loads, the bandwidth cannot delay them: they go at once.
+        # (the group's own bytes only where the others' leave room: they can only add to it; `trsv`'s held loads
+        # find no room 241 times in 245)
         if moved < np.inf:
-            moved += self.totals.global_bytes + self._load_bytes(pc, group.lanes)
-            if math.ceil(moved / self.spec.global_bytes_per_cycle) <= first + self.spec.global_latency:
+            unloaded, per_cycle = first + self.spec.global_latency, self.spec.global_bytes_per_cycle
+            if math.ceil((moved + self.totals.global_bytes) / per_cycle) <= unloaded and \
+                    math.ceil((moved + (self.totals.global_bytes + self._load_bytes(pc, group.lanes))) / per_cycle) \
+                    <= unloaded:
                 return np.inf
         # (no access can still issue before the earliest of these loads: settle, and forget, those before it,
         # so that the loads' shares are found among the few accesses after it)
         self._settle_bandwidth(min(bound, first))
         return min(bound, own)
 
-    def _load_limit(self, pc: int, group, issue: np.ndarray, first: float, chained: bool = False) -> float:
+    def _load_limit(self, pc: int, group, first: float, last: float, chained: bool = False) -> float:
         """The lanes of `group` at the load at `pc` whose load issues before this cycle may run: no PE can
         still precede them with a store (memory order), nor with an access that could delay them (bandwidth).
         `chained`: lanes asleep at receives bound by their chains (`wake_chains`: tighter, dearer)."""
         order = self.launch.memory_order
-        limit = self._bandwidth_limit(pc, group, issue, first, chained)
+        limit = self._bandwidth_limit(pc, group, first, last, chained)
         if order.active:
             limit = min(limit, self._earliest_finish(first) + order.next_store(self.ops[pc][1]),
                         self._store_bound(pc, chained))
@@ -513,10 +517,10 @@ class OffWaferMixin(HeldLoadsMixin, AccessPathsMixin, GlobalStoresMixin):
             if pc not in self.held_loads:
                 return pc, self.groups.pop(pc)
             issue = self._load_issue(pc, group)
-            first = group.lanes.min(issue)
-            limit, last = self._load_limit(pc, group, issue, first), group.lanes.max(issue)
+            first, last = group.lanes.span(issue)
+            limit = self._load_limit(pc, group, first, last)
             if last >= limit and self._chains_apply():  # (a row pipeline's rows: held behind sleepers' bounds)
-                limit = self._load_limit(pc, group, issue, first, chained=True)
+                limit = self._load_limit(pc, group, first, last, chained=True)
             if last < limit:
                 return pc, self.groups.pop(pc)
             ready = issue < limit
