@@ -1,0 +1,63 @@
+"""A launch's arguments against what a compiled program reads from each argument word.
+
+`ws.Kernel(program)` launches a program with raw argument words: a float32 parameter given the int 2 would read
+the word 0x00000002 as the float 2.8e-45, an int32 parameter given 2.0 would read 1073741824, a `ws.constant`
+parameter compiled into the code would ignore another value, and a number where the program reads a device
+array's address would address whatever lies there. A program compiled from Python knows what each word is
+(`Program.arguments`); such a launch is refused with an error naming the parameter instead of running with
+reinterpreted words. Programs written in assembly carry no such record and are launched as given.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ArgumentTypeError, LaunchError
+from ..isa.assembler import ArgumentWord, Program
+
+_WHAT = {"ptr": "a device array", "dim": "an int (a dimension of the array before it)", "i32": "an int",
+         "f32": "a float"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_, int, np.integer)) and not isinstance(value, np.timedelta64)
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, (float, np.floating)) or type(value).__name__ == "bfloat16"
+
+
+def _fits(kind: str, value: Any) -> bool:
+    if kind == "ptr":
+        return not _is_int(value) and not _is_float(value)  # (device arrays and pointers: checked when bound)
+    if kind in ("dim", "i32"):
+        return _is_int(value)
+    return _is_float(value)
+
+
+def check_program_arguments(program: Program, args: Sequence[Any], words: Sequence[int]) -> None:
+    """Refuse arguments that do not fit what `program` reads from their words (`words`: the launch's words of
+    `args`, `Device.kernel_argument`); nothing to check for a program without `arguments`."""
+    expected = program.arguments
+    if expected is None or len(expected) != len(args):  # (a count that differs is refused by the launch)
+        return
+    for position, (entry, value, word) in enumerate(zip(expected, args, words)):
+        entry = ArgumentWord(*entry)
+        label = f"argument {position} ({entry.parameter}"
+        if entry.kind == "constant":
+            if (int(word) & 0xFFFFFFFF) != entry.word:
+                raise LaunchError(f"{label}, a ws.constant parameter) is {value!r}, but {program.name} was compiled "
+                                  f"for the value whose word is 0x{entry.word:08x}: a constant parameter's value is "
+                                  f"part of the program's code; compile it for this value "
+                                  f"(kernel.compile_for(...)) or launch the @ws.jit kernel itself",
+                                  position=position, parameter=entry.parameter)
+            continue
+        if not _fits(entry.kind, value):
+            raise ArgumentTypeError(f"{label}) is {type(value).__name__} {value!r}, where {program.name} reads "
+                                    f"{_WHAT[entry.kind]}: a program takes raw argument words, so it would "
+                                    f"read this value's bits as another type"
+                                    + (f"; pass {float(value)!r}" if entry.kind == "f32" and _is_int(value) else
+                                       "; pass int(...) of it" if entry.kind in ("i32", "dim") and _is_float(value)
+                                       else ""),
+                                    position=position, parameter=entry.parameter, expected=entry.kind)
