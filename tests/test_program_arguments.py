@@ -85,3 +85,26 @@ def test_the_check_survives_a_program_file_and_assembly_programs_take_any_words(
     cell = dev.device_array(1, np.int32)
     ws.Kernel(program)[1, 1](cell, 7)
     assert cell.copy_to_host().tolist() == [7]
+
+
+@ws.jit
+def _fill_from(out, start, v):
+    i = ws.grid(1)
+    if start <= i < out.shape[0]:
+        out[i] = v
+
+
+def test_dimensions_larger_than_the_array_are_refused_where_the_stores_reached_another_array():
+    """`out`'s 8 floats given as 72: the kernel's bounds check let PEs 64..71 store past its end, 256 bytes on,
+    into the next allocation, another array, without an error. A smaller dimension (a part of the array)
+    stays a launch like any other."""
+    dev = ws.Device(ws.WaferSpec(width=72, height=1))
+    out = dev.device_array(8)
+    other = dev.to_device(np.arange(8, dtype=np.float32))
+    kernel = ws.Kernel(_fill_from.compile_for(out, 0, 1.0).program)
+    with pytest.raises(ws.LaunchError) as info:
+        kernel[1, 72](out, 72, 64, 5.0)
+    assert info.value.parameter == "out" and info.value.position == 1 and "(8,)" in str(info.value)
+    assert other.copy_to_host().tolist() == list(range(8)) and not out.copy_to_host().any()
+    kernel[1, 72](out, 4, 0, 5.0)  # the first 4 elements only
+    assert out.copy_to_host().tolist() == [5.0] * 4 + [0.0] * 4

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, LaunchError
 from ..isa.assembler import ArgumentWord, Program
+from .arrays import DeviceArray
 
 _WHAT = {"ptr": "a device array", "dim": "an int (a dimension of the array before it)", "i32": "an int",
          "f32": "a float"}
@@ -43,7 +44,6 @@ def check_program_arguments(program: Program, args: Sequence[Any], words: Sequen
     if expected is None or len(expected) != len(args):  # (a count that differs is refused by the launch)
         return
     for position, (entry, value, word) in enumerate(zip(expected, args, words)):
-        entry = ArgumentWord(*entry)
         label = f"argument {position} ({entry.parameter}"
         if entry.kind == "constant":
             if (int(word) & 0xFFFFFFFF) != entry.word:
@@ -61,3 +61,24 @@ def check_program_arguments(program: Program, args: Sequence[Any], words: Sequen
                                        "; pass int(...) of it" if entry.kind in ("i32", "dim") and _is_float(value)
                                        else ""),
                                     position=position, parameter=entry.parameter, expected=entry.kind)
+    _check_dimensions(program, expected, args)
+
+
+def _check_dimensions(program: Program, expected: Sequence[ArgumentWord], args: Sequence[Any]) -> None:
+    """Refuse dimensions that describe more elements than the device array before them holds: the kernel's
+    bounds checks use the dimensions it is given, so its stores past the array's end would land in whatever
+    allocation lies there (another array), silently."""
+    for position, (entry, value) in enumerate(zip(expected, args)):
+        if entry.kind != "ptr" or not isinstance(value, DeviceArray):
+            continue
+        dims = [args[k] for k in range(position + 1, len(args))
+                if expected[k].kind == "dim" and expected[k].parameter == entry.parameter]
+        sizes = tuple(int(d) for d in dims)
+        if any(d < 0 for d in sizes) or int(np.prod(sizes, dtype=object)) > value.size:
+            name = entry.parameter
+            words = (f"argument {position + 1}" if len(sizes) == 1 else
+                     f"arguments {position + 1} to {position + len(sizes)}")
+            raise LaunchError(f"{words} (the dimensions of {name}): {sizes} describes more elements than the device "
+                              f"array given holds (shape {value.shape}): {program.name} would index past its end, "
+                              f"into other allocations; pass its shape, {value.shape}, or a smaller one for a part "
+                              f"of it", position=position + 1, parameter=name)
