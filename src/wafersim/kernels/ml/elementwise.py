@@ -140,7 +140,7 @@ def add_kernel(chunk: int) -> Dispatcher:
 # ----------------------------------------------------------------------------- host functions
 def activation_code(kind: str) -> int:
     """The kernel constant of an activation name, or an `MLShapeError` listing the names."""
-    if kind not in ACTIVATIONS:
+    if not isinstance(kind, str) or kind not in ACTIVATIONS:  # (a list or dict: Python's "unhashable type")
         raise MLShapeError(f"activation must be one of {sorted(ACTIVATIONS)}, got {kind!r}", activation=kind)
     return ACTIVATIONS[kind]
 

@@ -58,7 +58,7 @@ _TILE_WORDS = 7
 
 def half_dtype(precision: str) -> np.dtype | None:
     """The 16-bit dtype of a `precision=` name (None for float32); `MLShapeError` for an unknown name."""
-    if precision not in PRECISIONS:
+    if not isinstance(precision, str) or precision not in PRECISIONS:  # (a list or dict: "unhashable type")
         raise MLShapeError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}", precision=precision)
     return PRECISIONS[precision]
 
