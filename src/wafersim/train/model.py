@@ -255,11 +255,12 @@ class Model:
     def activation_bytes(self, batch: int) -> int:
         """Bytes of float32 activations a training step keeps for the backward pass (each layer's
         `kept_per_sample`), plus the logits."""
+        batch = check_whole(batch, "Model.activation_bytes(batch)", 0)  # ("2" or [2] was repeated, not multiplied)
         return 4 * batch * (sum(layer.kept_per_sample() for layer in self.layers) + self.classes)
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
-        """Fresh float32 parameters, reproducible from `seed`."""
-        rng = np.random.default_rng(seed)
+        """Fresh float32 parameters, reproducible from `seed` (a whole number >= 0, as `Trainer(seed=)`)."""
+        rng = np.random.default_rng(check_whole(seed, "Model.init_params(seed)", 0))
         return {f"{i}.{name}": value for i, layer in enumerate(self.layers)
                 for name, value in layer.init_params(rng).items()}
 
