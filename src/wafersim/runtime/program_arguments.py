@@ -15,21 +15,24 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, LaunchError
 from ..isa.assembler import ArgumentWord, Program
-from .arrays import DeviceArray
+from .arrays import DeviceArray, is_half_scalar
 
 _WHAT = {"ptr": "a device array", "dim": "an int (a dimension of the array before it)", "i32": "an int",
          "f32": "a float"}
 
 
 def _is_int(value: Any) -> bool:
+    """A number the launch passes as an int word (Python's and NumPy's ints and bools)."""
     return isinstance(value, (bool, np.bool_, int, np.integer)) and not isinstance(value, np.timedelta64)
 
 
 def _is_float(value: Any) -> bool:
-    return isinstance(value, (float, np.floating)) or type(value).__name__ == "bfloat16"
+    """A number the launch passes as a float32 word (NumPy's 16-bit floats, ml_dtypes' bfloat16, too)."""
+    return isinstance(value, (float, np.floating)) or is_half_scalar(value)
 
 
 def _fits(kind: str, value: Any) -> bool:
+    """Whether `value` is what a word of this kind (`ArgumentWord.kind`, not "constant") holds."""
     if kind == "ptr":
         return not _is_int(value) and not _is_float(value)  # (device arrays and pointers: checked when bound)
     if kind in ("dim", "i32"):
