@@ -108,3 +108,30 @@ def test_dimensions_larger_than_the_array_are_refused_where_the_stores_reached_a
     assert other.copy_to_host().tolist() == list(range(8)) and not out.copy_to_host().any()
     kernel[1, 72](out, 4, 0, 5.0)  # the first 4 elements only
     assert out.copy_to_host().tolist() == [5.0] * 4 + [0.0] * 4
+
+
+@ws.jit
+def _double(x, out):
+    i = ws.grid(1)
+    if i < out.shape[0]:
+        out[i] = x[i] * 2.0
+
+
+def test_an_array_of_another_dtype_than_the_program_reads_is_refused():
+    """An int32 array given where the program reads float32 elements ran with their bits read as floats (0, 1,
+    2, 3 doubled as 0, 3e-45, 6e-45, 8e-45), silently; so did float32 words read as float16 halves."""
+    dev = _device()
+    values = np.arange(4, dtype=np.float32)
+    out = dev.device_array(4)
+    kernel = ws.Kernel(_double.compile_for(dev.to_device(values), out).program)
+    for dtype in (np.int32, np.float16, np.float64):
+        with pytest.raises(ws.ArgumentTypeError, match="reads float32 elements") as info:
+            kernel[1, 4](dev.to_device(values.astype(dtype)), 4, out, 4)
+        assert info.value.parameter == "x" and info.value.expected == "f32"
+    kernel[1, 4](dev.to_device(values), 4, out, 4)
+    assert out.copy_to_host().tolist() == (2 * values).tolist()
+    halves = ws.Kernel(_double.compile_for(dev.to_device(values.astype(np.float16)), out).program)
+    with pytest.raises(ws.ArgumentTypeError, match="reads float16 elements"):
+        halves[1, 4](dev.to_device(values), 4, out, 4)
+    halves[1, 4](dev.to_device(values.astype(np.float16)), 4, out, 4)
+    assert out.copy_to_host().tolist() == (2 * values).tolist()

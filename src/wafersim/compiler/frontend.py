@@ -49,7 +49,7 @@ class Lowering(StatementLowering):
                     self.emit("arg", d=dim.reg, imm=word + 1 + k)
                     shape.append(dim)
                 self.bind(name, GlobalArray(name, kind[1], ptr, tuple(shape)))
-                self.fn.arguments += [ArgumentWord("ptr", name)] + [ArgumentWord("dim", name)] * kind[2]
+                self.fn.arguments += [ArgumentWord("ptr", name, dtype=kind[1])] + [ArgumentWord("dim", name)] * kind[2]
                 word += 1 + kind[2]
             elif kind[0] == "constant":  # a ws.constant parameter: this specialisation's value
                 value = kind[2]

@@ -63,6 +63,8 @@ class ArgumentWord(NamedTuple):
     parameter: str  # the kernel parameter it comes from
     #: a "constant" (a `ws.constant` parameter, compiled into the code): the 32-bit word of its value
     word: int | None = None
+    #: a "ptr": the element type the program reads the array as ("f32", "i32", "f16", "bf16")
+    dtype: str | None = None
 
 
 #: The largest string number `print` can name (its immediate is an unsigned 15-bit field).

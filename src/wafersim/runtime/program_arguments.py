@@ -15,8 +15,10 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, LaunchError
 from ..isa.assembler import ArgumentWord, Program
+from ..compiler.values import ARRAY_DTYPES
 from .arrays import DeviceArray, is_half_scalar
 
+_ELEMENTS = {"f32": "float32", "i32": "int32", "f16": "float16", "bf16": "bfloat16"}
 _WHAT = {"ptr": "a device array", "dim": "an int (a dimension of the array before it)", "i32": "an int",
          "f32": "a float"}
 
@@ -56,6 +58,13 @@ def check_program_arguments(program: Program, args: Sequence[Any], words: Sequen
                                   f"(kernel.compile_for(...)) or launch the @ws.jit kernel itself",
                                   position=position, parameter=entry.parameter)
             continue
+        if entry.kind == "ptr" and entry.dtype is not None and isinstance(value, DeviceArray) and \
+                ARRAY_DTYPES.get(value.dtype) != entry.dtype:
+            raise ArgumentTypeError(f"{label}) is a device array of {value.dtype}, where {program.name} reads "
+                                    f"{_ELEMENTS.get(entry.dtype, entry.dtype)} elements: it would read the "
+                                    f"array's bits as another type; pass an array of that dtype "
+                                    f"(dev.to_device(host.astype(...))), or compile for this one",
+                                    position=position, parameter=entry.parameter, expected=entry.dtype)
         if not _fits(entry.kind, value):
             raise ArgumentTypeError(f"{label}) is {type(value).__name__} {value!r}, where {program.name} reads "
                                     f"{_WHAT[entry.kind]}: a program takes raw argument words, so it would "
