@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from wafersim import collectives as wsc
 
 from test_engine import run
 
@@ -58,6 +59,68 @@ def test_barrier_reached_by_part_of_a_block_is_a_deadlock():
     assert info.value.absent == [(0, 0)]
     assert "PEs that do not reach the barrier: 1 halted (returned or ended) before it: (0, 0)" in str(info.value)
 
+
+
+@ws.jit
+def _row_sum_by_some_pes(out, n):
+    x = ws.threadIdx.x
+    v = 0.0
+    if x < n:  # a newcomer's mistake: PEs from n on skip the collective their row needs
+        v = wsc.row_all_reduce(1.0, wsc.SUM, 0)
+    out[x] = v
+
+
+@ws.jit
+def _receive_from_west(out, words):
+    x = ws.threadIdx.x
+    buf = ws.local.array(4, np.float32)
+    if x == 0:
+        buf[0:2] = 1.0
+        ws.send(ws.EAST, buf[0:2])
+    else:
+        ws.recv(ws.WEST, out=buf[0:words])  # more words than PE 0 sent, where words > 2
+        out[0] = buf[0]
+
+
+def _halted_neighbours(blocked, halted_at):
+    """The reference: of each blocked PE waiting on its (west or east) neighbour, that neighbour where it
+    is in `halted_at`, as plain Python sees the launch."""
+    return sorted({pe for pe in halted_at if any(abs(pe[0] - b["pe"][0]) == 1 and pe[1] == b["pe"][1]
+                                                  for b in blocked)})
+
+
+def test_a_collective_some_pes_skip_names_the_halted_neighbours_the_others_wait_on():
+    """A row all-reduce called by PEs 0 and 1 of 4 only: the chain's vaddx at PE 1 waits for PE 2's partial
+    sum, which never comes because PE 2 halted. The error named only the waiting PEs and a map whose `h`
+    did not say why; it now names PE 2 as a neighbour that halted without sending, and asks whether the
+    call is inside an `if` that PE skips (`err.halted_senders`)."""
+    dev = ws.Device(ws.WaferSpec(width=8, height=2))
+    with pytest.raises(ws.DeadlockError) as info:
+        _row_sum_by_some_pes[1, 4](dev.device_array(4), 2)
+    err = info.value
+    assert sorted(b["pe"] for b in err.blocked) == [(0, 0), (1, 0)]
+    assert err.halted_senders == [(2, 0)] == _halted_neighbours(err.blocked, [(2, 0), (3, 0)])
+    assert "halted without sending the word: (2, 0)" in str(err) and "inside an `if`" in str(err)
+
+
+def test_a_receive_of_more_words_than_were_sent_names_the_sender_that_halted():
+    dev = ws.Device(ws.WaferSpec(width=4, height=1))
+    with pytest.raises(ws.DeadlockError) as info:
+        _receive_from_west[1, 2](dev.device_array(1), 4)
+    assert info.value.halted_senders == [(0, 0)]
+    assert "halted without sending the word: (0, 0)" in str(info.value)
+    out = dev.device_array(1)
+    _receive_from_west[1, 2](out, 2)  # as many words as were sent: no deadlock
+    assert out.copy_to_host()[0] == 1.0
+
+
+def test_a_deadlock_whose_senders_are_still_running_names_no_halted_sender():
+    """Two PEs that each receive before sending wait on each other, neither halted: no such line."""
+    source = "sreg r1, tid.x\nbnz r1, right\nrecv r2, east, 0\nsend east, 0, r2\nhalt\n" \
+             "right:\nrecv r2, west, 0\nsend west, 0, r2\nhalt\n"
+    with pytest.raises(ws.DeadlockError) as info:
+        run(source, (1, 1), (2, 1))
+    assert info.value.halted_senders == [] and "halted without sending" not in str(info.value)
 
 @ws.jit
 def _return_early_then_sync(out, n):

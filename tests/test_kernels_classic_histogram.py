@@ -179,3 +179,15 @@ def test_an_empty_input_with_a_range_numpy_refuses_is_still_refused():
             histogram(np.array([], np.float32), 3, bad)
     with pytest.raises(ws.ArgumentError, match="real numbers"):  # (NumPy gives complex edges; refused as for [1j])
         histogram(np.array([], np.complex64), 3, (0, 1))
+
+
+@pytest.mark.parametrize("bad", [2.5, 0, (1.0,), (0.0, 1.0, 2.0), [[0.0, 1.0]], "01"])
+def test_a_range_that_is_not_a_pair_is_an_argument_error(bad):
+    """`range=2.5` was NumPy's bare "cannot unpack non-iterable float object" (a TypeError, no WaferError);
+    a pair, as a tuple or a list, still bins as numpy.histogram does."""
+    values = np.linspace(0.0, 1.0, 11, dtype=np.float32)
+    with pytest.raises(ws.ArgumentError, match="range must be"):
+        histogram(values, bins=4, range=bad)
+    counts, edges, _ = histogram(values, bins=4, range=[0.0, 1.0])
+    want_counts, want_edges = np.histogram(values, bins=4, range=(0.0, 1.0))
+    assert np.array_equal(counts, want_counts) and np.array_equal(edges, want_edges)

@@ -404,3 +404,30 @@ def test_a_matrix_is_not_taken_for_a_vector():
     for shape in [(9,), (1, 9), (9, 1)]:
         out, _ = ml.bias_add(x, bias.reshape(shape))
         np.testing.assert_array_equal(out, x + bias)
+
+
+@pytest.mark.parametrize("bad", [["relu"], {}, None])
+def test_an_activation_or_precision_that_is_no_name_is_an_ml_error_not_unhashable(bad):
+    """A list or dict given as the activation or the precision was Python's bare "unhashable type"."""
+    x = np.linspace(-1.0, 1.0, 6, dtype=np.float32).reshape(2, 3)
+    with pytest.raises(ml.MLShapeError, match="activation must be one of"):
+        ml.activation_forward(x, bad)
+    with pytest.raises(ml.MLShapeError, match="precision must be one of"):
+        ml.dense_forward(x, np.ones((3, 2), np.float32), np.zeros(2, np.float32), precision=bad if bad else [])
+    y, _ = ml.activation_forward(x, "relu")
+    assert np.array_equal(y, np.maximum(x, 0))
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, d: ml.softmax(x, device=d), lambda x, d: ml.matmul(x, x, device=d),
+    lambda x, d: ml.dense_forward(x, x, np.zeros(3, np.float32), device=d), lambda x, d: ml.column_sum(x, device=d),
+    lambda x, d: ml.matmul_mixed(x.astype(np.float16), x.astype(np.float16), device=d),
+    lambda x, d: ml.attention_forward(x, x, x, device=d)])
+def test_a_device_that_is_no_device_is_an_argument_type_error(call):
+    """`ml.softmax(x, device="dev")` (or a WaferSpec) was Python's "'str' object has no attribute 'spec'"."""
+    x = np.eye(3, dtype=np.float32)
+    for bad in ("dev", ws.WaferSpec(width=4, height=4)):
+        with pytest.raises(ws.ArgumentTypeError, match="device must be a wafersim Device"):
+            call(x, bad)
+    result = call(x, ws.Device(ws.WaferSpec(width=4, height=4)))[0]
+    assert np.asarray(result[0] if isinstance(result, tuple) else result).shape[-1] == 3

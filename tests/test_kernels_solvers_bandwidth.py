@@ -76,7 +76,7 @@ def test_bad_inputs():
         memcpy_bandwidth([1 << 40], device=ws.Device(ws.WaferSpec(width=2, height=2, global_bytes=1 << 30)))
     with pytest.raises(ws.ArgumentError, match="does not fit a PE's SRAM of 12288 words"):
         global_read_bandwidth(20000, (2, 2))
-    with pytest.raises(ws.ArgumentError, match="positive"):
+    with pytest.raises(ws.ArgumentError, match="words must be a whole number >= 1, got 0"):
         global_read_bandwidth(0, (2, 2))
     with pytest.raises(ws.ArgumentError, match="'row' or 'column'"):
         broadcast_bandwidth(4, (2, 2), "diagonal")
@@ -87,3 +87,18 @@ def test_bad_inputs():
         global_read_bandwidth(16, (5, 2), device=ws.Device(small))
     with pytest.raises(ws.ArgumentError, match="block of 2 x 6 PEs, larger than the device's 4 x 4 wafer"):
         broadcast_bandwidth(16, (2, 6), "column", device=ws.Device(small))
+
+
+@pytest.mark.parametrize("measure", [global_read_bandwidth, broadcast_bandwidth])
+def test_a_list_of_words_or_a_block_that_is_no_pair_is_a_wafer_error_not_a_bare_type_error(measure):
+    """A new user passed a list of sizes, as memcpy_bandwidth takes, and got Python's "'<' not supported
+    between instances of 'list' and 'int'"; an int block failed to unpack. Each is now an ArgumentTypeError
+    (a WaferError) naming the argument, and one int still measures one transfer."""
+    for words, block, name in (([1, 64], (2, 2), "words"), (64.0, (2, 2), "words"), (64, 2, "block"),
+                               (64, (2, 2.0), "block")):
+        with pytest.raises(ws.ArgumentTypeError, match=name):
+            measure(words, block)
+    with pytest.raises(ws.ArgumentError, match="block must be 2 ints >= 1"):
+        measure(64, (2, 0))
+    point, stats = measure(64, (2, 2))
+    assert point.nbytes == (4 * 64 * 4 if measure is global_read_bandwidth else 4 * 64) and stats.cycles > 0

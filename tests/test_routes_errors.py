@@ -221,3 +221,15 @@ def test_a_tree_all_reduce_past_the_machines_channels_says_how_many_it_needs_and
     out = wide.device_array(v.shape, np.int32)
     _tree_sum[1, (32, 32)](wide.to_device(v), out)
     assert (out.copy_to_host() == int(v.sum())).all()
+
+
+@pytest.mark.parametrize("bad", [["row_bus"], {}, {"a": 1}])
+def test_a_pattern_name_or_chain_direction_that_is_a_list_or_dict_is_a_route_error(bad):
+    """`ws.routes.named(1, [...])` and `ws.routes.chain(1, {})` were Python's bare "unhashable type"."""
+    with pytest.raises(ws.RouteError, match="no route pattern named"):
+        ws.routes.named(1, bad)
+    with pytest.raises(ws.RouteError, match="direction must be"):
+        ws.routes.chain(1, bad)
+    with pytest.raises(ws.RouteError, match="direction must be"):
+        ws.routes.chain(1, float(ws.EAST))  # (2.0 == ws.EAST, and was taken for it)
+    assert ws.routes.named(1, "row_bus").channel == 1 and ws.routes.chain(1, np.int64(ws.EAST)).channel == 1

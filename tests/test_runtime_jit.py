@@ -398,3 +398,21 @@ def test_setting_boundscheck_after_a_launch_compiles_the_kernel_again(dev):
     kernel.boundscheck = False
     kernel[1, 1](x, out, 1)  # (each setting its own binary, both kept)
     assert out.copy_to_host()[0] == 1.0 and len(kernel.cache) == 2
+
+
+@ws.jit
+def _plus_one(out):
+    out[ws.grid(1)] = 1.0
+
+
+def test_compile_for_a_device_that_is_no_device_and_inspect_ir_after_no_name_are_argument_type_errors():
+    """`compile_for(..., device="dev")` was "'str' object has no attribute 'spec'" and `inspect_ir(after=[...])`
+    Python's "unhashable type"."""
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    out = dev.device_array(2)
+    with pytest.raises(ws.ArgumentTypeError, match="device must be a wafersim Device"):
+        _plus_one.compile_for(out, device="dev")
+    assert _plus_one.compile_for(out, device=dev).program.arg_count == 2
+    with pytest.raises(ws.ArgumentTypeError, match="after must be a pass name"):
+        _plus_one.inspect_ir(after=["dce"])
+    assert "kernel _plus_one" in _plus_one.inspect_ir()

@@ -426,3 +426,13 @@ def test_valid_neighbours_of_the_refused_helper_arguments_keep_their_values():
     assert WaferSpec(name="mine").name == "mine"
     edge = WaferSpec(width=8, height=8, vector_lanes=2**31 - 1, fifo_depth=2**31 - 1)
     assert edge.vector_lanes == 2**31 - 1
+
+
+def test_hops_to_edge_takes_lists_of_coordinates_as_it_takes_arrays():
+    """A list passed the coordinate checks (an integer array) and then failed in the formula with Python's
+    bare "unsupported operand type(s) for -: 'int' and 'list'"; it gives each PE's hops, as one call a PE."""
+    spec = ws.WaferSpec(width=5, height=4)
+    xs, ys = [0, 2, 4, 1], [1, 1, 3, 2]
+    expected = [min(x, y, 5 - 1 - x, 4 - 1 - y) for x, y in zip(xs, ys)]
+    assert spec.hops_to_edge(xs, ys).tolist() == expected == [int(spec.hops_to_edge(x, y)) for x, y in zip(xs, ys)]
+    assert spec.hops_to_edge(tuple(xs), np.array(ys)).tolist() == expected

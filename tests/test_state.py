@@ -281,3 +281,21 @@ def test_registers_and_sram_of_an_assembled_program_match_python():
         state.sram((0, 0), -1, 2)
     with pytest.raises(ws.VariableUnavailableError, match=r"no symbol table .* registers\(pe\)"):
         state.read_local("r5", (0, 0))
+
+
+@ws.jit
+def _doubled(out):
+    x = ws.threadIdx.x
+    buf = ws.local.array(2, np.float32)
+    buf[0] = 2.0 * x
+    out[x] = buf[0]
+
+
+@pytest.mark.parametrize("bad", [0, 2.5, ["buf"], {}])
+def test_read_local_of_a_name_that_is_no_str_is_an_argument_type_error(bad):
+    """`state.read_local(0, pe)` (the PE first, a slip) was Python's "'int' object is not iterable"."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=1))
+    state = _doubled[1, 2](dev.device_array(2), keep_state=True).state
+    with pytest.raises(ws.ArgumentTypeError, match="name must be a str"):
+        state.read_local(bad, (1, 0))
+    assert state.read_local("buf", (1, 0))[0] == 2.0

@@ -152,3 +152,31 @@ def test_valid_neighbours_of_the_refused_training_arguments_still_train(small_tr
     report = trainer.step(x.astype(np.float64), labels)          # real float64 rounds to float32, as before
     losses, _ = train_reference(SMALL_MODEL, start, train.SGD(lr=0.1), x, labels, 1, 8)
     assert report.loss == pytest.approx(losses[0], rel=1e-4)
+
+
+@pytest.mark.parametrize("bad, error", [("sigmoid", train.TrainingArgumentError), ({}, train.TrainingArgumentTypeError),
+                                        (1.0, train.TrainingArgumentTypeError)])
+def test_an_mlp_without_hidden_layers_checks_its_activation_too(bad, error):
+    """`Model.mlp([2, 3], activation="sigmoid")` has no hidden layer to take the activation, and was accepted
+    without a word (a typo went unnoticed until a deeper model); it is checked as Dense's is."""
+    with pytest.raises(error, match=r"Model.mlp\(activation\)"):
+        train.Model.mlp([2, 3], activation=bad)
+    with pytest.raises(error, match=r"activation must be None or one of"):
+        train.Model.mlp([2, 4, 3], activation=bad)
+    assert train.Model.mlp([2, 3], activation="tanh").layers == (train.Dense(2, 3, None),)
+
+
+def test_model_sizes_of_a_batch_or_a_seed_that_is_no_whole_number_are_refused():
+    """`activation_bytes("2")` repeated a string ("2222...") instead of multiplying, and `init_params(2.5)` was
+    NumPy's bare "SeedSequence expects int"; both are whole numbers >= 0, as the trainer's options are."""
+    model = train.Model.mlp([4, 5, 3])
+    for bad in ("2", [2], 2.5):
+        with pytest.raises(train.TrainingArgumentTypeError, match="activation_bytes"):
+            model.activation_bytes(bad)
+        with pytest.raises(train.TrainingArgumentTypeError, match="init_params"):
+            model.init_params(bad)
+    with pytest.raises(train.TrainingArgumentError, match="init_params"):
+        model.init_params(-1)
+    per_sample = sum(layer.kept_per_sample() for layer in model.layers) + model.classes
+    assert model.activation_bytes(np.int64(3)) == 4 * 3 * per_sample
+    assert all(np.array_equal(a, b) for a, b in zip(model.init_params(7).values(), model.init_params(7).values()))

@@ -367,6 +367,9 @@ class WaferSpec:
         whole numbers (or integer arrays) of PEs on the wafer: 0 <= x < width, 0 <= y < height."""
         _check_coordinates(x, "x", self.width)
         _check_coordinates(y, "y", self.height)
+        # (a list or tuple of coordinates, which the checks take as the integer array it is, as an array: the
+        # formula's `width - x` of a list was Python's bare TypeError)
+        x, y = (np.asarray(v) if isinstance(v, (list, tuple)) else v for v in (x, y))
         return defect_model.edge_hops(x, y, self.width, self.height)
 
     def summary(self) -> str:

@@ -254,7 +254,8 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
                if isinstance(op.line, SourceLine) and op.line.callers}
     pc_owner = [(pc, k, past) for pc, (k, past) in zip(pcs, owners)]
     program = Program(code=code, name=fn.name, data_words=data_words, arg_count=fn.arg_count, strings=strings,
-                      labels=labels, lines=table, callers=callers, routes=tuple(sorted(fn.routes.items())))
+                      labels=labels, lines=table, callers=callers, routes=tuple(sorted(fn.routes.items())),
+                      arguments=tuple(fn.arguments))
     program = dataclasses.replace(program, symbols=symbols(
         fn, alloc.registers, alloc.spills, spill_base, local_base, pc_owner, len(program.code)))
     needed = program.sram_bytes_needed

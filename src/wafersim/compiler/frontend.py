@@ -18,6 +18,7 @@ import numpy as np
 
 from ..arch.values import plural
 from ..errors import CompileError
+from ..isa.assembler import ArgumentWord
 from .ir import IRFunction
 from .statements import StatementLowering
 from .values import DTYPES, GlobalArray, KernelSignature, Val
@@ -48,6 +49,7 @@ class Lowering(StatementLowering):
                     self.emit("arg", d=dim.reg, imm=word + 1 + k)
                     shape.append(dim)
                 self.bind(name, GlobalArray(name, kind[1], ptr, tuple(shape)))
+                self.fn.arguments += [ArgumentWord("ptr", name, dtype=kind[1])] + [ArgumentWord("dim", name)] * kind[2]
                 word += 1 + kind[2]
             elif kind[0] == "constant":  # a ws.constant parameter: this specialisation's value
                 value = kind[2]
@@ -55,6 +57,8 @@ class Lowering(StatementLowering):
                     # a nan's sign and payload (`math.copysign(1.0, s)` of -nan is -1.0) are only in the bits
                     value = float(np.uint32(kind[3]).view(np.float32))
                 self.bind(name, self.const(np.int64(value) if kind[-1] == "int64" else value))
+                bits = kind[3] if kind[1] == "f32" else int(kind[2])
+                self.fn.arguments.append(ArgumentWord("constant", name, int(bits) & 0xFFFFFFFF))
                 word += 1
             else:  # (an np.int64's register holds NumPy's int64: its int arithmetic is refused, `Val.int64`)
                 v = Val(kind[1], self.new_reg(kind[1], name), int64=kind[-1] == "int64")
@@ -62,6 +66,7 @@ class Lowering(StatementLowering):
                     self.int64_arguments[v.reg] = name
                 self.emit("arg", d=v.reg, imm=word)
                 self.bind(name, v)
+                self.fn.arguments.append(ArgumentWord(kind[1], name))
                 word += 1
         self.fn.arg_count = word
         self.statements(self.fdef.body)

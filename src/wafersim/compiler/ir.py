@@ -181,6 +181,7 @@ class IRFunction:
     name: str
     ops: list = dataclasses.field(default_factory=list)  # Op and Label
     arg_count: int = 0
+    arguments: list = dataclasses.field(default_factory=list)  # isa.assembler.ArgumentWord per argument word
     strings: list[str] = dataclasses.field(default_factory=lambda: [""])
     local_words: int = 0  # SRAM words of local arrays
     scratch_words: int = 0  # SRAM words of vector temporaries

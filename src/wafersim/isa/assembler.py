@@ -56,6 +56,17 @@ class Symbol(NamedTuple):
     copy_of: tuple = ()
 
 
+class ArgumentWord(NamedTuple):
+    """What a compiled kernel reads from one of its argument words (`Program.arguments`)."""
+
+    kind: str  # "ptr" (a device array), "dim" (one of its dimensions), "i32", "f32", or "constant"
+    parameter: str  # the kernel parameter it comes from
+    #: a "constant" (a `ws.constant` parameter, compiled into the code): the 32-bit word of its value
+    word: int | None = None
+    #: a "ptr": the element type the program reads the array as ("f32", "i32", "f16", "bf16")
+    dtype: str | None = None
+
+
 #: The largest string number `print` can name (its immediate is an unsigned 15-bit field).
 MAX_STRING = (1 << 15) - 1
 
@@ -78,6 +89,9 @@ class Program:
     routes: tuple[tuple[int, str], ...] = ()
     #: kernel variables and local arrays by source name (the compiler fills this in; `runtime.state`)
     symbols: tuple[Symbol, ...] = ()
+    #: what each argument word is, for a program compiled from Python (None: unknown, as for assembly);
+    #: a launch checks its arguments against them (`runtime.program_arguments`)
+    arguments: tuple[ArgumentWord, ...] | None = None
 
     @property
     def code_bytes(self) -> int:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArgumentTypeError, AssemblyError, output_path, path_argument, write_whole
-from .assembler import Program, Symbol
+from .assembler import ArgumentWord, Program, Symbol
 from .encoding import code_before_stop_51
 
 MAGIC = b"WSB3"
@@ -50,7 +50,9 @@ def save(program: Program, path: str | Path) -> Path:
                        "routes": [list(route) for route in program.routes],
                        "symbols": [[*symbol[:4], [list(r) for r in symbol.ranges], list(symbol.shape),
                                     [list(c) for c in symbol.scope], symbol_copy(symbol)]
-                                   for symbol in program.symbols]}).encode()
+                                   for symbol in program.symbols],
+                       "arguments": None if program.arguments is None else [list(a) for a in program.arguments]
+                       }).encode()
     body = struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes()
     return write_whole(path, lambda fh: fh.write(MAGIC + struct.pack("<I", zlib.crc32(body, zlib.crc32(MAGIC))) + body), AssemblyError,
                        str(path))
@@ -109,7 +111,9 @@ def _program(meta: dict, code: bytes) -> Program:
                    lines={pc: (file, line) for pc, file, line in meta.get("lines", [])},
                    callers={pc: tuple((file, line) for file, line in calls) for pc, calls in meta.get("callers", [])},
                    routes=tuple((channel, name) for channel, name in meta.get("routes", [])),
-                   symbols=tuple(symbol_of(entry) for entry in meta.get("symbols", [])))
+                   symbols=tuple(symbol_of(entry) for entry in meta.get("symbols", [])),
+                   arguments=None if meta.get("arguments") is None else
+                   tuple(ArgumentWord(*entry) for entry in meta["arguments"]))
 
 
 def symbol_of(entry: list) -> Symbol:

@@ -32,6 +32,7 @@ from .arrays import (NUMERIC_KINDS, DeviceArray, DevicePointer, check_host_desti
 from .devlock import DeviceLock
 from .launch_options import check_launch_options, launch_argument_list
 from .occupancy import PeOccupancy
+from .program_arguments import check_program_arguments
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
 from .state import LaunchState
@@ -457,6 +458,7 @@ class Device:
         masks = route_masks(routes, block, self.spec, program.routes)
         stream = self._stream(stream)
         words = [self.kernel_argument(a, i) for i, a in enumerate(args)]
+        check_program_arguments(program, args, words)
         if checkpoint_every is not None or checkpoint is not None:
             from .resume import checkpoint_saver
 

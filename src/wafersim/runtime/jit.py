@@ -351,6 +351,8 @@ class Dispatcher(Kernel):
         """Compile for these arguments without launching (like Numba's `.compile`)."""
         from .current import get_current_device
 
+        if device is not None and not isinstance(device, Device):  # (was "'str' object has no attribute 'spec'")
+            raise ArgumentTypeError(f"compile_for: device must be a wafersim Device or None, got {device!r}")
         args = self.bind(args)
         owners = [a.device for a in args if isinstance(a, DeviceArray)]
         device = device or (owners[0] if owners else get_current_device())
@@ -359,6 +361,9 @@ class Dispatcher(Kernel):
     def inspect_ir(self, after: str | None = None) -> str:
         """The IR of the last compiled specialisation: before optimisation and register allocation, or
         after the optimisation pass named `after` (one of `wafersim.compiler.PASS_NAMES`)."""
+        if after is not None and not isinstance(after, str):  # (a list or dict: Python's "unhashable type")
+            raise ArgumentTypeError(f"inspect_ir: after must be a pass name (a str, one of "
+                                    f"wafersim.compiler.PASS_NAMES) or None, got {after!r}", after=after)
         compiled = self._compiled(with_passes=after is not None)
         if after is None:
             return compiled.ir_text

@@ -133,7 +133,7 @@ def broadcast(channel: int, root: tuple[int, int] = (0, 0), include_root: bool =
 
 def named(channel: int, name: str) -> Route:
     """A pattern by name (`isa.routes.NAMED`: row_bus, column_bus, block_bus, chain_north, ...)."""
-    if name not in patterns.NAMED:
+    if not isinstance(name, str) or name not in patterns.NAMED:  # (a list or dict: Python's "unhashable type")
         raise RouteError(f"no route pattern named {name!r}; known: {patterns.KNOWN}", name=name)
     rules, merge = patterns.NAMED[name]
     return Route(channel, rules, name, merge=merge)
@@ -165,7 +165,7 @@ def _root_pair(name: str, root) -> tuple[int, int]:
 def chain(channel: int, direction: int) -> Route:
     """Every PE's words go one hop in `direction`, to the next PE's ramp (the last PE of each line has
     no route out): a neighbour send through the routers, as reduce chains use."""
-    if isinstance(direction, bool) or direction not in patterns.STEP:
+    if isinstance(direction, bool) or not isinstance(direction, (int, np.integer)) or direction not in patterns.STEP:
         raise RouteError(f"chain: direction must be ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST, got {direction!r}")
     return Route(channel, lambda bx, by: patterns.chain(bx, by, direction), "chain")
 

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..arch.values import is_integer
-from ..errors import ArgumentError, LaunchError, did_you_mean
+from ..errors import ArgumentError, ArgumentTypeError, LaunchError, did_you_mean
 from ..isa import halfprec
 from ..isa.assembler import Program, Symbol
 from ..sim.debug_hooks import HALTED, UNKNOWN, WaveSnapshot
@@ -151,6 +151,9 @@ class LaunchState:
         """The value of kernel variable or local array `name` on PE `pe` = (x, y), where it stopped: a
         NumPy scalar (int32, float32, or uint32 for a global array argument's address) or a copy of the
         array. Raises `VariableUnavailableError` when the name holds no value there."""
+        if not isinstance(name, str):  # (a number or a list: Python's "not iterable" / "unhashable type")
+            raise ArgumentTypeError(f"read_local: name must be a str, the variable's or local array's name in the "
+                                    f"kernel's source, got {name!r}", name=name)
         snap, lane = self.locate(pe)
         pc = int(snap.pcs[lane])
         sym = self.symbols_at(pc).get(name)

@@ -272,6 +272,7 @@ class DiagnosticsMixin:
             lines.append(f"  {plural(len(flat), 'PE')} at {self.program.describe_pc(pc)} {what}: {pes}{more}")
         first = blocked[0]
         absent = self._barrier_absentees(lines)
+        halted_senders = self._halted_senders(lines)
         if any(self.launch.decoded[pc].op in ("recva", "senda") for pc, _ in self._places()):
             lines.append("  (a background transfer, ws.recv_async / ws.send_async, holds its PE at the call until "
                          "its last word has moved: one that needs this PE's later sends or receives to complete "
@@ -284,7 +285,8 @@ class DiagnosticsMixin:
             # broadcast whose root is no PE of the line (a collective given a root outside the block).
             lines.append("  (every PE still running waits for a routed word, which no PE is left to send: in a "
                          "broadcast or scatter, such as wafersim.collectives', is the root inside the block, "
-                         "0 <= root < the PEs along the line, and the same at every PE?)")
+                         "0 <= root < the PEs along the line, and the same at every PE, and does the root "
+                         "reach the call, not skipping it in an `if` or after a `return`?)")
         if all(self.launch.decoded[pc].op in ("send", "sendv", "senda") for pc, _ in self._places()):
             # A cycle of full FIFOs: the exchange (a swap, a ring shift) sends more than a FIFO holds first.
             lines.append(f"  (every PE still running waits to send, so none is left to receive: a PE that sends "
@@ -294,7 +296,8 @@ class DiagnosticsMixin:
                          f"docs/programming-model.md, \"FIFOs and the deadlock rule\")")
         lines.append(self._deadlock_map(first_flat))
         raise DeadlockError(f"deadlock in {self.program.name}: no PE can make progress\n" + "\n".join(lines),
-                            blocked=blocked, absent=absent, pe=first["pe"], block_index=first["block_index"],
+                            blocked=blocked, absent=absent, halted_senders=halted_senders, pe=first["pe"],
+                            block_index=first["block_index"],
                             pc=first["pc"], source=self.program.source_of(first["pc"]))
 
     def _full_fifos(self, instr: Instr, flat: np.ndarray) -> str:
@@ -330,6 +333,38 @@ class DiagnosticsMixin:
             gone = ", ".join(f"({px}, {py})" for px, py in self._coords(halted))
             text += f"; {gone}{' and more' if len(halted) > MAX_PES_NAMED else ''} {hint}"
         return text
+
+    def _halted_senders(self, lines: list[str]) -> list[tuple[int, int]]:
+        """Appends a line naming the halted PEs that PEs blocked in a neighbour receive (or in a stream op,
+        for want of a word) wait on: their word can never come. The usual cause is a send, or a collective
+        that every PE of a line or block must call, that the sender skipped (in an `if`, after a `return`),
+        or a receive of more words than were sent; the map alone shows the sender only as an `h`. Returns
+        their coordinates."""
+        places = self._places()
+        live = np.zeros(self.region.n, dtype=bool)
+        for _, lanes in places:
+            live[lanes.indices()] = True
+        gone = []
+        for pc, lanes in places:
+            instr = self.launch.decoded[pc]
+            if instr.op not in ("recv", "recvv", "recva", *STREAM_OPS) or instr.dir == RAMP:
+                continue
+            flat = lanes.indices()
+            fifo = self._fifo(instr.dir, instr.ch)
+            flat = flat[fifo.pushed[flat] - fifo.popped[flat] <= 0]  # (a stream op may wait for room instead)
+            senders = flat + self.region.offset(instr.dir)
+            gone.append(senders[~live[senders]])
+        halted = np.unique(np.concatenate(gone)) if gone else np.zeros(0, dtype=np.int64)
+        if not len(halted):
+            return []
+        names = ", ".join(f"({px}, {py})" for px, py in self._coords(halted))
+        more = f" and {len(halted) - MAX_PES_NAMED} more" if len(halted) > MAX_PES_NAMED else ""
+        lines.append(f"  (neighbours they wait on halted without sending the word: {names}{more}; a send there "
+                     f"is missing, or sends fewer words than the receive takes: is a send, or a collective that "
+                     f"every PE of the line or block must call, inside an `if` those PEs skip, or after a "
+                     f"`return`?)")
+        x, y = self.region.global_xy
+        return [(int(x[i]), int(y[i])) for i in halted]
 
     def _barrier_absentees(self, lines: list[str]) -> list[tuple[int, int]]:
         """The PEs that keep the waiting barriers from releasing: of each block with PEs at a barrier

@@ -21,6 +21,15 @@ from ..kernels.ml.elementwise import ACTIVATIONS
 from .errors import TrainingArgumentError, TrainingArgumentTypeError, TrainingError, check_instance, check_whole
 
 
+def check_activation(activation, where: str) -> None:
+    """None or a name of `ACTIVATIONS`; a name outside the list (or not a str at all) is an option out of its
+    range (`TrainingArgumentError`, or `TrainingArgumentTypeError` for another type), as a bad size is."""
+    if activation is not None and not (isinstance(activation, str) and activation in ACTIVATIONS):
+        error = TrainingArgumentError if isinstance(activation, str) else TrainingArgumentTypeError
+        raise error(f"{where}: activation must be None or one of {sorted(ACTIVATIONS)}, got {activation!r}",
+                    activation=activation)
+
+
 @dataclasses.dataclass(frozen=True)
 class Dense:
     """y = f(x W + b): W is (in_features, out_features); `activation` is None, "relu", "gelu" or "tanh"."""
@@ -32,11 +41,7 @@ class Dense:
     def __post_init__(self) -> None:
         for name in ("in_features", "out_features"):
             _store(self, name, check_whole(getattr(self, name), f"Dense({name})", 1))
-        if self.activation is not None and not (isinstance(self.activation, str) and self.activation in ACTIVATIONS):
-            # A name outside the list (or not a str at all) is an option out of its range, as a bad size is.
-            error = TrainingArgumentError if isinstance(self.activation, str) else TrainingArgumentTypeError
-            raise error(f"Dense(activation): activation must be None or one of {sorted(ACTIVATIONS)}, got "
-                        f"{self.activation!r}", activation=self.activation)
+        check_activation(self.activation, "Dense(activation)")
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"w": (self.in_features, self.out_features), "b": (self.out_features,)}
@@ -217,6 +222,7 @@ class Model:
         """Dense layers between consecutive `sizes` with `activation` on all but the last (which gives the
         logits); `layer_norm=True` puts a LayerNorm after each hidden layer."""
         check_instance(sizes, (list, tuple, np.ndarray), "Model.mlp(sizes)", "a list of layer widths, e.g. [4, 16, 3]")
+        check_activation(activation, "Model.mlp(activation)")  # (also where no hidden layer takes it: [4, 3])
         layers: list[Layer] = []
         for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
             last = i == len(sizes) - 2
@@ -249,11 +255,12 @@ class Model:
     def activation_bytes(self, batch: int) -> int:
         """Bytes of float32 activations a training step keeps for the backward pass (each layer's
         `kept_per_sample`), plus the logits."""
+        batch = check_whole(batch, "Model.activation_bytes(batch)", 0)  # ("2" or [2] was repeated, not multiplied)
         return 4 * batch * (sum(layer.kept_per_sample() for layer in self.layers) + self.classes)
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
-        """Fresh float32 parameters, reproducible from `seed`."""
-        rng = np.random.default_rng(seed)
+        """Fresh float32 parameters, reproducible from `seed` (a whole number >= 0, as `Trainer(seed=)`)."""
+        rng = np.random.default_rng(check_whole(seed, "Model.init_params(seed)", 0))
         return {f"{i}.{name}": value for i, layer in enumerate(self.layers)
                 for name, value in layer.init_params(rng).items()}
 

@@ -160,7 +160,11 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
         raise ArgumentError(f"histogram: bins must be a positive int (equal-width bins), got {bins!r}")
     flat = float32_input(values, "values").reshape(-1)
-    if range is not None and np.ndim(range) == 1 and len(range) == 2:
+    if range is not None and not (np.ndim(range) == 1 and len(range) == 2):
+        # (NumPy unpacks it: "cannot unpack non-iterable float object", a bare TypeError, for range=2.5)
+        raise ArgumentError(f"histogram: range must be (low, high), two numbers, or None, got {range!r}",
+                            range=range)
+    if range is not None:
         for k, edge in enumerate(range):  # (an edge beyond float32 became an infinite float32 edge)
             float32_bound(edge, f"range[{k}]")
     # Values float32 holds exactly (integers up to 2**24, float16, bfloat16, float32) are binned by the edges

@@ -20,10 +20,10 @@ from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..gemm import _TILES as GEMM_TILES  # the tiles SUMMA keeps in a PE's SRAM, to check ours fit
 from ..gemm import from_tiles, gemm_kernel, to_operand_tiles
-from ..hosting import Scratch, fitting_device
+from ..hosting import Scratch, device_argument, fitting_device
 from .elementwise import bias_add_kernel
 from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk, check_tile,
-                     combine_stats, launch_rows, pes_per_row)
+                     combine_stats, launch_rows, pes_per_row, spec_of)
 from .mixed import checked_side as mixed_side
 from .mixed import half_dtype, matmul_mixed, mixed_gemm_kernel
 
@@ -51,6 +51,7 @@ def matmul(a: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE, device: Devic
     """a @ b for float32 (m, k) and (k, n) matrices, on the library's SUMMA GEMM over a `p x p` block
     (zero-padded to a square, see the module). Returns (the (m, n) product, LaunchStats)."""
     a, b = as_matrix("a", a), as_matrix("b", b)
+    device = device_argument(device)  # (a str or a WaferSpec was "has no attribute 'spec'")
     (m, k), (k2, n) = a.shape, b.shape
     if k != k2:
         raise MLShapeError(f"matmul of {a.shape} and {b.shape}: inner dimensions differ", shape=(a.shape, b.shape))
@@ -148,9 +149,9 @@ def column_sum(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None 
 
     Returns (a length-cols float32 vector, LaunchStats)."""
     x = as_matrix("x", x)
-    check_chunk(chunk, device and device.spec, arrays=2)
+    check_chunk(chunk, spec_of(device), arrays=2)
     rows, cols = x.shape
-    pe_rows, rows_per_pe = _column_sum_shape(rows, cols, chunk, device and device.spec)
+    pe_rows, rows_per_pe = _column_sum_shape(rows, cols, chunk, spec_of(device))
     q = pes_per_row(cols, chunk)
     device = device or fitting_device(q, pe_rows)
     if q > device.spec.width:
@@ -183,7 +184,7 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, tile: int = DEFAU
     b = as_vector("b", b, w.shape[1])
     if dtype is not None:
         return matmul_mixed(x, w, precision, tile, bias=b, round_out=True, device=device, stream=stream)
-    check_chunk(chunk, device and device.spec)
+    check_chunk(chunk, spec_of(device))
     device = device or dense_device(x.shape[0], (x.shape[1], w.shape[1]), tile, chunk)
     product, gemm_stats = matmul(x, w, tile, device, stream)
     with Scratch(device, stream) as mem:
@@ -206,7 +207,7 @@ def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, tile: int = DEF
     if w.shape[0] != x.shape[1] or dy.shape != (x.shape[0], w.shape[1]):
         raise MLShapeError(f"dense_backward: x {x.shape}, w {w.shape} and dy {dy.shape} do not match",
                            shape=(x.shape, w.shape, dy.shape))
-    check_chunk(chunk, device and device.spec, arrays=2)
+    check_chunk(chunk, spec_of(device), arrays=2)
     device = device or dense_device(x.shape[0], w.shape, tile, chunk)
     launches = []
     dx = None

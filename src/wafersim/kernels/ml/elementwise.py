@@ -16,7 +16,8 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch
-from .layout import DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, launch_rows, row_device
+from .layout import (DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, launch_rows, row_device,
+                     spec_of)
 
 RELU, GELU, TANH = 0, 1, 2
 ACTIVATIONS = {"relu": RELU, "gelu": GELU, "tanh": TANH}
@@ -140,7 +141,7 @@ def add_kernel(chunk: int) -> Dispatcher:
 # ----------------------------------------------------------------------------- host functions
 def activation_code(kind: str) -> int:
     """The kernel constant of an activation name, or an `MLShapeError` listing the names."""
-    if kind not in ACTIVATIONS:
+    if not isinstance(kind, str) or kind not in ACTIVATIONS:  # (a list or dict: Python's "unhashable type")
         raise MLShapeError(f"activation must be one of {sorted(ACTIVATIONS)}, got {kind!r}", activation=kind)
     return ACTIVATIONS[kind]
 
@@ -153,7 +154,7 @@ def activation_forward(x: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK, dev
     per row."""
     code = activation_code(kind)
     x = as_matrix("x", x)
-    check_chunk(chunk, device and device.spec)
+    check_chunk(chunk, spec_of(device))
     with Scratch(row_device(*x.shape, chunk, device), stream) as mem:
         d_x, d_y = mem.put(x), mem.empty(x.shape)
         stats = launch_rows(activation_forward_kernel(code, chunk), *x.shape, chunk, d_x, d_y, stream=stream)
@@ -169,7 +170,7 @@ def activation_backward(x: np.ndarray, dy: np.ndarray, kind: str, chunk: int = D
     x, dy = as_matrix("x", x), as_matrix("dy", dy)
     if dy.shape != x.shape:
         raise MLShapeError(f"dy {dy.shape} must have the shape of x {x.shape}", shape=dy.shape)
-    check_chunk(chunk, device and device.spec, arrays=2)
+    check_chunk(chunk, spec_of(device), arrays=2)
     with Scratch(row_device(*x.shape, chunk, device), stream) as mem:
         d_x, d_dy, d_dx = mem.put(x), mem.put(dy), mem.empty(x.shape)
         stats = launch_rows(activation_backward_kernel(code, chunk), *x.shape, chunk, d_x, d_dy, d_dx,
@@ -182,7 +183,7 @@ def bias_add(x: np.ndarray, b: np.ndarray, chunk: int = DEFAULT_CHUNK, device: D
     """x + b for a (rows, cols) x and a length-cols b. Returns (the sum as float32, LaunchStats)."""
     x = as_matrix("x", x)
     b = as_vector("b", b, x.shape[1])
-    check_chunk(chunk, device and device.spec, arrays=2)
+    check_chunk(chunk, spec_of(device), arrays=2)
     with Scratch(row_device(*x.shape, chunk, device), stream) as mem:
         d_x, d_b, d_y = mem.put(x), mem.put(b), mem.empty(x.shape)
         stats = launch_rows(bias_add_kernel(chunk), *x.shape, chunk, d_x, d_b, d_y, stream=stream)
@@ -195,7 +196,7 @@ def add(x: np.ndarray, y: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device
     x, y = as_matrix("x", x), as_matrix("y", y)
     if y.shape != x.shape:
         raise MLShapeError(f"y {y.shape} must have the shape of x {x.shape}", shape=y.shape)
-    check_chunk(chunk, device and device.spec, arrays=2)
+    check_chunk(chunk, spec_of(device), arrays=2)
     with Scratch(row_device(*x.shape, chunk, device), stream) as mem:
         d_x, d_y, d_z = mem.put(x), mem.put(y), mem.empty(x.shape)
         stats = launch_rows(add_kernel(chunk), *x.shape, chunk, d_x, d_y, d_z, stream=stream)

@@ -21,7 +21,7 @@ from ...arch.values import is_integer
 from ...errors import ArgumentError, OutOfMemoryError, WaferError
 from ...runtime.device import Device
 from ...sim.stats import LaunchStats
-from ..hosting import fitting_device, float32_input
+from ..hosting import device_argument, fitting_device, float32_input
 
 DEFAULT_CHUNK = 8  # columns of a row per PE: small, so that rows of tests span several PEs
 
@@ -87,6 +87,12 @@ def check_tile(tile: int) -> None:
         raise MLShapeError(f"tile must be a positive int, got {tile!r}", tile=tile)
 
 
+def spec_of(device: Device | None) -> WaferSpec | None:
+    """The machine of a host function's `device` argument (None for None); anything but a `Device` is an
+    `ArgumentTypeError` (a str or a `WaferSpec` was Python's "has no attribute 'spec'")."""
+    return device_argument(device) and device.spec
+
+
 def check_chunk(chunk: int, spec: WaferSpec | None = None, arrays: int = 4) -> None:
     """A chunk is a positive int whose `arrays` local float32 arrays fit (with room for code) in SRAM."""
     if not isinstance(chunk, (int, np.integer)) or chunk < 1:
@@ -105,7 +111,7 @@ def pes_per_row(cols: int, chunk: int) -> int:
 
 def row_device(rows: int, cols: int, chunk: int, device: Device | None) -> Device:
     """`device`, or one just large enough to hold every row's block at once (Q x rows PEs)."""
-    if device is not None:
+    if device_argument(device) is not None:  # (a str or a WaferSpec was "has no attribute 'spec'")
         q = pes_per_row(cols, chunk)
         if q > device.spec.width:
             raise MLShapeError(f"a row of {cols} columns in chunks of {chunk} needs {q} PEs, more than the "

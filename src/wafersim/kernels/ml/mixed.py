@@ -28,7 +28,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..gemm import from_tiles, to_tiles
-from ..hosting import Scratch, fitting_device
+from ..hosting import Scratch, device_argument, fitting_device
 from .layout import MLShapeError, TileTooLargeError, as_matrix, as_vector, check_tile
 
 
@@ -58,7 +58,7 @@ _TILE_WORDS = 7
 
 def half_dtype(precision: str) -> np.dtype | None:
     """The 16-bit dtype of a `precision=` name (None for float32); `MLShapeError` for an unknown name."""
-    if precision not in PRECISIONS:
+    if not isinstance(precision, str) or precision not in PRECISIONS:  # (a list or dict: "unhashable type")
         raise MLShapeError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}", precision=precision)
     return PRECISIONS[precision]
 
@@ -183,7 +183,7 @@ def matmul_mixed(a: np.ndarray, b: np.ndarray, precision: str = "float16", tile:
     (m, k), (k2, n) = a.shape, b.shape
     if k != k2:
         raise MLShapeError(f"matmul of {a.shape} and {b.shape}: inner dimensions differ", shape=(a.shape, b.shape))
-    p, t = checked_side(m, k, n, tile, device and device.spec)
+    p, t = checked_side(m, k, n, tile, device_argument(device) and device.spec)
     side = p * t
     padded_a, padded_b = np.zeros((side, side), dtype), np.zeros((side, side), dtype)
     padded_a[:m, :k], padded_b[:k, :n] = a, b

@@ -17,7 +17,7 @@ from ..reduce import MAX, SUM, allreduce
 from .dense import column_sum
 from ..hosting import Scratch, float32_scalar
 from .layout import (DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, combine_stats,
-                     launch_rows, row_device)
+                     launch_rows, row_device, spec_of)
 
 LOWEST = float("-inf")  # the identity of the row max: below every float32 logit, -3.4e38 included
 
@@ -233,7 +233,7 @@ def _finite_scalar(value: object, name: str, positive: bool = False) -> float:
 
 def _rows_setup(x: np.ndarray, chunk: int, device: Device | None, arrays: int) -> tuple[np.ndarray, Device]:
     x = as_matrix("x", x)
-    check_chunk(chunk, device and device.spec, arrays)
+    check_chunk(chunk, spec_of(device), arrays)
     return x, row_device(*x.shape, chunk, device)
 
 

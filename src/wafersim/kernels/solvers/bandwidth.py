@@ -27,12 +27,12 @@ import numpy as np
 from ...arch.spec import WaferSpec
 from ... import collectives as wsc
 from ...compiler import intrinsics as ws
-from ...arch.values import is_integer
+from ...arch.values import is_integer, whole_argument
 from ...errors import ArgumentError, ArgumentTypeError, WaferError
 from ...runtime.device import Device, event_elapsed_time
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, check_block_fits, fitting_device
+from ..hosting import Scratch, check_block_fits, fitting_device, shape_argument
 
 
 @dataclasses.dataclass
@@ -131,14 +131,21 @@ def predicted_read_cycles(spec: WaferSpec, words: int, nx: int, ny: int) -> floa
     return max(latency, float(served))
 
 
+def _words_and_block(words, block) -> tuple[int, tuple[int, int]]:
+    """`words` (one transfer's length: an int >= 1, not a list of them as `memcpy_bandwidth`'s sizes are) and
+    `block` ((nx, ny), ints >= 1), checked: a list of words or an int block was a bare TypeError."""
+    if np.iterable(words) and not isinstance(words, (str, bytes)):
+        raise ArgumentTypeError(f"words must be one int (the words of one transfer), got {words!r}: call once a "
+                                f"size (memcpy_bandwidth takes a list of sizes; this one returns one point)")
+    return whole_argument(words, "words", 1), shape_argument(block, "block")
+
+
 def global_read_bandwidth(words: int, block: tuple[int, int], device: Device | None = None
                           ) -> tuple[BandwidthPoint, LaunchStats]:
     """Every PE of an nx x ny block reads `words` float32 words from off-wafer memory in one bulk copy;
     returns (the achieved and predicted rates as a `BandwidthPoint`, LaunchStats). The words read are
     checked against what was written: a mismatch (a simulator bug) raises `WaferError`."""
-    nx, ny = block
-    if words < 1 or nx < 1 or ny < 1:
-        raise ArgumentError(f"words and the block's sides must be positive, got {words} and {nx} x {ny}")
+    words, (nx, ny) = _words_and_block(words, block)
     device = check_block_fits(device or fitting_device(nx, ny), nx, ny, f"global_read_bandwidth on {nx} x {ny} PEs")
     if words + 64 > device.spec.sram_words:
         raise ArgumentError(f"a read of {words} words per PE does not fit a PE's SRAM of {device.spec.sram_words} "
@@ -191,9 +198,7 @@ def broadcast_bandwidth(words: int, block: tuple[int, int], axis: str = "row", d
     the spec's bound, as a `BandwidthPoint`; LaunchStats). A wrong word received raises `WaferError`."""
     if axis not in ("row", "column"):
         raise ArgumentError(f"axis must be 'row' or 'column', got {axis!r}")
-    nx, ny = block
-    if words < 1 or nx < 1 or ny < 1:
-        raise ArgumentError(f"words and the block's sides must be positive, got {words} and {nx} x {ny}")
+    words, (nx, ny) = _words_and_block(words, block)
     device = check_block_fits(device or fitting_device(nx, ny), nx, ny, f"broadcast_bandwidth on {nx} x {ny} PEs")
     if words + 64 > device.spec.sram_words:
         raise ArgumentError(f"a broadcast of {words} words does not fit a PE's SRAM of {device.spec.sram_words} "
