@@ -178,9 +178,9 @@ class LockstepRowsMixin:
         Where it fails for `fifo` (clocks that drift across the region: Game of Life's sends, 336 of 400), that
         FIFO's next tests go straight to the runs: 2 ** (k - 1) of them, at most `_WIDE_SKIPS_MOST`, where k counts
         its failures less its successes (at least 1), then the whole window is tried again. Heat's clocks drift
-        only until its first barriers: one failure, then the whole window holds (stop 52: heat's 800 bounds a
-        launch by runs, 97 ms of CPU, are 16 by runs and 798 whole, 76 ms). `wide_bound_failed`: only the path,
-        never the answer."""
+        only until its first barriers: one failure, then the whole window holds (stop 52: of heat's 814 bound
+        reductions a launch, 800 were by runs, 97 ms of CPU; now 798 are whole, 76 ms). `wide_bound_failed`:
+        only the path, never the answer."""
         sizes = (None, _BOUND_RUN) if len(lanes.window_view(self.cycle)) > _BOUND_RUN else (None,)
         skipping = self.wide_bound_failed.get(id(fifo))
         if skipping is not None and skipping[0]:
