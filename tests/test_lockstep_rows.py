@@ -92,3 +92,30 @@ def test_whole_window_tried_again_after_failures(monkeypatch: pytest.MonkeyPatch
     assert paths[:4] == [(RUN,)] * 4
     assert paths[4:] == [(None,)] * 4
     assert id(fifo) not in sim.wide_bound_failed
+
+
+def test_parts_testing_one_fifo_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of one receive on the engine's threads test the same FIFO at once (`parallel`): a test that starts
+    while another is between reading and writing the FIFO's entry (here: run inside the first one's reduction)
+    gives the same answer, and neither fails for the entry the other removed."""
+    rng = np.random.default_rng(3)
+    lanes, fifo = Lanes(N), object()
+    cycle, times = _drifting(rng)
+    sim = _Sim(cycle)
+    assert sim._never_waits(lanes, lanes, times, 3.0, fifo)  # (the whole window fails once: an entry)
+    assert sim._never_waits(lanes, lanes, times, 3.0, fifo)  # (by runs: its one skip used)
+    assert sim.wide_bound_failed[id(fifo)] == (0, 1)
+    sim.cycle = np.full(N, 500.0, np.float32)
+    uniform_times = np.full(N, 499.0, np.float32)
+    real, inner = Lanes.chunk_extremes, []
+
+    def interleaved(self: Lanes, arr: np.ndarray, largest: bool, size: int | None = RUN) -> np.ndarray:
+        if not inner:  # (the other part's whole test, while this one is inside its first reduction)
+            inner.append(None)
+            inner[0] = sim._never_waits(lanes, lanes, uniform_times, 3.0, fifo)
+        return real(self, arr, largest, size)
+
+    monkeypatch.setattr(Lanes, "chunk_extremes", interleaved)
+    assert sim._never_waits(lanes, lanes, uniform_times, 3.0, fifo)
+    assert inner == [True]
+    assert id(fifo) not in sim.wide_bound_failed
