@@ -99,9 +99,14 @@ class BarrierMixin:
                 fifo.note_popped_at_barrier(recycle)
         else:
             release = self.region.per_pe_of_blocks(release)
-        waited = np.subtract(release, self.cycle, out=self.cycle)  # (the clocks are the release next)
-        if owed:
-            waited -= owed
+        # (the clocks are the release next; with one block, what the group owes comes off the release first, one
+        # pass less than off every wait: whole numbers, exact in either order)
+        if owed and np.isscalar(release):
+            waited = np.subtract(release - owed, self.cycle, out=self.cycle)
+        else:
+            waited = np.subtract(release, self.cycle, out=self.cycle)
+            if owed:
+                waited -= owed
         self.stall += waited
         self.cycle[...] = release
         self._add_group(pc + 1, Lanes.full(self.n))

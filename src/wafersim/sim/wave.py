@@ -152,7 +152,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # same objects again (compared by identity: neither is ever changed in place) wake them all again.
         self.woke_all: dict[int, tuple] = {}
         self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)
-        self.wide_bound_failed: set[int] = set()  # id(FIFO): `_never_waits`' whole-window bound failed (a hint)
+        # id(FIFO) -> (tests left that skip `_never_waits`' whole-window bound, failures in a row): a hint
+        self.wide_bound_failed: dict[int, tuple[int, int]] = {}
         self.ops = self._compile()
         order = launch.memory_order  # (global loads a run must leave to the scheduler, `_run_numpy`)
         self.held_loads = frozenset(order.load_pcs) if self.holds_loads else frozenset()
