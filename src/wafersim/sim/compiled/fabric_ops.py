@@ -22,6 +22,7 @@ whole cycles here (the interpreter only runs then), so float64 arithmetic stored
 """
 from __future__ import annotations
 
+from ...isa import opcodes
 from .jit import njit
 from .kinds import K_SEND, K_SENDV, K_VADDX
 from .table import DIR, FIFO, KIND, OUT_FIFO
@@ -37,13 +38,28 @@ WAITS = RESIDENT - 1  # (parked[pe] & WAITS: what a parked PE waits for, residen
 UNIFORM, PER_SLOT, SENDER_OFFSET, MOVED, WANTS_ROOM = 0, 1, 2, 3, 4
 META_COLUMNS = 5
 PUSHED, POPPED = 1, 2  # bits of meta[f, MOVED]
-RAW = 0  # the untyped word tag (isa.opcodes.WORD_TAG["raw"]): never checked
+RAW = 0  # the untyped word tag (isa.opcodes.WORD_TAG["raw"]): never checked against a type, only a chain's
+# A collective chain's tags: CHAIN_TAGS < tag < CHAIN_END (`isa.opcodes.is_chain_tag`). Numbers here, as RAW:
+# the machine code inlines them, and isa/opcodes.py is none of the sources `numba_cache` hashes (so checked).
+CHAIN_TAGS, CHAIN_END = 4, 9
+assert (RAW, CHAIN_TAGS, CHAIN_END) == (opcodes.WORD_TAG["raw"], opcodes.CHAIN_TAGS, len(opcodes.WORD_TYPES))
 
 
 @njit(cache=True, inline="always")
 def ring_slot(k, size):
     """k % size for a word number k >= 0 (a mask for the usual power-of-two sizes: no division)."""
     return k & (size - 1) if size & (size - 1) == 0 else k % size
+
+
+@njit(cache=True, inline="always")
+def refuses(tag, got):
+    """Whether a receive of `tag` refuses a word tagged `got` (-1: none pushed, taken): `wordtypes.refuses`, a
+    type's or a chain's line crossed (raw words and receives are the kernel's, never a collective chain's)."""
+    if got == tag or got == -1:
+        return False
+    if (CHAIN_TAGS < got < CHAIN_END) != (CHAIN_TAGS < tag < CHAIN_END):
+        return True
+    return got != RAW and tag != RAW
 
 
 @njit(cache=True, nogil=True, _nrt=False, forceinline=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, ring_slot, wake
+from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, refuses, ring_slot, wake
 from .jit import njit
 from .kinds import BLOCKED, GO_ON, K_SEND
 from .table import A, D, DIR, FIFO, LANE_ROW, TAG
@@ -73,10 +73,9 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
         resume[i] = pc
         return BLOCKED
     slot = ring_slot(number, fifo_time.shape[1])
-    if tag != RAW:  # (`WordTypeMixin._typed_recv`)
-        got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
-        if got != -1 and got != RAW and got != tag:
-            return GENERAL  # a word it refuses
+    got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]  # (`WordTypeMixin._typed_recv`)
+    if refuses(tag, got):
+        return GENERAL  # a word it refuses
     ready_at = moved_to + costs[pc]
     later = max(ready_at, np.float64(fifo_time[f, slot, i]))  # its word's arrival
     stall[i] += later - ready_at

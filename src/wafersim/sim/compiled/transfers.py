@@ -26,7 +26,7 @@ import numpy as np
 
 from .arith import fadd, fmax, fmin
 from .half_arith import half_stream
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
+from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, refuses,
                          ring_slot, wake)
 from .jit import njit, prefetch
 from .kinds import (BLOCKED, GO_ON, K_RECV, K_SEND, K_SENDV, K_VADDX, K_VMAXX, FLOPS, HALF_FLOPS, REFUSED,
@@ -39,8 +39,7 @@ def uniform_words(meta, f, tag, sending):
     """Whether FIFO f's words carry one tag (`meta`'s uniform one) that a transfer with `tag` keeps uniform (a
     push) or accepts (a receive): then its words move in one tight loop (`transfer`)."""
     uniform = meta[f, UNIFORM]
-    return meta[f, PER_SLOT] == 0 and (uniform == -1 or uniform == tag
-                                       or (not sending and (tag == RAW or uniform == RAW)))
+    return meta[f, PER_SLOT] == 0 and (uniform == -1 or uniform == tag or (not sending and not refuses(tag, uniform)))
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
@@ -257,9 +256,9 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
                 status = REFUSED
                 break
         slot, out_slot = ring_slot(number, depth), ring_slot(out_number, depth)
-        if not sending and tag != RAW:  # (`WordTypeMixin._typed_recv`, `_check_stream_tags`)
+        if not sending:  # (`WordTypeMixin._typed_recv`, `_check_stream_tags`)
             got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
-            if got != -1 and got != RAW and got != tag:
+            if refuses(tag, got):
                 status = REFUSED  # a WordTypeError
                 break
         ready_at = moved_to + (costs[pc] if done == 0 else 0.0)
