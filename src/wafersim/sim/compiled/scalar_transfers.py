@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, refuses, ring_slot, wake
+from .fabric_ops import (HELD, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, drained_to_uniform,
+                         refuses, ring_slot, wake)
 from .jit import njit
 from .kinds import BLOCKED, GO_ON, K_SEND
 from .table import A, D, DIR, FIFO, LANE_ROW, TAG
@@ -46,6 +47,7 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
             counts[i] += run_done
             resume[i] = pc
             return BLOCKED
+        drained_to_uniform(meta, f)
         per_slot, uniform = meta[f, PER_SLOT] != 0, meta[f, UNIFORM]
         if queued + 1 > fifo_value.shape[1] or (not per_slot and uniform != -1 and uniform != tag):
             return GENERAL  # a ring to deepen, or the words in flight to mark per slot first
@@ -58,6 +60,7 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
         pushed[f, owner] = number + 1
         if per_slot:  # (`WordTags.mark`)
             tags[f, slot, owner] = tag
+            meta[f, HELD] += 1
         else:
             meta[f, UNIFORM] = tag
         meta[f, MOVED] |= PUSHED
@@ -83,6 +86,8 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
     fifo_time[f, slot, i] = later  # now: when the slot was freed
     popped[f, i] = number + 1
     meta[f, MOVED] |= POPPED
+    if meta[f, PER_SLOT] != 0:
+        meta[f, HELD] -= 1
     d = fields[D, pc]
     if d != 0:
         regs[d, i] = word

@@ -26,8 +26,8 @@ import numpy as np
 
 from .arith import fadd, fmax, fmin
 from .half_arith import half_stream
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, refuses,
-                         ring_slot, wake)
+from .fabric_ops import (HELD, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
+                         drained_to_uniform, held_words, refuses, ring_slot, wake)
 from .jit import njit, prefetch
 from .kinds import (BLOCKED, GO_ON, K_RECV, K_SEND, K_SENDV, K_VADDX, K_VMAXX, FLOPS, HALF_FLOPS, REFUSED,
                     VECTOR_ELEMENTS)
@@ -109,7 +109,10 @@ def pull(f, i, fields, costs, regs, sram, lane_constants, times, counts, resume,
     depth = fifo_time.shape[1]
     if (fields[KIND, pc] != K_SENDV or fields[FIFO, pc] != f or s + offsets[fields[DIR, pc]] != i
             or lane_constants[fields[LANE_ROW, pc], s] == 0 or times[s] >= time_limit
-            or fifo_value.shape[1] < depth or not uniform_words(meta, f, fields[TAG, pc], True)):
+            or fifo_value.shape[1] < depth):
+        return False
+    drained_to_uniform(meta, f)
+    if not uniform_words(meta, f, fields[TAG, pc], True):
         return False
     base, length, done = np.int64(regs[fields[A, pc], s]), np.int64(regs[fields[B, pc], s]), np.int64(progress[s])
     number = pushed[f, i]
@@ -184,6 +187,8 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
                                     else stream_step)
     base, length, done = np.int64(0), np.int64(1), np.int64(0)
     woke_sender, woke_owner = -1, -1  # the parked PEs its first pop and push wake
+    if sending:
+        drained_to_uniform(meta, f)
     if lane_constants[fields[LANE_ROW, pc], i] == 0 or (
             stream and out >= 0 and lane_constants[fields[OUT_LANE_ROW, pc], i] == 0):
         status, length = REFUSED, -1  # across the block's edge: a MeshBoundaryError
@@ -273,6 +278,8 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
             fifo_time[f, slot, i] = later  # now: when the slot was freed
             popped[f, i] = number + 1
             meta[f, MOVED] |= POPPED
+            if meta[f, PER_SLOT] != 0:
+                meta[f, HELD] -= 1
             if stream:  # own value first (`StreamOpsMixin._stream_op`)
                 row = base + done
                 if fields[FLOAT, pc] == HALF_FLOAT:  # float16 bits (`half_arith`)
@@ -303,13 +310,20 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
                 regs[a, i] if scalar else sram[base + done, i])
             fifo_time[out, out_slot, owner] = moved_to + latency[fields[DIR, pc],
                                                                  i if per_pe_latency else 0]
-            pushed[out, owner] = out_number + 1
-            if meta[out, PER_SLOT] == 0 and (meta[out, UNIFORM] == -1 or meta[out, UNIFORM] == tag):
-                meta[out, UNIFORM] = tag  # (`WordTags.needs_marking`, `mark`)
-            else:
-                if meta[out, PER_SLOT] == 0:  # the words in flight carry the uniform tag
+            # (`WordTags.needs_marking`, `mark`: a FIFO no PE holds a word of takes the push's tag as its one)
+            drained_to_uniform(meta, out)
+            if meta[out, PER_SLOT] == 0 and meta[out, UNIFORM] != -1 and meta[out, UNIFORM] != tag:
+                held = held_words(pushed, popped, out)
+                if held == 0:
+                    meta[out, UNIFORM] = -1
+                else:  # tags per slot from now: the words in flight carry the uniform tag
                     tags[out, :, :] = meta[out, UNIFORM]
-                    meta[out, PER_SLOT] = 1
+                    meta[out, PER_SLOT], meta[out, HELD] = 1, held
+            pushed[out, owner] = out_number + 1
+            if meta[out, PER_SLOT] == 0:
+                meta[out, UNIFORM] = tag
+            else:
+                meta[out, HELD] += 1
                 tags[out, out_slot, owner] = tag
             meta[out, MOVED] |= PUSHED
             if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:  # woken
