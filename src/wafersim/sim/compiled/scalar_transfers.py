@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fabric_ops import (HELD, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, drained_to_uniform,
-                         refuses, ring_slot, wake)
+from .fabric_ops import HELD, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, refuses, ring_slot, wake
 from .jit import njit
 from .kinds import BLOCKED, GO_ON, K_SEND
 from .table import A, D, DIR, FIFO, LANE_ROW, TAG
@@ -47,8 +46,9 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
             counts[i] += run_done
             resume[i] = pc
             return BLOCKED
-        drained_to_uniform(meta, f)
-        per_slot, uniform = meta[f, PER_SLOT] != 0, meta[f, UNIFORM]
+        # (tags per slot, unless no PE holds a word: then this push's is the one, `fabric_ops.drained_to_uniform`)
+        drained = meta[f, PER_SLOT] != 0 and meta[f, HELD] == 0
+        per_slot, uniform = meta[f, PER_SLOT] != 0 and not drained, -1 if drained else meta[f, UNIFORM]
         if queued + 1 > fifo_value.shape[1] or (not per_slot and uniform != -1 and uniform != tag):
             return GENERAL  # a ring to deepen, or the words in flight to mark per slot first
         slot = ring_slot(number, fifo_time.shape[1])
@@ -62,7 +62,7 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
             tags[f, slot, owner] = tag
             meta[f, HELD] += 1
         else:
-            meta[f, UNIFORM] = tag
+            meta[f, UNIFORM], meta[f, PER_SLOT] = tag, 0
         meta[f, MOVED] |= PUSHED
         if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * f:  # it waits for this push
             wake(owner, parked, resume, ready, ready_top, joined, joined_top)

@@ -39,7 +39,9 @@ def uniform_words(meta, f, tag, sending):
     """Whether FIFO f's words carry one tag (`meta`'s uniform one) that a transfer with `tag` keeps uniform (a
     push) or accepts (a receive): then its words move in one tight loop (`transfer`)."""
     uniform = meta[f, UNIFORM]
-    return meta[f, PER_SLOT] == 0 and (uniform == -1 or uniform == tag or (not sending and not refuses(tag, uniform)))
+    if meta[f, PER_SLOT] != 0:  # (a push into one no PE holds a word of makes it uniform: `drained_to_uniform`)
+        return sending and meta[f, HELD] == 0
+    return uniform == -1 or uniform == tag or (not sending and not refuses(tag, uniform))
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
@@ -109,10 +111,7 @@ def pull(f, i, fields, costs, regs, sram, lane_constants, times, counts, resume,
     depth = fifo_time.shape[1]
     if (fields[KIND, pc] != K_SENDV or fields[FIFO, pc] != f or s + offsets[fields[DIR, pc]] != i
             or lane_constants[fields[LANE_ROW, pc], s] == 0 or times[s] >= time_limit
-            or fifo_value.shape[1] < depth):
-        return False
-    drained_to_uniform(meta, f)
-    if not uniform_words(meta, f, fields[TAG, pc], True):
+            or fifo_value.shape[1] < depth or not uniform_words(meta, f, fields[TAG, pc], True)):
         return False
     base, length, done = np.int64(regs[fields[A, pc], s]), np.int64(regs[fields[B, pc], s]), np.int64(progress[s])
     number = pushed[f, i]
@@ -123,7 +122,7 @@ def pull(f, i, fields, costs, regs, sram, lane_constants, times, counts, resume,
                                 times[s] + (costs[pc] if done == 0 else 0.0),
                                 latency[fields[DIR, pc], s if latency.shape[1] > 1 else 0], word_time)
     stall[s] += held
-    pushed[f, i], meta[f, UNIFORM] = number + count, fields[TAG, pc]
+    pushed[f, i], meta[f, UNIFORM], meta[f, PER_SLOT] = number + count, fields[TAG, pc], 0
     meta[f, MOVED] |= PUSHED
     vector_words[0] += count
     times[s] = moved_to  # (its owed cycles settled, as a parked PE's are)
@@ -187,8 +186,6 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
                                     else stream_step)
     base, length, done = np.int64(0), np.int64(1), np.int64(0)
     woke_sender, woke_owner = -1, -1  # the parked PEs its first pop and push wake
-    if sending:
-        drained_to_uniform(meta, f)
     if lane_constants[fields[LANE_ROW, pc], i] == 0 or (
             stream and out >= 0 and lane_constants[fields[OUT_LANE_ROW, pc], i] == 0):
         status, length = REFUSED, -1  # across the block's edge: a MeshBoundaryError
@@ -227,7 +224,7 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
                 stall[i] += held
                 moved_to, done = ready_at, done + count
                 if sending:
-                    pushed[f, owner], meta[f, UNIFORM] = number + count, tag
+                    pushed[f, owner], meta[f, UNIFORM], meta[f, PER_SLOT] = number + count, tag, 0
                     meta[f, MOVED] |= PUSHED
                     if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * f:
                         woke_owner = owner
