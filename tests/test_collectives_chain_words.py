@@ -169,3 +169,162 @@ def test_chain_tags_are_their_types_tags_moved_past_the_plain_ones_and_assemble(
     shown = ws.disassemble(program)
     for modifier in ("send.cf32 ", "recv.ci32 ", "vaddx.fc ", "vhmaxx.c ", "vaddx.f "):
         assert modifier in shown
+
+
+# Raw words (`bitcast=True` receives, `send_nonzeros` / `recv_fma`, untyped assembly) are never type-checked,
+# but they are the kernel's own: a raw receive taking a chain's word, or a chain taking a raw word, is a
+# ChainWordError like a typed one's (chain52; before, both were taken silently: a wrong sum).
+
+
+@ws.jit
+def _bitcast_receive_across_the_call(values, out, into_slice: ws.constant, before: ws.constant):
+    """Each PE's bitcast receive from the east, before `allreduce` or after it; the east neighbour's word is
+    always sent after the call (before: the receive meets the chain's partial result first)."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    buf = ws.local.array(1, np.float32)
+    buf[0] = 0.0
+    if before and ws.has_neighbor(ws.EAST):
+        if into_slice:
+            ws.recv(ws.EAST, out=buf[0:1], bitcast=True)
+        else:
+            buf[0] = ws.recv(ws.EAST, dtype=np.float32, bitcast=True)  # (the receive)
+    total = allreduce(v, SUM)  # (the call)
+    if ws.has_neighbor(ws.WEST):
+        ws.send(ws.WEST, v * 100.0)
+    if not before and ws.has_neighbor(ws.EAST):
+        if into_slice:
+            ws.recv(ws.EAST, out=buf[0:1], bitcast=True)
+        else:
+            buf[0] = ws.recv(ws.EAST, dtype=np.float32, bitcast=True)
+    out[y, x] = total + buf[0]
+
+
+def _under_every_strategy(launch):
+    """`launch()` under each of test_engine_strategies.STRATEGIES: the same output and statistics, or the same
+    error (raised)."""
+    from test_engine_strategies import run_every_strategy
+    return run_every_strategy(launch)
+
+
+@pytest.mark.parametrize("into_slice", [False, True], ids=["scalar", "slice"])
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_a_bitcast_receive_taking_a_chain_word_stops_the_kernel_under_every_strategy(into_slice, before):
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+
+    def launch():
+        out = dev.device_array(values.shape)
+        stats = _bitcast_receive_across_the_call[1, (4, 3)](dev.to_device(values), out, into_slice, before)
+        return out.copy_to_host(), stats
+
+    if not before:  # both sides of the word after the call: NumPy's sum plus the neighbour's word
+        words = np.zeros_like(values)
+        words[:, :-1] = values[:, 1:] * 100
+        np.testing.assert_array_equal(_under_every_strategy(launch)[0], values.sum() + words)
+        return
+    with pytest.raises(ws.ChainWordError) as info:
+        _under_every_strategy(launch)
+    err = info.value
+    assert (err.pe, err.sender, err.channel, err.chain_side) == ((2, 0), (3, 0), 0, "kernel")
+    assert err.sender_source == err.chain_call == (__file__, line_of(_bitcast_receive_across_the_call, "(the call)"))
+    assert (err.sent_type, err.received_type) == ("float32", "raw")
+
+
+def _raw_words_across_a_reduce(kind: str, n: int, before: bool):
+    """`send_nonzeros` (raw words: a count, then a value and an index per nonzero) west on channel 0 before or
+    after a reduction whose chain runs west on channel 0 (`kind` "allreduce": scalar receives; "array": a
+    `wsc.row_all_reduce_array` of n elements, float32 through a stream op, bfloat16 word by word or in background
+    chunks), and `recv_fma` of them after it."""
+    dtype = np.float32 if kind == "allreduce" or n == 8 else ml_dtypes.bfloat16
+
+    @ws.jit
+    def kernel(values, out):
+        x, y = ws.grid(2)
+        v = values[y, x]
+        mine = ws.local.array(2, np.float32)
+        pairs = ws.local.array(4, np.float32)
+        got = ws.local.array(2, np.float32)
+        acc = ws.local.array(n, dtype)
+        part = ws.local.array(n, dtype)
+        for k in range(n):
+            acc[k] = v + k
+        mine[0], mine[1], got[0], got[1] = v, 0.0, 0.0, 0.0
+        if before and ws.has_neighbor(ws.WEST):
+            ws.send_nonzeros(ws.WEST, mine, pairs)  # (the send)
+        if kind == "allreduce":
+            total = allreduce(v, SUM)  # (the call)
+        else:
+            wsc.row_all_reduce_array(acc, part, wsc.SUM, 0)  # (the array call)
+            total = v - v + acc[0]
+        if not before and ws.has_neighbor(ws.WEST):
+            ws.send_nonzeros(ws.WEST, mine, pairs)
+        if ws.has_neighbor(ws.EAST):
+            ws.recv_fma(ws.EAST, got, 1.0, pairs)
+        out[y, x] = total + got[0]
+    return kernel
+
+
+@pytest.mark.parametrize("kind,n", [("allreduce", 1), ("array", 8), ("array", 3), ("array", 64)])
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_a_chain_taking_a_raw_word_stops_the_kernel_under_every_strategy(kind, n, before):
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
+    if kind == "array":
+        values = values[:1] - 1  # (one row: the row's chain is the whole reduction; a zero sends only its count)
+    rows, cols = values.shape
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    kernel = _raw_words_across_a_reduce(kind, n, before)
+
+    def launch():
+        out = dev.device_array(values.shape)
+        stats = kernel[1, (cols, rows)](dev.to_device(values), out)
+        return out.copy_to_host(), stats
+
+    if not before:
+        words = np.zeros_like(values)
+        words[:, :-1] = values[:, 1:]
+        reduced = values.sum() if kind == "allreduce" else values.sum(axis=1, keepdims=True)
+        np.testing.assert_array_equal(_under_every_strategy(launch)[0], reduced + words)
+        return
+    with pytest.raises(ws.ChainWordError) as info:
+        _under_every_strategy(launch)
+    err = info.value
+    assert (err.channel, err.chain_side, err.sent_type) == (0, "collective", "raw")
+    assert "took a raw word of the kernel's own" in str(err), str(err)
+
+
+_ASSEMBLY_PAIR = """
+.args 1
+    sreg r1, tid.x
+    li r2, 7
+    bnz r1, receiver
+    send{sent} east, 0, r2
+    halt
+receiver:
+    recv{taken} r3, west, 0
+    arg r4, 0
+    gst r3, r4, 0
+    halt
+"""
+
+
+@pytest.mark.parametrize("sent,taken,expected", [
+    ("", "", "word"), (".f32", "", "word"), ("", ".i32", "word"), (".cf32", ".cf32", "word"),
+    (".cf32", "", "kernel"), (".ci32", ".f32", "kernel"), ("", ".cf32", "collective"), (".i32", ".ci32", "collective")])
+def test_untyped_assembly_words_and_chain_words_meet_only_on_their_own_side(sent, taken, expected):
+    """A raw `send`/`recv` (untyped assembly) takes and gives words of any plain type, never a chain's: the
+    word's bits arrive where both sides are plain, or the same chain type; a ChainWordError where exactly one
+    side is a chain's (`expected`: which side took the other's word), under every strategy."""
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=4, height=1))
+        out = dev.device_array(1, np.int32)
+        stats = dev.launch(ws.assemble(_ASSEMBLY_PAIR.format(sent=sent, taken=taken)), 1, (2, 1), (out,),
+                           print_output=False)
+        return out.copy_to_host(), stats
+
+    if expected == "word":
+        np.testing.assert_array_equal(_under_every_strategy(launch)[0], [7])
+        return
+    with pytest.raises(ws.ChainWordError) as info:
+        _under_every_strategy(launch)
+    assert (info.value.pe, info.value.sender, info.value.chain_side) == ((1, 0), (0, 0), expected)

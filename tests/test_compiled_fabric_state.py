@@ -99,3 +99,58 @@ def test_a_large_divergent_group_at_a_transfer_runs_it_in_the_interpreter(monkey
     assert_same_run(reference, run)
     workloads.check("ragged", case, run[0], case.numpy())
     assert len(steps) <= 2, len(steps)  # (a ring deepening; before, every word of every divergent round)
+
+
+@ws.jit
+def two_tags_in_turn(values, out, rounds):
+    """PE 0 sends PE 1 an int32 word, then a float32 one, `rounds` times; PE 1 takes each before the next is
+    sent (it answers on another FIFO), so the east FIFO carries two tags but never both at once."""
+    x = ws.threadIdx.x
+    total = 0.0
+    for r in range(rounds):
+        if x == 0:
+            ws.send(ws.EAST, r)
+            ws.recv(ws.EAST, dtype=np.int32)
+            ws.send(ws.EAST, values[r])
+            ws.recv(ws.EAST, dtype=np.int32)
+        else:
+            total += ws.recv(ws.WEST, dtype=np.int32)
+            ws.send(ws.WEST, 1)
+            total += ws.recv(ws.WEST)
+            ws.send(ws.WEST, 1)
+    out[x] = total
+
+
+def test_a_drained_fifo_takes_the_next_tag_as_uniform_in_the_interpreter_too(monkeypatch):
+    """`WordTags.needs_marking`: a FIFO every PE has drained takes the next push's tag as its uniform one
+    (per-slot tags only while two tags are in flight at once). The compiled interpreter's pushes do the same
+    (chain52; before, its first push of another tag kept per-slot tags for the rest of the launch, which
+    slows its transfers, never changes what they check): under every strategy, no FIFO of this kernel is
+    left per slot after any interpreter call or at the wave's end, and the launch is the reference's."""
+    from test_engine_strategies import STRATEGIES, run_every_strategy
+    from wafersim.sim.compiled import fabric_state
+
+    rounds = 12
+    values = np.arange(rounds, dtype=np.float32) * 0.5
+    per_slot = []
+    finish = fabric_state.FabricState.finish
+
+    def finished(state):
+        changed = finish(state)
+        per_slot.extend(state.wave.fifos[key].tags.slots is not None for key in state.keys)
+        return changed
+
+    monkeypatch.setattr(fabric_state.FabricState, "finish", finished)
+    ended = WaveSim._accumulate
+    monkeypatch.setattr(WaveSim, "_accumulate", lambda self: (
+        per_slot.extend(fifo.tags.slots is not None for fifo in self.fifos.values()), ended(self))[1])
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=4, height=1))
+        out = dev.device_array(2)
+        stats = two_tags_in_turn[1, (2, 1)](dev.to_device(values), out, rounds)
+        return out.copy_to_host(), stats
+
+    out, _ = run_every_strategy(launch, STRATEGIES)
+    np.testing.assert_array_equal(out, [0.0, sum(range(rounds)) + values.sum()])
+    assert per_slot and not any(per_slot)

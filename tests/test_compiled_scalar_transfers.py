@@ -9,7 +9,7 @@ import copy
 import numpy as np
 import pytest
 
-from wafersim.sim.compiled.fabric_ops import META_COLUMNS, PER_SLOT, RAW, RESIDENT, SENDER_OFFSET, UNIFORM
+from wafersim.sim.compiled.fabric_ops import HELD, META_COLUMNS, PER_SLOT, RAW, RESIDENT, SENDER_OFFSET, UNIFORM
 from wafersim.sim.compiled.kinds import BLOCKED, GO_ON, K_RECV, K_SEND
 from wafersim.sim.compiled.scalar_transfers import GENERAL, scalar_transfer
 from wafersim.sim.compiled.table import A, D, DIR, FIELDS, FIFO, LANE_ROW, OUT_FIFO, OUT_LANE_ROW, TAG
@@ -19,6 +19,7 @@ WIDTH, HEIGHT, FIFOS, DEPTH = 4, 3, 2, 4
 N = WIDTH * HEIGHT
 OFFSETS = np.array([-WIDTH, 1, WIDTH, -1], dtype=np.int64)  # flat offsets of the four directions
 REGISTERS, COST, WORD_TIME = 4, 1.0, 1.0
+TAGS = [RAW, 1, 2, 5, 6]  # raw, float32, int32, a chain's float32 and int32
 
 
 def random_state(rng: np.random.Generator, time_dtype, rings: int, per_pe_latency: bool):
@@ -28,16 +29,19 @@ def random_state(rng: np.random.Generator, time_dtype, rings: int, per_pe_latenc
     x, y = int(rng.integers(1, WIDTH - 1)), int(rng.integers(1, HEIGHT - 1))  # (every neighbour on the wafer)
     i = y * WIDTH + x
     fields = np.zeros((FIELDS, 1), dtype=np.int64)
-    fields[FIFO, 0], fields[TAG, 0], fields[DIR, 0] = rng.integers(FIFOS), rng.integers(3), direction
+    fields[FIFO, 0], fields[TAG, 0], fields[DIR, 0] = rng.integers(FIFOS), rng.choice(TAGS), direction
     fields[A, 0], fields[D, 0], fields[LANE_ROW, 0] = rng.integers(REGISTERS), rng.integers(REGISTERS), 0
     fields[OUT_FIFO, 0] = fields[OUT_LANE_ROW, 0] = -1
     lane_constants = np.ones((1, N), dtype=np.int64)
     lane_constants[0, i] = rng.random() > 0.1  # sometimes across the block's edge
     popped = rng.integers(0, 9, (FIFOS, N)).astype(np.int32)
     pushed = (popped + rng.integers(0, min(DEPTH, rings) + 1, (FIFOS, N))).astype(np.int32)
+    drained = rng.random(FIFOS) < 0.15  # (sometimes a FIFO no PE holds a word of)
+    pushed[drained] = popped[drained]
     meta = np.zeros((FIFOS, META_COLUMNS), dtype=np.int64)
-    meta[:, UNIFORM] = rng.choice([-1, RAW, 1, 2], FIFOS)
+    meta[:, UNIFORM] = rng.choice([-1, *TAGS], FIFOS)
     meta[:, PER_SLOT] = rng.random(FIFOS) < 0.2
+    meta[:, HELD] = (pushed.astype(np.int64) - popped).sum(axis=1)  # (what `FabricState.arrays` counts)
     meta[:, SENDER_OFFSET] = OFFSETS[rng.integers(4, size=FIFOS)]
     parked = np.full(N, -1, dtype=np.int64)
     for pe in range(N):  # some PEs wait, some resident in the scheduler
@@ -47,7 +51,7 @@ def random_state(rng: np.random.Generator, time_dtype, rings: int, per_pe_latenc
     latency = (rng.integers(1, 4, (4, N)) if per_pe_latency else rng.integers(1, 4, (4, 1))).astype(np.float64)
     fabric = (rng.integers(0, 40, (FIFOS, DEPTH, N)).astype(time_dtype),
               rng.integers(-2**31, 2**31, (FIFOS, rings, N), dtype=np.int64).astype(np.int32),
-              pushed, popped, rng.integers(0, 3, (FIFOS, DEPTH, N)).astype(np.uint8), meta, OFFSETS, latency,
+              pushed, popped, rng.choice(TAGS, (FIFOS, DEPTH, N)).astype(np.uint8), meta, OFFSETS, latency,
               WORD_TIME, np.zeros(N, dtype=np.int64), rng.integers(0, 5, N).astype(np.float64), parked,
               np.zeros(N, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros((2, N), dtype=np.int64),
               np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))

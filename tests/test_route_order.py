@@ -17,7 +17,7 @@ from conftest import line_of
 from test_engine_strategies import STRATEGIES
 from test_racecheck_routes import (LOOP, PADDED_CHANGE, ROUTES, async_send_first, change_first, launch, ordered,
                                    reroute_each_step, send_first, send_then_late_change, vector_send_first)
-from wafersim.sim import wave
+from wafersim.sim import racecheck_routes, wave
 from wafersim.sim.strategy import forced
 
 MISORDERED = [(send_first, "MARK-early-change", "MARK-late-send", True, 3),
@@ -179,3 +179,154 @@ def test_a_change_ordered_by_a_word_instead_of_a_barrier_runs_under_every_strate
         assert out.copy_to_host().tolist() == [0.0, 5.0, 5.0, 8.0], strategy
         assert stats.words_left_in_fifos == 0, strategy
     assert launch(word_ordered, True, n=n, size=4)[1].races == []
+
+
+PADDED_VECTOR_CHANGE = """
+.name padded_vector
+.sram 16
+    sreg r1, tid.x
+    li r6, 0
+    li r7, {words}
+    seqi r2, r1, 1
+    bnz r2, changer
+    seqi r2, r1, 0
+    bz r2, listen
+    sendv ramp, 1, r6, r7
+    halt
+changer:
+{pad}
+    route 1, west, ramp
+    recvv ramp, 1, r6, r7
+    halt
+listen:
+    recvv ramp, 1, r6, r7
+    halt
+"""
+
+
+def test_a_change_while_a_vector_send_s_words_pass_raises_exactly_where_a_word_passes_after_it(monkeypatch):
+    """chain52, route51's doubt: a multi-word send with a change mid-way. PADDED_CHANGE with 8 words sent as
+    one slice: PE 1 stops forwarding east after k nops; the simulator runs the send first, so every word goes
+    on to PE 2. docs/routes.md's timing model: the words leave one a `1 / link_words_per_cycle` apart and pass
+    PE 1's router that long apart, each taking the rule in force as it passes; so on hardware every word
+    passing strictly after the change stops at PE 1 (PE 2 waits for good), which the simulation does not do.
+    The launch raises exactly for the k whose change comes strictly before the last word's pass, the changes
+    strictly between the first and the last word's pass too: not a false error (the unwatched simulator
+    delivers all 8 words to PE 2 there, where the hardware would deliver only those before the change)."""
+    words = 8
+    spec = ws.WaferSpec.preset("dev", width=8, height=4)
+    dev = ws.Device(spec)
+    program = lambda k: ws.assemble(PADDED_VECTOR_CHANGE.format(words=words, pad="    nop\n" * k))  # noqa: E731
+    changes, named, raised = {}, {}, []
+    for k in range(24):
+        races = dev.launch(program(k), 1, (3, 1), [], routes=ROUTES, racecheck="report").races
+        assert all(race.sent_first for race in races) and len(races) <= 1
+        if races:
+            changes[k], named[k] = races[0].first.cycle, races[0].second.cycle
+        try:
+            dev.launch(program(k), 1, (3, 1), [], routes=ROUTES)
+        except ws.RouteError as error:
+            assert error.races == races
+            raised.append(k)
+    p0 = named[0]  # (PE 1's first change comes before the first word passes: that word is named)
+    passes = [p0 + j / spec.link_words_per_cycle for j in range(words)]
+    # the word a race names passes the router after the change, or with it (a tie): the first word where the
+    # change comes before it, else the last (its cycle and the message's "gets there after the change" agree)
+    assert all(named[k] == (p0 if changes[k] < p0 else passes[-1]) and changes[k] <= named[k] for k in changes)
+    nop = changes[1] - changes[0]
+    assert nop > 0 and all(changes[k] == changes[0] + k * nop for k in changes)
+    assert sorted(changes) == list(range(len(changes))) and len(changes) < 24  # the later changes: no race
+    assert raised == [k for k in changes if changes[k] < passes[-1]]
+    mid_way = [k for k in raised if passes[0] < changes[k] < passes[-1]]
+    assert mid_way  # changes while the words pass raise, and rightly:
+    unwatched(monkeypatch)
+    for k in mid_way:
+        assert dev.launch(program(k), 1, (3, 1), [], routes=ROUTES).words_left_in_fifos == 0  # PE 2 got all 8
+        assert sum(p < changes[k] for p in passes) < words  # the hardware would forward fewer
+
+
+@ws.jit
+def misordered_each_step(out, steps, n):
+    """`send_first` at every step of a loop: PE 1 restores the broadcast's rule between barriers, then (no
+    barrier) stops forwarding early while PE 0 sends late; every word is received before the next barrier."""
+    x = ws.threadIdx.x
+    total = 0.0
+    for step in range(steps):
+        ws.syncthreads()
+        if x == 1:
+            ws.route(1, ws.WEST, (ws.RAMP, ws.EAST))
+        ws.syncthreads()
+        if x == 0:
+            acc = 0.0
+            for i in range(n):
+                acc += 1.0
+            ws.send(ws.RAMP, step + 1.0, channel=1)  # MARK-step-send
+        if x == 1:
+            ws.route(1, ws.WEST, ws.RAMP)  # MARK-step-change
+            total += ws.recv(ws.RAMP, channel=1)
+        if x == 2:
+            total += ws.recv(ws.RAMP, channel=1)
+    out[x] = total
+
+
+@ws.jit
+def changed_twice_then_sent(out, steps):
+    """PE 1 stops forwarding east and then forwards again, before a barrier; PE 0 then broadcasts a word a step,
+    barriers between: every word takes the rule the second change left."""
+    x = ws.threadIdx.x
+    if x == 1:
+        ws.route(1, ws.WEST, ws.RAMP)
+        ws.route(1, ws.WEST, (ws.RAMP, ws.EAST))
+    total = 0.0
+    for step in range(steps):
+        ws.syncthreads()
+        if x == 0:
+            ws.send(ws.RAMP, step + 1.0, channel=1)
+        else:
+            total += ws.recv(ws.RAMP, channel=1)
+    out[x] = total
+
+
+def test_a_watch_settled_at_barriers_finds_what_the_wave_s_end_finds(monkeypatch):
+    """chain52: `RouteWatch.settle` (a barrier analyses and drops the send steps whose words have passed, and
+    keeps only the rule in force of the changes before) bounds the watch's memory on long kernels. With it at
+    every barrier (`SETTLE_AT` 1), the races racecheck reports, the RouteError's races and a barrier-ordered
+    kernel's answer and cycles are those of one analysis at the wave's end."""
+    steps = 6
+
+    def runs():
+        dev = ws.Device(ws.WaferSpec.preset("dev", width=8, height=4, channels=4))
+        out = dev.to_device(np.zeros(3, np.float32))
+        stats = misordered_each_step[1, (3, 1)](out, steps, LOOP, routes=ROUTES, racecheck="report")
+        with pytest.raises(ws.RouteError) as error:
+            misordered_each_step[1, (3, 1)](dev.to_device(np.zeros(3, np.float32)), steps, LOOP, routes=ROUTES)
+        rebuilt = dev.to_device(np.zeros(6, np.int32))
+        ordered_stats = reroute_each_step[1, (6, 1)](rebuilt, 4, racecheck=True)
+        twice = dev.to_device(np.zeros(3, np.float32))
+        twice_stats = changed_twice_then_sent[1, (3, 1)](twice, steps, routes=ROUTES, racecheck=True)
+        return (out.copy_to_host().tolist(), stats.races, stats.cycles, error.value.races,
+                rebuilt.copy_to_host().tolist(), ordered_stats.cycles, ordered_stats.races,
+                twice.copy_to_host().tolist(), twice_stats.cycles, twice_stats.races)
+
+    whole = runs()
+    out, races, _, raised, rebuilt, _, ordered_races, twice, _, twice_races = whole
+    total = steps * (steps + 1) / 2
+    assert out == [0.0, total, total]  # the simulator's order: PE 2 gets every word (the hardware's would not)
+    [race] = races
+    assert race.count == steps and race.sent_first and raised == races
+    assert race.first.source[1] == line_of(misordered_each_step, "MARK-step-change")
+    assert rebuilt == [4 * int(p) + 6 for p in np.arange(6) ^ 1] and ordered_races == []
+    assert twice == [0.0, total, total] and twice_races == []
+    kept = []
+    settle = racecheck_routes.RouteWatch.settle
+
+    def counted(watch, earliest):
+        before = len(watch.sends)
+        settle(watch, earliest)
+        kept.append((before, len(watch.sends), len(watch.changes)))
+
+    monkeypatch.setattr(racecheck_routes, "SETTLE_AT", 1)
+    monkeypatch.setattr(racecheck_routes.RouteWatch, "settle", counted)
+    assert runs() == whole
+    assert any(after < before for before, after, _ in kept)  # send steps were dropped
+    assert max(changes for _, _, changes in kept) <= 3  # and the changes kept one per rule

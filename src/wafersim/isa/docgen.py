@@ -65,10 +65,11 @@ def render() -> str:
         "`.cf16`).",
         "On `" + "`, `".join(sorted(opcodes.MESSAGE_OPS)) + "` the modifier is the word's type tag instead (`flags` "
         "in the MSGS/MSGR field): " + ", ".join(f"`.{t}` = {k}" for k, t in enumerate(opcodes.WORD_TYPES)) +
-        " (no modifier: `raw`, never checked); a typed receive of a word tagged with another type stops the "
+        " (no modifier: `raw`, never checked against a type); a typed receive of a word tagged with another type stops the "
         "kernel with a `WordTypeError`. The `c` tags are the same types' words of a collective's chain "
         "(`wafersim.collectives` passes its partial results as plain neighbour words): a chain's word taken by "
-        "a receive of the plain type, or a plain word by a chain's receive, stops it with a `ChainWordError` "
+        "a receive of the plain type or a raw one, or a plain or raw word by a chain's receive, stops it with a "
+        "`ChainWordError` "
         "(a `WordTypeError`).",
         "",
         "## Instructions",

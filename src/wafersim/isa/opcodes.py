@@ -126,8 +126,8 @@ FLAG_BFLOAT = 4
 #: The type tag a fabric word carries (docs/python-supported.md, "Words on the fabric"): the `flags` field of
 #: send/sendv/recv/recvv, written as a modifier (`send.i32`). A send tags its words; a typed receive of a
 #: word tagged with another type stops the kernel with a `WordTypeError`. `raw` (0, what untyped assembly
-#: gives) is never checked: a raw send's words go to any receive, a raw receive (`bitcast=True`) takes any
-#: word. Tags are positions in this tuple (the field has 5 bits; `f16`, `bf16`: 16-bit floats, one per word).
+#: gives) is never checked against a type: a raw send's words go to any receive, a raw receive (`bitcast=True`)
+#: takes any word, but not across the line between the kernel's words and a chain's (below). Tags are positions in this tuple (the field has 5 bits; `f16`, `bf16`: 16-bit floats, one per word).
 #: The `c` types (`cf32`, ...: tag + CHAIN_TAGS) are the same types' words of a collective's chain (the
 #: partial results `wafersim.collectives` passes as plain neighbour words, `block_reduce_to_corner`, ...):
 #: a chain's receive taking a word of the kernel's own on that FIFO, or the kernel's receive taking a chain's,

@@ -23,7 +23,6 @@ import numpy as np
 from ..isa.encoding import Instr
 from ..isa.opcodes import PORTS, RAMP
 from .lanes import Lanes
-from .wordtypes import RAW
 
 # Rows of a channel's per-PE background state.
 _ISSUE, _STALL, _CLOCK = range(3)
@@ -113,7 +112,7 @@ class BackgroundMixin:
             return False
         fifo = self._fifo(ins.dir, ins.ch)
         tags = fifo.tags
-        if not (ins.flags == RAW or (tags.slots is None and tags.uniform in (None, RAW, ins.flags))):
+        if not tags.unchecked(ins.flags):
             return False  # (`_typed_recv` checks the words' types)
         if fifo.time.block is None or fifo.value.block is None:
             return False

@@ -30,7 +30,9 @@ executors test one attribute per routed send step. Every change is seen: a kerne
 runs its `route`s in the NumPy run loop only (the compiled interpreter leaves `route` to it and does not run
 such kernels, `compiled.stepper`; batched waves refuse them, `batching`), which tells a watched one the issue
 cycles its lanes owe (`WaveSim._run_lanes`). Stream pumps, which move a routed stream's words in bulk, are off
-in a watched wave (`stream_pump`).
+in a watched wave (`stream_pump`). A long wave's watch is settled at barriers (`RouteWatch.settle`): the
+send steps whose words have passed are analysed then and dropped, and the changes before them reduced to the
+rule in force, which bounds its memory without changing what it finds.
 """
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ from .distinct import distinct
 
 #: the instructions that change a router's rules
 ROUTE_CHANGING_OPS = ("route", "routr")
+#: rules changed plus send rows a `RouteWatch` keeps before a barrier settles it (a few MB of arrays)
+SETTLE_AT = 1 << 16
 
 
 def changes_routes(decoded: dict) -> bool:
@@ -79,6 +83,11 @@ class RouteWatch:
         #: its sends are not kept, which bounds the watch's memory by the sends of those channels)
         self.channels = frozenset(ins.ch for ins in sim.launch.decoded.values() if ins.op in ROUTE_CHANGING_OPS)
         self.analysed = False  # (`RaceChecker.wave_done` or `RouteOrderCheck.wave_done` has looked at it)
+        #: the misorders of the send steps `settle` analysed and dropped (`route_hazards` adds them)
+        self.settled: list[dict] = []
+        self._changes_settled = 0  # (`changes` entries when `settle` last left one per rule)
+        self.kept = 0  # rules changed and send rows kept (`settle`'s measure of the watch's memory)
+        self.settle_at = SETTLE_AT  # (`kept` at which a barrier calls `settle`)
 
     def changing(self, channel: int, pes: np.ndarray) -> np.ndarray:
         """The channel's rules at `pes` before a change ((5, len(pes)), a copy: fancy indexing)."""
@@ -95,6 +104,7 @@ class RouteWatch:
         cycle = self.sim.cycle[pes[lane]].astype(np.float64) + owed + cost  # (its issue's end, as a global access's)
         self.seq += 1
         k = len(port)
+        self.kept += k
         self.changes.append((np.full(k, channel, dtype=np.int64), pes[lane].astype(np.int64), port.astype(np.int64),
                              before[port, lane].astype(np.int64), after[port, lane].astype(np.int64), cycle,
                              np.full(k, pc, dtype=np.int64), np.full(k, self.seq, dtype=np.int64)))
@@ -106,8 +116,56 @@ class RouteWatch:
         self.seq += 1
         first = np.array(first, dtype=np.float64).reshape(-1)
         last = np.array(last, dtype=np.float64).reshape(-1)
+        self.kept += len(last)
         self.sends.append((channel, table, np.array(rows, dtype=np.int64).reshape(-1), first, last,
                            self.send_pc, self.seq))
+
+
+    def settle(self, earliest: float) -> None:
+        """Bound the watch's memory (a kernel that rebuilds routes at every step of a long loop would keep
+        every step's sends and changes): `earliest` is a cycle no instruction still to run in the wave comes
+        before (the least clock of the PEs that have not halted, after a barrier's release), so every change
+        to come has its cycle at or after it. A send step whose words have all passed their routers strictly
+        before it can then be misordered with no change to come: its misorders (against the changes so far)
+        are found now and kept in `settled`, and the step dropped. Once no send step is left and every change
+        so far comes at or before `earliest`, every word to come passes after all of them, so of those only
+        the last of each rule (the rule in force) is kept. `route_hazards` finds the same misorders after as
+        before. A barrier calls it once `kept` reaches `settle_at` (at least `SETTLE_AT`, and twice what the
+        last call left: each call analyses many steps at once, as the wave's end would), which bounds the
+        watch's memory in a wave whose barriers find its words delivered."""
+        self._settle(earliest)
+        self.kept = sum(len(c[0]) for c in self.changes) + sum(len(send[2]) for send in self.sends)
+        self.settle_at = max(SETTLE_AT, 2 * self.kept)
+
+    def _settle(self, earliest: float) -> None:
+        if self.sends:
+            passed_by = _passed_by(self.sends, self.sim.region, self.sim.spec.ramp_latency)
+            done = [send for send, last_pass in zip(self.sends, passed_by) if last_pass < earliest]
+            if done:
+                self.settled += route_hazards(self, done, settled=False)
+                self.sends = [send for send, last_pass in zip(self.sends, passed_by) if not last_pass < earliest]
+        if (self.sends or len(self.changes) <= 1 or len(self.changes) == self._changes_settled
+                or max(float(c[5].max()) for c in self.changes) > earliest):
+            return
+        columns = [np.concatenate(c) for c in zip(*self.changes)]
+        channel, pe, port, seq = columns[0], columns[1], columns[2], columns[7]
+        key = (channel * N_PORTS + port) * self.sim.region.n + pe
+        order = np.lexsort((seq, key))
+        last = order[np.r_[key[order][1:] != key[order][:-1], True]]  # (each rule's last change, by seq)
+        self.changes = [tuple(column[last] for column in columns)]
+        self._changes_settled = 1
+
+
+def _passed_by(sends: list, region, ramp_latency: float) -> list[float]:
+    """Per send step of a `RouteWatch`, a cycle by which all its words have passed every router of their paths
+    (its last departure plus the longest path of its table)."""
+    longest: dict[int, float] = {}
+    out = []
+    for _, table, _, _, last, _, _ in sends:
+        if id(table) not in longest:
+            longest[id(table)] = float(_visits(table, region, ramp_latency)[3].max(initial=0.0))
+        out.append(float(last.max(initial=-np.inf)) + longest[id(table)])
+    return out
 
 
 def _visits(table: Deliveries, region, ramp_latency: float) -> tuple[np.ndarray, ...]:
@@ -157,12 +215,15 @@ def _rule_outputs(mask: np.ndarray) -> np.ndarray:
     return np.where(mask == 0, -1, mask & ((1 << N_PORTS) - 1))
 
 
-def route_hazards(watch: RouteWatch) -> list[dict]:
+def route_hazards(watch: RouteWatch, sends: list | None = None, settled: bool = True) -> list[dict]:
     """The misordered (route change, word passing its router) pairs of a wave, one dict per word pass found
     (the change's PE, pc, cycle and seq; the sender's PE, send pc, the pass cycle and the send's seq; the
-    channel and whether the simulation ran the send first), in no particular order."""
-    if not watch.changes or not watch.sends:
-        return []
+    channel and whether the simulation ran the send first), in no particular order: those of `sends` (the
+    watch's own by default), with those `RouteWatch.settle` found (`settled`)."""
+    found = list(watch.settled) if settled else []
+    sends = watch.sends if sends is None else sends
+    if not watch.changes or not sends:
+        return found
     sim = watch.sim
     region, n = sim.region, sim.region.n
     c_channel, c_pe, c_port, c_old, c_new, c_cycle, c_pc, c_seq = (np.concatenate(c) for c in zip(*watch.changes))
@@ -174,7 +235,7 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
     visits_of: dict[int, tuple[np.ndarray, ...]] = {}
     parts = []
     changed_channels = set(c_channel.tolist())
-    for channel, table, rows, first, last, pc, seq in watch.sends:
+    for channel, table, rows, first, last, pc, seq in sends:
         if channel not in changed_channels:
             continue
         visits = visits_of.get(id(table))
@@ -194,9 +255,8 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
         parts.append((key, first[lane] + v_lat[entry], last[lane] + v_lat[entry], used[entry],
                       table.sources[rows[lane]].astype(np.int64), np.full(len(key), pc), np.full(len(key), seq)))
     if not parts:
-        return []
+        return found
     key, pass_first, pass_last, used, s_pe, s_pc, s_seq = (np.concatenate(p) for p in zip(*parts))
-    found = []
     first_of = np.searchsorted(c_key, key, "left")
     end_of = np.searchsorted(c_key, key, "right")
     by_key = np.argsort(key, kind="stable")  # (the passes of each changed rule, without a scan per rule)
@@ -223,8 +283,11 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
             else:  # the first change while the words pass that sets another rule (or the nearest one)
                 inside = [m for m in range(lo[j], hi[j]) if new[m] != used[i]]
                 c = inside[0] if inside else min(max(lo[j] - 1, 0), len(t) - 1)
+            # The word named: the first, but for a send run first that a change comes while its words pass,
+            # the last, which passes after the change (those before it took the old route on hardware too)
+            named = pass_last[i] if s_seq[i] < seq[c] and t[c] >= pass_first[i] else pass_first[i]
             found.append({"channel": int(k // n // N_PORTS), "router": int(c_pe[a + c]), "change_pc": int(c_pc[a + c]),
                           "change_cycle": float(t[c]), "change_seq": int(seq[c]), "sender": int(s_pe[i]),
-                          "send_pc": int(s_pc[i]), "pass_cycle": float(pass_first[i]),
+                          "send_pc": int(s_pc[i]), "pass_cycle": float(named),
                           "last_pass_cycle": float(pass_last[i]), "send_seq": int(s_seq[i])})
     return found

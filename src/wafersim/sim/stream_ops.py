@@ -40,7 +40,7 @@ from ..isa.encoding import Instr
 from ..isa.opcodes import HALF_STREAM_OPS, NOWHERE, RAMP, stream_word_type
 from .fabric import compiled_movers
 from .lanes import Lanes
-from .wordtypes import RAW, stream_tag
+from .wordtypes import refuses, stream_tag
 
 
 def _half(ufunc):
@@ -333,14 +333,13 @@ class StreamOpsMixin:
 
     @staticmethod
     def _tags_to_check(fifo, tag: int) -> bool:
-        """Whether words popped from `fifo` may carry a tag other than `tag` or raw (as `_typed_recv` decides)."""
-        tags = fifo.tags
-        return not (tags.slots is None and tags.uniform in (None, RAW, tag))
+        """Whether words popped from `fifo` may carry a tag a stream op of `tag` refuses (as `_typed_recv` decides)."""
+        return not fifo.tags.unchecked(tag)
 
     def _check_stream_tags(self, pc: int, ins: Instr, fifo, before: np.ndarray, tag: int) -> None:
         """A `WordTypeError` for a word of another type taken by the stream op (as a typed `recvv` would raise)."""
         pes, got = fifo.tags.read(before, fifo.popped)
-        wrong = (got != RAW) & (got != tag)
+        wrong = refuses(tag, got)
         if wrong.any():
             candidates = np.flatnonzero(wrong)
             k = int(candidates[np.lexsort((pes[candidates], self.cycle[pes[candidates]]))[0]])

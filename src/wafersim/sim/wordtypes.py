@@ -1,7 +1,8 @@
 """Type tags of fabric words: a send tags its words with the type its instruction names (`send.i32`), a
 typed receive checks them (`recv.f32`), and a word received as another type stops the kernel with a
-`WordTypeError` naming both PEs and both source lines. `raw` (tag 0: untyped assembly, `bitcast=True`) is
-never checked. Tags cost no simulated cycles.
+`WordTypeError` naming both PEs and both source lines. `raw` (tag 0: untyped assembly, `bitcast=True`,
+`send_nonzeros`) is never checked against a type, only against a collective's chain words (`refuses`: a
+`ChainWordError`). Tags cost no simulated cycles.
 
 A FIFO whose words all carry one tag keeps no per-word data (`WordTags.uniform`), so the common program,
 which sends one type per channel, pays a comparison per instruction group; a FIFO that has carried two
@@ -15,8 +16,8 @@ import numpy as np
 
 from ..errors import ChainWordError, WaferError, WordTypeError
 from ..isa.encoding import Instr
-from ..isa.opcodes import (DIRECTIONS, RAMP, STREAM_OPS, WORD_TAG, WORD_TYPE_NAMES, is_chain_tag,
-                          stream_word_tag, word_type_name)
+from ..isa.opcodes import (CHAIN_TAGS, DIRECTIONS, RAMP, STREAM_OPS, WORD_TAG, WORD_TYPE_NAMES, WORD_TYPES,
+                          is_chain_tag, stream_word_tag, word_type_name)
 from .lanes import Lanes
 
 RAW = WORD_TAG["raw"]
@@ -60,8 +61,11 @@ class WordTags:
         return True
 
     def unchecked(self, tag: int) -> bool:
-        """Whether a receive of `tag` takes only words of that type or raw ones (no word's tag to check)."""
-        return tag == RAW or (self.slots is None and self.uniform in (None, RAW, tag))
+        """Whether a receive of `tag` takes every word in this FIFO (`refuses` none: no word's tag to check)."""
+        if self.slots is not None:
+            return False
+        uniform = self.uniform
+        return uniform is None or uniform == tag or not refuses(tag, uniform)
 
     def mark(self, before: np.ndarray, after: np.ndarray, tag: int) -> None:
         """Tag the words pushed since the counters were `before` (now `after`)."""
@@ -91,6 +95,21 @@ class WordTags:
         head = int(saved[0, 0]) if saved.size else -1
         self.uniform = None if head == -1 else (RAW if head == -2 else head)
         self.slots = saved[1:].astype(np.uint8) if head == -2 else None
+
+
+def refuses(tag: int, got: Any) -> Any:
+    """Whether a receive of `tag` refuses a word tagged `got` (a tag, or an array of them): a typed receive takes
+    words of its type and raw ones (untyped assembly, `send_nonzeros`), a raw receive (`bitcast=True`, untyped
+    assembly) words of any type, but neither takes a word across the line between a collective's chain words
+    and the kernel's own (raw words and raw receives are the kernel's): that is a `ChainWordError` even unchecked
+    (the compiled interpreter's copy: `compiled.fabric_ops.refuses`)."""
+    other_type = (got != tag) & (got != RAW) & (tag != RAW)
+    return other_type | (_is_chain(got) != _is_chain(tag))
+
+
+def _is_chain(tag: Any) -> Any:
+    """`is_chain_tag` of a tag or, elementwise, of an array of them."""
+    return (tag > CHAIN_TAGS) & (tag < len(WORD_TYPES))
 
 
 def _words_between(before: np.ndarray, after: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +157,7 @@ class WordTypeMixin:
         before = fifo.popped.copy()
         out = self._recv(pc, ins, next_pc, cost, lanes)
         pes, got = tags.read(before, fifo.popped)
-        wrong = (got != RAW) & (got != ins.flags)
+        wrong = refuses(ins.flags, got)
         if wrong.any():
             # The receiver that took a mistyped word first (then the first in the region): the one a launch
             # reports, whichever receivers the engine ran together.

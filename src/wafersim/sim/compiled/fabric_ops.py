@@ -17,11 +17,13 @@ The FIFOs of a wave are stacked (`FabricState`, sim/compiled/fabric_state.py): p
 time[f, slot, PE], value[f, slot, PE] (a ring of `value.shape[1]` slots, maybe shallower than the
 FIFO: a push that would overflow it is refused, and the NumPy engine deepens it), pushed/popped[f, PE], tags[f,
 slot, PE] with meta[f] = (uniform tag or -1, whether tags are per slot, flat offset from a FIFO's owner to its
-sender, pushes | pops seen, the deepest queue a push refused for a too shallow value ring wanted). All times are
+sender, pushes | pops seen, the deepest queue a push refused for a too shallow value ring wanted, the words it
+holds over every PE while its tags are per slot). All times are
 whole cycles here (the interpreter only runs then), so float64 arithmetic stored into float32 arrays is exact.
 """
 from __future__ import annotations
 
+from ...isa import opcodes
 from .jit import njit
 from .kinds import K_SEND, K_SENDV, K_VADDX
 from .table import DIR, FIFO, KIND, OUT_FIFO
@@ -34,16 +36,49 @@ RESIDENT = 1 << 40
 WAITS = RESIDENT - 1  # (parked[pe] & WAITS: what a parked PE waits for, resident or not; -1 gives no FIFO's code)
 
 # Columns of the per-FIFO `meta` array.
-UNIFORM, PER_SLOT, SENDER_OFFSET, MOVED, WANTS_ROOM = 0, 1, 2, 3, 4
-META_COLUMNS = 5
+UNIFORM, PER_SLOT, SENDER_OFFSET, MOVED, WANTS_ROOM, HELD = 0, 1, 2, 3, 4, 5
+META_COLUMNS = 6
 PUSHED, POPPED = 1, 2  # bits of meta[f, MOVED]
-RAW = 0  # the untyped word tag (isa.opcodes.WORD_TAG["raw"]): never checked
+RAW = 0  # the untyped word tag (isa.opcodes.WORD_TAG["raw"]): never checked against a type, only a chain's
+# A collective chain's tags: CHAIN_TAGS < tag < CHAIN_END (`isa.opcodes.is_chain_tag`). Numbers here, as RAW:
+# the machine code inlines them, and isa/opcodes.py is none of the sources `numba_cache` hashes (so checked).
+CHAIN_TAGS, CHAIN_END = 4, 9
+assert (RAW, CHAIN_TAGS, CHAIN_END) == (opcodes.WORD_TAG["raw"], opcodes.CHAIN_TAGS, len(opcodes.WORD_TYPES))
 
 
 @njit(cache=True, inline="always")
 def ring_slot(k, size):
     """k % size for a word number k >= 0 (a mask for the usual power-of-two sizes: no division)."""
     return k & (size - 1) if size & (size - 1) == 0 else k % size
+
+
+@njit(cache=True, inline="always")
+def refuses(tag, got):
+    """Whether a receive of `tag` refuses a word tagged `got` (-1: none pushed, taken): `wordtypes.refuses`, a
+    type's or a chain's line crossed (raw words and receives are the kernel's, never a collective chain's)."""
+    if got == tag or got == -1:
+        return False
+    if (CHAIN_TAGS < got < CHAIN_END) != (CHAIN_TAGS < tag < CHAIN_END):
+        return True
+    return got != RAW and tag != RAW
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def drained_to_uniform(meta, f):
+    """Before a push into FIFO f: where its words carry tags per slot but no PE holds a word (meta's HELD), the
+    words from now on carry one tag again, the push's (`WordTags.needs_marking`: a kernel's words and a
+    collective's, each drained before the other is sent, keep none)."""
+    if meta[f, PER_SLOT] != 0 and meta[f, HELD] == 0:
+        meta[f, PER_SLOT], meta[f, UNIFORM] = 0, -1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def held_words(pushed, popped, f):
+    """The words FIFO f holds, over every PE (meta's HELD, counted where its tags turn per slot)."""
+    held = 0
+    for pe in range(pushed.shape[1]):
+        held += pushed[f, pe] - popped[f, pe]
+    return held
 
 
 @njit(cache=True, nogil=True, _nrt=False, forceinline=True)

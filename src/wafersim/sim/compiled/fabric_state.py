@@ -15,7 +15,7 @@ import numpy as np
 
 from ..fabric import Fifo, SlotRows
 from ..hostmem import sparse_zeros
-from .fabric_ops import (META_COLUMNS, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WANTS_ROOM,
+from .fabric_ops import (HELD, META_COLUMNS, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WANTS_ROOM,
                          register_sleepers)
 
 
@@ -88,6 +88,8 @@ class FabricState:
         for f, fifo in enumerate(fifos):
             self.meta[f, UNIFORM] = -1 if fifo.tags.uniform is None else fifo.tags.uniform
             self.meta[f, PER_SLOT] = fifo.tags.slots is not None
+            if fifo.tags.slots is not None:  # (the words it holds: a push that finds none turns it uniform)
+                self.meta[f, HELD] = int(fifo.pushed.sum(dtype=np.int64)) - int(fifo.popped.sum(dtype=np.int64))
         time, value, pushed, popped, tags = self.stacks
         return (time, value, pushed, popped, tags, self.meta, self.offsets, self.latency, wave.word_time,
                 wave.progress, wave.stall, self.parked, self.ready, self.ready_top, self.joined, self.joined_top,
@@ -122,6 +124,8 @@ class FabricState:
             fifo.tags.uniform = None if self.meta[f, UNIFORM] == -1 else int(self.meta[f, UNIFORM])
             if self.meta[f, PER_SLOT] and fifo.tags.slots is None:
                 fifo.tags.slots = self.views[f][4]  # (the interpreter filled these rows: tags per slot from now)
+            elif not self.meta[f, PER_SLOT] and fifo.tags.slots is not None:
+                fifo.tags.slots = None  # (drained, then one tag pushed: `fabric_ops.drained_to_uniform`)
             moved = self.meta[f, MOVED]
             if moved & PUSHED:
                 changed.append((fifo, True))

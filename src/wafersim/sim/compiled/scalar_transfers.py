@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, ring_slot, wake
+from .fabric_ops import HELD, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, refuses, ring_slot, wake
 from .jit import njit
 from .kinds import BLOCKED, GO_ON, K_SEND
 from .table import A, D, DIR, FIFO, LANE_ROW, TAG
@@ -46,7 +46,9 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
             counts[i] += run_done
             resume[i] = pc
             return BLOCKED
-        per_slot, uniform = meta[f, PER_SLOT] != 0, meta[f, UNIFORM]
+        # (tags per slot, unless no PE holds a word: then this push's is the one, `fabric_ops.drained_to_uniform`)
+        drained = meta[f, PER_SLOT] != 0 and meta[f, HELD] == 0
+        per_slot, uniform = meta[f, PER_SLOT] != 0 and not drained, -1 if drained else meta[f, UNIFORM]
         if queued + 1 > fifo_value.shape[1] or (not per_slot and uniform != -1 and uniform != tag):
             return GENERAL  # a ring to deepen, or the words in flight to mark per slot first
         slot = ring_slot(number, fifo_time.shape[1])
@@ -58,8 +60,9 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
         pushed[f, owner] = number + 1
         if per_slot:  # (`WordTags.mark`)
             tags[f, slot, owner] = tag
+            meta[f, HELD] += 1
         else:
-            meta[f, UNIFORM] = tag
+            meta[f, UNIFORM], meta[f, PER_SLOT] = tag, 0
         meta[f, MOVED] |= PUSHED
         if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * f:  # it waits for this push
             wake(owner, parked, resume, ready, ready_top, joined, joined_top)
@@ -73,10 +76,9 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
         resume[i] = pc
         return BLOCKED
     slot = ring_slot(number, fifo_time.shape[1])
-    if tag != RAW:  # (`WordTypeMixin._typed_recv`)
-        got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
-        if got != -1 and got != RAW and got != tag:
-            return GENERAL  # a word it refuses
+    got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]  # (`WordTypeMixin._typed_recv`)
+    if refuses(tag, got):
+        return GENERAL  # a word it refuses
     ready_at = moved_to + costs[pc]
     later = max(ready_at, np.float64(fifo_time[f, slot, i]))  # its word's arrival
     stall[i] += later - ready_at
@@ -84,6 +86,8 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
     fifo_time[f, slot, i] = later  # now: when the slot was freed
     popped[f, i] = number + 1
     meta[f, MOVED] |= POPPED
+    if meta[f, PER_SLOT] != 0:
+        meta[f, HELD] -= 1
     d = fields[D, pc]
     if d != 0:
         regs[d, i] = word

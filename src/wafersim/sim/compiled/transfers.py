@@ -26,8 +26,8 @@ import numpy as np
 
 from .arith import fadd, fmax, fmin
 from .half_arith import half_stream
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
-                         ring_slot, wake)
+from .fabric_ops import (HELD, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
+                         drained_to_uniform, held_words, refuses, ring_slot, wake)
 from .jit import njit, prefetch
 from .kinds import (BLOCKED, GO_ON, K_RECV, K_SEND, K_SENDV, K_VADDX, K_VMAXX, FLOPS, HALF_FLOPS, REFUSED,
                     VECTOR_ELEMENTS)
@@ -39,8 +39,9 @@ def uniform_words(meta, f, tag, sending):
     """Whether FIFO f's words carry one tag (`meta`'s uniform one) that a transfer with `tag` keeps uniform (a
     push) or accepts (a receive): then its words move in one tight loop (`transfer`)."""
     uniform = meta[f, UNIFORM]
-    return meta[f, PER_SLOT] == 0 and (uniform == -1 or uniform == tag
-                                       or (not sending and (tag == RAW or uniform == RAW)))
+    if meta[f, PER_SLOT] != 0:  # (a push into one no PE holds a word of makes it uniform: `drained_to_uniform`)
+        return sending and meta[f, HELD] == 0
+    return uniform == -1 or uniform == tag or (not sending and not refuses(tag, uniform))
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
@@ -121,7 +122,7 @@ def pull(f, i, fields, costs, regs, sram, lane_constants, times, counts, resume,
                                 times[s] + (costs[pc] if done == 0 else 0.0),
                                 latency[fields[DIR, pc], s if latency.shape[1] > 1 else 0], word_time)
     stall[s] += held
-    pushed[f, i], meta[f, UNIFORM] = number + count, fields[TAG, pc]
+    pushed[f, i], meta[f, UNIFORM], meta[f, PER_SLOT] = number + count, fields[TAG, pc], 0
     meta[f, MOVED] |= PUSHED
     vector_words[0] += count
     times[s] = moved_to  # (its owed cycles settled, as a parked PE's are)
@@ -223,7 +224,7 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
                 stall[i] += held
                 moved_to, done = ready_at, done + count
                 if sending:
-                    pushed[f, owner], meta[f, UNIFORM] = number + count, tag
+                    pushed[f, owner], meta[f, UNIFORM], meta[f, PER_SLOT] = number + count, tag, 0
                     meta[f, MOVED] |= PUSHED
                     if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * f:
                         woke_owner = owner
@@ -257,9 +258,9 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
                 status = REFUSED
                 break
         slot, out_slot = ring_slot(number, depth), ring_slot(out_number, depth)
-        if not sending and tag != RAW:  # (`WordTypeMixin._typed_recv`, `_check_stream_tags`)
+        if not sending:  # (`WordTypeMixin._typed_recv`, `_check_stream_tags`)
             got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
-            if got != -1 and got != RAW and got != tag:
+            if refuses(tag, got):
                 status = REFUSED  # a WordTypeError
                 break
         ready_at = moved_to + (costs[pc] if done == 0 else 0.0)
@@ -274,6 +275,8 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
             fifo_time[f, slot, i] = later  # now: when the slot was freed
             popped[f, i] = number + 1
             meta[f, MOVED] |= POPPED
+            if meta[f, PER_SLOT] != 0:
+                meta[f, HELD] -= 1
             if stream:  # own value first (`StreamOpsMixin._stream_op`)
                 row = base + done
                 if fields[FLOAT, pc] == HALF_FLOAT:  # float16 bits (`half_arith`)
@@ -304,13 +307,20 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
                 regs[a, i] if scalar else sram[base + done, i])
             fifo_time[out, out_slot, owner] = moved_to + latency[fields[DIR, pc],
                                                                  i if per_pe_latency else 0]
-            pushed[out, owner] = out_number + 1
-            if meta[out, PER_SLOT] == 0 and (meta[out, UNIFORM] == -1 or meta[out, UNIFORM] == tag):
-                meta[out, UNIFORM] = tag  # (`WordTags.needs_marking`, `mark`)
-            else:
-                if meta[out, PER_SLOT] == 0:  # the words in flight carry the uniform tag
+            # (`WordTags.needs_marking`, `mark`: a FIFO no PE holds a word of takes the push's tag as its one)
+            drained_to_uniform(meta, out)
+            if meta[out, PER_SLOT] == 0 and meta[out, UNIFORM] != -1 and meta[out, UNIFORM] != tag:
+                held = held_words(pushed, popped, out)
+                if held == 0:
+                    meta[out, UNIFORM] = -1
+                else:  # tags per slot from now: the words in flight carry the uniform tag
                     tags[out, :, :] = meta[out, UNIFORM]
-                    meta[out, PER_SLOT] = 1
+                    meta[out, PER_SLOT], meta[out, HELD] = 1, held
+            pushed[out, owner] = out_number + 1
+            if meta[out, PER_SLOT] == 0:
+                meta[out, UNIFORM] = tag
+            else:
+                meta[out, HELD] += 1
                 tags[out, out_slot, owner] = tag
             meta[out, MOVED] |= PUSHED
             if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:  # woken
