@@ -80,6 +80,10 @@ def render() -> str:
         "1 / `link_words_per_cycle` cycles a word; messages, global memory and barriers may wait on top (see",
         "docs/timing.md).",
         "",
+        "A vector op whose SRAM operands overlap (`vadd r1, r0, r2, r4` with r1 = 1, r0 = 0: d = a + 1) reads every",
+        "element of its operands before it writes any, as if through a temporary, as NumPy's `d[:] = a + b` does:",
+        "not element by element (tests/test_vector.py).",
+        "",
         "| opcode | # | format | assembly | meaning | class [cycles, pJ] |",
         "|---|---|---|---|---|---|",
     ]
