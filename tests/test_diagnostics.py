@@ -335,3 +335,12 @@ def test_max_seconds_inside_a_later_wave_counts_the_waves_before_it_and_lists_it
     assert (err.waves_done, err.waves, err.blocks_done, err.blocks) == (1, 2, 1, 2)
     assert "after 1 of 2 waves (1 of 2 blocks halted, 1 left" in str(err) and "unless this wave's PEs" in str(err)
     assert err.running[0]["count"] == 16 and err.block_index == (1, 0)
+
+
+@pytest.mark.parametrize("limit, shown", [(6, "max_cycles=6 "), (5.5, "max_cycles=5.5 "),
+                                          (2500.25, "max_cycles=2,500.25 "), (10**6, "max_cycles=1,000,000 ")])
+def test_the_cycle_limit_error_shows_max_cycles_as_given(limit, shown):
+    # A fractional limit was shown rounded (5.5 as "max_cycles=6"), a limit the PE had not passed.
+    with pytest.raises(ws.CycleLimitError, match=shown) as info:
+        run("spin:\njmp spin\n", (1, 1), (1, 1), max_cycles=limit)
+    assert info.value.max_cycles == limit

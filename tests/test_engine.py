@@ -4,6 +4,8 @@ Results are compared with NumPy; timings with figures derived from the `WaferSpe
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -420,6 +422,18 @@ def test_a_vmath_naming_a_function_past_the_table_is_refused_and_the_last_one_ru
     with pytest.raises(ws.LaunchError, match="function number 31"):
         dev.launch(ws.assemble(source.format(31)), 1, 1)
     dev.launch(ws.assemble(source.format(len(VECTOR_MATH) - 1)), 1, 1)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("jmp 2\nli r1, 0x02000000\nhalt\n", "jump to pc 2, into the middle of the li at pc 1 (its extension word)"),
+    ("li r2, 2\nloop:\naddi r2, r2, -1\nli r3, 5\nbnz r2, 4\n", "jump to pc 4, into the middle of the li at pc 3"),
+    ("jmp 40\n", "jump to pc 40, outside the program (1 word)"),
+])
+def test_a_numeric_jump_into_an_extension_word_or_past_the_code_is_a_launch_error_saying_which(source, message):
+    # An assembly branch may name a pc by number; one landing on a `li`'s immediate was reported as "outside
+    # the program (7 words)" though 2 < 7, which sent a reader looking for the wrong mistake.
+    with pytest.raises(ws.LaunchError, match=re.escape(message)):
+        ws.Device(ws.WaferSpec(width=2, height=2)).launch(ws.assemble(source), 1, (2, 2))
 
 
 def test_cycle_limit_error_names_the_running_pes_and_their_source_lines(tmp_path):

@@ -325,6 +325,30 @@ def test_vector_op(dev, op, mod, mode):
         np.testing.assert_array_equal(out[:n], expected[:n])
 
 
+@pytest.mark.parametrize("op, mod", [("vadd", ".f"), ("vsub", ""), ("vmul", ".f"), ("vdiv", ""), ("vmax", ".f"),
+                                     ("vmin", ".s"), ("vfma", ""), ("vscale", ".f")])
+def test_a_vector_op_whose_destination_overlaps_its_operands_reads_them_first(dev, op, mod):
+    """docs/isa.md: overlapping operands read as if through a temporary (NumPy's d[:] = a + b), not element by
+    element; each PE's d, a and b lie anywhere in its X, Y and D rows, so most overlap (d = a + 1 in half)."""
+    rng = np.random.default_rng([sum(map(ord, op + mod)), 52])
+    if "f" in mod:
+        X, Y, D = (rng.uniform(-100.0, 100.0, (N_PES, R)).astype(np.float32).view(np.int32) for _ in range(3))
+    else:
+        X, Y, D = (rng.integers(-1000, 1000, (N_PES, R)).astype(np.int32) for _ in range(3))
+    rows = []
+    for i in range(N_PES):
+        length = int(rng.integers(1, R + 1))
+        a, b = (int(v) for v in rng.integers(0, 3 * R - length + 1, 2))
+        d = min(a + 1, 3 * R - length) if i % 2 else int(rng.integers(0, 3 * R - length + 1))
+        rows.append([d, a, b, length, int(rng.integers(-9, 9))])
+    params = np.array(rows, np.int64)
+    if "f" in mod:
+        params[:, 4] = rng.uniform(-4, 4, N_PES).astype(np.float32).view(np.int32)
+    out = run_vec(dev, vec_body(op, mod), X, Y, D, params)
+    expected = vec_reference(op, mod, np.concatenate([X, Y, D], axis=1), params, N_PES)
+    np.testing.assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize("mode", ["uniform", "per-pe"])
 def test_vfma_int_wraps(dev, mode):
     rng = np.random.default_rng(99)

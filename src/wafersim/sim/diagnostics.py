@@ -193,8 +193,10 @@ class DiagnosticsMixin:
         place of the first PE (in the region's order) that stopped there."""
         where, running = self._running()
         pc, lanes = min(self.over_limit.items(), key=lambda place: int(place[1].indices()[0]))
+        limit = self.launch.max_cycles  # (as given: 5.5 is not shown as 6, which the PE may not pass)
+        limit_text = f"{limit:,.0f}" if float(limit).is_integer() else f"{limit:,}"
         raise CycleLimitError(
-            f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,.0f} (a PE reached cycle "
+            f"{self.program.name} ran past max_cycles={limit_text} (a PE reached cycle "
             f"{self.latest_over_limit:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
             f"max_cycles to the launch if it should run longer\nPEs still running:\n{where}",
             max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,

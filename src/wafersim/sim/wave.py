@@ -432,8 +432,12 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 self._flush(lanes, pending_cost, pending_count)
                 if pc == len(self.program.code):  # falling off the end halts, like returning
                     return self._halt(lanes)
-                raise LaunchError(f"{self.program.name}: jump to pc {pc}, outside the program "
-                                  f"({len(self.program.code)} words){self._where(lanes)}", pc=pc)
+                if pc - 1 in self.ops and self.ops[pc - 1][1] > pc:  # (a numeric target in assembly)
+                    where = f"into the middle of the {self.ops[pc - 1][0].op} at pc {pc - 1} (its extension word)"
+                else:
+                    size = len(self.program.code)
+                    where = f"outside the program ({size} word{'' if size == 1 else 's'})"
+                raise LaunchError(f"{self.program.name}: jump to pc {pc}, {where}{self._where(lanes)}", pc=pc)
             run = blocks.at(pc, updates) if blocks is not None else None
             ran = run and blocks.execute(self, run, lanes, batch, rank1 if updates else None)
             if ran:  # (the loop's books for each: its count (counted), its cost owed in order, `previous`)
