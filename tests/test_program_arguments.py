@@ -176,3 +176,15 @@ def test_a_signalling_nan_scalar_reaches_the_kernel_with_its_bits_and_a_constant
     _store_constant[1, 8](out, value)  # (the compiler's constant is a Python float: NaN, sign and payload kept)
     stored = out.copy_to_host()
     assert np.isnan(stored).all() and (stored.view(np.uint32) & 0xFFBFFFFF == bits & 0xFFBFFFFF).all()
+
+
+def test_a_long_double_scalar_rounds_once_to_float32_and_a_constant_one_launches():
+    """1 + 2**-24 + 2**-60 as an np.longdouble went through Python's float first: rounded to 1 + 2**-24, a tie,
+    then to 1.0, where NumPy's float32 of it is 1 + 2**-23; a `ws.constant` one was refused (its word, 1.0,
+    against the compiled bits). (Where long double is double, both roundings agree: the test still holds.)"""
+    dev = _device()
+    value = np.longdouble(1) + np.longdouble(2) ** -24 + np.longdouble(2) ** -60
+    for kernel in (_store_scalar, _store_constant):
+        out = dev.device_array(8, np.float32)
+        kernel[1, 8](out, value)
+        assert out.copy_to_host().tolist() == [float(np.float32(value))] * 8
