@@ -124,3 +124,36 @@ def test_a_ping_pong_in_one_interpreter_call_counts_every_cycle():
     long = cycles_every_strategy(ping_pong(rounds), (2, 1), spec_of(hop_latency))
     assert long > 2 * TIME32_LIMIT
     assert long - short == 2 * rounds * (hop_latency - 1)  # (a hop latency more per hop)
+
+
+def loop_then_barriers(loops: int, adds: int) -> str:
+    """PEs of x = 0 an add ahead of the others, then `loops` iterations of an add, then 3 times: `adds` adds and a
+    block barrier (every PE arriving at once, the adds' issue cycles owed: `_barrier_of_everyone`)."""
+    return (f"sreg r1, tid.x\nli r2, 0\nli r3, {loops}\nbnz r1, skip\naddi r2, r2, 1\nskip:\n"
+            f"loop:\naddi r2, r2, 1\naddi r3, r3, -1\nbnz r3, loop\n" + ("addi r2, r2, 1\n" * adds + "bar\n") * 3
+            + "print r2, 0\nhalt\n")
+
+
+@pytest.mark.parametrize("grid", [(1, 1), (2, 1)])  # (one block: one release number; two: a release per block)
+def test_barriers_of_every_pe_owing_issue_cycles_near_and_past_float32_count_every_cycle(grid, monkeypatch):
+    # Stop 52 takes the cycles the group owes off a one-block release before the waits (heat52); the clocks
+    # pass 2**23, where they widen to float64, and 2**24, where float32 would round odd cycles.
+    from wafersim.sim import barriers
+
+    owed_seen = []
+    everyone = barriers.BarrierMixin._barrier_of_everyone
+
+    def spy(self, pc, cost, owed=0.0, owed_count=0):
+        owed_seen.append(owed)
+        return everyone(self, pc, cost, owed, owed_count)
+
+    monkeypatch.setattr(barriers.BarrierMixin, "_barrier_of_everyone", spy)
+    spec = ws.WaferSpec(width=4, height=4, cost_cycles={"alu": 1001})
+    costs = opcode_cycles(spec)
+    per_loop = 2 * costs["addi"] + costs["bnz"]
+    base = run(loop_then_barriers(10, 1), grid, (2, 2), spec=spec).cycles
+    for loops in (4186, 8377):  # (the barriers' clocks: around 2**23, and past 2**24)
+        stats = run_every_strategy(lambda: (None, run(loop_then_barriers(loops, 2), grid, (2, 2), spec=spec)))[1]
+        assert stats.cycles == base + (loops - 10) * per_loop + 3 * costs["addi"]
+        assert [p.value for p in stats.prints] == [loops + 7, loops + 6] * 2 * grid[0]  # (x = 0: an add ahead)
+    assert TIME32_LIMIT < 8377 * per_loop and 2 * TIME32_LIMIT < 8377 * per_loop and max(owed_seen) > 0

@@ -120,3 +120,64 @@ def test_a_stream_op_in_a_file_written_before_stop_51_loads_as_it_was_written(tm
     loaded = binary.load(tmp_path / "old.wsb")
     assert loaded.code.tolist() == program.code.tolist()
     assert disassemble(loaded) == disassemble(program)
+
+
+def _compiled_file_meta(tmp_path):
+    """A compiled kernel's program file (float parameter `factor`) and its metadata, as JSON."""
+    import json
+
+    import wafersim as ws
+    from wafersim.isa import binary
+
+    @ws.jit
+    def scale(out, factor):
+        i = ws.grid(1)
+        if i < out.shape[0]:
+            out[i] = i * factor
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=1))
+    out = dev.device_array(4)
+    data = binary.save(scale.compile_for(out, 2.0).program, tmp_path / "k.wsb").read_bytes()
+    length = struct.unpack("<I", data[8:12])[0]
+    return dev, out, json.loads(data[12:12 + length]), data[12 + length:]
+
+
+def _rewritten(tmp_path, meta, code):
+    import json
+    import zlib
+
+    body = json.dumps(meta).encode()
+    body = struct.pack("<I", len(body)) + body + code
+    path = tmp_path / "rewritten.wsb"
+    path.write_bytes(b"WSB3" + struct.pack("<I", zlib.crc32(body, zlib.crc32(b"WSB3"))) + body)
+    return path
+
+
+def test_a_compiled_program_file_of_stop_51_without_argument_words_loads_and_launches_unchecked(tmp_path):
+    """Files written before stop 52 hold no "arguments": the program loads as one of unknown argument words
+    (as assembly), and launches with the words given, the right ones computing what they did."""
+    import wafersim as ws
+    from wafersim.isa import binary
+
+    dev, out, meta, code = _compiled_file_meta(tmp_path)
+    assert [entry[0] for entry in meta.pop("arguments")] == ["ptr", "dim", "f32"]
+    program = binary.load(_rewritten(tmp_path, meta, code))
+    assert program.arguments is None
+    ws.Kernel(program)[1, 4](out, 4, 2.0)
+    assert out.copy_to_host().tolist() == [2.0 * i for i in range(4)]
+    ws.Kernel(program)[1, 4](out, 4, 2)  # (unchecked, as before: the int's bits read as a float, 2.8e-45)
+    assert out.copy_to_host().tolist() == [float(np.float32(i) * np.uint32(2).view(np.float32)) for i in range(4)]
+
+
+@pytest.mark.parametrize("arguments", [["ptr", "dim", "f32"], [["ptr", "out"], ["dim", "out"], ["real", "factor"]],
+                                       [["ptr", "out"], ["dim", "out"], ["constant", "factor"]],
+                                       [["ptr", "out"], ["dim", "out"], ["f32", 7]]])
+def test_a_program_file_with_malformed_argument_words_is_an_assembly_error(tmp_path, arguments):
+    """Each was taken: a string entry spelled out its letters as an ArgumentWord, an unknown kind raised a bare
+    KeyError at launch, a constant without its word a bare TypeError."""
+    from wafersim.isa import binary
+
+    _, _, meta, code = _compiled_file_meta(tmp_path)
+    meta["arguments"] = arguments
+    with pytest.raises(AssemblyError, match="damaged program metadata"):
+        binary.load(_rewritten(tmp_path, meta, code))

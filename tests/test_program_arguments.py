@@ -135,3 +135,56 @@ def test_an_array_of_another_dtype_than_the_program_reads_is_refused():
         halves[1, 4](dev.to_device(values), 4, out, 4)
     halves[1, 4](dev.to_device(values.astype(np.float16)), 4, out, 4)
     assert out.copy_to_host().tolist() == (2 * values).tolist()
+
+
+@ws.jit
+def _store_scalar(out, v):
+    i = ws.grid(1)
+    if i < out.shape[0]:
+        out[i] = v
+
+
+@ws.jit
+def _store_constant(out, c: ws.constant):
+    i = ws.grid(1)
+    if i < out.shape[0]:
+        out[i] = c
+
+
+def _signalling_nans():
+    import ml_dtypes
+
+    return (np.uint32(0x7F800001).view(np.float32), np.uint16(0x7C01).view(np.float16),
+            np.uint16(0x7F81).view(ml_dtypes.bfloat16))
+
+
+@pytest.mark.parametrize("value", _signalling_nans(), ids=["float32", "float16", "bfloat16"])
+def test_a_signalling_nan_scalar_reaches_the_kernel_with_its_bits_and_a_constant_one_launches(value):
+    """A @ws.jit launch passed float scalars through Python's `float`, which quiets a signalling NaN: the kernel
+    read 0x7fc00001 for the float32 0x7f800001 (16-bit floats so too, also through `ws.Kernel`), and a
+    `ws.constant` parameter given one was refused as "another value than compiled for" (its word against the
+    compiled bits), a false error."""
+    dev = _device()
+    out = dev.device_array(8, np.float32)
+    bits = int(np.float32(value).view(np.uint32))  # NumPy's widening to float32: exact, NaN payloads too
+    _store_scalar[1, 8](out, value)
+    assert out.copy_to_host().view(np.uint32).tolist() == [bits] * 8
+    out = dev.device_array(8, np.float32)
+    ws.Kernel(_store_scalar.compile_for(out, value).program)[1, 8](out, 8, value)
+    assert out.copy_to_host().view(np.uint32).tolist() == [bits] * 8
+    out = dev.device_array(8, np.float32)
+    _store_constant[1, 8](out, value)  # (the compiler's constant is a Python float: NaN, sign and payload kept)
+    stored = out.copy_to_host()
+    assert np.isnan(stored).all() and (stored.view(np.uint32) & 0xFFBFFFFF == bits & 0xFFBFFFFF).all()
+
+
+def test_a_long_double_scalar_rounds_once_to_float32_and_a_constant_one_launches():
+    """1 + 2**-24 + 2**-60 as an np.longdouble went through Python's float first: rounded to 1 + 2**-24, a tie,
+    then to 1.0, where NumPy's float32 of it is 1 + 2**-23; a `ws.constant` one was refused (its word, 1.0,
+    against the compiled bits). (Where long double is double, both roundings agree: the test still holds.)"""
+    dev = _device()
+    value = np.longdouble(1) + np.longdouble(2) ** -24 + np.longdouble(2) ** -60
+    for kernel in (_store_scalar, _store_constant):
+        out = dev.device_array(8, np.float32)
+        kernel[1, 8](out, value)
+        assert out.copy_to_host().tolist() == [float(np.float32(value))] * 8

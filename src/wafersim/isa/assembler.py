@@ -59,13 +59,16 @@ class Symbol(NamedTuple):
 class ArgumentWord(NamedTuple):
     """What a compiled kernel reads from one of its argument words (`Program.arguments`)."""
 
-    kind: str  # "ptr" (a device array), "dim" (one of its dimensions), "i32", "f32", or "constant"
+    kind: str  # one of ARGUMENT_KINDS: "ptr" (a device array), "dim" (one of its dimensions), "i32", "f32", "constant"
     parameter: str  # the kernel parameter it comes from
     #: a "constant" (a `ws.constant` parameter, compiled into the code): the 32-bit word of its value
     word: int | None = None
     #: a "ptr": the element type the program reads the array as ("f32", "i32", "f16", "bf16")
     dtype: str | None = None
 
+
+#: `ArgumentWord.kind`s.
+ARGUMENT_KINDS = frozenset({"ptr", "dim", "i32", "f32", "constant"})
 
 #: The largest string number `print` can name (its immediate is an unsigned 15-bit field).
 MAX_STRING = (1 << 15) - 1

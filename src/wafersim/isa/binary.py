@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArgumentTypeError, AssemblyError, output_path, path_argument, write_whole
-from .assembler import ArgumentWord, Program, Symbol
+from .assembler import ARGUMENT_KINDS, ArgumentWord, Program, Symbol
 from .encoding import code_before_stop_51
 
 MAGIC = b"WSB3"
@@ -113,7 +113,20 @@ def _program(meta: dict, code: bytes) -> Program:
                    routes=tuple((channel, name) for channel, name in meta.get("routes", [])),
                    symbols=tuple(symbol_of(entry) for entry in meta.get("symbols", [])),
                    arguments=None if meta.get("arguments") is None else
-                   tuple(ArgumentWord(*entry) for entry in meta["arguments"]))
+                   tuple(argument_of(entry) for entry in meta["arguments"]))
+
+
+def argument_of(entry: list) -> ArgumentWord:
+    """An `ArgumentWord` from its JSON list: kind, parameter, word, dtype (a ValueError if it is none: an
+    unknown kind would surface at launch as a bare KeyError, a string entry would spell out its letters)."""
+    if not isinstance(entry, list) or not 2 <= len(entry) <= 4:
+        raise ValueError(f"argument entry {entry!r}")
+    argument = ArgumentWord(*entry)
+    if argument.kind not in ARGUMENT_KINDS or not isinstance(argument.parameter, str) or \
+            not isinstance(argument.word, (int, type(None))) or not isinstance(argument.dtype, (str, type(None))) \
+            or (argument.kind == "constant") != isinstance(argument.word, int):  # (a constant's word is checked)
+        raise ValueError(f"argument entry {entry!r}")
+    return argument
 
 
 def symbol_of(entry: list) -> Symbol:

@@ -386,8 +386,8 @@ class Device:
     def kernel_argument(self, value: Any, position: int, name: str | None = None) -> int:
         """The 32-bit word a kernel sees for one argument (`name`: the kernel parameter's, for messages)."""
         label = f"argument {position}" + (f" ({name})" if name else "")
-        if is_half_scalar(value):  # (an ml_dtypes.bfloat16 scalar is no np.floating: taken as np.float16 is)
-            value = float(value)
+        if is_half_scalar(value):  # (an ml_dtypes.bfloat16 scalar is no np.floating: taken as np.float16 is;
+            value = np.float32(value)  # exact, a signalling NaN's bits too, which `float` would quiet)
         if isinstance(value, (DeviceArray, DevicePointer)):
             if value.device is not self:  # (`_own`'s "the pointer ... belongs to another device" named no cause)
                 what = "a device array" if isinstance(value, DeviceArray) else "a pointer"

@@ -144,7 +144,9 @@ class Dispatcher(Kernel):
                 words.append(int(value))
             elif isinstance(value, (float, np.floating)) or is_half_scalar(value):
                 kinds.append(("scalar", "f32"))
-                words.append(float(value))
+                # (a NumPy scalar as it is: `float` of a signalling NaN quiets it, so the kernel read other bits
+                # than the value's, and a ws.constant one was refused as another value than compiled for)
+                words.append(value if isinstance(value, np.generic) else float(value))
             else:
                 # (the wrong type: an ArgumentTypeError, which is a LaunchError, as docs/api.md lists it)
                 raise ArgumentTypeError(f"{label}: unsupported type {type(value).__name__} (pass "

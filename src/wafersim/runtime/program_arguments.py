@@ -9,6 +9,7 @@ reinterpreted words. Programs written in assembly carry no such record and are l
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -44,35 +45,38 @@ def _fits(kind: str, value: Any) -> bool:
 
 def check_program_arguments(program: Program, args: Sequence[Any], words: Sequence[int]) -> None:
     """Refuse arguments that do not fit what `program` reads from their words (`words`: the launch's words of
-    `args`, `Device.kernel_argument`); nothing to check for a program without `arguments`."""
+    `args`, `Device.kernel_argument`); nothing to check for a program without `arguments`. (Every launch of a
+    compiled program runs this, @ws.jit's too: messages are built only for a refusal.)"""
     expected = program.arguments
     if expected is None or len(expected) != len(args):  # (a count that differs is refused by the launch)
         return
     for position, (entry, value, word) in enumerate(zip(expected, args, words)):
-        label = f"argument {position} ({entry.parameter}"
-        if entry.kind == "constant":
+        kind = entry.kind
+        if kind == "constant":
             if (int(word) & 0xFFFFFFFF) != entry.word:
-                raise LaunchError(f"{label}, a ws.constant parameter) is {value!r}, but {program.name} was compiled "
-                                  f"for the value whose word is 0x{entry.word:08x}: a constant parameter's value is "
-                                  f"part of the program's code; compile it for this value "
-                                  f"(kernel.compile_for(...)) or launch the @ws.jit kernel itself",
-                                  position=position, parameter=entry.parameter)
+                raise LaunchError(f"argument {position} ({entry.parameter}, a ws.constant parameter) is {value!r}, "
+                                  f"but {program.name} was compiled for the value whose word is "
+                                  f"0x{entry.word:08x}: a constant parameter's value is part of the program's code; "
+                                  f"compile it for this value (kernel.compile_for(...)) or launch the @ws.jit "
+                                  f"kernel itself", position=position, parameter=entry.parameter)
             continue
-        if entry.kind == "ptr" and entry.dtype is not None and isinstance(value, DeviceArray) and \
-                ARRAY_DTYPES.get(value.dtype) != entry.dtype:
-            raise ArgumentTypeError(f"{label}) is a device array of {value.dtype}, where {program.name} reads "
-                                    f"{_ELEMENTS.get(entry.dtype, entry.dtype)} elements: it would read the "
-                                    f"array's bits as another type; pass an array of that dtype "
-                                    f"(dev.to_device(host.astype(...))), or compile for this one",
-                                    position=position, parameter=entry.parameter, expected=entry.dtype)
-        if not _fits(entry.kind, value):
-            raise ArgumentTypeError(f"{label}) is {type(value).__name__} {value!r}, where {program.name} reads "
-                                    f"{_WHAT[entry.kind]}: a program takes raw argument words, so it would "
-                                    f"read this value's bits as another type"
-                                    + (f"; pass {float(value)!r}" if entry.kind == "f32" and _is_int(value) else
-                                       "; pass int(...) of it" if entry.kind in ("i32", "dim") and _is_float(value)
+        if kind == "ptr" and isinstance(value, DeviceArray):
+            if entry.dtype is not None and ARRAY_DTYPES.get(value.dtype) != entry.dtype:
+                raise ArgumentTypeError(f"argument {position} ({entry.parameter}) is a device array of "
+                                        f"{value.dtype}, where {program.name} reads "
+                                        f"{_ELEMENTS.get(entry.dtype, entry.dtype)} elements: it would read the "
+                                        f"array's bits as another type; pass an array of that dtype "
+                                        f"(dev.to_device(host.astype(...))), or compile for this one",
+                                        position=position, parameter=entry.parameter, expected=entry.dtype)
+            continue
+        if not _fits(kind, value):
+            raise ArgumentTypeError(f"argument {position} ({entry.parameter}) is {type(value).__name__} {value!r}, "
+                                    f"where {program.name} reads {_WHAT[kind]}: a program takes raw argument words, "
+                                    f"so it would read this value's bits as another type"
+                                    + (f"; pass {float(value)!r}" if kind == "f32" and _is_int(value) else
+                                       "; pass int(...) of it" if kind in ("i32", "dim") and _is_float(value)
                                        else ""),
-                                    position=position, parameter=entry.parameter, expected=entry.kind)
+                                    position=position, parameter=entry.parameter, expected=kind)
     _check_dimensions(program, expected, args)
 
 
@@ -83,10 +87,10 @@ def _check_dimensions(program: Program, expected: Sequence[ArgumentWord], args: 
     for position, (entry, value) in enumerate(zip(expected, args)):
         if entry.kind != "ptr" or not isinstance(value, DeviceArray):
             continue
-        dims = [args[k] for k in range(position + 1, len(args))
-                if expected[k].kind == "dim" and expected[k].parameter == entry.parameter]
-        sizes = tuple(int(d) for d in dims)
-        if any(d < 0 for d in sizes) or int(np.prod(sizes, dtype=object)) > value.size:
+        sizes = tuple(int(args[k]) for k in range(position + 1, len(args))
+                      if expected[k].kind == "dim" and expected[k].parameter == entry.parameter)
+        if any(d < 0 for d in sizes) or math.prod(sizes) > math.prod(value.shape):  # (Python ints: exact;
+            # `DeviceArray.size` is NumPy's product, a few microseconds a launch)
             name = entry.parameter
             words = (f"argument {position + 1}" if len(sizes) == 1 else
                      f"arguments {position + 1} to {position + len(sizes)}")
