@@ -328,3 +328,46 @@ def test_untyped_assembly_words_and_chain_words_meet_only_on_their_own_side(sent
     with pytest.raises(ws.ChainWordError) as info:
         _under_every_strategy(launch)
     assert (info.value.pe, info.value.sender, info.value.chain_side) == ((1, 0), (0, 0), expected)
+
+
+@ws.jit
+def _bitcast_receives_around_an_int_all_reduce(values, bits, out, seen):
+    """Each PE's east neighbour sends it an int32 word before an int32 `allreduce` and another after it, on
+    the channel the chain's words share; each is received with bitcast=True as a float32 (what bitcast is
+    for: another type's bits), scalar and into a slice."""
+    x, y = ws.grid(2)
+    got = ws.local.array(2, np.float32)
+    got[0] = 0.0
+    got[1] = 0.0
+    if ws.has_neighbor(ws.WEST):
+        ws.send(ws.WEST, bits[y, x])
+    if ws.has_neighbor(ws.EAST):
+        got[0] = ws.recv(ws.EAST, dtype=np.float32, bitcast=True)
+    total = allreduce(values[y, x], SUM)
+    if ws.has_neighbor(ws.WEST):
+        ws.send(ws.WEST, bits[y, x] + 1)
+    if ws.has_neighbor(ws.EAST):
+        ws.recv(ws.EAST, out=got[1:2], bitcast=True)
+    out[y, x] = total
+    seen[y, x] = got[0] + got[1]
+
+
+def test_bitcast_receives_of_another_type_s_words_around_an_int_chain_read_their_bits_under_every_strategy():
+    """review52b: chain52's rule refuses raw words only across the chain's line; a bitcast receive of the
+    kernel's own int32 words (read as float32 bits) on the FIFO an int32 chain (`ci32`) drains between them is
+    the kernel's, under every strategy: NumPy's view of the bits, and NumPy's sum."""
+    values = np.arange(12, dtype=np.int32).reshape(3, 4) * 7 - 30
+    bits = (np.arange(12, dtype=np.float32).reshape(3, 4) + 0.5).view(np.int32)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+
+    def launch():
+        out, seen = dev.device_array(values.shape, np.int32), dev.device_array(values.shape)
+        stats = _bitcast_receives_around_an_int_all_reduce[1, (4, 3)](dev.to_device(values), dev.to_device(bits),
+                                                                      out, seen)
+        return (out.copy_to_host(), seen.copy_to_host()), stats
+
+    (out, seen), _ = _under_every_strategy(launch)
+    expected = np.zeros(values.shape, dtype=np.float32)
+    expected[:, :-1] = bits[:, 1:].view(np.float32) + (bits[:, 1:] + 1).view(np.float32)
+    np.testing.assert_array_equal(out, np.full(values.shape, values.sum()))
+    np.testing.assert_array_equal(seen, expected)
