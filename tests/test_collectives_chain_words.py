@@ -371,3 +371,41 @@ def test_bitcast_receives_of_another_type_s_words_around_an_int_chain_read_their
     expected[:, :-1] = bits[:, 1:].view(np.float32) + (bits[:, 1:] + 1).view(np.float32)
     np.testing.assert_array_equal(out, np.full(values.shape, values.sum()))
     np.testing.assert_array_equal(seen, expected)
+
+
+@ws.jit
+def _recv_fma_before_the_call(values, out):
+    """Each PE's `recv_fma` from the east before `allreduce`; the east neighbour's `send_nonzeros` comes after
+    the call: the raw receive meets the chain's partial result first."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    mine = ws.local.array(2, np.float32)
+    pairs = ws.local.array(4, np.float32)
+    got = ws.local.array(2, np.float32)
+    mine[0], mine[1], got[0], got[1] = v, 0.0, 0.0, 0.0
+    if ws.has_neighbor(ws.EAST):
+        ws.recv_fma(ws.EAST, got, 1.0, pairs)  # (the receive)
+    total = allreduce(v, SUM)  # (the call)
+    if ws.has_neighbor(ws.WEST):
+        ws.send_nonzeros(ws.WEST, mine, pairs)
+    out[y, x] = total + got[0]
+
+
+def test_a_recv_fma_taking_a_chain_word_stops_the_kernel_under_every_strategy():
+    """review52b: `recv_fma`'s raw receive (a count, then value and index words) is the kernel's, as a bitcast
+    receive is: meeting the chain's partial result on its FIFO, it stops with the ChainWordError the scalar
+    and slice bitcast receives give, under every strategy (not a count read from a float's bits)."""
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+
+    def launch():
+        out = dev.device_array(values.shape)
+        stats = _recv_fma_before_the_call[1, (4, 3)](dev.to_device(values), out)
+        return out.copy_to_host(), stats
+
+    with pytest.raises(ws.ChainWordError) as info:
+        _under_every_strategy(launch)
+    err = info.value
+    assert (err.pe, err.sender, err.channel, err.chain_side) == ((2, 0), (3, 0), 0, "kernel")
+    assert err.chain_call == (__file__, line_of(_recv_fma_before_the_call, "(the call)"))
+    assert (err.sent_type, err.received_type) == ("float32", "raw")
