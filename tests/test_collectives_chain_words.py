@@ -409,3 +409,36 @@ def test_a_recv_fma_taking_a_chain_word_stops_the_kernel_under_every_strategy():
     assert (err.pe, err.sender, err.channel, err.chain_side) == ((2, 0), (3, 0), 0, "kernel")
     assert err.chain_call == (__file__, line_of(_recv_fma_before_the_call, "(the call)"))
     assert (err.sent_type, err.received_type) == ("float32", "raw")
+
+
+def _block_all_reduce_of(dtype, n: int):
+    @ws.jit
+    def all_reduce(out, values):
+        i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+        v = ws.local.array(n, dtype)
+        part = ws.local.array(16, dtype)
+        v[0:n] = values[i, 0:n]
+        wsc.block_all_reduce_array(v, part, wsc.SUM, 2)
+        out[i, 0:n] = v[0:n]
+    return all_reduce
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, np.int32], ids=["f16", "bf16", "i32"])
+def test_array_all_reduces_of_each_chain_type_match_numpy_under_every_strategy(dtype):
+    """review52b: the chains' own words of the other types (`cf16` through `vhaddx.c`, `cbf16` through vector
+    and background receives, `ci32` through `vaddx.c`; sends `sendv` and `senda`) pass chain52's rule on every
+    path: each strategy gives the same run and NumPy's sums (small integers: exact in every type, in any
+    order). test_engine_strategies covers float32 only."""
+    n, block = 12, (5, 3)
+    values = np.random.default_rng(3).integers(-9, 10, (block[0] * block[1], n)).astype(dtype)
+    kernel = _block_all_reduce_of(dtype, n)
+
+    def launch():
+        device = ws.Device(ws.WaferSpec.preset("wse2", width=block[0], height=block[1]))
+        out = device.device_array(values.shape, dtype)
+        stats = kernel[1, block](out, device.to_device(values))
+        return out.copy_to_host(), stats
+
+    out, _ = _under_every_strategy(launch)
+    want = values.astype(np.float64).sum(axis=0)
+    np.testing.assert_array_equal(out.astype(np.float64), np.broadcast_to(want, out.shape))
