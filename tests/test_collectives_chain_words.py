@@ -328,3 +328,117 @@ def test_untyped_assembly_words_and_chain_words_meet_only_on_their_own_side(sent
     with pytest.raises(ws.ChainWordError) as info:
         _under_every_strategy(launch)
     assert (info.value.pe, info.value.sender, info.value.chain_side) == ((1, 0), (0, 0), expected)
+
+
+@ws.jit
+def _bitcast_receives_around_an_int_all_reduce(values, bits, out, seen):
+    """Each PE's east neighbour sends it an int32 word before an int32 `allreduce` and another after it, on
+    the channel the chain's words share; each is received with bitcast=True as a float32 (what bitcast is
+    for: another type's bits), scalar and into a slice."""
+    x, y = ws.grid(2)
+    got = ws.local.array(2, np.float32)
+    got[0] = 0.0
+    got[1] = 0.0
+    if ws.has_neighbor(ws.WEST):
+        ws.send(ws.WEST, bits[y, x])
+    if ws.has_neighbor(ws.EAST):
+        got[0] = ws.recv(ws.EAST, dtype=np.float32, bitcast=True)
+    total = allreduce(values[y, x], SUM)
+    if ws.has_neighbor(ws.WEST):
+        ws.send(ws.WEST, bits[y, x] + 1)
+    if ws.has_neighbor(ws.EAST):
+        ws.recv(ws.EAST, out=got[1:2], bitcast=True)
+    out[y, x] = total
+    seen[y, x] = got[0] + got[1]
+
+
+def test_bitcast_receives_of_another_type_s_words_around_an_int_chain_read_their_bits_under_every_strategy():
+    """review52b: chain52's rule refuses raw words only across the chain's line; a bitcast receive of the
+    kernel's own int32 words (read as float32 bits) on the FIFO an int32 chain (`ci32`) drains between them is
+    the kernel's, under every strategy: NumPy's view of the bits, and NumPy's sum."""
+    values = np.arange(12, dtype=np.int32).reshape(3, 4) * 7 - 30
+    bits = (np.arange(12, dtype=np.float32).reshape(3, 4) + 0.5).view(np.int32)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+
+    def launch():
+        out, seen = dev.device_array(values.shape, np.int32), dev.device_array(values.shape)
+        stats = _bitcast_receives_around_an_int_all_reduce[1, (4, 3)](dev.to_device(values), dev.to_device(bits),
+                                                                      out, seen)
+        return (out.copy_to_host(), seen.copy_to_host()), stats
+
+    (out, seen), _ = _under_every_strategy(launch)
+    expected = np.zeros(values.shape, dtype=np.float32)
+    expected[:, :-1] = bits[:, 1:].view(np.float32) + (bits[:, 1:] + 1).view(np.float32)
+    np.testing.assert_array_equal(out, np.full(values.shape, values.sum()))
+    np.testing.assert_array_equal(seen, expected)
+
+
+@ws.jit
+def _recv_fma_before_the_call(values, out):
+    """Each PE's `recv_fma` from the east before `allreduce`; the east neighbour's `send_nonzeros` comes after
+    the call: the raw receive meets the chain's partial result first."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    mine = ws.local.array(2, np.float32)
+    pairs = ws.local.array(4, np.float32)
+    got = ws.local.array(2, np.float32)
+    mine[0], mine[1], got[0], got[1] = v, 0.0, 0.0, 0.0
+    if ws.has_neighbor(ws.EAST):
+        ws.recv_fma(ws.EAST, got, 1.0, pairs)  # (the receive)
+    total = allreduce(v, SUM)  # (the call)
+    if ws.has_neighbor(ws.WEST):
+        ws.send_nonzeros(ws.WEST, mine, pairs)
+    out[y, x] = total + got[0]
+
+
+def test_a_recv_fma_taking_a_chain_word_stops_the_kernel_under_every_strategy():
+    """review52b: `recv_fma`'s raw receive (a count, then value and index words) is the kernel's, as a bitcast
+    receive is: meeting the chain's partial result on its FIFO, it stops with the ChainWordError the scalar
+    and slice bitcast receives give, under every strategy (not a count read from a float's bits)."""
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+
+    def launch():
+        out = dev.device_array(values.shape)
+        stats = _recv_fma_before_the_call[1, (4, 3)](dev.to_device(values), out)
+        return out.copy_to_host(), stats
+
+    with pytest.raises(ws.ChainWordError) as info:
+        _under_every_strategy(launch)
+    err = info.value
+    assert (err.pe, err.sender, err.channel, err.chain_side) == ((2, 0), (3, 0), 0, "kernel")
+    assert err.chain_call == (__file__, line_of(_recv_fma_before_the_call, "(the call)"))
+    assert (err.sent_type, err.received_type) == ("float32", "raw")
+
+
+def _block_all_reduce_of(dtype, n: int):
+    @ws.jit
+    def all_reduce(out, values):
+        i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+        v = ws.local.array(n, dtype)
+        part = ws.local.array(16, dtype)
+        v[0:n] = values[i, 0:n]
+        wsc.block_all_reduce_array(v, part, wsc.SUM, 2)
+        out[i, 0:n] = v[0:n]
+    return all_reduce
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, np.int32], ids=["f16", "bf16", "i32"])
+def test_array_all_reduces_of_each_chain_type_match_numpy_under_every_strategy(dtype):
+    """review52b: the chains' own words of the other types (`cf16` through `vhaddx.c`, `cbf16` through vector
+    and background receives, `ci32` through `vaddx.c`; sends `sendv` and `senda`) pass chain52's rule on every
+    path: each strategy gives the same run and NumPy's sums (small integers: exact in every type, in any
+    order). test_engine_strategies covers float32 only."""
+    n, block = 12, (5, 3)
+    values = np.random.default_rng(3).integers(-9, 10, (block[0] * block[1], n)).astype(dtype)
+    kernel = _block_all_reduce_of(dtype, n)
+
+    def launch():
+        device = ws.Device(ws.WaferSpec.preset("wse2", width=block[0], height=block[1]))
+        out = device.device_array(values.shape, dtype)
+        stats = kernel[1, block](out, device.to_device(values))
+        return out.copy_to_host(), stats
+
+    out, _ = _under_every_strategy(launch)
+    want = values.astype(np.float64).sum(axis=0)
+    np.testing.assert_array_equal(out.astype(np.float64), np.broadcast_to(want, out.shape))

@@ -4,6 +4,7 @@ interpreter rather than coming back to the NumPy engine one PE at a time."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import wafersim as ws
 from wafersim.sim.wave import WaveSim
@@ -154,3 +155,62 @@ def test_a_drained_fifo_takes_the_next_tag_as_uniform_in_the_interpreter_too(mon
     out, _ = run_every_strategy(launch, STRATEGIES)
     np.testing.assert_array_equal(out, [0.0, sum(range(rounds)) + values.sum()])
     assert per_slot and not any(per_slot)
+
+
+@ws.jit
+def held_across_a_drain(values, out, rounds, as_float: ws.constant):
+    """Each round, PE 1 sends PE 2 an int32 word that PE 2 takes last; meanwhile PE 0 sends PE 1 float32
+    words, the last after PE 1 has drained its FIFO (it asks for it on channel 1): the east FIFO of channel 0
+    holds two tags at once, and is empty at PE 1 but not at PE 2 when that last word is pushed. PE 2 then
+    takes its word as an int32 (`as_float` False) or as a float32."""
+    x = ws.threadIdx.x
+    total = 0.0
+    for r in range(rounds):
+        if x == 0:
+            ws.send(ws.EAST, values[r])
+            ws.send(ws.EAST, values[r] + 1.0)
+            ws.recv(ws.EAST, channel=1, dtype=np.int32)
+            ws.send(ws.EAST, values[r] + 2.0)
+        elif x == 1:
+            ws.send(ws.EAST, r)
+            total += ws.recv(ws.WEST)
+            total += ws.recv(ws.WEST)
+            ws.send(ws.WEST, 1, channel=1)
+            total += ws.recv(ws.WEST)
+            ws.send(ws.EAST, 1, channel=1)
+        else:
+            ws.recv(ws.WEST, channel=1, dtype=np.int32)
+            if as_float:
+                total += ws.recv(ws.WEST)  # MARK-as-float
+            else:
+                total += ws.recv(ws.WEST, dtype=np.int32)
+    out[x] = total
+
+
+def test_a_fifo_drained_on_one_pe_but_not_another_keeps_its_words_tags_under_every_strategy():
+    """review52b, chain52's drained reset (`WordTags.needs_marking`; the interpreter's `drained_to_uniform`
+    and meta's HELD): a push into a FIFO with per-slot tags turns it uniform only where no PE holds a word;
+    here PE 2 still holds its int32 word when PE 0's last float32 word of a round is pushed at PE 1, whose
+    FIFO is empty. A reset that ignored PE 2's word would tag it float32: a false WordTypeError for the int32
+    receive, and the int's bits read as a float with no error (both seen: with `holds_no_words` looking at PEs
+    0 and 1 only, under the reference strategy; with the interpreter's reset ignoring HELD, under 30 of the 37
+    strategies)."""
+    from conftest import line_of
+    from test_engine_strategies import run_every_strategy
+
+    rounds = 12
+    values = np.arange(rounds, dtype=np.float32) * 0.5
+
+    def launch(as_float: bool):
+        dev = ws.Device(ws.WaferSpec(width=4, height=1))
+        out = dev.device_array(3)
+        stats = held_across_a_drain[1, (3, 1)](dev.to_device(values), out, rounds, as_float)
+        return out.copy_to_host(), stats
+
+    out, _ = run_every_strategy(lambda: launch(False))
+    np.testing.assert_array_equal(out, [0.0, (3 * values + 3).sum(), sum(range(rounds))])
+    with pytest.raises(ws.WordTypeError) as info:
+        run_every_strategy(lambda: launch(True))
+    error = info.value
+    assert (error.pe, error.sender, error.sent_type, error.received_type) == ((2, 0), (1, 0), "int32", "float32")
+    assert error.source[1] == line_of(held_across_a_drain, "MARK-as-float")

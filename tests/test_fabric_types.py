@@ -392,3 +392,26 @@ def k(out):
     else:
         kernel[1, 2](out)
         assert out.copy_to_host()[0] == np.float32(2 * want)
+
+
+def test_the_refusal_rule_and_its_compiled_copy_are_the_documented_rule_for_every_pair_of_tags():
+    """review52b: chain52's one rule (`wordtypes.refuses`, scalar and elementwise) and the compiled interpreter's
+    copy (`compiled.fabric_ops.refuses`, whose chain bounds are numbers) against docs/python-supported.md's rule
+    written from the tags' names: a typed receive takes its type's words and raw ones, a raw receive any word,
+    but no word crosses the line between a collective's chain words (the `c` types) and the kernel's own."""
+    from wafersim.isa.opcodes import WORD_TYPES
+    from wafersim.sim.compiled.fabric_ops import refuses as compiled_refuses
+    from wafersim.sim.wordtypes import refuses
+
+    def documented(tag: int, got: int) -> bool:
+        if WORD_TYPES[tag].startswith("c") != WORD_TYPES[got].startswith("c"):
+            return True
+        return not (got == tag or "raw" in (WORD_TYPES[tag], WORD_TYPES[got]))
+
+    tags = range(len(WORD_TYPES))
+    for tag in tags:
+        want = [documented(tag, got) for got in tags]
+        assert [bool(refuses(tag, got)) for got in tags] == want, WORD_TYPES[tag]
+        assert refuses(tag, np.array(tags, dtype=np.uint8)).tolist() == want, WORD_TYPES[tag]
+        assert [bool(compiled_refuses(tag, got)) for got in tags] == want, WORD_TYPES[tag]
+        assert not compiled_refuses(tag, -1)  # (no word pushed yet: nothing to refuse)

@@ -330,3 +330,66 @@ def test_a_watch_settled_at_barriers_finds_what_the_wave_s_end_finds(monkeypatch
     assert runs() == whole
     assert any(after < before for before, after, _ in kept)  # send steps were dropped
     assert max(changes for _, _, changes in kept) <= 3  # and the changes kept one per rule
+
+
+@ws.jit
+def async_words_across_a_barrier(out, n):
+    """PE 0 of each block starts a background send of 16 words right before a barrier (block b after a loop of
+    b * n trips: the blocks' barriers apart) and waits for it after; PE 1 stops forwarding east right after the
+    barrier, while PE 0's last words still pass its router (one a cycle; the barrier takes 8)."""
+    x, b = ws.threadIdx.x, 3 * ws.blockIdx.x
+    buf = ws.local.array(16, np.float32)
+    if x == 0:
+        acc = 0.0
+        for i in range(n * ws.blockIdx.x):
+            acc += 1.0
+        for i in range(16):
+            buf[i] = i + 1.0
+        ws.send_async(ws.RAMP, buf[0:16], channel=1)  # MARK-in-flight-send
+    ws.syncthreads()
+    if x == 0:
+        ws.send_wait(ws.RAMP, channel=1)
+    if x == 1:
+        ws.route(1, ws.WEST, ws.RAMP)  # MARK-in-flight-change
+        ws.recv(ws.RAMP, out=buf[0:16], channel=1)
+        out[b + 1] = buf[15]
+    if x == 2:
+        ws.recv(ws.RAMP, out=buf[0:16], channel=1)
+        out[b + 2] = buf[15]
+
+
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_a_watch_settled_at_a_barrier_keeps_a_send_whose_words_pass_after_it(monkeypatch, blocks):
+    """review52b, chain52's `RouteWatch.settle`: "a word still in flight across a barrier delays settling".
+    Here the background send's last words pass PE 1's router after the barrier's release, where PE 1's change
+    comes (run after the send: the hardware's late words would stop at PE 1). Settled at every barrier, the
+    watch keeps that send step (dropped, as with its first word's pass as the step's end, the race is lost and
+    the launch runs on with PE 2 given all 16 words), and finds what one analysis at the wave's end finds."""
+    def runs():
+        dev = ws.Device(ws.WaferSpec.preset("dev", width=8, height=4))
+        out = dev.to_device(np.zeros(3 * blocks, np.float32))
+        stats = async_words_across_a_barrier[blocks, (3, 1)](out, LOOP, routes=ROUTES, racecheck="report")
+        with pytest.raises(ws.RouteError) as error:
+            async_words_across_a_barrier[blocks, (3, 1)](dev.to_device(np.zeros(3 * blocks, np.float32)), LOOP,
+                                                        routes=ROUTES)
+        return out.copy_to_host().tolist(), stats.races, stats.cycles, error.value.races
+
+    whole = runs()
+    out, races, _, raised = whole
+    assert out == [0.0, 16.0, 16.0] * blocks  # the simulator's order: PE 2 gets every word
+    [race] = races
+    assert race.count == blocks and race.sent_first and raised == races
+    assert race.first.source[1] == line_of(async_words_across_a_barrier, "MARK-in-flight-change")
+    assert race.second.source[1] == line_of(async_words_across_a_barrier, "MARK-in-flight-send")
+    assert race.first.cycle < race.second.cycle  # a word passes after the change
+    settled = []
+    settle = racecheck_routes.RouteWatch.settle
+
+    def counted(watch, earliest):
+        settle(watch, earliest)
+        settled.append((earliest, len(watch.sends)))
+
+    monkeypatch.setattr(racecheck_routes, "SETTLE_AT", 1)
+    monkeypatch.setattr(racecheck_routes.RouteWatch, "settle", counted)
+    assert runs() == whole
+    assert settled and all(earliest < race.second.cycle and kept for earliest, kept in settled)
