@@ -194,44 +194,51 @@ def vector_op(kind, pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats
     if reads_b and (other < 0 or other + length > data_words):
         return REFUSED, 0
     is_float = fields[FLOAT, pc] != 0
+    # (unsigned indices, the ranges read checked above: no wrap-around test and fix-up per access, as in
+    # `transfers.take_words`; a range not read may be anything, its index is never used)
+    u_i, u_source, u_target, u_other = np.uint64(i), np.uint64(source), np.uint64(target), np.uint64(other)
     if kind == K_VCOPY or kind == K_VFILL:  # bits moved as they are, whatever the flag
         for k in range(length):
-            scratch_int[k] = regs[b, i] if kind == K_VFILL else sram[source + k, i]
+            scratch_int[k] = regs[b, i] if kind == K_VFILL else sram[u_source + np.uint64(k), u_i]
         for k in range(length):
-            sram[target + k, i] = scratch_int[k]
+            sram[u_target + np.uint64(k), u_i] = scratch_int[k]
     elif is_reduction and is_float:
         total = np.float32(0.0)  # (as Python's sum: 0 + -0.0 is +0.0)
         for k in range(length):
-            value = fsram[source + k, i]
+            u_k = np.uint64(k)
+            value = fsram[u_source + u_k, u_i]
             if kind == K_VDOT:
-                value = fmul(value, fsram[other + k, i])
+                value = fmul(value, fsram[u_other + u_k, u_i])
             total = fadd(total, value)
         if d != 0:
             fregs[d, i] = total
     elif is_reduction:
         whole = np.int32(0)
         for k in range(length):
-            value = np.int64(sram[source + k, i])
+            u_k = np.uint64(k)
+            value = np.int64(sram[u_source + u_k, u_i])
             if kind == K_VDOT:
-                value = np.int32(value * sram[other + k, i])
+                value = np.int32(value * sram[u_other + u_k, u_i])
             whole = np.int32(whole + value)
         if d != 0:
             regs[d, i] = whole
     elif is_float:
         scalar = fregs[b, i]
         for k in range(length):
-            y = scalar if not reads_b else fsram[other + k, i]
-            scratch_float[k] = _vector_float(kind, fsram[source + k, i], y, fsram[target + k, i])
+            u_k = np.uint64(k)
+            y = scalar if not reads_b else fsram[u_other + u_k, u_i]
+            scratch_float[k] = _vector_float(kind, fsram[u_source + u_k, u_i], y, fsram[u_target + u_k, u_i])
         for k in range(length):
-            fsram[target + k, i] = scratch_float[k]
+            fsram[u_target + np.uint64(k), u_i] = scratch_float[k]
     else:
         scalar_int = np.int64(regs[b, i])
         for k in range(length):
-            y_int = scalar_int if not reads_b else np.int64(sram[other + k, i])
-            scratch_int[k] = _vector_int(kind, np.int64(sram[source + k, i]), y_int,
-                                         np.int64(sram[target + k, i]))
+            u_k = np.uint64(k)
+            y_int = scalar_int if not reads_b else np.int64(sram[u_other + u_k, u_i])
+            scratch_int[k] = _vector_int(kind, np.int64(sram[u_source + u_k, u_i]), y_int,
+                                         np.int64(sram[u_target + u_k, u_i]))
         for k in range(length):
-            sram[target + k, i] = scratch_int[k]
+            sram[u_target + np.uint64(k), u_i] = scratch_int[k]
     extra = (length + vector_lanes - 1) // vector_lanes  # elements beyond the issue cost
     stats[VECTOR_ELEMENTS] += length
     if is_float:
@@ -331,13 +338,20 @@ def _gathered_ranges(pes, regs, a, b, c, d, checks_b, reads_b, data_words):
 @njit(cache=True, inline="always")
 def _gathered_column(kind, fsram, i, source, target, other, scalar, reads_b, length):
     """fsram[target + k, i] = `_vector_float`(kind, fsram[source + k, i], y, fsram[target + k, i]) for k < `length`:
-    y = fsram[other + k, i] (`reads_b`), else `scalar` (`_float_gathered`, for one PE, `kind` a constant)."""
+    y = fsram[other + k, i] (`reads_b`), else `scalar` (`_float_gathered`, for one PE, `kind` a constant). Indices
+    unsigned (`_gathered_ranges` checked them: none negative): no wrap-around test and fix-up per access, as in
+    `transfers.take_words`."""
+    u_i, u_source, u_target, u_other = np.uint64(i), np.uint64(source), np.uint64(target), np.uint64(other)
     if reads_b:
         for k in range(length):
-            fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], fsram[other + k, i], fsram[target + k, i])
+            u_k = np.uint64(k)
+            fsram[u_target + u_k, u_i] = _vector_float(kind, fsram[u_source + u_k, u_i], fsram[u_other + u_k, u_i],
+                                                       fsram[u_target + u_k, u_i])
     else:
         for k in range(length):
-            fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], scalar, fsram[target + k, i])
+            u_k = np.uint64(k)
+            fsram[u_target + u_k, u_i] = _vector_float(kind, fsram[u_source + u_k, u_i], scalar,
+                                                       fsram[u_target + u_k, u_i])
 
 
 @njit(cache=True, inline="always")
@@ -367,7 +381,11 @@ def _float_gathered(kind, fsram, regs, fregs, reads_b, a, b, d, length, pes):
             _gathered_column(kind, fsram, i, source, target, other, scalar, reads_b, length)  # K_VDIV
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+# (`_nrt=False`: the gathered case allocates nothing and views nothing; compiled with reference counting, each call
+# -- one per instruction of a batch of woken PEs -- counted references to its arrays, atomically, on the way in and
+# out and again for each inlined helper: ~8% of a whole-wafer row pipeline's process CPU (CHANGELOG, stop 52,
+# pipe52). The side-by-side case views rows of SRAM: `_vector_op_rows`, with reference counting.)
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats):
     """`vector_op` for the PEs `pes` at once (an elementwise op, not a reduction), element by element with
     the PEs innermost -- SRAM is word-major, so a word of consecutive PEs is consecutive memory and the loop
@@ -394,6 +412,18 @@ def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lane
             return -1
         _float_gathered(kind, fsram, regs, fregs, reads_b, a, b, d, regs[c, first], pes)
         return _counted(kind, pc, fields, regs[c, first], count, vector_lanes, stats)
+    return _vector_op_rows(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=True)  # (explicit: a callee inherits its caller's `_nrt`)
+def _vector_op_rows(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats):
+    """`vector_op_dense` for PEs side by side (the caller checked the kind: an elementwise op; a float one when the
+    PEs are not side by side): -1 where they are not, or their registers differ, or a range is outside or overlaps."""
+    count = pes.shape[0]
+    first = pes[0]
+    d, a, b, c = fields[D, pc], fields[A, pc], fields[B, pc], fields[C, pc]
+    checks_b = fields[SCALAR, pc] == 0
+    reads_b = checks_b and kind != K_VFILL and kind != K_VCOPY
     for k in range(1, count):
         i = pes[k]
         if (i != first + k or regs[c, i] != regs[c, first] or regs[d, i] != regs[d, first]
