@@ -194,51 +194,44 @@ def vector_op(kind, pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats
     if reads_b and (other < 0 or other + length > data_words):
         return REFUSED, 0
     is_float = fields[FLOAT, pc] != 0
-    # (unsigned indices, the ranges read checked above: no wrap-around test and fix-up per access, as in
-    # `transfers.take_words`; a range not read may be anything, its index is never used)
-    u_i, u_source, u_target, u_other = np.uint64(i), np.uint64(source), np.uint64(target), np.uint64(other)
     if kind == K_VCOPY or kind == K_VFILL:  # bits moved as they are, whatever the flag
         for k in range(length):
-            scratch_int[k] = regs[b, i] if kind == K_VFILL else sram[u_source + np.uint64(k), u_i]
+            scratch_int[k] = regs[b, i] if kind == K_VFILL else sram[source + k, i]
         for k in range(length):
-            sram[u_target + np.uint64(k), u_i] = scratch_int[k]
+            sram[target + k, i] = scratch_int[k]
     elif is_reduction and is_float:
         total = np.float32(0.0)  # (as Python's sum: 0 + -0.0 is +0.0)
         for k in range(length):
-            u_k = np.uint64(k)
-            value = fsram[u_source + u_k, u_i]
+            value = fsram[source + k, i]
             if kind == K_VDOT:
-                value = fmul(value, fsram[u_other + u_k, u_i])
+                value = fmul(value, fsram[other + k, i])
             total = fadd(total, value)
         if d != 0:
             fregs[d, i] = total
     elif is_reduction:
         whole = np.int32(0)
         for k in range(length):
-            u_k = np.uint64(k)
-            value = np.int64(sram[u_source + u_k, u_i])
+            value = np.int64(sram[source + k, i])
             if kind == K_VDOT:
-                value = np.int32(value * sram[u_other + u_k, u_i])
+                value = np.int32(value * sram[other + k, i])
             whole = np.int32(whole + value)
         if d != 0:
             regs[d, i] = whole
     elif is_float:
         scalar = fregs[b, i]
         for k in range(length):
-            u_k = np.uint64(k)
-            y = scalar if not reads_b else fsram[u_other + u_k, u_i]
-            scratch_float[k] = _vector_float(kind, fsram[u_source + u_k, u_i], y, fsram[u_target + u_k, u_i])
+            y = scalar if not reads_b else fsram[other + k, i]
+            scratch_float[k] = _vector_float(kind, fsram[source + k, i], y, fsram[target + k, i])
         for k in range(length):
-            fsram[u_target + np.uint64(k), u_i] = scratch_float[k]
+            fsram[target + k, i] = scratch_float[k]
     else:
         scalar_int = np.int64(regs[b, i])
         for k in range(length):
-            u_k = np.uint64(k)
-            y_int = scalar_int if not reads_b else np.int64(sram[u_other + u_k, u_i])
-            scratch_int[k] = _vector_int(kind, np.int64(sram[u_source + u_k, u_i]), y_int,
-                                         np.int64(sram[u_target + u_k, u_i]))
+            y_int = scalar_int if not reads_b else np.int64(sram[other + k, i])
+            scratch_int[k] = _vector_int(kind, np.int64(sram[source + k, i]), y_int,
+                                         np.int64(sram[target + k, i]))
         for k in range(length):
-            sram[u_target + np.uint64(k), u_i] = scratch_int[k]
+            sram[target + k, i] = scratch_int[k]
     extra = (length + vector_lanes - 1) // vector_lanes  # elements beyond the issue cost
     stats[VECTOR_ELEMENTS] += length
     if is_float:

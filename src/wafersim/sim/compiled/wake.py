@@ -28,19 +28,13 @@ LOWEST_FIRST_MAX = 512
 LONG_RUNS = 64
 
 
-@njit(cache=True, nogil=True, _nrt=False)  # (no reference counts: called once a batch, it mostly only returns)
+@njit(cache=True, nogil=True)
 def lowest_first(ready, top, runs):
     """Reorder the work list ready[:top] (a stack: the next batch is taken from its top) so that the lowest PE
     indices are on top, when it holds at most `LOWEST_FIRST_MAX` PEs and the last batch's PEs ran `runs` >=
     `LONG_RUNS` instructions each on average."""
     if top < 2 or top > LOWEST_FIRST_MAX or runs < LONG_RUNS:
         return
-    _lowest_on_top(ready, top)
-
-
-@njit(cache=True, nogil=True, _nrt=True)  # (explicit: a callee inherits its caller's `_nrt`; np.sort allocates)
-def _lowest_on_top(ready, top):
-    """ready[:top] sorted, the lowest last (on top)."""
     ascending = np.sort(ready[:top])
     for k in range(top):
         ready[k] = ascending[top - 1 - k]
