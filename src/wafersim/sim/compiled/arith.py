@@ -374,9 +374,9 @@ def _float_gathered(kind, fsram, regs, fregs, reads_b, a, b, d, length, pes):
             _gathered_column(kind, fsram, i, source, target, other, scalar, reads_b, length)  # K_VDIV
 
 
-# (`_nrt=False`: the gathered case allocates nothing and views nothing; compiled with reference counting, each call
-# -- one per instruction of a batch of woken PEs -- counted references to its arrays, atomically, on the way in and
-# out and again for each inlined helper: ~8% of a whole-wafer row pipeline's process CPU (CHANGELOG, stop 52,
+# (`_nrt=False`: the gathered case allocates nothing and views nothing. Compiled with reference counting, each call
+# -- one per vector instruction of a batch of woken PEs -- counted references to its arrays, atomically: in `perf`,
+# ~8% of a whole-wafer row pipeline's process CPU in NRT_incref/NRT_decref called from here (CHANGELOG, stop 52,
 # pipe52). The side-by-side case views rows of SRAM: `_vector_op_rows`, with reference counting.)
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats):
@@ -410,8 +410,8 @@ def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lane
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=True)  # (explicit: a callee inherits its caller's `_nrt`)
 def _vector_op_rows(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats):
-    """`vector_op_dense` for PEs side by side (the caller checked the kind: an elementwise op; a float one when the
-    PEs are not side by side): -1 where they are not, or their registers differ, or a range is outside or overlaps."""
+    """`vector_op_dense`'s case of PEs side by side (the caller checked that the op is elementwise): -1 where the
+    PEs are not consecutive, or their registers differ, or a range leaves the data segment or overlaps another."""
     count = pes.shape[0]
     first = pes[0]
     d, a, b, c = fields[D, pc], fields[A, pc], fields[B, pc], fields[C, pc]
