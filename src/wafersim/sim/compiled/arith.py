@@ -331,13 +331,20 @@ def _gathered_ranges(pes, regs, a, b, c, d, checks_b, reads_b, data_words):
 @njit(cache=True, inline="always")
 def _gathered_column(kind, fsram, i, source, target, other, scalar, reads_b, length):
     """fsram[target + k, i] = `_vector_float`(kind, fsram[source + k, i], y, fsram[target + k, i]) for k < `length`:
-    y = fsram[other + k, i] (`reads_b`), else `scalar` (`_float_gathered`, for one PE, `kind` a constant)."""
+    y = fsram[other + k, i] (`reads_b`), else `scalar` (`_float_gathered`, for one PE, `kind` a constant). Indices
+    unsigned (`_gathered_ranges` checked them: none negative): no wrap-around test and fix-up per access, as in
+    `transfers.take_words`."""
+    u_i, u_source, u_target, u_other = np.uint64(i), np.uint64(source), np.uint64(target), np.uint64(other)
     if reads_b:
         for k in range(length):
-            fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], fsram[other + k, i], fsram[target + k, i])
+            u_k = np.uint64(k)
+            fsram[u_target + u_k, u_i] = _vector_float(kind, fsram[u_source + u_k, u_i], fsram[u_other + u_k, u_i],
+                                                       fsram[u_target + u_k, u_i])
     else:
         for k in range(length):
-            fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], scalar, fsram[target + k, i])
+            u_k = np.uint64(k)
+            fsram[u_target + u_k, u_i] = _vector_float(kind, fsram[u_source + u_k, u_i], scalar,
+                                                       fsram[u_target + u_k, u_i])
 
 
 @njit(cache=True, inline="always")
@@ -367,7 +374,11 @@ def _float_gathered(kind, fsram, regs, fregs, reads_b, a, b, d, length, pes):
             _gathered_column(kind, fsram, i, source, target, other, scalar, reads_b, length)  # K_VDIV
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+# (`_nrt=False`: the gathered case allocates nothing and views nothing. Compiled with reference counting, each call
+# -- one per vector instruction of a batch of woken PEs -- counted references to its arrays, atomically: in `perf`,
+# ~8% of a whole-wafer row pipeline's process CPU in NRT_incref/NRT_decref called from here (CHANGELOG, stop 52,
+# pipe52). The side-by-side case views rows of SRAM: `_vector_op_rows`, with reference counting.)
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats):
     """`vector_op` for the PEs `pes` at once (an elementwise op, not a reduction), element by element with
     the PEs innermost -- SRAM is word-major, so a word of consecutive PEs is consecutive memory and the loop
@@ -394,6 +405,18 @@ def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lane
             return -1
         _float_gathered(kind, fsram, regs, fregs, reads_b, a, b, d, regs[c, first], pes)
         return _counted(kind, pc, fields, regs[c, first], count, vector_lanes, stats)
+    return _vector_op_rows(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=True)  # (explicit: a callee inherits its caller's `_nrt`)
+def _vector_op_rows(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats):
+    """`vector_op_dense`'s case of PEs side by side (the caller checked that the op is elementwise): -1 where the
+    PEs are not consecutive, or their registers differ, or a range leaves the data segment or overlaps another."""
+    count = pes.shape[0]
+    first = pes[0]
+    d, a, b, c = fields[D, pc], fields[A, pc], fields[B, pc], fields[C, pc]
+    checks_b = fields[SCALAR, pc] == 0
+    reads_b = checks_b and kind != K_VFILL and kind != K_VCOPY
     for k in range(1, count):
         i = pes[k]
         if (i != first + k or regs[c, i] != regs[c, first] or regs[d, i] != regs[d, first]
