@@ -12,6 +12,7 @@ step known only at run time, `x in (a, b, ...)` of a run-time number, range() ov
 before an int32 bound (with steps up to INT32_MAX: a counter stepped past its last value must not wrap
 around), the `operator` module's functions, math.remainder and math.modf / np.modf, `<<` / `>>` by counts of 0 to 63
 (constant, run-time, or an unrolled loop's counter) and `~`, the int32 extremes among the constants (INT32_MIN // -1),
+`//` and `%` by powers of two (1, 65536), the kernel's own early `return` (in a branch or a loop: every variable stored first),
 and two offsets of one base subtracted or compared (`a = b + j` ... `a - (b + k)`, `a == b + k`), the base or `a`
 written in between or not (constant propagation's same-base rule, in SSA form and in unrolled copies). (Random slice
 and 2-D block assignments, compared with NumPy: tests/test_compiler_fuzz_slices.py; mixed int32/float32
@@ -50,7 +51,8 @@ INT_CONSTS = st.one_of(st.integers(-9, 9), st.sampled_from([100000, -70000, 8191
 #: Offsets added to one base in the `offsets` statement: small ones (immediates), the immediate's edges and
 #: beyond (a `li` + `add`), and int32 extremes (their differences wrap)
 OFFSETS = st.one_of(st.integers(-3, 3), st.sampled_from([8191, -8192, 8192, -8191, 100000, 2**31 - 1, -(2**31)]))
-DIVISORS = [2, 3, 5, 7, -2, -3, -5, -1]  # -1: INT32_MIN // -1 wraps to itself, INT32_MIN % -1 is 0
+DIVISORS = [2, 3, 5, 7, -2, -3, -5, -1, 1, 65536]  # -1: INT32_MIN // -1 wraps to itself, INT32_MIN % -1 is 0;
+# 1 and 65536: powers of two (a copy, a shift, a mask too wide for an immediate)
 FLOAT_MATH = ["sin", "cos", "arctan", "tanh", "floor", "ceil", "trunc", "expm1", "log1p", "sqrt", "rint", "degrees",
               "radians"]
 #: The `operator` module's functions, the same operators in the kernel and in Python.
@@ -79,6 +81,10 @@ def gen_dir(tmp_path_factory):
 
 # ----------------------------------------------------------------------------- program generator
 class Gen:
+    #: Whether `statement` draws the kernel's early return (`render` below writes it; subclasses rendering
+    #: bodies of their own do not)
+    early_returns = True
+
     def __init__(self, draw, branching: bool) -> None:
         self.draw = draw
         self.branching = branching
@@ -216,9 +222,14 @@ class Gen:
         pad = "    " * indent
         kinds = ["int", "int", "float", "float", "aug", "tuple", "chain", "helper", "offsets"]
         if self.branching and nest < 2:
-            kinds += ["if", "if", "for", "while", "zipfor", "stepfor", "edgefor"]
+            kinds += ["if", "if", "for", "while", "zipfor", "stepfor", "edgefor"] + ["return"] * self.early_returns
         kind = self.choice(kinds)
         depth = self.draw(st.integers(1, 3))
+        if kind == "return":  # the kernel's own early return, under a condition or not (then what follows in
+            # its block is never run, nor compiled): `render` makes it store every variable first
+            if nest and self.draw(st.booleans()):
+                return [f"{pad}{EARLY_RETURN}"]
+            return [f"{pad}if {self.cond(1, top=True)}:", f"{pad}    {EARLY_RETURN}"]
         if kind == "helper":  # a device function returning a tuple, with a string constant argument
             names = INT_VARS if self.draw(st.booleans()) else FLOAT_VARS
             first, second = self.draw(st.permutations(names))[:2]
@@ -334,9 +345,24 @@ def programs(draw, branching: bool):
     return gen.block(1, draw(st.integers(2, 8)), 0)
 
 
+#: A statement of the body that returns from the kernel early: the kernel stores every variable and returns, the
+#: reference returns them.
+EARLY_RETURN = "return _EARLY_"
+
+
 def render(body: list[str]) -> str:
     def column(k: int, width: int) -> int:  # odd columns by negative indices, which count from the end
         return k - width if k % 2 else k
+
+    def early(lines: list[str], returns: list[str]) -> list[str]:
+        out = []
+        for line in lines:
+            if line.strip() != EARLY_RETURN:
+                out.append(line)
+                continue
+            pad = line[:len(line) - len(line.lstrip())]
+            out += [pad + text.strip() for text in returns]
+        return out
 
     loads = ([f"    i{k} = xi[p, {column(k, N_INT)}]" for k in range(N_INT)]
              + [f"    f{k} = xf[p, {column(k, N_FLOAT)}]" for k in range(N_FLOAT)])
@@ -344,8 +370,9 @@ def render(body: list[str]) -> str:
               + [f"    of[p, {column(k, N_FLOAT)}] = f{k}" for k in range(N_FLOAT)])
     params = ", ".join(INT_VARS + FLOAT_VARS)
     return "\n".join(["import math", "import operator", "import numpy as np", "import wafersim as ws", HELPERS, "", "@ws.jit",
-                      "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *body, *stores, "", "",
-                      f"def ref({params}):", *body, f"    return ({params},)", ""])
+                      "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *early(body, stores + ["return"]),
+                      *stores, "", "",
+                      f"def ref({params}):", *early(body, [f"return ({params},)"]), f"    return ({params},)", ""])
 
 
 load = load_source  # see conftest.py
