@@ -6,7 +6,8 @@ among the scalars, an operand sometimes read through a slice taken into a variab
 overlapping an operand, some starts read from an element of the arrays at run time) and 2-D block
 assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row blocks also as row slices,
 `a[1, 0:4]` or `a[-3, 0:4]`; columns shifted by an element of the destination the rows write, evaluated
-once as NumPy does; row slices broadcast to every row, a row of the destination's array refused), plain or
+once as NumPy does; rows also `e:` and `:`, and a block's rows starting where a run-time value says; row slices
+broadcast to every row, a row of the destination's array refused), plain or
 augmented (`+=`, `-=`, `*=`, `/=`), with written-out numbers and an int32
 parameter meeting float32 scalars among the scalars, are compared with NumPy. Slice bounds and block rows and
 columns are also written `e:e + K` with `K` an `np.int32` or `True`; the functions are every float32 `vmath`
@@ -216,7 +217,8 @@ BLOCK_ROWS, BLOCK_COLS = 4, 6
 
 
 @st.composite
-def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_rows: bool, moving: str = "") -> str:
+def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_rows: bool, moving: str = "",
+               shifted: bool = False) -> str:
     """`name[row:row + rows, col:col + cols]`, or with `as_rows` (one row) the row slice `name[row, ...]`, its row
     counted from the start or from the end (`a[1, 0:3]`, `a[-3, 0:3]`). (A block and a row slice do not mix in
     one assignment: the compiler refuses that at the line.) `moving` (a block's columns, `col + cols` below the
@@ -224,8 +226,16 @@ def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_row
     block's rows write: NumPy evaluates it once, the kernel must not evaluate it again for each row."""
     if as_rows:
         return f"{name}[{draw(st.sampled_from((row, row - BLOCK_ROWS)))}, {col}:{col + cols}]"
-    # rows and columns also `e:e + K` (K an int, an np.int32 or True: a constant count of rows or columns)
-    row_text = f"{row}:{row} + {draw(length_text(rows))}" if draw(st.integers(0, 3)) == 0 else f"{row}:{row + rows}"
+    # rows and columns also `e:e + K` (K an int, an np.int32 or True: a constant count of rows or columns), rows
+    # to the last one also `e:`; with `shifted` (a block one row above the last of its array, not the
+    # destination's) sometimes a start known only at run time, shifted by 0 or 1: `r:r + K` of such an `r`
+    form = draw(st.integers(0, 5))
+    row_text = f"{row}:{row} + {draw(length_text(rows))}" if form == 0 else f"{row}:{row + rows}"
+    if form == 1 and row + rows == BLOCK_ROWS:
+        row_text = f"{row}:" if row else draw(st.sampled_from([":", "0:"]))
+    if form == 2 and shifted:
+        start = f"{row} + (1 if {draw(st.sampled_from(['s', 't']))} > 0 else 0)"
+        row_text = f"{start}:{start} + {draw(length_text(rows))}"
     if moving:
         return f"{name}[{row_text}, {col} + {moving}:{col} + {moving} + {draw(length_text(cols))}]"
     col_text = f"{col}:{col} + {draw(length_text(cols))}" if draw(st.integers(0, 3)) == 0 else f"{col}:{col + cols}"
@@ -261,7 +271,7 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
         row = dst_row if name == dst else draw(st.integers(0, BLOCK_ROWS - rows))
         moving = draw(moving_shift(dst, dst_row, cols, as_rows))
         col = draw(st.integers(0, BLOCK_COLS - cols - bool(moving)))
-        text = draw(block_text(name, row, rows, col, cols, as_rows, moving))
+        text = draw(block_text(name, row, rows, col, cols, as_rows, moving, name != dst and row + rows < BLOCK_ROWS))
         return text, text
     if kind == "scalar":
         if draw(st.integers(0, 3)) == 0:
