@@ -13,6 +13,7 @@ before an int32 bound (with steps up to INT32_MAX: a counter stepped past its la
 around), the `operator` module's functions, math.remainder and math.modf / np.modf, `<<` / `>>` by counts of 0 to 63
 (constant, run-time, or an unrolled loop's counter) and `~`, the int32 extremes among the constants (INT32_MIN // -1),
 `//` and `%` by powers of two (1, 65536), the kernel's own early `return` (in a branch or a loop: every variable stored first),
+an int32 power's exponent in a variable assigned once from a constant (`i ** e3`),
 and two offsets of one base subtracted or compared (`a = b + j` ... `a - (b + k)`, `a == b + k`), the base or `a`
 written in between or not (constant propagation's same-base rule, in SSA form and in unrolled copies). (Random slice
 and 2-D block assignments, compared with NumPy: tests/test_compiler_fuzz_slices.py; mixed int32/float32
@@ -81,9 +82,9 @@ def gen_dir(tmp_path_factory):
 
 # ----------------------------------------------------------------------------- program generator
 class Gen:
-    #: Whether `statement` draws the kernel's early return (`render` below writes it; subclasses rendering
-    #: bodies of their own do not)
-    early_returns = True
+    #: Whether the bodies are rendered by this file's `render`, which writes the kernel's early return and assigns
+    #: EXPONENTS: subclasses whose bodies have a render of their own draw neither
+    uses_base_render = True
 
     def __init__(self, draw, branching: bool) -> None:
         self.draw = draw
@@ -117,8 +118,10 @@ class Gen:
             return f"(~{self.int_expr(depth - 1)})"
         if kind == "var":
             return self.choice(INT_VARS)
-        if kind == "pow":  # np.int32 ** n wraps as the kernel's int32 does
-            return f"({self.int_expr(depth - 1)} ** {self.draw(st.integers(0, 5))})"
+        if kind == "pow":  # np.int32 ** n wraps as the kernel's int32 does; n written out, or a variable assigned
+            # once from a constant (`render`'s EXPONENTS: a constant exponent too)
+            exponents = [*map(str, range(6))] + [*EXPONENTS] * self.uses_base_render
+            return f"({self.int_expr(depth - 1)} ** {self.choice(exponents)})"
         if kind == "const":
             return f"np.int32({self.draw(INT_CONSTS)})"
         if kind == "loop":
@@ -222,7 +225,7 @@ class Gen:
         pad = "    " * indent
         kinds = ["int", "int", "float", "float", "aug", "tuple", "chain", "helper", "offsets"]
         if self.branching and nest < 2:
-            kinds += ["if", "if", "for", "while", "zipfor", "stepfor", "edgefor"] + ["return"] * self.early_returns
+            kinds += ["if", "if", "for", "while", "zipfor", "stepfor", "edgefor"] + ["return"] * self.uses_base_render
         kind = self.choice(kinds)
         depth = self.draw(st.integers(1, 3))
         if kind == "return":  # the kernel's own early return, under a condition or not (then what follows in
@@ -345,6 +348,8 @@ def programs(draw, branching: bool):
     return gen.block(1, draw(st.integers(2, 8)), 0)
 
 
+#: Variables assigned once, at the top, from constants: an int32 power's exponent (`i ** e3`).
+EXPONENTS = {"e2": "2", "e3": "np.int32(3)"}
 #: A statement of the body that returns from the kernel early: the kernel stores every variable and returns, the
 #: reference returns them.
 EARLY_RETURN = "return _EARLY_"
@@ -369,10 +374,12 @@ def render(body: list[str]) -> str:
     stores = ([f"    oi[p, {column(k, N_INT)}] = i{k}" for k in range(N_INT)]
               + [f"    of[p, {column(k, N_FLOAT)}] = f{k}" for k in range(N_FLOAT)])
     params = ", ".join(INT_VARS + FLOAT_VARS)
+    exponents = [f"    {name} = {value}" for name, value in EXPONENTS.items()]
     return "\n".join(["import math", "import operator", "import numpy as np", "import wafersim as ws", HELPERS, "", "@ws.jit",
-                      "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *early(body, stores + ["return"]),
-                      *stores, "", "",
-                      f"def ref({params}):", *early(body, [f"return ({params},)"]), f"    return ({params},)", ""])
+                      "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *exponents,
+                      *early(body, stores + ["return"]), *stores, "", "",
+                      f"def ref({params}):", *exponents, *early(body, [f"return ({params},)"]), f"    return ({params},)",
+                      ""])
 
 
 load = load_source  # see conftest.py
