@@ -2,9 +2,9 @@
 array elements, which the other fuzzers (constant indices, one statement at a time) do not draw.
 
 Random kernels over an int32 and a float32 local array of 8 elements and two int32 scalars run nested `for`
-loops (constant bounds, steps up and down, so the loop variable is known to index in range; the stop sometimes in a
-variable assigned twice, known only to the optimiser's constant propagation and the unroll pass) and `while` loops
-(counted, the counter stepped first so that `continue` cannot skip it; sometimes with a second counter stepped
+loops (constant bounds, steps up and down, so the loop variable is known to index in range; the range's arguments
+sometimes in variables assigned twice, known only to the optimiser's constant propagation and the unroll pass) and
+`while` loops (counted, the counter stepped first so that `continue` cannot skip it; sometimes with a second counter stepped
 beside it by 2 or 3, indexing: the bounds pass proves its range from the loop's test), with `break` and
 `continue` under nested `if`/`elif`/`else`, and in them:
 
@@ -193,11 +193,13 @@ class LoopGen:
         header = (f"range({start}, {stop}, {step})" if self.draw(st.booleans())
                   else f"range({stop - 1}, {start - 1}, -{step})")  # (down: from stop - 1 to start)
         lines, in_variables = [], self.draw(st.integers(0, 2)) == 0
-        if in_variables:  # the bounds in variables assigned twice: constants only after the
+        if in_variables:  # the arguments in variables assigned twice: constants only after the
             # optimiser's constant propagation, so the unroll pass (not the front end) counts the trips
-            first, last, stride = re.fullmatch(r"range\((-?\d+), (-?\d+), (-?\d+)\)", header).groups()
-            lines = [f"{pad}{var}_ = np.int32(0)", f"{pad}{var}_ = np.int32({last})"]
-            header = f"range({first}, {var}_, {stride})"
+            values = re.fullmatch(r"range\((-?\d+), (-?\d+), (-?\d+)\)", header).groups()
+            names = [f"{var}{part}" for part in ("a", "z", "s")]
+            lines = [f"{pad}{name} = np.int32({first})" for name, first in zip(names, (0, 0, 1))]
+            lines += [f"{pad}{name} = np.int32({value})" for name, value in zip(names, values)]
+            header = f"range({', '.join(names)})"
         lines.append(f"{pad}for {var} in {header}:")
         self.loop_vars.append(var)
         lines += self.block(indent + 1, self.draw(st.integers(1, 3)), nest + 1, True)
