@@ -120,8 +120,12 @@ def vector_slice(draw, name: str, length: int) -> str:
 def vector_trees(draw, length: int, depth: int):
     """(kernel text, NumPy text) of a random tree of + - * / unary - min max over slices and scalars (a scalar
     divided by a slice too: `1.0 / a[0:4]`, a vfill then a vdiv)."""
-    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax", "fn", "pos"] if depth > 0 else [])
+    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax", "fn", "pos", "rdiv"] if depth > 0 else [])
     kind = draw(st.sampled_from(kinds))
+    if kind == "rdiv":  # a scalar divided by a slice (a vfill, then one vdiv: NumPy's one division per element)
+        scalar = draw(st.sampled_from(VEC_SCALARS))
+        kernel = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
+        return f"({scalar} / {kernel})", f"({WRITTEN_NUMBERS.get(scalar, scalar)} / {kernel})"
     if kind == "slice":
         text = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
         return text, text
