@@ -84,7 +84,8 @@ def gen_dir(tmp_path_factory):
 # ----------------------------------------------------------------------------- slice expression trees
 VEC_SIZE = 8
 VEC_ARRAYS = ("a", "b", "c")
-VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)", *REDUCTIONS, "0.5", "-1.25", "(s + 3)")  # reductions: evaluated, as NumPy does, before the
+VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)", *REDUCTIONS, "0.5", "-1.25",
+               "(s + 3)")  # reductions: evaluated, as NumPy does, before the
 # destination is written; written-out numbers are folded into the kernel as float32 constants.
 #: The NumPy text of a written-out number: a float32, as the kernel's (docs/python-supported.md: `float` values
 #: are float32, math functions of constants folded with the float32 ufuncs). NumPy keeps a bare Python float
@@ -150,6 +151,8 @@ def vector_trees(draw, length: int, depth: int):
     (kl, nl) = draw(vector_trees(length, depth - 1))
     (kr, nr) = draw(vector_trees(length, depth - 1))
     name = draw(st.sampled_from(["min", "max"]))
+    if not (has_slice(kl) or has_slice(kr)):  # two numbers: Python's builtin (`min(x, nan)` is x), not np.minimum
+        return f"{name}({kl}, {kr})", f"{name}({nl}, {nr})"
     return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
 
 
@@ -204,6 +207,9 @@ def ref(x, s, t, n):
 @FUZZ
 @given(assignment=slice_assignments(), seed=st.integers(0, 2**32 - 1), n=st.sampled_from(N_VALUES))
 @example(assignment=("c[3:4] +=", "np.exp((-0.5))", "np.exp((-np.float32(0.5)))"), seed=0, n=3)  # float32 exp
+# min of two numbers is Python's builtin, a nan second gives the first (the reference took np.minimum: nan)
+@example(assignment=("a[0:1] =", "min((n * s), np.sqrt((n * s)))",
+                     "min((np.float32(n) * s), np.sqrt((np.float32(n) * s)))"), seed=0, n=-7)
 def test_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed, n):
     module = load(gen_dir, render_slice_assignment(*assignment))
     rng = np.random.default_rng(seed)
@@ -293,6 +299,8 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
     kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
     kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
     name = draw(st.sampled_from(["min", "max"]))
+    if ":" not in kl + kr:  # two numbers: Python's builtin (`min(x, nan)` is x), not np.minimum
+        return f"{name}({kl}, {kr})", f"{name}({nl}, {nr})"
     return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
 
 
