@@ -12,6 +12,8 @@ step known only at run time, `x in (a, b, ...)` of a run-time number, range() ov
 before an int32 bound (with steps up to INT32_MAX: a counter stepped past its last value must not wrap
 around), the `operator` module's functions, math.remainder and math.modf / np.modf, `<<` / `>>` by counts of 0 to 63
 (constant, run-time, or an unrolled loop's counter) and `~`, the int32 extremes among the constants (INT32_MIN // -1),
+`//` and `%` by powers of two (1, 65536), the kernel's own early `return` (in a branch or a loop: every variable stored first),
+an int32 power's exponent in a variable assigned once from a constant (`i ** e3`),
 and two offsets of one base subtracted or compared (`a = b + j` ... `a - (b + k)`, `a == b + k`), the base or `a`
 written in between or not (constant propagation's same-base rule, in SSA form and in unrolled copies). (Random slice
 and 2-D block assignments, compared with NumPy: tests/test_compiler_fuzz_slices.py; mixed int32/float32
@@ -50,7 +52,8 @@ INT_CONSTS = st.one_of(st.integers(-9, 9), st.sampled_from([100000, -70000, 8191
 #: Offsets added to one base in the `offsets` statement: small ones (immediates), the immediate's edges and
 #: beyond (a `li` + `add`), and int32 extremes (their differences wrap)
 OFFSETS = st.one_of(st.integers(-3, 3), st.sampled_from([8191, -8192, 8192, -8191, 100000, 2**31 - 1, -(2**31)]))
-DIVISORS = [2, 3, 5, 7, -2, -3, -5, -1]  # -1: INT32_MIN // -1 wraps to itself, INT32_MIN % -1 is 0
+DIVISORS = [2, 3, 5, 7, -2, -3, -5, -1, 1, 65536]  # -1: INT32_MIN // -1 wraps to itself, INT32_MIN % -1 is 0;
+# 1 and 65536: powers of two (a copy, a shift, a mask too wide for an immediate)
 FLOAT_MATH = ["sin", "cos", "arctan", "tanh", "floor", "ceil", "trunc", "expm1", "log1p", "sqrt", "rint", "degrees",
               "radians"]
 #: The `operator` module's functions, the same operators in the kernel and in Python.
@@ -79,6 +82,10 @@ def gen_dir(tmp_path_factory):
 
 # ----------------------------------------------------------------------------- program generator
 class Gen:
+    #: Whether the bodies are rendered by this file's `render`, which writes the kernel's early return and assigns
+    #: EXPONENTS: subclasses whose bodies have a render of their own draw neither
+    uses_base_render = True
+
     def __init__(self, draw, branching: bool) -> None:
         self.draw = draw
         self.branching = branching
@@ -111,8 +118,10 @@ class Gen:
             return f"(~{self.int_expr(depth - 1)})"
         if kind == "var":
             return self.choice(INT_VARS)
-        if kind == "pow":  # np.int32 ** n wraps as the kernel's int32 does
-            return f"({self.int_expr(depth - 1)} ** {self.draw(st.integers(0, 5))})"
+        if kind == "pow":  # np.int32 ** n wraps as the kernel's int32 does; n written out, or a variable assigned
+            # once from a constant (`render`'s EXPONENTS: a constant exponent too)
+            exponents = [*map(str, range(6))] + [*EXPONENTS] * self.uses_base_render
+            return f"({self.int_expr(depth - 1)} ** {self.choice(exponents)})"
         if kind == "const":
             return f"np.int32({self.draw(INT_CONSTS)})"
         if kind == "loop":
@@ -216,9 +225,14 @@ class Gen:
         pad = "    " * indent
         kinds = ["int", "int", "float", "float", "aug", "tuple", "chain", "helper", "offsets"]
         if self.branching and nest < 2:
-            kinds += ["if", "if", "for", "while", "zipfor", "stepfor", "edgefor"]
+            kinds += ["if", "if", "for", "while", "zipfor", "stepfor", "edgefor"] + ["return"] * self.uses_base_render
         kind = self.choice(kinds)
         depth = self.draw(st.integers(1, 3))
+        if kind == "return":  # the kernel's own early return, under a condition or not (then what follows in
+            # its block is never run, nor compiled): `render` makes it store every variable first
+            if nest and self.draw(st.booleans()):
+                return [f"{pad}{EARLY_RETURN}"]
+            return [f"{pad}if {self.cond(1, top=True)}:", f"{pad}    {EARLY_RETURN}"]
         if kind == "helper":  # a device function returning a tuple, with a string constant argument
             names = INT_VARS if self.draw(st.booleans()) else FLOAT_VARS
             first, second = self.draw(st.permutations(names))[:2]
@@ -334,18 +348,38 @@ def programs(draw, branching: bool):
     return gen.block(1, draw(st.integers(2, 8)), 0)
 
 
+#: Variables assigned once, at the top, from constants: an int32 power's exponent (`i ** e3`).
+EXPONENTS = {"e2": "2", "e3": "np.int32(3)"}
+#: A statement of the body that returns from the kernel early: the kernel stores every variable and returns, the
+#: reference returns them.
+EARLY_RETURN = "return _EARLY_"
+
+
 def render(body: list[str]) -> str:
     def column(k: int, width: int) -> int:  # odd columns by negative indices, which count from the end
         return k - width if k % 2 else k
+
+    def early(lines: list[str], returns: list[str]) -> list[str]:
+        out = []
+        for line in lines:
+            if line.strip() != EARLY_RETURN:
+                out.append(line)
+                continue
+            pad = line[:len(line) - len(line.lstrip())]
+            out += [pad + text.strip() for text in returns]
+        return out
 
     loads = ([f"    i{k} = xi[p, {column(k, N_INT)}]" for k in range(N_INT)]
              + [f"    f{k} = xf[p, {column(k, N_FLOAT)}]" for k in range(N_FLOAT)])
     stores = ([f"    oi[p, {column(k, N_INT)}] = i{k}" for k in range(N_INT)]
               + [f"    of[p, {column(k, N_FLOAT)}] = f{k}" for k in range(N_FLOAT)])
     params = ", ".join(INT_VARS + FLOAT_VARS)
+    exponents = [f"    {name} = {value}" for name, value in EXPONENTS.items()]
     return "\n".join(["import math", "import operator", "import numpy as np", "import wafersim as ws", HELPERS, "", "@ws.jit",
-                      "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *body, *stores, "", "",
-                      f"def ref({params}):", *body, f"    return ({params},)", ""])
+                      "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *exponents,
+                      *early(body, stores + ["return"]), *stores, "", "",
+                      f"def ref({params}):", *exponents, *early(body, [f"return ({params},)"]), f"    return ({params},)",
+                      ""])
 
 
 load = load_source  # see conftest.py

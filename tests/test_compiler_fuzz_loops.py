@@ -2,13 +2,15 @@
 array elements, which the other fuzzers (constant indices, one statement at a time) do not draw.
 
 Random kernels over an int32 and a float32 local array of 8 elements and two int32 scalars run nested `for`
-loops (constant bounds, steps up and down, so the loop variable is known to index in range) and `while` loops
-(counted, the counter stepped first so that `continue` cannot skip it), with `break` and `continue` under
-nested `if`/`elif`/`else`, and in them:
+loops (constant bounds, steps up and down, so the loop variable is known to index in range; the range's arguments
+sometimes in variables assigned twice, known only to the optimiser's constant propagation and the unroll pass) and
+`while` loops (counted, the counter stepped first so that `continue` cannot skip it; sometimes with a second counter stepped
+beside it by 2 or 3, indexing: the bounds pass proves its range from the loop's test), with `break` and
+`continue` under nested `if`/`elif`/`else`, and in them:
 
 - element stores and augmented assignments whose index is compound (`a[k + 1] += a[k]`, `a[7 - k]`,
   `a[(k * 3 + 1) % 8]`, an index read from the array itself, `a[a[k] % 8]`, or from a scalar the loop
-  changes), so every trip reads what an earlier trip (or an earlier statement of the same trip) wrote;
+  changes, reduced by an array's length: `len(a)`, `b.size`, `xf.shape[0]`), so every trip reads what an earlier trip (or an earlier statement of the same trip) wrote;
 - conditions on elements and scalars, chained comparisons (`0 <= a[k] < s0`), float32 elements against
   int32 ones;
 - the loop variable and the scalars read after the loop (the last value Python left, `break` included).
@@ -21,6 +23,7 @@ it as the other fuzz tests.
 from __future__ import annotations
 
 import os
+import re
 import types
 import warnings
 
@@ -70,8 +73,8 @@ class LoopGen:
         kind = self.choice(kinds)
         if kind == "const":
             return str(self.draw(st.integers(-N, N - 1)))
-        if kind == "mod_scalar":
-            return f"{self.choice(['s0', 's1'])} % {N}"
+        if kind == "mod_scalar":  # (the length written out, or an array's: len, .size, .shape[0], local or global)
+            return f"{self.choice(['s0', 's1'])} % {self.choice([str(N), 'len(a)', 'b.size', 'xf.shape[0]', 'xf.size'])}"
         if kind == "mod_element":
             return f"a[{self.draw(st.integers(0, N - 1))}] % {N}"
         k = self.choice(self.loop_vars)
@@ -136,7 +139,7 @@ class LoopGen:
         pad = "    " * indent
         kinds = ["astore", "aaug", "aaug", "bstore", "baug", "scalar"]
         if nest < 3:
-            kinds += ["if", "for", "for"] + ["while"] * (nest < 2)
+            kinds += ["if", "for", "for"] + ["while", "lockstep"] * (nest < 2)
         if in_loop:
             kinds += ["jump"]
         kind = self.choice(kinds)
@@ -169,17 +172,40 @@ class LoopGen:
                      f"{pad}    {counter} += np.int32(1)"]
             lines += self.block(indent + 1, self.draw(st.integers(1, 3)), nest + 1, True)
             return lines + [f"{pad}s1 += {counter}"]
+        if kind == "lockstep":  # a second counter stepped with the loop's, by a multiple of its step: in range,
+            # so the bounds pass may prove its indices from the loop's test (a `continue` skips neither step)
+            counter, var = f"w{self.loops}", f"k{self.loops}"
+            self.loops += 1
+            step = self.choice([2, 3])
+            trips = self.draw(st.integers(0, (N - 1) // step))
+            start = self.draw(st.integers(0, N - 1 - step * trips))
+            lines = [f"{pad}{counter} = np.int32(0)", f"{pad}{var} = np.int32({start})",
+                     f"{pad}while {counter} < np.int32({trips}):", f"{pad}    {counter} += np.int32(1)",
+                     f"{pad}    {var} += np.int32({step})"]
+            self.loop_vars.append(var)
+            lines += self.block(indent + 1, self.draw(st.integers(1, 3)), nest + 1, True)
+            self.loop_vars.pop()
+            return lines + [f"{pad}s0 += {var}"]
         var = f"k{self.loops}"
         self.loops += 1
         start, stop = sorted(self.draw(st.lists(st.integers(0, N), min_size=2, max_size=2)))
         step = self.draw(st.integers(1, 3))
         header = (f"range({start}, {stop}, {step})" if self.draw(st.booleans())
                   else f"range({stop - 1}, {start - 1}, -{step})")  # (down: from stop - 1 to start)
-        lines = [f"{pad}for {var} in {header}:"]
+        lines, in_variables = [], self.draw(st.integers(0, 2)) == 0
+        if in_variables:  # the arguments in variables assigned twice: constants only after the
+            # optimiser's constant propagation, so the unroll pass (not the front end) counts the trips
+            values = re.fullmatch(r"range\((-?\d+), (-?\d+), (-?\d+)\)", header).groups()
+            names = [f"{var}{part}" for part in ("a", "z", "s")]
+            lines = [f"{pad}{name} = np.int32({first})" for name, first in zip(names, (0, 0, 1))]
+            lines += [f"{pad}{name} = np.int32({value})" for name, value in zip(names, values)]
+            header = f"range({', '.join(names)})"
+        lines.append(f"{pad}for {var} in {header}:")
         self.loop_vars.append(var)
         lines += self.block(indent + 1, self.draw(st.integers(1, 3)), nest + 1, True)
         self.loop_vars.pop()
-        if start < stop and nest == 0:  # runs at least once: Python's last value is read after the loop
+        if start < stop and nest == 0 and not in_variables:  # runs at least once: Python's last value is read
+            # after the loop (with the bounds in variables the front end cannot know that it runs: refused)
             self.after.append(var)
         return lines
 

@@ -170,6 +170,7 @@ def to_kernel(source: str) -> str:
 # ----------------------------------------------------------------------------- the generator
 class MixedGen(Gen):
     """`Gen` with the forms above mixed in at every level (a quarter of the nodes)."""
+    uses_base_render = False  # (its bodies have a render of their own)
 
     def mine(self) -> bool:
         return self.draw(st.integers(0, 3)) == 0

@@ -1,11 +1,13 @@
 """Differential fuzzing of the `@ws.jit` compiler with Hypothesis: slice and 2-D block assignments.
 
-Random slice assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over
-slices of three local arrays and scalars, sum/min/max of slices among the scalars, the destination often
+Random slice assignments (trees of + - * / unary - and + min max and math functions (np.exp, abs, ...) over
+slices of three local arrays and scalars, sum/min/max of slices and whole arrays and `ws.dot` of two slices
+among the scalars, an operand sometimes read through a slice taken into a variable before, the destination often
 overlapping an operand, some starts read from an element of the arrays at run time) and 2-D block
 assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row blocks also as row slices,
 `a[1, 0:4]` or `a[-3, 0:4]`; columns shifted by an element of the destination the rows write, evaluated
-once as NumPy does; row slices broadcast to every row, a row of the destination's array refused), plain or
+once as NumPy does; rows also `e:` and `:`, and a block's rows starting where a run-time value says; row slices
+broadcast to every row, a row of the destination's array refused), plain or
 augmented (`+=`, `-=`, `*=`, `/=`), with written-out numbers and an int32
 parameter meeting float32 scalars among the scalars, are compared with NumPy. Slice bounds and block rows and
 columns are also written `e:e + K` with `K` an `np.int32` or `True`; the functions are every float32 `vmath`
@@ -47,8 +49,12 @@ VEC_FUNCTIONS = [(name, name) for name in (
     ("ws.tanh", "np.tanh"), ("ws.exp", "np.exp")]
 #: Functions taken of slices only (of a number they are refused: `np.abs(s)` says to write `abs`).
 SLICE_ONLY_FUNCTIONS = [("np.abs", "np.abs")]
-#: The reductions among the scalars (they hold slices, but are numbers).
-REDUCTIONS = ("sum(b[1:5])", "min(c[0:3])", "max(a[2:8])")
+#: The reductions among the scalars (they hold slices, but are numbers): a whole 1-D array's too, and `ws.dot`,
+#: whose reference is the float32 (int32) products summed in order from 0, as a Python loop does
+#: (docs/python-supported.md, "Reductions").
+REDUCTIONS = ("sum(b[1:5])", "min(c[0:3])", "max(a[2:8])", "sum(c)", "max(b)", "ws.dot(a[0:3], c[2:5])")
+#: The reference's text of a reduction that NumPy writes otherwise.
+REDUCTION_REFERENCE = {"ws.dot(a[0:3], c[2:5])": "sum(a[0:3] * c[2:5])"}
 
 
 def has_slice(text: str) -> bool:
@@ -78,14 +84,14 @@ def gen_dir(tmp_path_factory):
 # ----------------------------------------------------------------------------- slice expression trees
 VEC_SIZE = 8
 VEC_ARRAYS = ("a", "b", "c")
-VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)", "sum(b[1:5])", "min(c[0:3])",
-               "max(a[2:8])", "0.5", "-1.25", "(s + 3)")  # reductions: evaluated, as NumPy does, before the
+VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)", *REDUCTIONS, "0.5", "-1.25",
+               "(s + 3)")  # reductions: evaluated, as NumPy does, before the
 # destination is written; written-out numbers are folded into the kernel as float32 constants.
 #: The NumPy text of a written-out number: a float32, as the kernel's (docs/python-supported.md: `float` values
 #: are float32, math functions of constants folded with the float32 ufuncs). NumPy keeps a bare Python float
 #: float32 only as a weak scalar beside a float32 operand: `np.exp(-0.5)` is a float64, which made
 #: `c[3:4] += np.exp((-0.5))` add in float64 (7 ulps off after cancellation).
-WRITTEN_NUMBERS = {"0.5": "np.float32(0.5)", "-1.25": "np.float32(-1.25)"}
+WRITTEN_NUMBERS = {"0.5": "np.float32(0.5)", "-1.25": "np.float32(-1.25)", **REDUCTION_REFERENCE}
 #: (kernel, NumPy) scalars where the int32 parameter `n` meets a float32 (converted to float32 first).
 MIXED_SCALARS = (("(n * s)", "(np.float32(n) * s)"), ("(t - n)", "(t - np.float32(n))"),
                  ("(n / 3)", "(np.float32(n) / np.float32(3))"), ("(n + 0.1)", "(np.float32(n) + np.float32(0.1))"),
@@ -115,8 +121,12 @@ def vector_slice(draw, name: str, length: int) -> str:
 def vector_trees(draw, length: int, depth: int):
     """(kernel text, NumPy text) of a random tree of + - * / unary - min max over slices and scalars (a scalar
     divided by a slice too: `1.0 / a[0:4]`, a vfill then a vdiv)."""
-    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax", "fn"] if depth > 0 else [])
+    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax", "fn", "pos", "rdiv"] if depth > 0 else [])
     kind = draw(st.sampled_from(kinds))
+    if kind == "rdiv":  # a scalar divided by a slice (a vfill, then one vdiv: NumPy's one division per element)
+        scalar = draw(st.sampled_from(VEC_SCALARS))
+        kernel = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
+        return f"({scalar} / {kernel})", f"({WRITTEN_NUMBERS.get(scalar, scalar)} / {kernel})"
     if kind == "slice":
         text = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
         return text, text
@@ -125,9 +135,10 @@ def vector_trees(draw, length: int, depth: int):
             return draw(st.sampled_from(MIXED_SCALARS))
         text = draw(st.sampled_from(VEC_SCALARS))
         return text, WRITTEN_NUMBERS.get(text, text)
-    if kind == "neg":
+    if kind in ("neg", "pos"):  # (`+c[0:n]`: NumPy's copy; of a whole right side, no operation at all)
         kernel, numpy = draw(vector_trees(length, depth - 1))
-        return f"(-{kernel})", f"(-{numpy})"
+        sign = "-" if kind == "neg" else "+"
+        return f"({sign}{kernel})", f"({sign}{numpy})"
     if kind == "fn":  # a math function of a subtree (of a scalar, the scalar instruction)
         kernel, numpy = draw(vector_trees(length, depth - 1))
         name, ref = draw(st.sampled_from(VEC_FUNCTIONS + (SLICE_ONLY_FUNCTIONS if has_slice(kernel) else [])))
@@ -140,6 +151,8 @@ def vector_trees(draw, length: int, depth: int):
     (kl, nl) = draw(vector_trees(length, depth - 1))
     (kr, nr) = draw(vector_trees(length, depth - 1))
     name = draw(st.sampled_from(["min", "max"]))
+    if not (has_slice(kl) or has_slice(kr)):  # two numbers: Python's builtin (`min(x, nan)` is x), not np.minimum
+        return f"{name}({kl}, {kr})", f"{name}({nl}, {nr})"
     return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
 
 
@@ -148,7 +161,19 @@ def slice_assignments(draw):
     length = draw(st.integers(1, VEC_SIZE))
     target = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
     kernel, numpy = draw(vector_trees(length, draw(st.integers(1, 4))))
-    return f"{target} {draw(st.sampled_from(ASSIGN_OPS))}", kernel, numpy
+    return draw(through_a_view(f"{target} {draw(st.sampled_from(ASSIGN_OPS))}", kernel, numpy))
+
+
+@st.composite
+def through_a_view(draw, target: str, kernel: str, numpy: str):
+    """The assignment, or (one draw in three) with one operand slice of its right side taken into a variable in a
+    statement before it, `v0 = b[1:4]`, and read through it: a view, as NumPy's (its bounds those it was taken
+    with). The statement goes before the target, on a line of its own."""
+    slices = re.findall(r"\b[abc]\[\d+:[^][]+\]", kernel)
+    if not slices or draw(st.integers(0, 2)):
+        return target, kernel, numpy
+    chosen = draw(st.sampled_from(slices))
+    return f"v0 = {chosen}\n    {target}", kernel.replace(chosen, "v0", 1), numpy.replace(chosen, "v0", 1)
 
 
 def render_slice_assignment(target: str, kernel_expr: str, numpy_expr: str) -> str:
@@ -182,6 +207,9 @@ def ref(x, s, t, n):
 @FUZZ
 @given(assignment=slice_assignments(), seed=st.integers(0, 2**32 - 1), n=st.sampled_from(N_VALUES))
 @example(assignment=("c[3:4] +=", "np.exp((-0.5))", "np.exp((-np.float32(0.5)))"), seed=0, n=3)  # float32 exp
+# min of two numbers is Python's builtin, a nan second gives the first (the reference took np.minimum: nan)
+@example(assignment=("a[0:1] =", "min((n * s), np.sqrt((n * s)))",
+                     "min((np.float32(n) * s), np.sqrt((np.float32(n) * s)))"), seed=0, n=-7)
 def test_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed, n):
     module = load(gen_dir, render_slice_assignment(*assignment))
     rng = np.random.default_rng(seed)
@@ -199,7 +227,8 @@ BLOCK_ROWS, BLOCK_COLS = 4, 6
 
 
 @st.composite
-def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_rows: bool, moving: str = "") -> str:
+def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_rows: bool, moving: str = "",
+               shifted: bool = False) -> str:
     """`name[row:row + rows, col:col + cols]`, or with `as_rows` (one row) the row slice `name[row, ...]`, its row
     counted from the start or from the end (`a[1, 0:3]`, `a[-3, 0:3]`). (A block and a row slice do not mix in
     one assignment: the compiler refuses that at the line.) `moving` (a block's columns, `col + cols` below the
@@ -207,8 +236,16 @@ def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_row
     block's rows write: NumPy evaluates it once, the kernel must not evaluate it again for each row."""
     if as_rows:
         return f"{name}[{draw(st.sampled_from((row, row - BLOCK_ROWS)))}, {col}:{col + cols}]"
-    # rows and columns also `e:e + K` (K an int, an np.int32 or True: a constant count of rows or columns)
-    row_text = f"{row}:{row} + {draw(length_text(rows))}" if draw(st.integers(0, 3)) == 0 else f"{row}:{row + rows}"
+    # rows and columns also `e:e + K` (K an int, an np.int32 or True: a constant count of rows or columns), rows
+    # to the last one also `e:`; with `shifted` (a block one row above the last of its array, not the
+    # destination's) sometimes a start known only at run time, shifted by 0 or 1: `r:r + K` of such an `r`
+    form = draw(st.integers(0, 5))
+    row_text = f"{row}:{row} + {draw(length_text(rows))}" if form == 0 else f"{row}:{row + rows}"
+    if form == 1 and row + rows == BLOCK_ROWS:
+        row_text = f"{row}:" if row else draw(st.sampled_from([":", "0:"]))
+    if form == 2 and shifted:
+        start = f"{row} + (1 if {draw(st.sampled_from(['s', 't']))} > 0 else 0)"
+        row_text = f"{start}:{start} + {draw(length_text(rows))}"
     if moving:
         return f"{name}[{row_text}, {col} + {moving}:{col} + {moving} + {draw(length_text(cols))}]"
     col_text = f"{col}:{col} + {draw(length_text(cols))}" if draw(st.integers(0, 3)) == 0 else f"{col}:{col + cols}"
@@ -244,7 +281,7 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
         row = dst_row if name == dst else draw(st.integers(0, BLOCK_ROWS - rows))
         moving = draw(moving_shift(dst, dst_row, cols, as_rows))
         col = draw(st.integers(0, BLOCK_COLS - cols - bool(moving)))
-        text = draw(block_text(name, row, rows, col, cols, as_rows, moving))
+        text = draw(block_text(name, row, rows, col, cols, as_rows, moving, name != dst and row + rows < BLOCK_ROWS))
         return text, text
     if kind == "scalar":
         if draw(st.integers(0, 3)) == 0:
@@ -262,6 +299,8 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
     kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
     kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
     name = draw(st.sampled_from(["min", "max"]))
+    if ":" not in kl + kr:  # two numbers: Python's builtin (`min(x, nan)` is x), not np.minimum
+        return f"{name}({kl}, {kr})", f"{name}({nl}, {nr})"
     return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
 
 
@@ -336,7 +375,7 @@ def refused_row(target: str, expression: str) -> bool:
 #: int32 scalars of int32 trees: the parameters, written-out ints (NumPy keeps the array's int32 for a Python
 #: int, as the kernel does), np.int32 constants, the int32 limits, a reduction (sequential, wrapping).
 INT_SCALARS = ("n", "m", "3", "-7", "np.int32(5)", "(n * m)", "(n - m)", "2147483647", "-2147483648",
-               "sum(b[1:5])", "min(c[0:3])", "max(a[2:8])", "abs(m)")
+               *REDUCTIONS, "abs(m)")
 
 
 @st.composite
@@ -350,13 +389,15 @@ def int_vector_trees(draw, length: int, depth: int):
         return text, text
     if kind == "scalar":
         text = draw(st.sampled_from(INT_SCALARS))
-        return text, text
+        return text, REDUCTION_REFERENCE.get(text, text)
     if kind == "neg":
         kernel, numpy = draw(int_vector_trees(length, depth - 1))
         return f"(-{kernel})", f"(-{numpy})"
     if kind == "abs":  # np.abs of a number is refused (write abs): of slices only
         kernel, numpy = draw(int_vector_trees(length, depth - 1))
-        name = draw(st.sampled_from(["abs", "np.abs"] if has_slice(kernel) else ["abs"]))
+        if not has_slice(kernel):  # of a number: `_abs` refuses a written-out int beyond int32, as the kernel does
+            return f"abs({kernel})", f"_abs({numpy})"
+        name = draw(st.sampled_from(["abs", "np.abs"]))
         return f"{name}({kernel})", f"{name}({numpy})"
     kl, nl = draw(int_vector_trees(length, depth - 1))
     kr, nr = draw(int_vector_trees(length, depth - 1))
@@ -365,7 +406,7 @@ def int_vector_trees(draw, length: int, depth: int):
         return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
     name = draw(st.sampled_from(["min", "max"]))
     if not (has_slice(kl) or has_slice(kr)):  # two numbers: the builtin on numbers
-        return f"{name}({kl}, {kr})", f"{name}({nl}, {nr})"
+        return f"{name}({kl}, {kr})", f"_{name}({nl}, {nr})"
     return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
 
 
@@ -374,17 +415,35 @@ def int_slice_assignments(draw):
     length = draw(st.integers(1, VEC_SIZE))
     target = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
     kernel, numpy = draw(int_vector_trees(length, draw(st.integers(1, 4))))
-    return f"{target} {draw(st.sampled_from(('=', '=', '+=', '-=', '*=')))}", kernel, numpy
+    return draw(through_a_view(f"{target} {draw(st.sampled_from(('=', '=', '+=', '-=', '*=')))}", kernel, numpy))
+
+
+def _fitting(*values):
+    """Refuse a written-out int beyond int32 given to `abs`, `min` or `max` of numbers, or given by `abs`, as the
+    kernel's compiler does (docs/python-supported.md: only the value of a tree of `+ - * ...` must fit; a step
+    given to min, max or abs must fit too): a Python int here is a written-out one (the others are np.int32)."""
+    for value in values:
+        if isinstance(value, int) and not -2**31 <= value < 2**31:
+            raise OverflowError(value)
+    return values
+
+
+#: The reference's abs, min and max of numbers (markers of its text).
+INT_NUMBER_BUILTINS = {"_abs": lambda v: _fitting(abs(*_fitting(v)))[0], "_min": lambda *v: min(_fitting(*v)),
+                       "_max": lambda *v: max(_fitting(*v))}
 
 
 @FUZZ
 @given(assignment=int_slice_assignments(), seed=st.integers(0, 2**32 - 1),
        n=st.sampled_from((3, -7, 100000, 2**31 - 1, -(2**31))), m=st.integers(-9, 9))
+@example(assignment=("a[0:1] =", "(-abs(-2147483648))", "(-_abs(-2147483648))"), seed=0, n=3, m=0)  # abs's result
+@example(assignment=("a[0:1] =", "(-abs((--2147483648)))", "(-_abs((--2147483648)))"), seed=0, n=3, m=0)  # its operand
 def test_int32_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed, n, m):
     target, kernel_expr, numpy_expr = assignment
     source = render_slice_assignment(target, kernel_expr, numpy_expr).replace("np.float32", "np.int32")
     source = source.replace("(x, out, s, t, n)", "(x, out, n, m)").replace("(x, s, t, n)", "(x, n, m)")
     module = load(gen_dir, source)
+    vars(module).update(INT_NUMBER_BUILTINS)
     rng = np.random.default_rng(seed)
     x = rng.integers(-50, 51, len(VEC_ARRAYS) * VEC_SIZE).astype(np.int32)
     wide = rng.random(x.size) < 0.3  # values near the int32 limits: products and sums wrap
@@ -395,7 +454,8 @@ def test_int32_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed
         warnings.simplefilter("ignore", RuntimeWarning)  # np.int32 scalar overflow warns, then wraps
         try:
             want = module.ref(x, np.int32(n), np.int32(m))
-        except OverflowError:  # a written-out int tree beyond int32 (`(2147483647 + 3)`): refused when compiling
+        except OverflowError:  # a written-out int tree beyond int32 (`(2147483647 + 3)`, `abs(--2147483648)`):
+            # refused when compiling
             with pytest.raises(ws.CompileError, match="does not fit in int32"):
                 module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, n, m)
             return

@@ -76,6 +76,7 @@ TUPLE_VARS = ["t0", "t1", "u0"]  # t*: int32 items, u*: float32 items
 
 class SliceGen(Gen):
     """Statements over tuple variables, each with a length and an item type known when drawing."""
+    uses_base_render = False  # (its bodies have a render of their own)
 
     def __init__(self, draw) -> None:
         super().__init__(draw, branching=True)
