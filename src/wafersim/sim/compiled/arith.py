@@ -331,20 +331,15 @@ def _gathered_ranges(pes, regs, a, b, c, d, checks_b, reads_b, data_words):
 @njit(cache=True, inline="always")
 def _gathered_column(kind, fsram, i, source, target, other, scalar, reads_b, length):
     """fsram[target + k, i] = `_vector_float`(kind, fsram[source + k, i], y, fsram[target + k, i]) for k < `length`:
-    y = fsram[other + k, i] (`reads_b`), else `scalar` (`_float_gathered`, for one PE, `kind` a constant). Indices
-    unsigned (`_gathered_ranges` checked them: none negative): no wrap-around test and fix-up per access, as in
-    `transfers.take_words`."""
-    u_i, u_source, u_target, u_other = np.uint64(i), np.uint64(source), np.uint64(target), np.uint64(other)
+    y = fsram[other + k, i] (`reads_b`), else `scalar` (`_float_gathered`, for one PE, `kind` a constant). Signed
+    indices on purpose: unsigned ones (as in `transfers.take_words`) made `pipeline` ~5% faster but the merge-split
+    sort `msort` ~20% slower, and were level on `trsv` (CHANGELOG stop 52, lead)."""
     if reads_b:
         for k in range(length):
-            u_k = np.uint64(k)
-            fsram[u_target + u_k, u_i] = _vector_float(kind, fsram[u_source + u_k, u_i], fsram[u_other + u_k, u_i],
-                                                       fsram[u_target + u_k, u_i])
+            fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], fsram[other + k, i], fsram[target + k, i])
     else:
         for k in range(length):
-            u_k = np.uint64(k)
-            fsram[u_target + u_k, u_i] = _vector_float(kind, fsram[u_source + u_k, u_i], scalar,
-                                                       fsram[u_target + u_k, u_i])
+            fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], scalar, fsram[target + k, i])
 
 
 @njit(cache=True, inline="always")
