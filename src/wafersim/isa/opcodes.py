@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from typing import Any
 
 from ..arch.spec import DEFAULT_COST_CYCLES
 
@@ -144,9 +145,9 @@ def chain_tag(tag: int) -> int:
     return tag + CHAIN_TAGS if 0 < tag <= CHAIN_TAGS else tag
 
 
-def is_chain_tag(tag: int) -> bool:
-    """Whether `tag` marks a collective's chain words."""
-    return CHAIN_TAGS < tag < len(WORD_TYPES)
+def is_chain_tag(tag: Any) -> Any:
+    """Whether `tag` marks a collective's chain words (elementwise for an array of tags)."""
+    return (tag > CHAIN_TAGS) & (tag < len(WORD_TYPES))
 
 
 def word_type_name(tag: int) -> str:

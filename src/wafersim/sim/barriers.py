@@ -59,16 +59,19 @@ class BarrierMixin:
                 self._add_group(bar_pc + 1, go.unwindow(self.n))
             if stay.count:  # (a group that has not run the barrier yet -- another block's -- stays runnable)
                 self._add_group(bar_pc, stay, blocked=group.blocked)
-        if self.route_watch is not None and self.route_watch.kept >= self.route_watch.settle_at:
-            self._settle_route_watch()
+        self._settle_route_watch()
         return []
 
     def _settle_route_watch(self) -> None:
-        """After a barrier's release in a watched wave: `RouteWatch.settle` with the least clock of the PEs that
-        have not halted (no instruction still to run comes before it: each PE runs on from its clock)."""
+        """After a barrier's release in a watched wave whose watch holds `settle_at` entries: `RouteWatch.settle`
+        with the least clock of the PEs that have not halted (no instruction still to run comes before it: each
+        PE runs on from its clock)."""
+        watch = self.route_watch
+        if watch is None or watch.kept < watch.settle_at:
+            return
         places = self._places()
         if places:
-            self.route_watch.settle(min(float(lanes.get(self.cycle).min()) for _, lanes in places))
+            watch.settle(min(float(lanes.get(self.cycle).min()) for _, lanes in places))
 
     def _released(self, latest: float) -> None:
         """A barrier releases at cycles up to `latest`: checked against the cycle limit, counted, and told to a
@@ -119,6 +122,5 @@ class BarrierMixin:
         self.stall += waited
         self.cycle[...] = release
         self._add_group(pc + 1, Lanes.full(self.n))
-        if self.route_watch is not None and self.route_watch.kept >= self.route_watch.settle_at:
-            self._settle_route_watch()
+        self._settle_route_watch()
         return []

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import ChainWordError, WaferError, WordTypeError
 from ..isa.encoding import Instr
-from ..isa.opcodes import (CHAIN_TAGS, DIRECTIONS, RAMP, STREAM_OPS, WORD_TAG, WORD_TYPE_NAMES, WORD_TYPES,
-                          is_chain_tag, stream_word_tag, word_type_name)
+from ..isa.opcodes import (DIRECTIONS, RAMP, STREAM_OPS, WORD_TAG, WORD_TYPE_NAMES, is_chain_tag, stream_word_tag,
+                          word_type_name)
 from .lanes import Lanes
 
 RAW = WORD_TAG["raw"]
@@ -104,12 +104,7 @@ def refuses(tag: int, got: Any) -> Any:
     and the kernel's own (raw words and raw receives are the kernel's): that is a `ChainWordError` even unchecked
     (the compiled interpreter's copy: `compiled.fabric_ops.refuses`)."""
     other_type = (got != tag) & (got != RAW) & (tag != RAW)
-    return other_type | (_is_chain(got) != _is_chain(tag))
-
-
-def _is_chain(tag: Any) -> Any:
-    """`is_chain_tag` of a tag or, elementwise, of an array of them."""
-    return (tag > CHAIN_TAGS) & (tag < len(WORD_TYPES))
+    return other_type | (is_chain_tag(got) != is_chain_tag(tag))
 
 
 def _words_between(before: np.ndarray, after: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
