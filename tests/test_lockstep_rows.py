@@ -119,3 +119,51 @@ def test_parts_testing_one_fifo_at_once(monkeypatch: pytest.MonkeyPatch) -> None
     assert sim._never_waits(lanes, lanes, uniform_times, 3.0, fifo)
     assert inner == [True]
     assert id(fifo) not in sim.wide_bound_failed
+
+
+def _runs_hold(cycle: np.ndarray, times: np.ndarray, inside: np.ndarray, cost: float) -> bool:
+    """Plain slices: in every run of `RUN` window positions (the last one short), the latest slot time of its
+    lanes inside the group no later than their earliest clock plus `cost` (float32, as the clocks); True for a
+    run with no lane inside."""
+    for start in range(0, len(cycle), RUN):
+        run = slice(start, start + RUN)
+        kept = inside[run]
+        if kept.any() and times[run][kept].max() > cycle[run][kept].min() + np.float32(cost):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("excluded", [None, np.arange(5, N, 311), np.arange(RUN, 2 * RUN)])
+def test_never_waits_answers_the_runs_bound_whatever_the_fifos_history(excluded: np.ndarray | None) -> None:
+    """review53: one wave (its hint state kept) testing two FIFOs through 240 random tests: clocks alike, drifting,
+    drifting with one late lane, or alike with one late lane, in random order, so that each FIFO's entry in
+    `wide_bound_failed` is made, counted up and down and removed on the way. Every answer is the runs' bound
+    exactly (the whole window's bound implies it: which one is tried is a hint, never the answer), against plain
+    slices; a whole run excluded (the third case) leaves the bound of the others."""
+    rng = np.random.default_rng(53)
+    lanes = Lanes(N, excl=excluded)
+    inside = np.ones(N, dtype=bool) if excluded is None else ~np.isin(np.arange(N), excluded)
+    sim = _Sim(np.zeros(N, np.float32))
+    fifos = (object(), object())
+    entries_seen, answers = set(), []
+    for _ in range(240):
+        shape = int(rng.integers(0, 4))
+        if shape in (0, 3):
+            cycle = np.full(N, 500.0, np.float32)
+            times = cycle - rng.integers(0, 3, N).astype(np.float32)
+        else:
+            cycle, times = _drifting(rng)
+        if shape >= 2:  # (one lane's word late: by runs too, the bound fails)
+            late = int(rng.choice(np.flatnonzero(inside)))
+            times[late] = cycle[late] + 10
+        if excluded is not None:
+            times[excluded] = 1e9
+            cycle[excluded] = -1e9
+        sim.cycle = cycle
+        fifo = fifos[int(rng.integers(0, 2))]
+        answer = sim._never_waits(lanes, lanes, times, 3.0, fifo)
+        assert answer == _runs_hold(cycle, times, inside, 3.0)
+        answers.append(answer)
+        entries_seen.update(sim.wide_bound_failed.values())
+    assert True in answers and False in answers
+    assert any(left for left, _ in entries_seen) and any(failures > 2 for _, failures in entries_seen)
