@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import sys
 
-from llvmlite import ir
-from numba import njit as numba_njit
-from numba.core import cgutils, event, types
-from numba.extending import intrinsic
-from numba.core.runtime import rtsys
-
 from ...envvars import env_flag
 from . import numba_cache
+from .numba_import import optional_packages_left_out
+
+with optional_packages_left_out():  # (Numba's import, less packages the engine never uses: `numba_import`)
+    from llvmlite import ir
+    from numba import njit as numba_njit
+    from numba.core import cgutils, event, types
+    from numba.extending import intrinsic
+    from numba.core.runtime import rtsys
 
 #: The line printed (once per process) when Numba starts compiling an engine function.
 NOTICE = ("wafersim: compiling the engine's machine code for this machine with Numba (once after an install or "
