@@ -1,6 +1,6 @@
 """`numba_import`: the engine's import of Numba leaves out the optional packages Numba imports for features the
-engine never uses (coverage, SciPy), from the importing thread only, and only where the process has not imported
-them already."""
+engine never uses (coverage, SciPy, PyYAML), from the importing thread only, and only where the process has not
+imported them already (PyYAML only where no Numba config file is there to read)."""
 from __future__ import annotations
 
 import importlib
@@ -61,28 +61,39 @@ if sys.argv[1] == "coverage-first":
 state = {"coverage_before": "coverage" in sys.modules, "scipy_before": "scipy" in sys.modules}
 import wafersim.sim.compiled.jit
 import numba.misc.coverage_support as support
+from numba.core import config
 state.update({"coverage": "coverage" in sys.modules, "scipy": "scipy" in sys.modules,
-              "numba_sees_coverage": support.coverage_available})
-import scipy  # (importable as usual once Numba is loaded)
-state["scipy_after"] = scipy.__name__
+              "yaml": "yaml" in sys.modules, "numba_sees_coverage": support.coverage_available,
+              "quiet": config.DISABLE_PERFORMANCE_WARNINGS})
+import scipy, yaml  # (importable as usual once Numba is loaded)
+state["after"] = [scipy.__name__, yaml.__name__]
 print(json.dumps(state))
 """
 
 
-def _fresh(mode: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", _FRESH, mode], capture_output=True, text=True, timeout=600)
+def _fresh(mode: str, cwd=None) -> dict:
+    done = subprocess.run([sys.executable, "-c", _FRESH, mode], capture_output=True, text=True, timeout=600,
+                          cwd=cwd)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("coverage") is None or importlib.util.find_spec("scipy") is None,
-                    reason="needs coverage and SciPy installed, as Numba would import them")
-def test_a_fresh_process_loads_numba_without_coverage_and_scipy_unless_coverage_runs():
-    plain = _fresh("plain")
+_OPTIONAL = ("coverage", "scipy", "yaml")
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(name) is None for name in _OPTIONAL),
+                    reason="needs coverage, SciPy and PyYAML installed, as Numba would import them")
+def test_a_fresh_process_loads_numba_without_them_unless_coverage_runs_or_a_config_file_is_there(tmp_path):
+    plain = _fresh("plain", cwd=tmp_path)
     if plain.pop("coverage_before") or plain.pop("scipy_before"):
         pytest.skip("this interpreter imports coverage or SciPy at start-up (a coverage run's subprocesses)")
-    assert plain == {"coverage": False, "scipy": False, "numba_sees_coverage": False, "scipy_after": "scipy"}
+    assert plain == {"coverage": False, "scipy": False, "yaml": False, "numba_sees_coverage": False, "quiet": 0,
+                     "after": ["scipy", "yaml"]}
     # (coverage imported first, as `coverage run` and pytest-cov do: Numba's coverage support as usual)
-    first = _fresh("coverage-first")
-    assert first["coverage"] and first["numba_sees_coverage"] and first["scipy_after"] == "scipy"
+    first = _fresh("coverage-first", cwd=tmp_path)
+    assert first["coverage"] and first["numba_sees_coverage"] and first["after"] == ["scipy", "yaml"]
     assert first["scipy"] == first["scipy_before"]
+    # (a Numba config file in the working directory: PyYAML imported, and the file's setting is Numba's)
+    (tmp_path / numba_import.NUMBA_CONFIG_FILE).write_text("disable_performance_warnings: 1\n")
+    configured = _fresh("plain", cwd=tmp_path)
+    assert configured["yaml"] and configured["quiet"] == 1 and not configured["coverage"]
