@@ -50,6 +50,8 @@ _FLOAT32_ROUNDING = (" (the kernel's floats are float32, which hold ints exactly
                      "keep an int an int, or convert a float32 known only at run time, which saturates)")
 _ELEMENTWISE = ("write the builtin {0}(a, b): of two numbers, or of slices in a slice assignment "
                 "(`w[0:n] = {0}(u[0:n], v[0:n])`), or an element loop (`for k in range(n): w[k] = ...`)")
+_NEW_ARRAY = ("a kernel makes no arrays at run time: ws.local.array(shape, dtype) is this PE's array (in its SRAM, "
+              "a constant shape, zero at the block's start), filled with slice assignments (`buf[0:n] = 1.0`)")
 #: What to write instead of the NumPy functions new users reach for first: the builtins work on slices.
 _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np.amax: _REDUCE.format("max"),
                 np.min: _REDUCE.format("min"), np.amin: _REDUCE.format("min"),
@@ -59,7 +61,9 @@ _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np
                 np.absolute: "write the builtin abs(x) (or math.fabs(x) for a float32 result), of a number or, in a "
                              "slice assignment, of slices",
                 divmod: "write (a // b, a % b), which floor as Python's divmod does (for int32 and float32 alike)",
-                np.divmod: "write (a // b, a % b), which floor as NumPy's divmod does"}
+                np.divmod: "write (a // b, a % b), which floor as NumPy's divmod does",
+                **dict.fromkeys((np.zeros, np.empty, np.ones, np.full, np.array, np.zeros_like, np.empty_like),
+                                _NEW_ARRAY)}
 
 
 def _scalar_type_hint(callee) -> str | None:
