@@ -73,14 +73,18 @@ def skewed_shared(out, values, rounds: ws.constant, late: ws.constant):
 
 def test_the_shared_tree_refuses_rows_that_arrive_late_where_stages_apart_sum():
     """The reason for `stages_apart`: a column word overtaking a row word is refused, never summed in another
-    order (the same launch as the first test's 16 x 16 case, which sums exactly with the stages apart)."""
+    order (the same launch as the first test's 16 x 16 case, which sums exactly with the stages apart). The
+    error says what to change: the senders are the library's, inside one call, so its general advice (order
+    the senders, or give them separate channels) left a new user's skewed power method nothing to do."""
     bx, by = 16, 16
     rounds = wsc.tree_rounds(bx, by)
     dev = ws.Device(ws.WaferSpec.preset("wse2", width=bx, height=by))
     values = np.ones(bx * by, np.float32)
     out = dev.to_device(np.zeros(bx * by, np.float32))
-    with pytest.raises(ws.RouteError, match="before a word"):
+    with pytest.raises(ws.RouteError, match="before a word") as info:
         skewed_shared[1, (bx, by)](out, dev.to_device(values), rounds, 50)
+    assert "carries a round of wsc.block_all_reduce's tree" in str(info.value)
+    assert "pass stages_apart=1" in str(info.value) and "or use wsc.CHAIN" in str(info.value)
 
 
 @ws.jit

@@ -205,7 +205,17 @@ def converts_to_int64(out):
     out[0] = np.int64(out[1])  # MARK-int64
 
 
+@ws.jit
+def makes_a_numpy_array(out):
+    scratch = np.zeros(4, np.int32)  # MARK-np-zeros
+    scratch[0] = 1
+    out[0] = scratch[0]
+
+
 @pytest.mark.parametrize("kernel,marker,text", [
+    # user53: np.zeros in a kernel (a NumPy user's scratch array) said only "'zeros' cannot be called in a kernel"
+    (makes_a_numpy_array, "MARK-np-zeros", "'zeros' cannot be called in a kernel: a kernel makes no arrays at run "
+                                           "time: ws.local.array(shape, dtype) is this PE's array"),
     (converts_to_float16, "MARK-float16", "'float16' cannot be called in a kernel: scalars are never 16-bit in a "
                                           "kernel: store the value into an element of a 16-bit array"),
     (converts_to_bfloat16, "MARK-bfloat16", "scalars are never 16-bit in a kernel"),

@@ -112,3 +112,25 @@ def test_a_channel_routed_twice_names_where_it_was_routed_first():
         launch(_own_route_then_collective)
     assert f"as column_bus in this kernel (at {__file__}:{marker_line(_own_route_then_collective, 'MARK-own-route')})" \
         in str(info.value)
+
+
+@ws.jit
+def passes_a_slice_variable_to_a_library_collective(out):
+    values = ws.local.array(8, np.float32)
+    part = ws.local.array(8, np.float32)
+    values[0:8] = 1.0
+    view = values[2:7]
+    wsc.row_reduce_array(view, part, 0, wsc.MAX, channel=0)  # MARK-view
+    out[0] = values[0]
+
+
+def test_a_slice_held_in_a_variable_passed_to_a_library_collective_is_told_to_pass_the_array():
+    """As a slice written in the call (test_compiler_diagnostics), a slice held in a variable and passed for a
+    collective's array is refused at the user's call saying so: it got the library's general hint, to index
+    the array at the slice's start plus the offset, which is about the library's code (a new user's GEMV)."""
+    with pytest.raises(ws.CompileError) as info:
+        launch(passes_a_slice_variable_to_a_library_collective, block=(2, 1))
+    err = info.value
+    assert err.line == marker_line(passes_a_slice_variable_to_a_library_collective, "MARK-view")
+    assert ("wsc.row_reduce_array() takes whole local arrays, and view holds a slice (a view of its array): pass "
+            "its array, or copy the slice into a local array of its own") in str(err)

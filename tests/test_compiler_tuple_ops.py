@@ -440,6 +440,10 @@ def test_a_tuple_indexed_by_a_range_loops_variable_is_told_how_to_unroll_and_the
     assert "a `range` loop is not unrolled" in compile_error_message(
         dev, tmp_path, "for k in range(4):\n        out[1] += T[k]")
     assert "5 is outside a tuple of 4 items" in compile_error_message(dev, tmp_path, "out[1] = T[5]")
+    # user53: indexed by an argument (`OFFSETS[j]`, j passed at launch), no loop in sight: the message named only
+    # the range loop; it now also says that an argument is no constant and how to pick an item at run time
+    by_argument = compile_error_message(dev, tmp_path, "out[1] = T[n]")
+    assert "nor is an argument a constant" in by_argument and "make the tuple an array" in by_argument
     m = load_source(tmp_path, PRELUDE + """
 
 @ws.jit

@@ -344,3 +344,39 @@ def test_the_cycle_limit_error_shows_max_cycles_as_given(limit, shown):
     with pytest.raises(ws.CycleLimitError, match=shown) as info:
         run("spin:\njmp spin\n", (1, 1), (1, 1), max_cycles=limit)
     assert info.value.max_cycles == limit
+
+
+def test_a_root_that_broadcasts_to_itself_more_than_a_fifo_holds_is_told_it_waits_for_its_own_fifo(tmp_path):
+    """A row broadcast with include_root=True delivers the root's words to its own ramp, which it reads only
+    after its send: 40 words fill its own FIFO of 16 and it waits for good (a new user's row/column
+    broadcast port). The error says so (it named the root among the full FIFOs only); in chunks of 16
+    with the receive after each, the same kernel gives every PE the root's row."""
+    from conftest import load_source
+    kernel = load_source(tmp_path, """
+import numpy as np
+import wafersim as ws
+
+@ws.jit
+def spread(rows, out, chunk: ws.constant):
+    x, y = ws.threadIdx.x, ws.threadIdx.y
+    a = ws.local.array(40, np.float32)
+    b = ws.local.array(40, np.float32)
+    if x == 2:
+        a[0:40] = rows[y, 0:40]
+    for k0 in range(0, 40, chunk):
+        if x == 2:
+            ws.send(ws.RAMP, a[k0:k0 + chunk], channel=0)
+        ws.recv(ws.RAMP, out=b[k0:k0 + chunk], channel=0)
+    out[y * ws.blockDim.x + x, 0:40] = b[0:40]
+""").spread
+    dev = ws.Device(ws.WaferSpec.preset("dev", width=8, height=8))
+    rows = np.arange(3 * 40, dtype=np.float32).reshape(3, 40)
+    out = dev.device_array((15, 40))
+    route = [ws.routes.row_broadcast(0, root=2, include_root=True)]
+    with pytest.raises(ws.DeadlockError) as info:
+        kernel[1, (5, 3)](dev.to_device(rows), out, 40, routes=route)
+    text = str(info.value)
+    assert "(2, 0), (2, 1), (2, 2) wait for their own FIFOs" in text
+    assert "include_root=True" in text and "at most fifo_depth (16) words" in text
+    kernel[1, (5, 3)](dev.to_device(rows), out, 8, routes=route)
+    assert np.array_equal(out.copy_to_host(), np.repeat(rows, 5, axis=0))

@@ -224,3 +224,20 @@ def test_special_registers_are_cuda_indices_and_pe_is_the_wafer_position():
             expected = [x % 3, y % 2, x // 3, y // 2, 3, 2, 4, 1, *stats.wafer_xy(x, y)]
             assert got[y, x].tolist() == expected
     assert stats.wafer_xy(6, 1) == (0, 3)  # (the third block sits below the first)
+
+
+def test_a_2_d_block_larger_than_the_wafer_is_not_told_to_take_another_shape():
+    """A 9 x 5 block on an 8 x 8 wafer was told "block (7, 7) holds 45 PEs (49 PEs: those past the first 45
+    skip the work, if i < 45)" (a new user's 3 x 5 checkerboard GEMV, grown): a kernel that reads
+    threadIdx.x and .y as a tile's coordinates computes something else in another shape. A 2-D block is told
+    to use a grid of smaller blocks or a larger wafer, and the wafer it names runs the kernel; a 1-D block is
+    still offered a shape (test_blocks_of_more_pes_or_of_no_fitting_rectangle)."""
+    with pytest.raises(ws.LaunchError, match=r"larger than the wafer") as info:
+        store_index[1, (9, 5)](ws.Device(ws.WaferSpec(width=8, height=8)).device_array((5, 9), "int32"))
+    text = str(info.value)
+    assert "holds 45 PEs" not in text and "use a grid of smaller blocks" in text
+    assert "a larger wafer (a WaferSpec with width=9, height=8)" in text
+    dev = ws.Device(ws.WaferSpec(width=9, height=8))
+    out = dev.device_array((5, 9), "int32")
+    store_index[1, (9, 5)](out)
+    assert np.array_equal(out.copy_to_host(), np.arange(9)[None, :] + 100 * np.arange(5)[:, None])

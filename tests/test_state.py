@@ -299,3 +299,32 @@ def test_read_local_of_a_name_that_is_no_str_is_an_argument_type_error(bad):
     with pytest.raises(ws.ArgumentTypeError, match="name must be a str"):
         state.read_local(bad, (1, 0))
     assert state.read_local("buf", (1, 0))[0] == 2.0
+
+
+@ws.jit
+def ratio_then_scale(a, b, out):
+    x = ws.grid(1)
+    num = a[x] * 2.0
+    den = b[x] + 1.0
+    alpha = num / den  # MARK-ratio
+    out[x] = alpha * 3.0 + num
+
+
+def test_a_variable_the_stopped_line_assigns_is_said_to_be_assigned_after_the_stop_not_used_up():
+    """A breakpoint at `alpha = num / den` stops before the line runs; reading `alpha` there said "the
+    program does not read it again from there (its last use is behind ...)", though the next line reads it
+    (a new user's CG under the debugger). It now says the line assigns it and to step; a step shows
+    NumPy's value. A variable not assigned yet on an earlier line gets the general reason, which says that."""
+    dev = small_device()
+    a, b = np.arange(1, 5, dtype=np.float32), np.arange(4, dtype=np.float32) * 0.5
+    out = dev.device_array(4)
+    with ws.debug(ratio_then_scale[1, 4], dev.to_device(a), dev.to_device(b), out) as dbg:
+        dbg.break_at(line=line_of(ratio_then_scale, "MARK-ratio"), pe=(2, 0))
+        assert dbg.cont().reason == "breakpoint"
+        with pytest.raises(ws.VariableUnavailableError, match=r"'alpha' holds no value .*: this line assigns it, "
+                                                              r"and a stop at a line comes before the line runs"):
+            dbg.read_local("alpha", (2, 0))
+        dbg.step(pe=(2, 0))
+        assert dbg.read_local("alpha", (2, 0)) == np.float32(a[2] * 2) / np.float32(b[2] + 1)
+    expected = (a * 2) / (b + 1) * np.float32(3) + a * 2
+    assert np.array_equal(out.copy_to_host(), expected.astype(np.float32))

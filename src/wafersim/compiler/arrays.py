@@ -422,9 +422,11 @@ class ArrayLowering(HalfLowering):
             index = self.static_tuple_index(parts[0]) if len(parts) == 1 else None
             if index is None:  # (a new user's `DIRS[k]` in `for k in range(4)`: say how to get a constant)
                 raise Unsupported("a tuple index must be a constant within range: this one is known only when the "
-                                  "kernel runs (a `range` loop is not unrolled); loop over the tuple itself "
-                                  "(`for d in t:`, `for k, d in enumerate(t):`) or over a tuple of constants "
-                                  "(`for k in (0, 1, 2):`), which is unrolled, so that `k` is a constant")
+                                  "kernel runs (a `range` loop is not unrolled, nor is an argument a constant); "
+                                  "loop over the tuple itself (`for d in t:`, `for k, d in enumerate(t):`) or over "
+                                  "a tuple of constants (`for k in (0, 1, 2):`), which is unrolled, so that `k` is "
+                                  "a constant; to pick an item at run time, make the tuple an array (a device "
+                                  "array argument, or a ws.local.array filled from the tuple) and index that")
             if not -len(base.items) <= index < len(base.items):
                 raise Unsupported(f"a tuple index must be a constant within range: {index} is outside a tuple of "
                                   f"{len(base.items)} items")

@@ -50,6 +50,8 @@ _FLOAT32_ROUNDING = (" (the kernel's floats are float32, which hold ints exactly
                      "keep an int an int, or convert a float32 known only at run time, which saturates)")
 _ELEMENTWISE = ("write the builtin {0}(a, b): of two numbers, or of slices in a slice assignment "
                 "(`w[0:n] = {0}(u[0:n], v[0:n])`), or an element loop (`for k in range(n): w[k] = ...`)")
+_NEW_ARRAY = ("a kernel makes no arrays at run time: ws.local.array(shape, dtype) is this PE's array (in its SRAM, "
+              "a constant shape, zero at the block's start), filled with slice assignments (`buf[0:n] = 1.0`)")
 #: What to write instead of the NumPy functions new users reach for first: the builtins work on slices.
 _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np.amax: _REDUCE.format("max"),
                 np.min: _REDUCE.format("min"), np.amin: _REDUCE.format("min"),
@@ -59,7 +61,9 @@ _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np
                 np.absolute: "write the builtin abs(x) (or math.fabs(x) for a float32 result), of a number or, in a "
                              "slice assignment, of slices",
                 divmod: "write (a // b, a % b), which floor as Python's divmod does (for int32 and float32 alike)",
-                np.divmod: "write (a // b, a % b), which floor as NumPy's divmod does"}
+                np.divmod: "write (a // b, a % b), which floor as NumPy's divmod does",
+                **dict.fromkeys((np.zeros, np.empty, np.ones, np.full, np.array, np.zeros_like, np.empty_like),
+                                _NEW_ARRAY)}
 
 
 def _scalar_type_hint(callee) -> str | None:
@@ -467,7 +471,10 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                                           f"{func.__name__}() gives a value: return a value on every path "
                                           f"(a device function's result is a number or a tuple of numbers)")
         except CompileError as error:
-            raise called_from(error, func, node, saved[-1]) from None
+            views = [ast.unparse(arg) for arg, value in zip([*node.args, *(k.value for k in node.keywords)],
+                                                            [*positional, *keywords.values()])
+                     if isinstance(value, SliceRef) and not _is_slice(arg)]  # slices held in variables
+            raise called_from(error, func, node, saved[-1], views) from None
         finally:
             self.return_target.pop()
             self.inlining.pop()
@@ -504,11 +511,13 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         return self.python_value(static)
 
 
-def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Source) -> CompileError:
+def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Source,
+                views: list[str] | None = None) -> CompileError:
     """`error`, raised inside the inlined device function `func`, with the call's place added: a line
     "in func(), called at file:line" (one per level of inlining). Where the error lies in wafersim's own
     library (a collective given the wrong arguments), the user's call becomes the error's place, and the
-    message leads with it (the library's line follows)."""
+    message leads with it (the library's line follows). `views`: the call's arguments that are variables
+    holding a slice (`v = buf[a:b]`), named like slices written in the call where the library needed an array."""
     line = call.lineno + caller.first_line - 1
     col = call.col_offset + caller.indent + 1
     message = f"{error.args[0]}\n(in {func.__name__}(), called at {caller.filename}:{line}:{col})"
@@ -523,11 +532,12 @@ def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Sou
         what = head.split(": ", 1)[1] if head.startswith(where) and ": " in head else head
         text = caller.lines[call.lineno - 1].rstrip("\n") if 0 < call.lineno <= len(caller.lines) else ""
         called = ast.unparse(call.func)  # as the user wrote it: `wsc.row_all_reduce`, not its inner name
-        sliced = [arg for arg in [*call.args, *(k.value for k in call.keywords)] if _is_slice(arg)]
+        sliced = [f"{ast.unparse(arg)} is a slice" for arg in [*call.args, *(k.value for k in call.keywords)]
+                  if _is_slice(arg)] + [f"{name} holds a slice (a view of its array)" for name in views or ()]
         if sliced and what.startswith("cannot index a slice"):  # (the library indexed a view passed for an array:
             # the general hint, to index the array at the slice's start, is about the library's code, not the call)
-            what = (f"cannot index a slice: {called}() takes whole local arrays, and {ast.unparse(sliced[0])} is a "
-                    f"slice: pass its array, or copy the slice into a local array of its own")
+            what = (f"cannot index a slice: {called}() takes whole local arrays, and {sliced[0]}: pass its "
+                    f"array, or copy the slice into a local array of its own")
         message = (f"{caller.filename}:{line}:{col}: {called}(): {what}\n{text}\n{' ' * (col - 1)}^\n"
                    f"(raised inside wafersim's {func.__name__}() at {where}{error.fields.get('col', '')}"
                    + (f":\n{inside}" if inside else "") + ")")

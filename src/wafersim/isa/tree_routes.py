@@ -93,6 +93,18 @@ def _broadcast(rounds: int) -> Callable[[int, int], np.ndarray]:
     return lambda bx, by: tree_broadcast(bx, by, rounds)
 
 
+def merge_order_hint(channel: int, name: str | None) -> str:
+    """What to change where words merging on `channel` would arrive out of order and the channel carries a
+    round of the tree all-reduce (its pattern `name`, `tree_low_R` or `tree_high_R`), else "": the senders
+    are the library's, inside one call, so "order the senders" alone leaves the user nothing to do."""
+    if not str(name).startswith(("tree_low_", "tree_high_")):
+        return ""
+    return (f" (channel {channel} carries a round of wsc.block_all_reduce's tree, algorithm=wsc.TREE, whose centre "
+            f"column takes its row's words and its column's on one channel: PEs that reach the call at different "
+            f"times break that order; pass stages_apart=1, the column stage on channels of its own "
+            f"(wsc.tree_channels(rounds, 1) channels), or use wsc.CHAIN; docs/routes.md, \"The tree all-reduce\")")
+
+
 #: name -> (masks of a bx x by block, merge), for `isa.routes.NAMED`.
 TREE_PATTERNS: dict[str, tuple[Callable[[int, int], np.ndarray], bool]] = {
     **{f"tree_low_{r}": (_round(r, True), True) for r in range(MAX_TREE_ROUNDS)},

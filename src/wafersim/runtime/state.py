@@ -237,8 +237,16 @@ class LaunchState:
                 and any(s <= pc < e for s, e in sym.ranges)]
         if len(live) > 1:
             return f"two variables named {name!r} (an inlined device function's and its caller's) are live at pc {pc}"
-        return (f"{name!r} holds no value at {self.program.describe_pc(pc)} where PE {tuple(pe)} stopped: the "
-                f"program does not read it again from there (its last use is behind, or the optimiser removed it)")
+        where = f"{name!r} holds no value at {self.program.describe_pc(pc)} where PE {tuple(pe)} stopped"
+        line = self.program.source_of(pc)
+        later = sorted(start for sym in self.program.symbols if sym.name == name and sym.scope == scope
+                       for start, _ in sym.ranges if start > pc)
+        if later and line is not None and self.program.source_of(later[0] - 1) == line:
+            # A stop at a line is before its instructions: the assignment on this line has not run yet.
+            return (f"{where}: this line assigns it, and a stop at a line comes before the line runs (it holds "
+                    f"its value from pc {later[0]} on); step to the next line to read it")
+        return (f"{where}: the program holds no value of it there (it is not assigned yet on this path, or it is "
+                f"not read again from there: its last use is behind, or the optimiser removed it)")
 
 
 def _inner(copy: Symbol, scope: tuple) -> bool:

@@ -310,17 +310,37 @@ class DiagnosticsMixin:
         fifo = self.fifos.get((RAMP if instr.dir == RAMP else (instr.dir + 2) % 4, instr.ch))
         if fifo is None:
             return ""
+        to_itself = np.zeros(0, int)
         if instr.dir == RAMP:
             table = self.routes.deliveries(instr.ch, flat)
             rows = table.rows(flat)
             rows = rows[rows >= 0]
             dest = np.concatenate([table.dest[table.start[r]:table.start[r + 1]] for r in rows] or [np.zeros(0, int)])
+            to_itself = np.array([table.sources[r] for r in rows
+                                  if table.sources[r] in table.dest[table.start[r]:table.start[r + 1]]], dtype=int)
         else:
             dest = flat + self.region.offset(instr.dir)
         dest = np.unique(dest)
         full = dest[fifo.pushed[dest] - fifo.popped[dest] >= fifo.depth]
         if not len(full):
             return ""
+        text = self._full_text(full)
+        itself = np.intersect1d(to_itself, full)
+        if len(itself):
+            # A route that delivers a sender's words to its own ramp (a broadcast's include_root=True):
+            # the sender takes them only after its send, so it stalls once its own FIFO is full.
+            named = ", ".join(f"({px}, {py})" for px, py in self._coords(itself))
+            more = " and more" if len(itself) > MAX_PES_NAMED else ""
+            one = len(itself) == 1
+            text += (f"; {named}{more} {'waits for its own FIFO' if one else 'wait for their own FIFOs'}: the route "
+                     f"delivers a sender's words to its own ramp too (a broadcast's include_root=True), which it "
+                     f"takes only after the send, so it can send at most fifo_depth ({fifo.depth}) words before it "
+                     f"receives them: send in chunks with the receive after each, or keep its own copy and leave "
+                     f"include_root off")
+        return text
+
+    def _full_text(self, full: np.ndarray) -> str:
+        """" at (x, y), ..." naming the PEs `full` whose FIFOs are full, and those of them that halted."""
         running = np.zeros(self.region.n, dtype=bool)
         for _, lanes in self._places():
             running[lanes.indices()] = True

@@ -108,14 +108,19 @@ class Placement:
             width, height = self.spec.width, self.spec.height
             n = bx * by
             shape = block_shape_for(n, width, height)
-            if shape is None:
+            if bx > 1 and by > 1:  # (a 2-D block: its kernel's threadIdx.x/.y are coordinates, not one index to refold)
+                hint = (f"; a kernel indexes a {bx} x {by} block by its x and y, so another shape of {n} PEs would "
+                        f"change what each PE computes: use a grid of smaller blocks, or a larger wafer (a "
+                        f"WaferSpec with width={max(bx, width)}, height={max(by, height)})")
+            elif shape is None:
                 hint = f"; at most {width * height} PEs a block here: use more, smaller blocks"
             elif shape[0] * shape[1] == n:
                 hint = f"; {n} PEs fit as block {shape}"
             else:
                 hint = (f"; block {shape} holds {n} PEs ({shape[0] * shape[1]} PEs: those past the first {n} skip the "
                         f"work, if i < {n})")
-            hint += " (index it with x, y = ws.grid(2), or ws.threadIdx.x and ws.threadIdx.y)"
+            if bx == 1 or by == 1:
+                hint += " (index it with x, y = ws.grid(2), or ws.threadIdx.x and ws.threadIdx.y)"
             raise LaunchError(f"block {bx} x {by} is larger than the wafer ({width} x {height} PEs): a block is a "
                               f"rectangle of PEs of the wafer, width x height, at most {width} x {height}{hint}",
                               block=self.block, wafer=(width, height), suggested_block=shape)

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import RouteError
 from ..isa.encoding import Instr
 from ..isa.opcodes import PORTS, RAMP
+from ..isa.tree_routes import merge_order_hint
 from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
 from .routed_one import send_from_one
@@ -261,7 +262,8 @@ class RoutedExchangeMixin:
                 f"{self._coords(dest[i:i + 1])[0]} at cycle {first[i]:,.0f}, before a word from "
                 f"{self._coords(by[dest[i:i + 1]])[0]} already queued there (cycle {previous[dest[i]]:,.0f}); the "
                 f"simulation keeps the order in which sends ran, the hardware the order of arrival: order the "
-                f"senders (e.g. a barrier between them) or give them separate channels", channel=channel)
+                f"senders (e.g. a barrier between them) or give them separate channels"
+                f"{merge_order_hint(channel, dict(self.launch.program.routes).get(channel))}", channel=channel)
         previous[dest] = last
         by[dest] = source
 
