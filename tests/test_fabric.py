@@ -6,7 +6,8 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels import heat
-from wafersim.sim.fabric import Fifo
+from wafersim.sim import fabric
+from wafersim.sim.fabric import Fifo, SlotRows
 
 
 def push(fifo: Fifo, pe: int, value: int) -> None:
@@ -426,3 +427,39 @@ def test_a_fifo_that_drained_takes_the_next_tag_as_uniform_and_is_freed_without_
         assert alive() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("dtype, pes", [(np.float32, 4096), (np.float64, 1024), (np.int32, 1500)])
+def test_blocks_of_page_wide_rows_begin_at_staggered_page_offsets_and_hold_zeros(dtype, pes):
+    """A FIFO's time block and value ring whose rows span a 4 KiB page or more begin PAGE_STAGGER bytes apart in
+    their pages (glibc could put them 16 bytes apart: one L1 set for both column walks); small rows stay plain."""
+    rows = [SlotRows(8, pes, dtype) for _ in range(3)]
+    offsets = [row.block.ctypes.data % 4096 for row in rows]
+    steps = [(b - a) % 4096 for a, b in zip(offsets, offsets[1:])]
+    assert steps == [fabric.PAGE_STAGGER, fabric.PAGE_STAGGER]
+    for row in rows:
+        assert row.block.shape == (8, pes) and row.block.dtype == dtype and row.block.flags.c_contiguous
+        assert row.block.ctypes.data % row.block.itemsize == 0 and not row.block.any()
+        row.rows[3][pes - 1] = 7  # (a row is a view of the block)
+        assert row.block[3, pes - 1] == 7 and row.block.sum() == 7
+    small = SlotRows(8, 16, np.float32)
+    assert small.block.base is None and small.block.shape == (8, 16) and not small.block.any()
+
+
+def test_fifos_on_page_wide_rows_keep_their_words_in_order():
+    """The queue test above on rows of 4,096 PEs (staggered blocks), against plain Python queues."""
+    rng = np.random.default_rng(7)
+    depth, pes = 8, 4096
+    fifo = Fifo(depth, pes, np.float32)
+    queues = [deque() for _ in range(pes)]
+    for _ in range(300):
+        pe = int(rng.integers(pes // 2 - 2, pes // 2 + 2))
+        if queues[pe] and (len(queues[pe]) == depth or rng.random() < 0.4):
+            assert pop(fifo, pe) == queues[pe].popleft()
+        else:
+            value = int(rng.integers(-2**31, 2**31))
+            push(fifo, pe, value)
+            queues[pe].append(value)
+    for pe in range(pes // 2 - 2, pes // 2 + 2):
+        while queues[pe]:
+            assert pop(fifo, pe) == queues[pe].popleft()
