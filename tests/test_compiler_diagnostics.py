@@ -337,7 +337,7 @@ ODD_CONSTRUCTS = [
     ("a, b = (1, 2, 3)  # HERE", "cannot unpack a tuple of 3 items into 2 targets"),
     ("*a, b = (1, 2)  # HERE", "starred assignment (*a) is not supported in a kernel: unpack every item"),
     ("h, *rest = (1, 2, 3)  # HERE", "starred assignment (*rest) is not supported in a kernel"),
-    ("out.x = 1  # HERE", "cannot assign to Attribute"),
+    ("out.x = 1  # HERE", "cannot assign to an attribute (out.x)"),
     ("y: int  # HERE", "a declaration without a value"),
     ("y: str = 1  # HERE", "annotation must be int, float"),
     ("y: int = 1.5  # HERE", "float32 value for an int"),

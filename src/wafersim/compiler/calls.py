@@ -59,7 +59,19 @@ _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np
                 np.absolute: "write the builtin abs(x) (or math.fabs(x) for a float32 result), of a number or, in a "
                              "slice assignment, of slices",
                 divmod: "write (a // b, a % b), which floor as Python's divmod does (for int32 and float32 alike)",
-                np.divmod: "write (a // b, a % b), which floor as NumPy's divmod does"}
+                np.divmod: "write (a // b, a % b), which floor as NumPy's divmod does",
+                np.square: "write x * x (rounded once, as NumPy's float32 square)",
+                np.clip: "write min(max(x, lo), hi) of numbers (or of slices in a slice assignment)",
+                np.where: "write a conditional expression, `a if c else b`, of numbers (an element loop for arrays)",
+                np.sign: "write (x > 0) - (x < 0), an int32 (where np.sign of a float gives a float, and nan for nan)",
+                math.isclose: "write abs(a - b) <= max(rel_tol * max(abs(a), abs(b)), abs_tol) with the tolerances "
+                              "you mean (math.isclose's defaults: rel_tol=1e-09, abs_tol=0.0)"}
+#: A kernel's arrays are made by ws.local.array (SRAM of the PE) or passed in as device arrays.
+_NUMPY_HINTS.update(dict.fromkeys(
+    (np.zeros, np.empty, np.ones, np.full, np.array, np.zeros_like, np.empty_like, np.ones_like, np.full_like,
+     np.arange),
+    "arrays are not made by NumPy in a kernel: write buf = ws.local.array(shape, dtype) (a PE's SRAM; "
+    "np.float32, np.int32, np.float16 or ml_dtypes.bfloat16), then fill it, or pass a device array in"))
 
 
 def _scalar_type_hint(callee) -> str | None:
