@@ -489,6 +489,23 @@ case("dtype_compared", "h = ws.local.array(2, np.float16)\n    out[0] = h.dtype 
 case("local_array_of_an_arrays_dtype", "t = ws.local.array(2, out.dtype)\n    t[0] = a * a\n    out[0] = t[0]", (100000, 0),
      expect=lambda a, b: [int32_wrap(a * a)])
 
+case("shape_size_of_local_arrays", "t = ws.local.array((2, 3, 4), np.float16)\n    out[0] = t.shape[2]\n    out[1] = t.size\n"
+     "    out[2] = len(t)\n    out[3] = out.size + out.shape[0]")
+case("ndim_attribute", "t = ws.local.array((2, 3, 4), np.float32)\n    out[0] = out.ndim\n    out[1] = t.ndim")
+case("itemsize_attribute", "out[0] = out.itemsize  # X", expect=Refused("itemsize"))
+case("bool_into_float_array", "out[0] = a > b\n    out[1] = -True\n    out[2] = True << 3\n    out[3] = not a", (3, 1), "f")
+case("math_exp2_cbrt", "out[0] = math.exp2(x)  # X", (3.0, 0), "f", expect=Refused(""))
+case("sqrt_vs_half_power_negative", "out[0] = x ** 0.5\n    out[1] = math.sqrt(x)", (-4.0, 0), "f",
+     expect=lambda a, b: [NAN, NAN])
+
+case("module_numpy_array_constant_index", "out[0] = LUTA[2]  # X", helpers="LUTA = np.array([1.5, 2.5, 3.5], np.float32)\n",
+     dtype="f", expect=Refused(""))
+case("module_numpy_array_run_time_index", "out[0] = LUTA[a]  # X", (1, 0), helpers="LUTA = np.array([1.5, 2.5, 3.5], np.float32)\n",
+     dtype="f", expect=Refused(""))
+case("module_list_constant", "out[0] = LUTL[1]  # X", helpers="LUTL = [1, 2, 3]\n", expect=Refused(""))
+case("module_numpy_scalar_from_array", "out[0] = S * 3.0", helpers="S = np.array([1.5, 2.1, 3.5], np.float32)[1]\n",
+     dtype="f", expect=lambda a, b: [np.float32(2.1) * F32(3.0)])
+
 
 # ============================================================================= the driver
 PLAIN_PRELUDE = '''

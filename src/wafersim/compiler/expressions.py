@@ -133,6 +133,8 @@ class ExpressionLowering(ComparisonLowering):
             # (the array's own dtype: a 16-bit array's is float16 / bfloat16, not int32, so that a device function
             # given `x.dtype` chooses as NumPy would, and `ws.local.array(n, x.dtype)` matches x)
             return HALF_DTYPES[base.dtype] if base.dtype in HALF_DTYPES else np.dtype(SCALAR_DTYPES[base.dtype])
+        if isinstance(base, (GlobalArray, LocalArray)) and node.attr == "ndim":
+            return self.const(len(base.shape))
         if isinstance(base, GlobalArray):
             if node.attr == "shape":
                 return Tup(base.shape)
