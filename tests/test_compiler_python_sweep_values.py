@@ -79,7 +79,16 @@ TO_INT = {"int(x)": lambda a, b: _saturated(float(a)), "round(x)": lambda a, b: 
 MIXED = {"a + x": lambda a, b: F32(a) + F32(b), "a * x": lambda a, b: F32(a) * F32(b), "a / b": _np32(np.divide),
          "a < x": lambda a, b: F32(a) < F32(b), "a == x": lambda a, b: F32(a) == F32(b), "float(a)": lambda a, b: F32(a),
          "a % 2.5": lambda a, b: np.remainder(F32(a), F32(2.5)), "a // 0.5": lambda a, b: np.floor_divide(F32(a), F32(0.5)),
-         "max(a, x)": lambda a, b: F32(b) if F32(b) > F32(a) else F32(a)}
+         "max(a, x)": lambda a, b: F32(b) if F32(b) > F32(a) else F32(a),
+         "a < 2.5": lambda a, b: F32(a) < F32(2.5), "a == 3.0": lambda a, b: F32(a) == F32(3.0),
+         "a > 16777217.0": lambda a, b: F32(a) > F32(16777217.0), "a < 1e10": lambda a, b: F32(a) < F32(1e10),
+         "a ** 0.5": lambda a, b: _fpow(F32(a), 0.5), "x ** a": lambda a, b: _fpow(b, F32(a)),
+         "2.0 ** a": lambda a, b: _fpow(2.0, F32(a)), "x * a == a * x": lambda a, b: F32(b) * F32(a) == F32(a) * F32(b),
+         "(a > 0) * x": lambda a, b: F32(a > 0) * F32(b), "x if a > 0 else a": lambda a, b: F32(b) if a > 0 else F32(a)}
+FLOAT_NUMPY.update({"2.0 - x": lambda a, b: F32(2.0) - a, "1.0 / x": lambda a, b: F32(1.0) / a,
+                    "2.0 ** x": lambda a, b: _fpow(2.0, a), "0.5 ** x": lambda a, b: _fpow(0.5, a),
+                    "-x ** 2": lambda a, b: -(a * a), "(-x) ** 2": lambda a, b: a * a,
+                    "3.0 // x": lambda a, b: np.floor_divide(F32(3.0), a), "3.0 % x": lambda a, b: np.remainder(F32(3.0), a)})
 
 
 def _fpow(a, b):
