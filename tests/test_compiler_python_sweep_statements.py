@@ -229,6 +229,12 @@ FIND = ("@jit\ndef find(v):\n    for k, d in enumerate((3, 5, 7)):\n        if d
 case("early_return_in_tuple_loop", "out[0] = find(a)\n    out[1] = find(b)\n    out[2] = find(100)", (4, -1), helpers=FIND)
 case("early_return_in_nested_loops", "out[0] = nested(a)\n    out[1] = nested(b)", (3, 100), helpers=FIND)
 
+case("conditional_tuples_mixed_types", "p, q = (a, 1.5) if a > b else (2, b)\n    out[0] = p\n    out[1] = q", (1, 3), "f")
+case("conditional_tuples_mixed_types_taken", "p, q = (a, 1.5) if a > b else (2, b)\n    out[0] = p\n    out[1] = q", (5, 3), "f")
+case("tuple_variable_items", "t = (a, b * 2, 3)\n    u = t[1:]\n    out[0] = t[0] + u[0] + u[-1]\n    out[1] = len(u)\n"
+     "    out[2] = sum(t)\n    out[3] = max(t)", (4, 5))
+case("tuple_concat_repeat", "t = (a,) * 3 + (b,)\n    out[0] = sum(t)\n    out[1] = len(t)\n    out[2] = t[-1]", (4, 5))
+
 
 @pytest.fixture(scope="module")
 def dev():
