@@ -6,7 +6,8 @@ independent NumPy reference written from docs/python-supported.md:
   scalars (each operation rounded to 16 bits, a scalar rounded to 16 bits first), `vhfma`, float32
   accumulation of 16-bit products (`vwfma`: `+=`, `x * y + acc`, `ws.fma`, a float32 scalar factor),
   conversions between float32 and 16-bit slices, fills, and scalar element loads and stores (float32
-  arithmetic, one rounding at the store);
+  arithmetic, one rounding at the store), a device function choosing by an array's `.dtype` and a local
+  array made with another's (`ws.local.array(n, x.dtype)`);
 - float32 and int32 slice programs over 1-D, 2-D and 3-D local arrays: trees of + - * unary - min max
   (int32 wraps), augmented slice assignments, reductions (`sum`, `min`, `max`, `ws.dot`: sequential,
   each step rounded or wrapped), strided copies and column copies between local arrays, 3-D elements and
@@ -100,7 +101,7 @@ def half_statements(draw) -> tuple[str, str]:
     start = draw(st.integers(0, H_SIZE - length))
     acc = f"f[{start}:{start + length}]"
     x, y = draw(half_slice(length))[0], draw(half_slice(length))[0]
-    kind = draw(st.sampled_from(["tree", "tree", "hfma", "wfma", "conv", "fill", "elem"]))
+    kind = draw(st.sampled_from(["tree", "tree", "hfma", "wfma", "conv", "fill", "elem", "dtype"]))
     if kind == "tree":
         kernel, numpy = draw(trees(half_slice(length), st.sampled_from(H_SCALARS), draw(st.integers(1, 3))))
         return f"{dst} = {kernel}", f"{dst} = {numpy}"
@@ -123,6 +124,14 @@ def half_statements(draw) -> tuple[str, str]:
         return f"{dst} = {value}", f"{dst} = H({value})"
     i, j = draw(st.integers(0, H_SIZE - 1)), draw(st.integers(0, H_SIZE - 1))
     name, other = draw(st.sampled_from(H_ARRAYS)), draw(st.sampled_from(H_ARRAYS + ("g",)))
+    if kind == "dtype":  # a device function choosing by an array's dtype (a 16-bit array's is its own, not int32)
+        chosen = draw(st.sampled_from(H_ARRAYS + ("g", "f", "x")))
+        if draw(st.booleans()):  # compared in the kernel itself, folded
+            test = f"{chosen}.dtype {draw(st.sampled_from(['==', '!=']))} {draw(st.sampled_from(sorted(HALF)))}"
+            return (f"{name}[{i}] = {name}[{i}] * (2.0 if {test} else 0.5)",
+                    f"{name}[{i}] = np.float32({name}[{i}]) * np.float32(2.0 if {test} else 0.5)")
+        return (f"{name}[{i}] = by_dtype({chosen}.dtype, {name}[{i}] * s)",
+                f"{name}[{i}] = by_dtype.__wrapped__({chosen}.dtype, np.float32({name}[{i}]) * s)")
     # float32 arithmetic on the elements' float32 values, one rounding at the store
     return (f"{name}[{i}] = {other}[{j}] * s + {name}[{i}]",
             f"{name}[{i}] = np.float32({other}[{j}]) * s + np.float32({name}[{i}])")
@@ -130,8 +139,8 @@ def half_statements(draw) -> tuple[str, str]:
 
 @FUZZ
 @given(dtype=st.sampled_from(sorted(HALF)), statements=st.lists(half_statements(), min_size=1, max_size=4),
-       seed=st.integers(0, 2**32 - 1))
-def test_16_bit_slice_programs_match_numpy(dev, gen_dir, dtype, statements, seed):
+       seed=st.integers(0, 2**32 - 1), hc_dtype=st.sampled_from(["", "x.dtype", "g.dtype", "ha.dtype"]))
+def test_16_bit_slice_programs_match_numpy(dev, gen_dir, dtype, statements, seed, hc_dtype):
     kernel_lines = "\n".join(f"    {k}" for k, _ in statements)
     numpy_lines = "\n".join(f"    {n}" for _, n in statements)
     module = load_source(gen_dir, f"""import ml_dtypes
@@ -139,11 +148,26 @@ import numpy as np
 import wafersim as ws
 
 
+def _plain(function):  # a @ws.jit device function that the NumPy reference calls as plain Python too
+    jitted = ws.jit(function)
+    jitted.__wrapped__ = function
+    return jitted
+
+
+@_plain
+def by_dtype(dt, v):
+    if dt == np.float16:
+        return v * 2.0
+    if dt == ml_dtypes.bfloat16:
+        return v * 4.0
+    return v * 8.0
+
+
 @ws.jit
 def kern(x, g, acc, out, out_acc, s, t):
     ha = ws.local.array({H_SIZE}, {dtype})
     hb = ws.local.array({H_SIZE}, {dtype})
-    hc = ws.local.array({H_SIZE}, {dtype})
+    hc = ws.local.array({H_SIZE}, {hc_dtype or dtype})
     f = ws.local.array({H_SIZE}, np.float32)
     ha[0:{H_SIZE}] = x[0:{H_SIZE}]
     hb[0:{H_SIZE}] = x[{H_SIZE}:{2 * H_SIZE}]

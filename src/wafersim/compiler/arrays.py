@@ -140,6 +140,8 @@ class ArrayLowering(HalfLowering):
         dtype_node = node.args[1] if len(node.args) > 1 else kwargs.get("dtype")
         shape = self.static(shape_node) if shape_node is not None else None
         dtype = self.static(dtype_node) if dtype_node is not None else np.float32
+        if dtype is NOT_STATIC and isinstance(dtype_node, ast.Attribute) and dtype_node.attr == "dtype":
+            dtype = self.expr(dtype_node)  # (`ws.local.array(n, x.dtype)` of an array argument: known when compiling)
         if is_integer(shape):  # (a Python or NumPy integer: np.int64(8) is a shape of 8 as 8 is)
             shape = (shape,)
         if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS

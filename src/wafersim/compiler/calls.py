@@ -62,8 +62,14 @@ _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np
                              "slice assignment, of slices",
                 divmod: "write (a // b, a % b), which floor as Python's divmod does (for int32 and float32 alike)",
                 np.divmod: "write (a // b, a % b), which floor as NumPy's divmod does",
-                **dict.fromkeys((np.zeros, np.empty, np.ones, np.full, np.array, np.zeros_like, np.empty_like),
-                                _NEW_ARRAY)}
+                np.square: "write x * x (rounded once, as NumPy's float32 square)",
+                np.clip: "write min(max(x, lo), hi) of numbers (or of slices in a slice assignment)",
+                np.where: "write a conditional expression, `a if c else b`, of numbers (an element loop for arrays)",
+                np.sign: "write (x > 0) - (x < 0), an int32 (where np.sign of a float gives a float, and nan for nan)",
+                math.isclose: "write abs(a - b) <= max(rel_tol * max(abs(a), abs(b)), abs_tol) with the tolerances "
+                              "you mean (math.isclose's defaults: rel_tol=1e-09, abs_tol=0.0)",
+                **dict.fromkeys((np.zeros, np.empty, np.ones, np.full, np.array, np.zeros_like, np.empty_like,
+                                 np.ones_like, np.full_like, np.arange), _NEW_ARRAY)}
 
 
 def _scalar_type_hint(callee) -> str | None:

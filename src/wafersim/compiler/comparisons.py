@@ -89,7 +89,11 @@ class ComparisonLowering(LoweringCore):
             raise Unsupported("`in` in a chain of comparisons: write the membership test on its own", node)
         items = self.compile_time_items(node.comparators[0])
         if items is None:
-            raise Unsupported("`in` tests a number against a tuple of numbers (`x in (1, 2, 3)`)", node.comparators[0])
+            ranged = node.comparators[0]
+            hint = ("; for `x in range(a, b)` write `a <= x < b`" if isinstance(ranged, ast.Call)
+                    and isinstance(ranged.func, ast.Name) and ranged.func.id == "range" else "")
+            raise Unsupported(f"`in` tests a number against a tuple of numbers (`x in (1, 2, 3)`){hint}",
+                              node.comparators[0])
         left = self.compared(node.left)
         found = self.const(False)
         for item in items:
@@ -109,6 +113,7 @@ class ComparisonLowering(LoweringCore):
         None otherwise. A comparison of tuples is folded or refused here (`tuple_operand`)."""
         nodes = [node.left, *node.comparators]
         operands = [self.static(n) for n in nodes]
+        operands = [self.array_dtype(n) if v is NOT_STATIC else v for n, v in zip(nodes, operands)]
         # (numbers, NumPy's among them, compare as the kernel's values do, in `compare_values`: an np.int32 folded
         # when compiling, `(W + 1) > 0`, was refused as a comparison of objects, `np.int32(16777217) == 16777216.0`
         # compared in float64 where the kernel compares in float32)
@@ -135,6 +140,15 @@ class ComparisonLowering(LoweringCore):
         for op, left, right in zip(node.ops, operands, operands[1:]):
             result = result and self.fold_compare(op, left, right)
         return self.const(result)
+
+    def array_dtype(self, node: ast.expr):
+        """`x.dtype` of an array named `x` (a kernel argument's too): its NumPy dtype, known when compiling, so
+        that `x.dtype == np.float16` folds as in NumPy; else NOT_STATIC."""
+        if isinstance(node, ast.Attribute) and node.attr == "dtype" and isinstance(node.value, ast.Name):
+            value = self.expr(node)
+            if isinstance(value, np.dtype):
+                return value
+        return NOT_STATIC
 
     def tuple_operand(self, node: ast.expr):
         """An operand of a comparison of tuples as a compile-time object: what `static` finds, else the value

@@ -260,7 +260,11 @@ class LoweringCore(CompileTimeNames):
                               f"int) or np.int32(...) (wrapping as NumPy's int32)")
         if isinstance(value, (int, np.integer)):
             if not fits_int32(int(value)):
-                raise Unsupported(f"the integer constant {value} does not fit in int32{FLOAT_CONSTANT_HINT}")
+                bits = int(value) - 2**32 if 2**31 <= int(value) < 2**32 else None  # (a mask: 0xFFFFFFFF, 1 << 31)
+                mask_hint = (f"; for a 32-bit mask write the int32 with the same bits, {bits} (int32 operators act "
+                             f"on those 32 bits; Python's result, above 2**31 - 1, has no int32)"
+                             if bits is not None else "")
+                raise Unsupported(f"the integer constant {value} does not fit in int32{FLOAT_CONSTANT_HINT}{mask_hint}")
             # Only an np.int32 folds with NumPy's int32 wrap-around; an np.int64 folds exactly, as NumPy's int64
             # computes (wrapping it at 32 bits gave np.int64(2**30) * 4 // 8 as 0, where NumPy gives 2**29), and
             # keeps its type so that with an np.int32 the result is NumPy's int64 too (`int64`).

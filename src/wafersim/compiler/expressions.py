@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ..isa.halfprec import HALF_DTYPES
 from ..isa.opcodes import IMM_MAX, IMM_MIN, SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .comparisons import ComparisonLowering
@@ -33,6 +34,10 @@ def _zero_division_hint(op: ast.operator, a: Val, b: Val) -> str:
     return ("Python raises ZeroDivisionError for floats (NumPy's float32, like the machine at run time, gives inf "
             "or nan, with a warning): write math.inf, -math.inf or math.nan (or float('inf'), ...) for the value you "
             "mean")
+
+
+#: The compiler's 32-bit element type names -> NumPy's scalar types.
+SCALAR_DTYPES = {"f32": np.float32, "i32": np.int32}
 
 
 class ExpressionLowering(ComparisonLowering):
@@ -125,7 +130,11 @@ class ExpressionLowering(ComparisonLowering):
             return static
         base = self.expr(node.value)
         if isinstance(base, (GlobalArray, LocalArray)) and node.attr == "dtype":
-            return np.dtype(np.float32 if base.dtype == "f32" else np.int32)
+            # (the array's own dtype: a 16-bit array's is float16 / bfloat16, not int32, so that a device function
+            # given `x.dtype` chooses as NumPy would, and `ws.local.array(n, x.dtype)` matches x)
+            return HALF_DTYPES[base.dtype] if base.dtype in HALF_DTYPES else np.dtype(SCALAR_DTYPES[base.dtype])
+        if isinstance(base, (GlobalArray, LocalArray)) and node.attr == "ndim":
+            return self.const(len(base.shape))
         if isinstance(base, GlobalArray):
             if node.attr == "shape":
                 return Tup(base.shape)

@@ -78,7 +78,9 @@ class MathLowering(ExpressionLowering):
             return self.rounded(args)
         if callee in UNARY or callee in TO_INT or callee in PREDICATES or callee in ANGLE_FACTORS or callee in SPLITS:
             if len(args) != 1:
-                raise Unsupported(f"{name}() takes one number in a kernel")
+                hint = (": for a logarithm to a base write math.log(x) / math.log(base) (or math.log2, math.log10)"
+                        if callee is math.log and len(args) == 2 else "")
+                raise Unsupported(f"{name}() takes one number in a kernel{hint}")
         elif len(args) != 2:
             raise Unsupported(f"{name}() takes two numbers in a kernel")
         values = [self.math_argument(a, name, on_slices=len(args) == 1 and UNARY.get(callee) in VECTOR_MATH)

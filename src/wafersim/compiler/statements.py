@@ -139,7 +139,9 @@ class StatementLowering(ForLoopLowering, RowLowering):
         elif isinstance(target, ast.Subscript):
             self.store_subscript(target, value_node, value)
         else:
-            raise self.error(target, f"cannot assign to {type(target).__name__}")
+            what = ("an attribute" if isinstance(target, ast.Attribute) else type(target).__name__)
+            raise self.error(target, f"cannot assign to {what} ({ast.unparse(target)}) in a kernel: assign a "
+                                     f"variable, an element or a slice of an array")
 
     def assign_name(self, target: ast.Name, value, value_node: ast.expr | None) -> None:
         name = target.id
