@@ -206,8 +206,9 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
             # The words it can move now, each as the loop below moves it (none of them
             # blocks, is refused or has a tag of its own): one tight loop. A receive that
             # drains its FIFO with words still to come first moves its parked sender's next
-            # words (`pull`), and takes those too, as long as it can.
-            while True:
+            # words (`pull`), and takes those too, as long as it can. (A receive from an empty FIFO
+            # -- a pipeline's PEs at each next message -- moves nothing: it parks below.)
+            while sending or pushed[f, i] != popped[f, i]:
                 number = pushed[f, owner] if sending else popped[f, i]
                 count = min(length - done, min(depth, rings) - number + popped[f, owner]
                             if sending else pushed[f, i] - number)
