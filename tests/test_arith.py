@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wafersim.sim.compiled.arith import vector_op, vector_op_dense
+from wafersim.sim.compiled.arith import GATHER_AHEAD, vector_op, vector_op_dense
 from wafersim.sim.compiled.kinds import (K_VADD, K_VCOPY, K_VDIV, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
                                          K_VSCALE, K_VSUB, STATS, VECTOR_ELEMENTS, FLOPS)
 from wafersim.sim.compiled.table import A, B, C, D, FIELDS, FLOAT, KIND, SCALAR
@@ -185,6 +185,24 @@ def test_an_axpy_of_pes_apart_is_numpy_s():
         np.testing.assert_array_equal(got[48:56, i], want)
     others = [i for i in range(PES) if i not in GATHERED_PES]
     np.testing.assert_array_equal(got[:, others], fsram[:, others])
+
+
+@pytest.mark.parametrize("kind", [K_VFMA, K_VADD, K_VDIV])
+def test_pes_apart_more_than_the_prefetch_distance_give_what_each_pe_alone_gives(kind):
+    """Every PE of the machine gathered, in a shuffled order, more PEs than `GATHER_AHEAD` (the source lines of a
+    PE that far on are prefetched where the source is not the target), each its own source range, some ending at
+    the last data word, some the target itself: every word equals `vector_op`'s PE by PE."""
+    rng = np.random.default_rng(11)
+    pes = rng.permutation(PES)
+    assert len(pes) > GATHER_AHEAD + 1 and pes[-1] - pes[0] != PES - 1  # (not side by side: gathered)
+    regs, sram = machine(12)
+    for n, i in enumerate(pes):
+        target = 8 * (n % 3)
+        source = target if n % 5 == 0 else WORDS - 8 if n % 4 == 0 else 24 + n
+        set_ranges(regs, target, source, 32, 8, i)
+    fields = instruction(kind, True, kind == K_VFMA)
+    expected = pe_by_pe(kind, fields, regs, sram, pes)[0]
+    np.testing.assert_array_equal(at_once(kind, fields, regs, sram, pes)[0], expected)
 
 
 @pytest.mark.parametrize("case", ["an int op", "a copy", "another length", "shifted overlap of the source",
