@@ -149,6 +149,32 @@ class ExtraStatements:
         else:
             self.emit(f"vspfma{f}{'s' if f else '.s'} r13, r14, {self.reg(kind)}, {count}")
 
+    def s_stream(self) -> None:
+        """A chain along a line (by a direction) through a stream op (`vaddx`, `vmaxx`, `vminx`, their float16
+        forms): the PE with no neighbour behind sends its words (`sendv`), each other PE combines the words from
+        behind into its own and passes the results on (the last one keeps them), typed or as a collective's chain
+        words (`.c`), on a channel the exchanges also carry raw and typed words; now and then the first PE's tag
+        is the wrong one (raw, plain or chain: the same `WordTypeError` under every strategy)."""
+        ahead = self.pick(DIRECTIONS)
+        behind = OPPOSITE[ahead]
+        kind = self.pick(("int", "float", "half"))
+        chain = self.draw(st.booleans())
+        op = self.pick(("vaddx", "vmaxx", "vminx") if kind != "half" else ("vhaddx", "vhmaxx", "vhminx"))
+        modifier = {"int": ".c" if chain else "", "float": ".fc" if chain else ".f", "half": ".c" if chain else ""}[kind]
+        tag = {"int": ".i32", "float": ".f32", "half": ".f16"}[kind]
+        if chain:
+            tag = ".c" + tag[1:]
+        if self.draw(st.integers(0, 7)) == 0:  # (a wrong tag: a raw word, a plain one into a chain, a chain's)
+            tag = self.pick(("", ".i32", ".f32", ".cf32", ".ci32", ".f16"))
+        n = self.draw(st.integers(0, REGION))
+        channel = self.draw(st.integers(0, 2))
+        first, last, done = self.label(), self.label(), self.label()
+        self.emit(f"li r15, {n}", f"li r13, {self.sram(kind, n)}", f"hasnb r20, {behind}", f"bz r20, {first}",
+                  f"hasnb r22, {ahead}", f"bz r22, {last}", f"{op}{modifier} {ahead}, {behind}, {channel}, r13, r15",
+                  f"jmp {done}", f"{last}:", f"{op}{modifier} none, {behind}, {channel}, r13, r15", f"jmp {done}",
+                  f"{first}:", f"hasnb r22, {ahead}", f"bz r22, {done}", f"sendv{tag} {ahead}, {channel}, r13, r15",
+                  f"{done}:")
+
     def s_routr(self) -> None:
         """Routes set from registers: along a line (by a direction), the PE with no neighbour behind sends
         through its ramp, each other PE passes the words on and keeps a copy; barriers around the change, and
