@@ -2,10 +2,11 @@
 
 Random assembly programs -- scalar integer and float32 ops on edge values, 16-bit float ops, branches that
 split PEs by index, loops with PE-dependent trip counts, SRAM loads, stores and vector ops, global loads and
-stores (scalar and bulk), neighbour sends and receives (scalar, vector and background, typed and raw), sends
-from one PE along a declared bus (scalar, vector, background), barriers, rank-1 updates (`vger`), strided
-copies (`vcopys`), sparse pairs (`vpacknz`, `vspchk`, `vspfma`), routes set from registers (`routr`) and a
-transfer along them, grid barriers (`gbar`, in one-wave launches), debug prints, `nop` (these in
+stores (scalar and bulk), neighbour sends and receives (scalar, vector and background, typed and raw), relays
+along a line (each PE receives from behind, works, sends on: chains of sleepers), sends from one PE along a
+declared bus (scalar, vector, background; the receivers waiting first at times, panels repeated), barriers, rank-1 updates (`vger`), strided
+copies (`vcopys`), sparse pairs (`vpacknz`, `vspchk`, `vspfma`), stream-op chains (`vaddx` ..., typed or a
+collective's chain words, at times meeting a raw word), routes set from registers (`routr`) and a transfer along them, grid barriers (`gbar`, in one-wave launches), debug prints, `nop` (these in
 tests/test_fuzz_engine_strategies_ops.py), and now and then an instruction that fails on some PEs -- on
 blocks of up to 8 x 6 PEs over one or several waves, at times with the engine's size thresholds lowered so
 that these small blocks take the large groups' paths, on 2 or 3 threads -- run under every strategy of
@@ -120,7 +121,8 @@ class Builder(ExtraStatements):
         if self.depth < 2:
             choices += ["if", "loop"]
         if self.uniform:
-            choices += ["exchange", "exchange", "vexchange", "background", "routed", "barrier", "routr", "gbar"]
+            choices += ["exchange", "exchange", "vexchange", "background", "routed", "barrier", "routr", "gbar",
+                        "stream", "relay"]
         getattr(self, "s_" + self.pick(choices))()
 
     def s_int(self) -> None:
@@ -278,6 +280,39 @@ class Builder(ExtraStatements):
             self.emit(f"recv{self.pick(('', tag))} {self.reg(kind)}, {OPPOSITE[direction]}, {channel}")
         self.emit(f"{received}:")
 
+    def s_relay(self) -> None:
+        """A pipeline along a line (by a direction): each PE receives k words (or a vector of n) from behind,
+        where it has that neighbour, does some work (at times a global access), then sends as many on ahead.
+        PEs wait asleep in chains of receives (`sim/wake_chains.py`), a receive empties a FIFO whose sender is
+        parked at a `sendv` (the interpreter's pull), and global loads wait behind the chain."""
+        ahead, channel = self.pick(sorted(OPPOSITE)), self.draw(st.integers(0, 2))
+        behind = OPPOSITE[ahead]
+        kind = self.pick(("int", "float"))
+        tag = self.pick(TAGS[kind])
+        received, sent = self.label(), self.label()
+        vector = self.draw(st.booleans())
+        if vector:
+            n = self.draw(st.integers(0, REGION))
+            word = self.sram(kind, n)
+            self.emit(f"li r15, {n}", f"li r14, {word}", f"hasnb r20, {behind}", f"bz r20, {received}",
+                      f"recvv{self.pick(('', tag))} {behind}, {channel}, r14, r15", f"{received}:")
+        else:
+            registers = [self.reg(kind) for _ in range(self.draw(st.integers(1, 2 * self.fifo_depth + 1)))]
+            self.emit(f"hasnb r20, {behind}", f"bz r20, {received}",
+                      *[f"recv{self.pick(('', tag))} {register}, {behind}, {channel}" for register in registers],
+                      f"{received}:")
+        for _ in range(self.draw(st.integers(0, 3))):  # (a store, slow vector work, then a load: the load waits
+            # behind the chain of sleepers, who may store before it, until their chain's floors let it go)
+            getattr(self, "s_" + self.pick(("int", "float", "global", "global", "vector", "sram")))()
+        if vector:
+            self.emit(f"li r15, {n}", f"li r14, {word}")
+        self.emit(f"hasnb r20, {ahead}", f"bz r20, {sent}")
+        if vector:
+            self.emit(f"sendv{tag} {ahead}, {channel}, r14, r15")
+        else:
+            self.emit(*[f"send{tag} {ahead}, {channel}, {register}" for register in registers])
+        self.emit(f"{sent}:")
+
     def s_vexchange(self) -> None:
         direction, channel = self.pick(sorted(OPPOSITE)), self.draw(st.integers(0, 2))
         kind = self.pick(("int", "float"))
@@ -311,7 +346,10 @@ class Builder(ExtraStatements):
 
     def s_routed(self) -> None:
         """One PE per block (a row, a column: by the bus) sends through its router on the declared bus, and
-        every other PE it reaches receives as many words: scalar, vector or background transfers."""
+        every other PE it reaches receives as many words: scalar, vector or background transfers. The
+        receivers' code comes first at times (they then wait at their receive before the sender's first step:
+        a routed background send's pump, `sim/stream_pump.py`), and the transfer repeats 1-3 times at times (a
+        SUMMA's panels)."""
         root = (self.draw(st.integers(0, self.block[0] - 1)), self.draw(st.integers(0, self.block[1] - 1)))
         by = BUSES[self.bus]
         tests = [f"seqi r12, r1, {root[0]}"] if by != "y" else []
@@ -320,29 +358,38 @@ class Builder(ExtraStatements):
             tests.append("and r12, r12, r22")
         elif by == "y":
             tests = [tests[0].replace("r22", "r12")]
-        receive, done = self.label(), self.label()
+        other, done = self.label(), self.label()
         kind, form = self.pick(("int", "float")), self.draw(st.integers(0, 2))
         tag = self.pick(TAGS[kind])
-        self.emit(*tests, f"bz r12, {receive}")
+        receivers_first = self.draw(st.booleans())
+        panels = self.draw(st.sampled_from((1, 1, 2, 3)))
         if form == 0:
             words = [self.reg(kind) for _ in range(self.draw(st.integers(1, self.fifo_depth + 2)))]
-            self.emit(*[f"send{tag} ramp, {ROUTED}, {word}" for word in words], f"jmp {done}", f"{receive}:")
-            self.emit(*[f"recv{self.pick(('', tag))} {self.reg(kind)}, ramp, {ROUTED}" for _ in words])
+            send = [f"send{tag} ramp, {ROUTED}, {word}" for word in words]
+            receive = [f"recv{self.pick(('', tag))} {self.reg(kind)}, ramp, {ROUTED}" for _ in words]
         else:
             n = self.draw(st.integers(0, REGION))
             start = "sendv" + tag if form == 1 else "senda"
-            self.emit(f"li r15, {n}", f"li r14, {self.sram(kind, n)}", f"{start} ramp, {ROUTED}, r14, r15")
+            send = [f"li r15, {n}", f"li r14, {self.sram(kind, n)}", f"{start} ramp, {ROUTED}, r14, r15"]
             if form == 2:
-                self.emit(f"swait ramp, {ROUTED}")
-            self.emit(f"jmp {done}", f"{receive}:", f"li r15, {n}", f"li r13, {self.sram(kind, n)}")
+                send.append(f"swait ramp, {ROUTED}")
+            receive = [f"li r15, {n}", f"li r13, {self.sram(kind, n)}"]
             if form == 1:
-                self.emit(f"recvv{self.pick(('', tag))} ramp, {ROUTED}, r13, r15")
+                receive.append(f"recvv{self.pick(('', tag))} ramp, {ROUTED}, r13, r15")
             else:
-                self.emit(f"recva ramp, {ROUTED}, r13, r15")
+                receive.append(f"recva ramp, {ROUTED}, r13, r15")
+                mark = len(self.lines)
                 for _ in range(self.draw(st.integers(0, 2))):
                     getattr(self, "s_" + self.pick(("int", "float")))()
-                self.emit(f"rwait ramp, {ROUTED}")
-        self.emit(f"{done}:")
+                receive += self.lines[mark:]  # (register work while the words come)
+                del self.lines[mark:]
+                receive.append(f"rwait ramp, {ROUTED}")
+        if panels > 1:  # (r19: the innermost loop counter, free at the uniform depths a transfer is drawn at)
+            send, receive = ([f"li r19, {panels}", f"{top}:", *part, "addi r19, r19, -1", f"bnz r19, {top}"]
+                             for part, top in ((send, self.label()), (receive, self.label())))
+        first, second = (receive, send) if receivers_first else (send, receive)
+        self.emit(*tests, f"{'bnz' if receivers_first else 'bz'} r12, {other}", *first, f"jmp {done}", f"{other}:",
+                  *second, f"{done}:")
 
     def s_barrier(self) -> None:
         self.emit("bar")
@@ -447,8 +494,13 @@ def small_thresholds() -> dict:
     """(module, name) -> a value far below the engine's size thresholds, so that blocks of a few PEs take
     the paths that otherwise only large groups take: the lockstep NumPy path instead of the interpreter, row
     transfers, batched vector instructions, FIFO rows kept row by row, parts on threads, wave batches, queued
-    rank-1 updates split over threads."""
-    from wafersim.sim import background, batching, exchange, fabric, parallel, rank1_queue, vector_batch
+    rank-1 updates split over threads; and the Python-side bounds that only large or long launches pass: the
+    lockstep bound's runs and its whole-window retries (`_BOUND_RUN`), dense groups' row transfers, the store
+    log's commits, the bandwidth ledger's and the route watch's settles, the sleepers' least cycle by runs, the
+    stream pump split by senders over threads, shrinking wake batches, blocked `vfma` and bulk copies."""
+    from wafersim.sim import (asleep, background, bandwidth, batching, compute, exchange, fabric, lanes,
+                              lockstep_rows, offwafer, parallel, racecheck_routes, rank1_queue, stream_pump,
+                              vector_batch)
     from wafersim.sim.compiled import stepper
 
     return {(stepper, "SMALL_GROUP"): 2, (stepper, "SMALL_REGION"): 2, (stepper, "FABRIC_GROUP"): 2,
@@ -457,7 +509,23 @@ def small_thresholds() -> dict:
             (background, "BULK_MAX_LANES"): 2, (vector_batch, "BATCH_LANES"): 8,
             (vector_batch, "MIN_BLOCK_PES"): 2, (vector_batch, "BLOCK_BYTES"): 1, (fabric, "BLOCK_BYTES"): 0,
             (parallel, "PARALLEL_LANES"): 2, (parallel, "ROW_TRANSFER_LANES"): 2, (batching, "FIRST_BATCH"): 2,
-            (rank1_queue, "PARALLEL_ELEMENTS"): 1}
+            (rank1_queue, "PARALLEL_ELEMENTS"): 1, (rank1_queue, "FIRST_CAPACITY"): 1,
+            (lockstep_rows, "_BOUND_RUN"): 2, (exchange, "ROWS_MIN_LANES"): 2, (offwafer, "LOG_COMMIT_WORDS"): 4,
+            (bandwidth, "SETTLE_ENTRIES"): 4, (racecheck_routes, "SETTLE_AT"): 1, (asleep, "CHUNK"): 2,
+            (lanes, "STRIDED_LANES"): 2, (stream_pump, "PARALLEL_RECEIVERS"): 1, (stepper, "WAKE_WORDS"): 1,
+            (compute, "VFMA_BLOCK_BYTES"): 4, (offwafer, "TRANSPOSE_BLOCK"): 2, (offwafer, "LOAD_ROW_BYTES"): 1,
+            (lanes, "SPARSE_FRACTION"): 0.45}  # (a group short of a block's edge in complement form: lockstep)
+
+
+def _importers(module, name: str) -> list:
+    """`module` and the engine's modules that imported `name` from it (`from .lanes import SPARSE_FRACTION`),
+    so that a patched threshold is one value everywhere."""
+    import sys
+
+    value = getattr(module, name)
+    return [module] + [other for key, other in sorted(sys.modules.items())
+                       if key.startswith("wafersim.sim.") and other is not module and other is not None
+                       and getattr(other, name, None) is value and not isinstance(value, (bool, int))]
 
 
 @contextlib.contextmanager
@@ -468,7 +536,8 @@ def thresholds(which: dict, threads: int = 3):
 
     with contextlib.ExitStack() as stack:
         for (module, name), value in which.items():
-            stack.enter_context(mock.patch.object(module, name, value))
+            for holder in _importers(module, name):
+                stack.enter_context(mock.patch.object(holder, name, value))
         if which:
             stack.enter_context(parallel.threads(threads))
         yield

@@ -149,6 +149,32 @@ class ExtraStatements:
         else:
             self.emit(f"vspfma{f}{'s' if f else '.s'} r13, r14, {self.reg(kind)}, {count}")
 
+    def s_stream(self) -> None:
+        """A chain along a line (by a direction) through a stream op (`vaddx`, `vmaxx`, `vminx`, their float16
+        forms): the PE with no neighbour behind sends its words (`sendv`), each other PE combines the words from
+        behind into its own and passes the results on (the last one keeps them), typed or as a collective's chain
+        words (`.c`), on a channel the exchanges also carry raw and typed words; now and then the first PE's tag
+        is the wrong one (raw, plain or chain: the same `WordTypeError` under every strategy)."""
+        ahead = self.pick(DIRECTIONS)
+        behind = OPPOSITE[ahead]
+        kind = self.pick(("int", "float", "half"))
+        chain = self.draw(st.booleans())
+        op = self.pick(("vaddx", "vmaxx", "vminx") if kind != "half" else ("vhaddx", "vhmaxx", "vhminx"))
+        modifier = {"int": ".c" if chain else "", "float": ".fc" if chain else ".f", "half": ".c" if chain else ""}[kind]
+        tag = {"int": ".i32", "float": ".f32", "half": ".f16"}[kind]
+        if chain:
+            tag = ".c" + tag[1:]
+        if self.draw(st.integers(0, 7)) == 0:  # (a wrong tag: a raw word, a plain one into a chain, a chain's)
+            tag = self.pick(("", ".i32", ".f32", ".cf32", ".ci32", ".f16"))
+        n = self.draw(st.integers(0, REGION))
+        channel = self.draw(st.integers(0, 2))
+        first, last, done = self.label(), self.label(), self.label()
+        self.emit(f"li r15, {n}", f"li r13, {self.sram(kind, n)}", f"hasnb r20, {behind}", f"bz r20, {first}",
+                  f"hasnb r22, {ahead}", f"bz r22, {last}", f"{op}{modifier} {ahead}, {behind}, {channel}, r13, r15",
+                  f"jmp {done}", f"{last}:", f"{op}{modifier} none, {behind}, {channel}, r13, r15", f"jmp {done}",
+                  f"{first}:", f"hasnb r22, {ahead}", f"bz r22, {done}", f"sendv{tag} {ahead}, {channel}, r13, r15",
+                  f"{done}:")
+
     def s_routr(self) -> None:
         """Routes set from registers: along a line (by a direction), the PE with no neighbour behind sends
         through its ramp, each other PE passes the words on and keeps a copy; barriers around the change, and
@@ -313,3 +339,70 @@ def test_prints_in_divergent_branches_are_the_same_under_every_strategy(limit):
     assert set(records) <= everything and (limit < 6 or set(records) == everything)
     assert all(isinstance(value, float) == (text == "#2") for _, _, text, value in records)
     assert [(p.cycle, p.y, p.x) for p in stats.prints] == sorted((p.cycle, p.y, p.x) for p in stats.prints)
+
+
+CHAIN = """
+.sram 8
+.args 2
+    sreg r1, tid.x
+    sreg r2, tid.y
+    sreg r8, bdim.x
+    mul r5, r2, r8
+    add r5, r5, r1
+    shli r6, r5, 5
+    arg r3, 0
+    add r3, r3, r6
+    arg r4, 1
+    add r4, r4, r6
+    li r15, 8
+    gldv r0, r3, r15
+    hasnb r20, east     # a raw word east on the chain's FIFO first, taken: then the chain's words
+    bz r20, sent
+    send east, 0, r5
+sent:
+    hasnb r20, west
+    bz r20, received
+    recv r7, west, 0
+received:
+    li r13, 0
+    hasnb r20, west
+    bz r20, first
+    hasnb r22, east
+    bz r22, last
+    vaddx.fc east, west, 0, r13, r15
+    jmp done
+last:
+    vaddx.fc none, west, 0, r13, r15
+    jmp done
+first:
+    sendv.cf32 east, 0, r13, r15
+done:
+    gstv r4, r0, r15
+    halt
+"""
+
+
+@pytest.mark.parametrize("lowered", [False, True])
+def test_a_stream_op_chain_after_raw_words_matches_numpy_under_every_strategy(lowered):
+    """Each row's PEs add their 8 words into the running sums from the west (`vaddx.fc`, a collective's chain
+    words) on a FIFO that carried a raw word just before: every PE ends with its row's prefix sums, added left to
+    right in float32, under every strategy, also with the engine's thresholds lowered (`small_thresholds`: the
+    lockstep rows, row transfers, parts on threads)."""
+    from test_fuzz_engine_strategies import small_thresholds, thresholds
+
+    width, height = 7, 3
+    words = np.random.default_rng(5).standard_normal((height, width, 8)).astype(np.float32)
+    expected = words.copy()
+    for x in range(1, width):
+        expected[:, x] = expected[:, x] + expected[:, x - 1]  # (float32: each sum rounded, west to east)
+    program = assemble(CHAIN, name="chain")
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=8, height=4, fifo_depth=3))
+        d_in, d_out = dev.to_device(words.reshape(-1)), dev.to_device(np.zeros(words.size, dtype=np.float32))
+        stats = dev.launch(program, (1, 1), (width, height), [d_in, d_out])
+        return d_out.copy_to_host(), stats
+
+    with thresholds(small_thresholds() if lowered else {}):
+        out, _ = run_every_strategy(launch)
+    np.testing.assert_array_equal(out.reshape(words.shape), expected)

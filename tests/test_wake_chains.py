@@ -3,10 +3,13 @@ PE's chain of sleepers, and loads that the scheduler lets go by those floors see
 them, against a plain-Python timeline, under every engine strategy."""
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import wafersim as ws
 from test_engine_strategies import run_every_strategy
@@ -131,3 +134,40 @@ def test_rows_loads_let_go_by_chains_see_exactly_the_stores_before_them(stagger)
     out, _ = run_every_strategy(launch)
     loaded = list(range(rows)) if stagger == 800 else [0] * rows
     assert out.tolist() == [loaded[-1] + 1 if stagger == 800 else 1] + loaded
+
+
+# As PIPE, but row y's west PE waits 1 + ((y * A + B) % M) * S countdown steps (rows in a shuffled order of time),
+# loads, and the rows' east PEs store what came, on random figures of the wafer: which rows see which stores is
+# the engine's timeline, which every strategy must share.
+SHUFFLED_PIPE = PIPE.replace("    muli r10, r10, {S}\n", "    muli r10, r10, {A}\n    addi r10, r10, {B}\n"
+                             "    li r11, {M}\n    rem r10, r10, r11\n    muli r10, r10, {S}\n")
+
+
+@settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "3")), deadline=None,
+          derandomize=not os.environ.get("WS_FUZZ_RANDOM"), suppress_health_check=[HealthCheck.too_slow])
+@given(width=st.integers(17, 26), height=st.integers(2, 7), a=st.integers(1, 7), b=st.integers(0, 6),
+       m=st.integers(1, 7), s=st.sampled_from([0, 1, 2, 5, 13, 40, 200]), depth=st.integers(1, 4),
+       hop=st.integers(1, 2), rate=st.sampled_from([1, 0.5]), alu=st.integers(1, 2), branch=st.integers(1, 3),
+       glob=st.integers(1, 9), latency=st.sampled_from([3, 40, 300]))
+def test_rows_loads_in_a_shuffled_order_are_the_same_under_every_strategy(width, height, a, b, m, s, depth, hop,
+                                                                          rate, alu, branch, glob, latency):
+    """Random row pipelines (the rows' loads let go by the chains of sleepers behind their east PEs, which are few
+    enough of the block for their paths to count: `neighbour_paths`) give the same loads, stores, cycles and
+    statistics under every strategy; and each row's load is 0 or one more than what another row loaded (the
+    value its east PE stored), the last store's word 0 one more than a row's load."""
+    spec = ws.WaferSpec(width=width, height=height, fifo_depth=depth, hop_latency=hop, link_words_per_cycle=rate,
+                        global_latency=latency,
+                        cost_cycles={"alu": alu, "branch": branch, "special": 3, "global": glob})
+    program = ws.assemble(SHUFFLED_PIPE.format(S=s, A=a, B=b, M=m))
+
+    def launch():
+        dev = ws.Device(spec)
+        out = dev.to_device(np.zeros(1 + height, dtype=np.int32))
+        stats = dev.launch(program, 1, (width, height), [out])
+        return out.copy_to_host(), stats
+
+    out, _ = run_every_strategy(launch)
+    loads = out[1:].tolist()
+    for y, value in enumerate(loads):
+        assert value == 0 or value - 1 in loads[:y] + loads[y + 1:]
+    assert out[0] - 1 in loads
