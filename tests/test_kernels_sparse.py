@@ -329,3 +329,40 @@ def test_repeats_past_int32_is_refused_by_the_host_function_with_its_limit(host)
         host(a, x, 2, repeats=2.0)
     y, _ = host(a, x, 2, repeats=np.int32(2))        # a NumPy int in range runs: y is A @ x, as SciPy gives it
     np.testing.assert_allclose(y, a @ x, rtol=1e-6)
+
+
+def _malformed(kind):
+    """A 1 x 3 matrix (3 x 1 for CSC) whose one stored index lies outside it: SciPy builds it without a word."""
+    one, outside = np.ones(1, np.float32), np.array([kind])
+    return {"csr": lambda: sp.csr_array((one, outside, np.array([0, 1])), shape=(1, 3)),
+            "csr_matrix": lambda: sp.csr_matrix((one, outside, np.array([0, 1])), shape=(1, 3)),
+            "csc": lambda: sp.csc_array((one, outside, np.array([0, 1])), shape=(3, 1))}
+
+
+@pytest.mark.parametrize("index", [-1, 3, 5])
+@pytest.mark.parametrize("fmt", ["csr", "csr_matrix", "csc"])
+@pytest.mark.parametrize("host", [spmv, hypersparse_spmv, spmspv, dense_spmv])
+def test_a_matrix_whose_indices_lie_outside_its_shape_is_refused_naming_it(host, fmt, index):
+    # A CSR built from (data, indices, indptr) with index -1 gave y = x[-1] (1000 here), with index 3 or 5 a
+    # silent 0: SciPy checks such indices only in check_format(full_check=True), which the hosts did not call.
+    a = _malformed(index)[fmt]()
+    x = np.array([10.0, 100.0, 1000.0], np.float32)[:a.shape[1]]
+    with pytest.raises(ws.ArgumentError, match=r"a is not a well-formed CS[RC] matrix of shape .*indices must be"):
+        host(a, x, 1)
+    assert a.indices[0] == index  # (the caller's matrix is left as it was)
+
+
+def test_a_non_decreasing_indptr_and_an_edited_coo_are_refused_and_good_matrices_still_run():
+    bad_ptr = sp.csr_array((np.ones(2, np.float32), np.array([0, 1]), np.array([0, 2, 1])), shape=(2, 3))
+    with pytest.raises(ws.ArgumentError, match="indptr must be a non-decreasing sequence"):
+        spmv(bad_ptr, np.ones(3, np.float32), 1)
+    coo = sp.coo_array((np.ones(1, np.float32), (np.array([0]), np.array([1]))), shape=(1, 3))
+    coo.col[0] = 7  # (SciPy checks a COO's coordinates when it is built only: its own tocsr then crashes)
+    with pytest.raises(ws.ArgumentError, match=r"column indices run from 7 to 7, outside 0 \.\. 2"):
+        spmv(coo, np.ones(3, np.float32), 1)
+    # Duplicates and unsorted indices are well formed: summed as SciPy sums them.
+    dup = sp.csr_array((np.array([1, 2, 3, 4], np.float32), np.array([1, 1, 2, 0]), np.array([0, 2, 4])),
+                       shape=(2, 3))
+    x = np.array([10.0, 100.0, 1000.0], np.float32)
+    for host in (spmv, hypersparse_spmv, spmspv):
+        np.testing.assert_array_equal(host(dup, x, 2)[0], dup @ x)

@@ -36,6 +36,8 @@ def as_csr(a, name: str = "a") -> sp.csr_array:
         raise ArgumentError(f"{name} must be 2-D, got shape {a.shape}")
     if a.dtype.kind == "c":  # (the dtype: a DOK matrix has no .data)
         raise complex_input_error(name, f"is complex ({a.dtype})", "matrices")
+    if sp.issparse(a):
+        check_structure(a, name)
     if isinstance(a, np.ndarray):  # (dense: the values checked as every float32 input is, before the cast)
         a = float32_input(a, name)
     elif a.dtype.kind in "iu":  # duplicates of a COO matrix are added in its dtype: int8 100 + 100 was -56
@@ -51,6 +53,27 @@ def as_csr(a, name: str = "a") -> sp.csr_array:
     csr.eliminate_zeros()
     csr.sort_indices()
     return csr
+
+
+def check_structure(a, name: str) -> None:
+    """Refuse a SciPy matrix whose index arrays do not describe its shape. SciPy checks a CSR/CSC/BSR's column
+    (row) indices only on request, and a COO's coordinates only when it is built: a CSR made from
+    (data, indices, indptr) with index -1 gave y = x[-1] here, one past its columns a silent 0, and a COO edited
+    after it was built crashes SciPy's own conversion. Checked on a copy (check_format may rewrite the index
+    arrays' dtype), so that the caller's matrix is left as it was."""
+    if a.format in ("csr", "csc", "bsr"):
+        try:
+            a.copy().check_format(full_check=True)
+        except ValueError as exc:
+            raise ArgumentError(f"{name} is not a well-formed {a.format.upper()} matrix of shape {a.shape}: {exc}",
+                                shape=a.shape) from None
+    elif a.format == "coo":
+        for axis, coords in enumerate((a.row, a.col)):
+            if coords.size and (coords.min() < 0 or coords.max() >= a.shape[axis]):
+                what = ("row", "column")[axis]
+                raise ArgumentError(f"{name} is not a well-formed COO matrix of shape {a.shape}: its {what} indices "
+                                    f"run from {coords.min()} to {coords.max()}, outside 0 .. {a.shape[axis] - 1}",
+                                    shape=a.shape)
 
 
 def dense_vector(x, n: int, name: str = "x"):
