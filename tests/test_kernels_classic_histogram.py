@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 import wafersim as ws
 from wafersim.kernels.classic.histogram import float32_edges, histogram
@@ -191,3 +193,41 @@ def test_a_range_that_is_not_a_pair_is_an_argument_error(bad):
     counts, edges, _ = histogram(values, bins=4, range=[0.0, 1.0])
     want_counts, want_edges = np.histogram(values, bins=4, range=(0.0, 1.0))
     assert np.array_equal(counts, want_counts) and np.array_equal(edges, want_edges)
+
+
+_FLOAT32 = st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnormal=True)
+_BIG32 = float(np.float32(3e38))  # (the range's ends are float32 numbers: NumPy compares float32 values with them
+#  in float32, NEP 50, so a float64 end between two float32 numbers acts as the float32 one it rounds to)
+_FINITE32 = st.floats(width=32, allow_nan=False, allow_infinity=False, allow_subnormal=True)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(_FLOAT32, min_size=12, max_size=12), ends=st.tuples(_FINITE32, _FINITE32),
+       edge_picks=st.tuples(st.integers(0, 12), st.integers(0, 12)), bins=st.sampled_from([1, 3, 7]),
+       p=st.integers(1, 3))
+@example(values=[-3e38, -1.0, -0.0, 0.0, 1e-45, 2.0, 3e38, float("inf"), float("-inf"), float("nan"), 1e38, -1e38],
+         ends=(-_BIG32, _BIG32), edge_picks=(0, 6), bins=7, p=2)  # (numpy.histogram of these float32 values fails)
+def test_any_float32_values_and_range_are_counted_as_numpy_counts_them(values, ends, edge_picks, bins, p):
+    # Edge inputs a user hits: NaN, +-inf, -0.0, subnormals, values on an edge (a range taken from the values
+    # themselves), ranges from subnormal widths to ones whose width overflows float32 (-3e38 .. 3e38, where
+    # numpy.histogram of the float32 values itself fails with an IndexError: there NumPy's histogram of them in
+    # float64, where they are exact, by NumPy's float32 edges is the reference).
+    values = np.array(values, np.float32)
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite[i % finite.size]) if i < 12 and finite.size else e for i, e in zip(edge_picks, ends))
+    lo, hi = min(lo, hi), max(lo, hi)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (NumPy's own overflow in hi - lo)
+            try:
+                want, want_edges = np.histogram(values, bins, (lo, hi))
+            except IndexError:  # NumPy's failure on a range whose width overflows float32: its (float32) edges,
+                want_edges = np.histogram_bin_edges(values, bins, (lo, hi))  # compared in float64 (exact)
+                want = np.histogram(values.astype(np.float64), want_edges.astype(np.float64))[0]
+    except ValueError:  # a range too narrow for float32 bins ("Too many bins"): refused as NumPy refuses it
+        with pytest.raises(ws.ArgumentError, match="histogram: "):
+            histogram(values, bins, (lo, hi), p)
+        return
+    counts, edges, _ = histogram(values, bins, (lo, hi), p)
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_array_equal(edges, want_edges)
