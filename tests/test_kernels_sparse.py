@@ -366,3 +366,8 @@ def test_a_non_decreasing_indptr_and_an_edited_coo_are_refused_and_good_matrices
     x = np.array([10.0, 100.0, 1000.0], np.float32)
     for host in (spmv, hypersparse_spmv, spmspv):
         np.testing.assert_array_equal(host(dup, x, 2)[0], dup @ x)
+    x = sp.coo_array((np.ones(1, np.float32), (np.array([1]),)), shape=(3,))
+    x.coords[0][0] = 9  # (a 1-D sparse x edited the same way read as zeros)
+    with pytest.raises(ws.ArgumentError, match=r"x is not a well-formed COO vector of shape \(3,\): its vector indices "
+                                               r"run from 9 to 9, outside 0 \.\. 2"):
+        spmv(dup, x, 1)

@@ -56,7 +56,7 @@ def as_csr(a, name: str = "a") -> sp.csr_array:
 
 
 def check_structure(a, name: str) -> None:
-    """Refuse a SciPy matrix whose index arrays do not describe its shape. SciPy checks a CSR/CSC/BSR's column
+    """Refuse a SciPy matrix (or 1-D sparse vector) whose index arrays do not describe its shape. SciPy checks a CSR/CSC/BSR's column
     (row) indices only on request, and a COO's coordinates only when it is built: a CSR made from
     (data, indices, indptr) with index -1 gave y = x[-1] here, one past its columns a silent 0, and a COO edited
     after it was built crashes SciPy's own conversion. Checked on a copy (check_format may rewrite the index
@@ -67,13 +67,13 @@ def check_structure(a, name: str) -> None:
         except ValueError as exc:
             raise ArgumentError(f"{name} is not a well-formed {a.format.upper()} matrix of shape {a.shape}: {exc}",
                                 shape=a.shape) from None
-    elif a.format == "coo":
-        for axis, coords in enumerate((a.row, a.col)):
+    elif a.format == "coo":  # (a matrix's rows and columns, or a 1-D sparse vector's one axis)
+        for axis, coords in enumerate(a.coords):
             if coords.size and (coords.min() < 0 or coords.max() >= a.shape[axis]):
-                what = ("row", "column")[axis]
-                raise ArgumentError(f"{name} is not a well-formed COO matrix of shape {a.shape}: its {what} indices "
-                                    f"run from {coords.min()} to {coords.max()}, outside 0 .. {a.shape[axis] - 1}",
-                                    shape=a.shape)
+                what = ("row", "column")[axis] if a.ndim == 2 else "vector"
+                raise ArgumentError(f"{name} is not a well-formed COO {'matrix' if a.ndim == 2 else 'vector'} of "
+                                    f"shape {a.shape}: its {what} indices run from {coords.min()} to {coords.max()}, "
+                                    f"outside 0 .. {a.shape[axis] - 1}", shape=a.shape)
 
 
 def dense_vector(x, n: int, name: str = "x"):
@@ -83,6 +83,7 @@ def dense_vector(x, n: int, name: str = "x"):
     if not sp.issparse(x):
         return x
     if x.ndim == 1:
+        check_structure(x, name)  # (an edited COO vector's index past its length read as 0, or worse, in toarray)
         return x.toarray()
     raise ArgumentError(f"{name} must be a vector of length {n}, got a SciPy sparse {x.format} of shape {x.shape}: "
                         f"pass a 1-D sparse array (scipy.sparse.coo_array(v)) or {name}.toarray().ravel()")
