@@ -319,3 +319,24 @@ def test_the_power_method_on_a_wafer_with_the_trees_channels_against_numpy():
         y = a @ x
         value, x = x @ y, y / np.linalg.norm(y)
     assert pair.iterations == 40 and pair.value == pytest.approx(value, rel=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 2), (1, 4, 4), (2, 3, 4)])
+def test_a_start_vector_orthogonal_to_the_dominant_eigenvector_is_refused(shape):
+    # On a grid with an axis of even length the dominant eigenvector is antisymmetric along it, so np.ones
+    # (symmetric) is orthogonal to it: power_method(np.ones((1, 4, 4))) gave 7.236, converged=True, where the
+    # largest eigenvalue is 9.236 (and 5 for 7 on (1, 1, 2)).
+    exact = np.linalg.eigvalsh(laplacian(shape).toarray())[-1]
+    with pytest.raises(ws.ArgumentError, match=r"x0 has no component along the dominant eigenvector of A \(cosine "):
+        power_method(np.ones(shape, np.float32), tol=1e-7, maxiter=2000)
+    with pytest.raises(ws.ArgumentError, match="dominant eigenvector"):  # (a uniform grid shift is a number)
+        power_method(np.ones(shape, np.float32), shift=np.full(shape, 0.5), maxiter=50)
+    pair = power_method(shape, tol=1e-7, maxiter=2000)  # (a random start, as the docs advise)
+    assert pair.converged and pair.value == pytest.approx(exact, rel=1e-5)
+
+
+def test_np_ones_on_odd_axes_reaches_the_largest_eigenvalue():
+    # Along an axis of odd length the dominant eigenvector is symmetric: np.ones has a component along it.
+    pair = power_method(np.ones((3, 1, 3), np.float32), tol=1e-7, maxiter=2000)
+    assert pair.converged and pair.value == pytest.approx(np.linalg.eigvalsh(laplacian((3, 1, 3)).toarray())[-1],
+                                                          rel=1e-5)

@@ -95,6 +95,29 @@ def power_kernel(nz: int, rounds: int = 0) -> Dispatcher:
     return power
 
 
+def _check_reaches_the_largest(x0: np.ndarray, diag: np.ndarray) -> None:
+    """Refuse a start vector with no component along A's dominant eigenvector where that vector is known: a
+    uniform shift, where it is the product over the axes of sin(pi n (j + 1) / (n + 1)), j < n. Along an axis
+    of even length that vector is antisymmetric, so a symmetric start (np.ones on a (1, 1, 2) grid) is
+    orthogonal to it: the iteration settled on a smaller eigenvalue (5 where the largest is 7) and reported
+    it converged. (A cosine below float32's rounding is no start either.) A grid shift's dominant
+    eigenvector is not known here: the docs say so."""
+    if np.ptp(diag) != 0:
+        return
+    top = functools.reduce(np.multiply.outer, [np.sin(np.pi * n * np.arange(1, n + 1) / (n + 1)) for n in x0.shape])
+    x = x0.astype(np.float64)
+    cosine = abs(float(np.vdot(x, top))) / (float(np.linalg.norm(x)) * float(np.linalg.norm(top)))
+    if cosine < _LEAST_COSINE:
+        raise ArgumentError(f"the start vector x0 has no component along the dominant eigenvector of A (cosine "
+                            f"{cosine:.1e}; on a grid with an axis of even length that vector is antisymmetric, so a "
+                            f"symmetric x0 such as np.ones is orthogonal to it): the power method would settle on a "
+                            f"smaller eigenvalue; pass the grid's shape for a random start, or another x0",
+                            cosine=cosine)
+
+
+_LEAST_COSINE = 1e-6  # (float32's rounding gives a start of about 1e-7 along any direction anyway)
+
+
 def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarray | float = 0.0,
                  tol: float = 1e-6, maxiter: int = 1000, seed: int = 0, device: Device | None = None,
                  stream=None) -> Eigenpair:
@@ -118,6 +141,7 @@ def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarr
     problem = prepare(x0, shift, POWER_VECTORS, device, name="x0")
     if not np.any(problem.b):
         raise ArgumentError("the start vector x0 is all zero: the power method needs a nonzero start")
+    _check_reaches_the_largest(problem.b, problem.diag)
     # Only x0's direction matters, but the kernel normalises it in float32: a norm beyond about 1e19
     # overflowed its square (x became 0: value 0.0, "converged"), one below about 1e-19 underflowed (NaN).
     # A power of two brings the norm to about 1 exactly, without changing the direction.
