@@ -164,3 +164,19 @@ def test_the_flop_count_refuses_a_size_cholesky_refuses():
         cholesky_flops(0)
     with pytest.raises(ws.ArgumentTypeError, match="not a float"):
         cholesky_flops(2.5)
+
+
+@pytest.mark.parametrize("n, p", [(1, 1), (2, 2), (3, 1), (5, 5), (7, 7), (6, 3), (7, 1)])
+def test_odd_and_prime_sizes_with_one_column_per_pe_match_numpy(n, p):
+    # Sizes a user hits that the table above leaves out: 1 x 1, primes, one column per PE (p = n), and entries
+    # of -0.0 (above the diagonal, never read, and zero couplings below it), against float64 LAPACK.
+    a = _spd(n, seed=100 + n)
+    a[np.triu_indices(n, 1)] = -0.0  # (only the lower triangle is read)
+    if n > 2:
+        a[n - 1, 0] = -0.0  # (a coupling of -0.0 below the diagonal: A stays positive definite)
+    low, stats = cholesky(a, p)
+    lower = np.tril(a.astype(np.float64)) + np.tril(a.astype(np.float64), -1).T
+    want = np.linalg.cholesky(lower)
+    np.testing.assert_array_equal(np.triu(low, 1), 0)
+    assert np.abs(low - want).max() <= 50 * np.finfo(np.float32).eps * np.abs(want).max()
+    assert stats.block == (p, 1) and stats.flops == cholesky_flops(n)
