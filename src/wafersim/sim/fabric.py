@@ -44,7 +44,7 @@ def page_staggered_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     or 32 bytes further into the page: its chunk header), the compiled loops that walk both (`stream_op_kernels`)
     shared one set: gemv2d's stream ops took 40-54 instead of 13-16 ms a launch, in about one process in 15. (The
     compiled interpreter's FIFO stacks too, `compiled.fabric_state`: msort's tag stack right after its time stack
-    made its launch 0.13 instead of 0.095 s of CPU, in every process.)"""
+    made its launch 0.13 instead of 0.097 s of CPU, in every process.)"""
     dtype = np.dtype(dtype)
     if shape[-1] * dtype.itemsize < _PAGE:  # (a small row: a column walk changes sets; a page more only costs memory)
         return np.zeros(shape, dtype=dtype)
