@@ -214,3 +214,32 @@ def test_a_fifo_drained_on_one_pe_but_not_another_keeps_its_words_tags_under_eve
     error = info.value
     assert (error.pe, error.sender, error.sent_type, error.received_type) == ((2, 0), (1, 0), "int32", "float32")
     assert error.source[1] == line_of(held_across_a_drain, "MARK-as-float")
+
+
+def test_stacks_of_page_wide_rows_begin_at_staggered_page_offsets(monkeypatch):
+    """The FIFO stacks from the heap whose rows span a 4 KiB page (1,024 PEs' 4-byte words) each begin
+    `PAGE_STAGGER` bytes further into their page than the one before (`fabric.page_staggered_zeros`: glibc put
+    msort's tag stack right after its time stack, one L1 set for both walks down a PE's slots); the LCS table
+    is still the textbook recurrence's."""
+    from wafersim.sim import fabric
+    from wafersim.sim.compiled import fabric_state
+
+    stacked = []
+    original = fabric_state.FabricState._stack
+    monkeypatch.setattr(fabric_state.FabricState, "_stack",
+                        lambda self, fifos: (original(self, fifos), stacked.append(self.stacks))[0])
+    fabric_state._SPARE.clear()  # (fresh stacks, not an earlier test's)
+    width, height = 64, 16
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 3, (height, PAIRS), dtype=np.int32)
+    b = rng.integers(0, 3, (width, PAIRS), dtype=np.int32)
+    dev = ws.Device(ws.WaferSpec(width=width, height=height))
+    d_out = dev.device_array((height * width, PAIRS), np.int32)
+    lcs_cells[(1, 1), (width, height)](dev.to_device(a), dev.to_device(b), d_out)
+    expected = np.stack([np.ravel(lcs_table(list(a[:, r]), list(b[:, r]))) for r in range(PAIRS)], axis=1)
+    np.testing.assert_array_equal(d_out.copy_to_host(), expected)
+    assert stacked, "the kernel did not run in the interpreter"
+    for time, value, pushed, popped, tags in stacked:
+        assert time.shape[-1] == width * height and time.itemsize * width * height >= 4096
+        offsets = [array.ctypes.data % 4096 for array in (time, value, pushed, popped)]
+        assert [(b - a) % 4096 for a, b in zip(offsets, offsets[1:])] == [fabric.PAGE_STAGGER] * 3

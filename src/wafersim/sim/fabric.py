@@ -22,7 +22,7 @@ from .wordtypes import WordTags
 # FIFO fields up to this size are one (depth, PEs) array, so that a run of slots per PE is one gather.
 BLOCK_BYTES = 8 << 20
 #: Each new block whose rows span a 4 KiB page or more begins this many bytes (five cache lines) further into
-#: its page than the one made before it (mod 4096): `_page_staggered_zeros`.
+#: its page than the one made before it (mod 4096): `page_staggered_zeros`.
 PAGE_STAGGER = 5 * 64
 _PAGE = 4096
 _blocks_made = itertools.count()
@@ -36,20 +36,22 @@ def compiled_movers():
     return fifo_kernels
 
 
-def _page_staggered_zeros(depth: int, n: int, dtype) -> np.ndarray:
-    """np.zeros((depth, n), dtype), beginning `PAGE_STAGGER` bytes further into a 4 KiB page than the block made
-    before it where a row spans a page or more. Why: a row of PEs is often a multiple of 4 KiB (4,096 PEs'
-    float32 words: 16 KiB), so a walk down one PE's slots stays in the one L1 cache set that the block's offset in
-    its page picks. Where glibc's heap had put a FIFO's value ring just after its time block (16 or 32 bytes
-    further into the page: its chunk header), the compiled loops that walk both (`stream_op_kernels`) shared one
-    set: gemv2d's stream ops took 40-54 instead of 13-16 ms a launch, in about one process in 15."""
+def page_staggered_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """np.zeros(shape, dtype), beginning `PAGE_STAGGER` bytes further into a 4 KiB page than the block made
+    before it where a row (the last axis) spans a page or more. Why: a row of PEs is often a multiple of 4 KiB
+    (4,096 PEs' float32 words: 16 KiB), so a walk down one PE's slots stays in the one L1 cache set that the
+    block's offset in its page picks. Where glibc's heap had put a FIFO's value ring just after its time block (16
+    or 32 bytes further into the page: its chunk header), the compiled loops that walk both (`stream_op_kernels`)
+    shared one set: gemv2d's stream ops took 40-54 instead of 13-16 ms a launch, in about one process in 15. (The
+    compiled interpreter's FIFO stacks too, `compiled.fabric_state`: msort's tag stack right after its time stack
+    made its launch 0.13 instead of 0.097 s of CPU, in every process.)"""
     dtype = np.dtype(dtype)
-    if n * dtype.itemsize < _PAGE:  # (a small row: a column walk changes sets; a page more would only cost memory)
-        return np.zeros((depth, n), dtype=dtype)
-    nbytes = depth * n * dtype.itemsize
+    if shape[-1] * dtype.itemsize < _PAGE:  # (a small row: a column walk changes sets; a page more only costs memory)
+        return np.zeros(shape, dtype=dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = np.zeros(nbytes + _PAGE, dtype=np.uint8)
     start = (next(_blocks_made) * PAGE_STAGGER - raw.ctypes.data) % _PAGE
-    return raw[start:start + nbytes].view(dtype).reshape(depth, n)
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def _as_index(array: np.ndarray) -> np.ndarray:
@@ -76,7 +78,7 @@ class SlotRows:
         self.pool: list[np.ndarray] = []  # recycled rows, handed out before fresh ones
         self.rows: list[np.ndarray | None] = [None] * depth
         if depth * n * np.dtype(dtype).itemsize <= BLOCK_BYTES:
-            self._use_block(_page_staggered_zeros(depth, n, dtype))
+            self._use_block(page_staggered_zeros((depth, n), dtype))
 
     def _use_block(self, block: np.ndarray) -> None:
         self.block = block
