@@ -230,12 +230,12 @@ case("break_nested", "s = 0\n    for i in range(a):\n        for j in range(a):\
      "            s += 1\n    out[0] = s", (4, 0))
 case("continue_while", "k = 0\n    s = 0\n    while k < a:\n        k += 1\n        if k % 2 == 0:\n            continue\n"
      "        s += k\n    out[0] = s", (7, 0))
+FIRST_OVER = ("@jit\ndef first_over(n, limit):\n    for k in range(100):\n        if k * n > limit:\n            return k\n"
+              "    return -1\n")
 case("early_return_loop", "out[0] = first_over(a, b)", (3, 10),
-     helpers="@jit\ndef first_over(n, limit):\n    for k in range(100):\n        if k * n > limit:\n            return k\n"
-     "    return -1\n")
+     helpers=FIRST_OVER)
 case("early_return_not_found", "out[0] = first_over(a, b)", (0, 10),
-     helpers="@jit\ndef first_over(n, limit):\n    for k in range(100):\n        if k * n > limit:\n            return k\n"
-     "    return -1\n")
+     helpers=FIRST_OVER)
 case("assert", "assert a > 0  # X\n    out[0] = a", (1, 0), expect=Refused("unsupported"))
 case("pass", "if a > 0:\n        pass\n    else:\n        out[1] = 5\n    out[0] = a", (1, 0))
 case("del", "c = a\n    del c  # X\n    out[0] = a", (1, 0), expect=Refused("unsupported"))

@@ -285,6 +285,13 @@ def test_random_held_loads_see_the_stores_before_them_and_complete_as_the_rule_s
     record = OffWaferMixin._record_held_loads
     monkeypatch.setattr(OffWaferMixin, "_record_held_loads",
                         lambda sim, runnable: together.append(record(sim, runnable)) or together[-1])
+    _check_under_reference_and_fast(launch, spec, one_wave, initial)
+    assert any(together)
+
+
+def _check_under_reference_and_fast(launch, spec, one_wave: bool, initial) -> None:
+    """`launch` under the reference and the fast strategy: every load reads what the stores before it left, and
+    every access completes as the plain-Python rule says (`check_against_the_rule`; in several waves, `_rule`)."""
     for strategy in (REFERENCE, FAST):
         with forced(strategy), pytest.MonkeyPatch.context() as spies:
             moved = words_moved(spies)
@@ -295,7 +302,6 @@ def test_random_held_loads_see_the_stores_before_them_and_complete_as_the_rule_s
         else:  # (loads only: each PE's finishing cycle is its statistics' sum in one wave alone)
             done = _rule(accesses, spec.global_bytes_per_cycle)
             assert all(a.engine == d for a, d in zip(accesses, done) if a.load)
-    assert any(together)
 
 
 def _rule(accesses, bytes_per_cycle: float) -> list[float]:
@@ -317,13 +323,4 @@ def test_held_loads_let_go_by_the_bandwidth_count_their_own_bytes(seed, chains, 
     earlier bytes, behind bytes of smaller keys another PE issues later) these loads complete early. The words
     read and every completion follow the plain-Python rules, under the reference and the fast strategy."""
     launch, spec, one_wave, initial = random_launch(seed, chains)
-    for strategy in (REFERENCE, FAST):
-        with forced(strategy), pytest.MonkeyPatch.context() as spies:
-            moved = words_moved(spies)
-            (_, stats), accesses, halts = recorded_launch(launch, spies)
-        assert check_memory_order(moved, initial)
-        if one_wave:
-            check_against_the_rule(stats, accesses, halts)
-        else:
-            done = _rule(accesses, spec.global_bytes_per_cycle)
-            assert all(a.engine == d for a, d in zip(accesses, done) if a.load)
+    _check_under_reference_and_fast(launch, spec, one_wave, initial)

@@ -14,7 +14,7 @@ from .comparisons import ComparisonLowering
 from .compile_time import repeat_count
 from .int_folding import exact_int_tree, shown_int, typed_int
 from .ir import Op
-from .values import (FLOAT_CONSTANT_HINT, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe,
+from .values import (DTYPES, FLOAT_CONSTANT_HINT, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe,
                      fits_int32, fold_float32, to_float32, wrap_int32)
 
 _FLOAT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
@@ -36,8 +36,8 @@ def _zero_division_hint(op: ast.operator, a: Val, b: Val) -> str:
             "mean")
 
 
-#: The compiler's 32-bit element type names -> NumPy's scalar types.
-SCALAR_DTYPES = {"f32": np.float32, "i32": np.int32}
+#: The compiler's 32-bit element type names -> NumPy's dtypes (`DTYPES` turned round).
+SCALAR_DTYPES = {name: dtype for dtype, name in DTYPES.items()}
 
 
 class ExpressionLowering(ComparisonLowering):
@@ -132,7 +132,7 @@ class ExpressionLowering(ComparisonLowering):
         if isinstance(base, (GlobalArray, LocalArray)) and node.attr == "dtype":
             # (the array's own dtype: a 16-bit array's is float16 / bfloat16, not int32, so that a device function
             # given `x.dtype` chooses as NumPy would, and `ws.local.array(n, x.dtype)` matches x)
-            return HALF_DTYPES[base.dtype] if base.dtype in HALF_DTYPES else np.dtype(SCALAR_DTYPES[base.dtype])
+            return HALF_DTYPES[base.dtype] if base.dtype in HALF_DTYPES else SCALAR_DTYPES[base.dtype]
         if isinstance(base, (GlobalArray, LocalArray)) and node.attr == "ndim":
             return self.const(len(base.shape))
         if isinstance(base, GlobalArray):

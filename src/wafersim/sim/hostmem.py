@@ -16,6 +16,7 @@ import os
 import queue
 import sys
 import threading
+from typing import Callable
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def reserve_heap(nbytes: int, background: bool = False) -> int:
 SPARSE_ZEROS_MIN_BYTES = 4 << 20
 
 
-def sparse_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
+def sparse_zeros(shape: tuple[int, ...], dtype, small: Callable[..., np.ndarray] = np.zeros) -> np.ndarray:
     """A zeroed array of `shape` and `dtype` in memory mapped for it alone (an anonymous `mmap`), for an array
     whose pages are mostly never written: an untouched page costs nothing, neither time nor resident memory,
     and the zeros cost no `memset`.
@@ -124,11 +125,12 @@ def sparse_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     `fifo_depth` slots per PE, of which a launch that moves a word or two per FIFO writes one or two (the
     757 x 996 all-reduce: 115 MiB, of which about 6 MiB written): mapped so, its first launch after `init`
     cleared 115 MiB less and took 2,060 page faults instead of 25,700 (the heap reserve then held the rest).
-    Arrays below `SPARSE_ZEROS_MIN_BYTES` are `np.zeros`."""
+    Arrays below `SPARSE_ZEROS_MIN_BYTES` are `small(shape, dtype)` (`np.zeros`, or the compiled interpreter's
+    `fabric.page_staggered_zeros`)."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if nbytes < SPARSE_ZEROS_MIN_BYTES:
-        return np.zeros(shape, dtype)
+        return small(shape, dtype)
     try:
         # Anonymous and private: zero-filled by the OS page by page at first touch, and copied on write into
         # a forked child (`mmap`'s default, MAP_SHARED, would share the child's writes with the parent).

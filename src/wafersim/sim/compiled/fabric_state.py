@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from ..fabric import Fifo, SlotRows, page_staggered_zeros
-from .. import hostmem
+from ..hostmem import sparse_zeros
 from .fabric_ops import (HELD, META_COLUMNS, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WANTS_ROOM,
                          register_sleepers)
 
@@ -49,14 +49,6 @@ def _take_spare(shapes: tuple, time_dtype) -> tuple | None:
         tags[f, :min(time.shape[1], received)] = 0
         value[f, :min(value.shape[1], received)] = 0
     return stacks
-
-
-def _sparse_stack(shape: tuple, dtype) -> np.ndarray:
-    """Zeros for a time or tag stack: mapped apart where `sparse_zeros` would (page-aligned: the wafer-sized
-    waves' stacks, where no page offset was measured to matter), else from the heap, page-staggered."""
-    if int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize >= hostmem.SPARSE_ZEROS_MIN_BYTES:
-        return hostmem.sparse_zeros(shape, dtype)
-    return page_staggered_zeros(shape, dtype)
 
 
 class FabricState:
@@ -176,10 +168,10 @@ class FabricState:
             # (time and tags: `fifo_depth` slots per PE, of which most launches write few: mapped fresh, only
             # the slots written are paid for, in time and memory; the heap stays for the arrays used whole)
             # (each stack a few cache lines further into its page than the one before: `page_staggered_zeros`)
-            time = _sparse_stack(shapes[0], wave.time_dtype)
+            time = sparse_zeros(shapes[0], wave.time_dtype, small=page_staggered_zeros)
             value = page_staggered_zeros(shapes[1], np.int32)
             pushed, popped = page_staggered_zeros(shapes[2], np.int32), page_staggered_zeros(shapes[3], np.int32)
-            tags = _sparse_stack(shapes[4], np.uint8)
+            tags = sparse_zeros(shapes[4], np.uint8, small=page_staggered_zeros)
         self.views = []
         for f, fifo in enumerate(fifos):
             for slot, row in enumerate(fifo.time.rows):
