@@ -151,14 +151,15 @@ def store(name: str, arrays: dict[str, np.ndarray], in_background: bool = False)
     for the disk (writing a wafer-wide trace's 25 MB into the page cache took 40-60 ms of CPU on the reference
     VM, a first launch's). The checksum is taken before `store` returns, so an array changed meanwhile makes the
     file one that `load` refuses, never a wrong trace; `load` of the same name, and `wait`, wait for the write,
-    and so does the process as it exits (the thread is not a daemon): the file is whole or not there."""
+    and so does the process as it exits (the thread is not a daemon; `os._exit`, as a multiprocessing worker
+    ends, does not wait): the file is whole or not there (then a later process traces again)."""
     where = _folder()
     if where is None:
         return
     try:
         # The arrays go to the file as they are, each padded to `_ALIGN` bytes (no copy of them all into one
         # buffer: 25 MB of fresh memory for a wafer-wide trace); the checksum of that payload is the
-        # combination of each array's (`_combined`).
+        # combination of each array's (`_extended`).
         parts: list = []
         described = []
         first = second = offset = 0
