@@ -294,3 +294,18 @@ def test_a_later_process_loads_the_traces_and_computes_the_same_to_the_cycle(tmp
         assert third[name] == reference[name], name
     assert sorted((tmp_path / "cache").glob("*.routes")) == files
     assert all(path.read_bytes() == data for path, data in whole.items())
+
+
+def test_a_background_write_without_a_thread_to_be_had_is_written_at_once(store_dir, monkeypatch):
+    """Where no thread can start (a process at its limit, an interpreter shutting down), the store writes the
+    file itself, as a foreground store does: the launch goes on, and the file is there."""
+    def refused(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    arrays = odd_arrays()
+    trace_store.store("abc", arrays, in_background=True)
+    assert not trace_store._pending and (store_dir / "abc.routes").exists()
+    got = trace_store.load("abc")
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(got[name], array)

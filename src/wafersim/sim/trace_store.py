@@ -183,7 +183,12 @@ def store(name: str, arrays: dict[str, np.ndarray], in_background: bool = False)
     writer = threading.Thread(target=_write, args=(where, name, [head, *parts]), name=f"wafersim route file {name}")
     with _pending_lock:
         _pending[name] = writer
-    writer.start()
+    try:
+        writer.start()
+    except RuntimeError:  # (no thread to be had: "can't start new thread", or the interpreter is shutting down)
+        with _pending_lock:
+            _pending.pop(name, None)
+        _write(where, name, [head, *parts])
 
 
 def _extended(first: int, second: int, data: np.ndarray, padding: int) -> tuple[int, int]:
