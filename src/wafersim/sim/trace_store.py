@@ -47,11 +47,11 @@ STORE_BYTES = 1 << 30
 SUFFIX = ".routes"
 MAGIC = b"WSROUTE2"
 _ALIGN = 8
-#: The modules whose sources a stored trace depends on (how routes are traced, and the regions they are
-#: traced over), relative to the package.
 #: Background writes not finished yet, by name (`store(..., in_background=True)`), and the lock guarding it.
 _pending: dict[str, threading.Thread] = {}
 _pending_lock = threading.Lock()
+#: The modules whose sources a stored trace depends on (how routes are traced, and the regions they are
+#: traced over), relative to the package.
 _SOURCES = ("sim/routing.py", "sim/trace_kernels.py", "sim/trace_store.py", "sim/layout.py", "arch/spec.py",
             "arch/defects.py", "arch/values.py", "isa/opcodes.py")
 
