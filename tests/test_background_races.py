@@ -176,6 +176,21 @@ def receive_into_a_slice_being_sent(out):
         out[0:N] = buf[0:N]
 
 
+@ws.jit
+def write_on_the_pes_that_send(out):
+    """The library GEMV's shape: each PE with a south neighbour forwards its segment in the background."""
+    seg = ws.local.array(N, np.float32)
+    seg[0:N] = 1.0
+    if ws.has_neighbor(ws.SOUTH):
+        ws.send_async(ws.SOUTH, seg[0:N])
+    seg[0] = 2.0  # refused: on every PE with a south neighbour, while its words may not have left
+    if ws.has_neighbor(ws.SOUTH):
+        ws.send_wait(ws.SOUTH)
+    if ws.has_neighbor(ws.NORTH):
+        ws.recv(ws.NORTH, out=seg[0:N])
+    out[ws.grid(1)] = seg[0]
+
+
 REFUSED = [
     (read_before_rwait, ("reads buf[3] while the ws.recv_async(ws.WEST, channel 0) at line",
                          "may still be receiving into buf[0:8]",
@@ -189,12 +204,13 @@ REFUSED = [
     (read_on_one_pe_only, ("reads buf[0] while the ws.recv_async(ws.WEST, channel 0)",)),
     (send_while_receiving, ("sends buf[4:8] while the ws.recv_async(ws.WEST, channel 0)",)),
     (receive_into_a_slice_being_sent, ("receives into buf[0:4] while the ws.send_async(ws.EAST, channel 0)",)),
+    (write_on_the_pes_that_send, ("writes seg[0] while the ws.send_async(ws.SOUTH, channel 0)",)),
 ]
 
 
 @pytest.mark.parametrize("kernel, parts", REFUSED, ids=[entry[0].py_func.__name__ for entry in REFUSED])
 def test_a_slice_used_before_its_wait_is_refused_at_the_line(kernel, parts):
-    error = compile_error(ws.Device(ws.WaferSpec(width=3, height=1)), kernel, np.zeros(N, np.float32), block=(3, 1))
+    error = compile_error(ws.Device(ws.WaferSpec(width=3, height=3)), kernel, np.zeros(N, np.float32), block=(3, 1))
     text = str(error)
     for part in parts:
         assert part in text
@@ -265,6 +281,55 @@ def computed_halves(out, chunks):
                 ws.recv_async(ws.WEST, out=buf[there:there + N])
             acc[0:N] = acc[0:N] + buf[here:here + N]
         out[0:N] = acc[0:N]
+
+
+@ws.jit
+def correlated_conditions(out, x, chunks):
+    """Correct kernels whose transfers are posted on some paths only, read where no PE can still be moving
+    them: the PEs with an east neighbour post and wait under the same test; PE 1 writes words PE 0 sends
+    (another PE's SRAM); the receiver posts and waits where its data-dependent flag is set."""
+    p = ws.grid(1)
+    buf = ws.local.array(2 * N, np.float32)
+    for i in range(2 * N):
+        buf[i] = p * 100.0 + i
+    flag = x[0]
+    for k in range(chunks):
+        if ws.has_neighbor(ws.EAST) and p == 0:
+            ws.send_async(ws.EAST, buf[0:N])
+        if p == 1:
+            buf[0] = buf[0] + 1.0  # PE 1 never sends: its buf is free
+        if ws.has_neighbor(ws.EAST) and p == 0:
+            ws.send_wait(ws.EAST)
+        buf[1] = buf[1] + 1.0  # on PE 0 after its wait
+        if p == 1 and flag > 0.0:
+            ws.recv_async(ws.WEST, out=buf[N:2 * N])
+        if p == 1 and flag > 0.0:
+            ws.recv_wait(ws.WEST)
+        if p == 1 and flag <= 0.0:
+            ws.recv(ws.WEST, out=buf[N:2 * N])
+    out[p, 0:2 * N] = buf[0:2 * N]
+
+
+def test_transfers_posted_on_some_paths_and_waited_on_the_same_compile_and_match_numpy():
+    chunks = 3
+    for flag in (1.0, -1.0):
+        pe0, pe1 = np.arange(2 * N, dtype=np.float32), 100.0 + np.arange(2 * N, dtype=np.float32)
+        for k in range(chunks):  # (plain Python, in program order: a send's words are PE 0's at its post)
+            sent = pe0[0:N].copy()
+            pe1[0] += 1.0
+            pe0[1] += 1.0
+            pe1[1] += 1.0
+            pe1[N:2 * N] = sent
+        results = []
+        for forced in (strategy.FAST, strategy.REFERENCE):
+            with strategy.forced(forced):
+                dev = ws.Device(ws.WaferSpec(width=2, height=1))
+                out = dev.device_array((2, 2 * N))
+                stats = correlated_conditions[(1, 1), (2, 1)](out, dev.to_device(np.array([flag], np.float32)),
+                                                              chunks)
+                results.append((out.copy_to_host(), stats.cycles))
+            np.testing.assert_array_equal(results[-1][0], np.stack([pe0, pe1]))
+        assert results[0][1] == results[1][1]
 
 
 @pytest.mark.parametrize("kernel", [double_buffered, computed_halves])

@@ -9,7 +9,11 @@ inlined, before the optimisation passes, so that what it refuses does not depend
 
 - a transfer is outstanding at an instruction when every path from the kernel's entry to the instruction
   passes its `recva` / `senda` and no later `rwait` / `swait` of its direction and channel (a forward
-  "must" dataflow over the basic blocks; a transfer posted on some paths only is not outstanding);
+  "must" dataflow over the basic blocks; a transfer posted on some paths only is not outstanding). Paths are
+  kept apart by the conditions of the PE's place they test (`_Conditions`: `ws.has_neighbor(d)`, `px == 0`,
+  fixed for a PE's whole run), so that a path testing one both ways, which no PE takes, is left out, and a
+  transfer outstanding on every path of the PEs where one such condition holds counts too (`_certain`): the
+  library GEMV's `if ws.has_neighbor(ws.SOUTH): ws.send_async(...)`, waited under the same test;
 - the instruction touches local SRAM words that provably overlap the transfer's slice: every address and
   length involved is a number the compiler knows (constants, `ws.constant` parameters, a loop's unrolled
   offsets), not a value known only when the kernel runs;
@@ -25,7 +29,7 @@ from __future__ import annotations
 import linecache
 
 from ..errors import CompileError
-from ..isa.opcodes import FLAG_SCALAR, PORTS, STREAM_OPS
+from ..isa.opcodes import BY_NAME, FLAG_SCALAR, PORTS, STREAM_OPS
 from .ir import IRFunction, Label, Op, VReg, basic_blocks, line_text, place_of
 from .passes.verify import undefined_reads
 
@@ -39,6 +43,8 @@ _ELEMENTWISE = frozenset({"vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma"
 _UNARY = frozenset({"vscale", "vcopy", "vcvth", "vcvtf", "vmath"})  # d[0:c] written from a[0:c]
 _REDUCTIONS = frozenset({"vredsum", "vredmin", "vredmax"})  # a[0:c] read
 _READ, _WRITE = 1, 2
+#: The register operands of each opcode
+_FIELDS = {name: frozenset(op.operands) for name, op in BY_NAME.items()}
 
 
 def check_background_slices(fn: IRFunction) -> None:
@@ -58,73 +64,184 @@ def check_background_slices(fn: IRFunction) -> None:
     if not known:
         return
     blocks = basic_blocks(ops)
-    succ, reachable = _edges(ops, blocks)
-    pred: list[list[int]] = [[] for _ in blocks]
-    for k, targets in enumerate(succ):
-        for s in targets:
-            pred[s].append(k)
-    everything = (1 << len(known)) - 1
+    edges, reachable = _edges(ops, blocks, _Conditions(ops, values))
+    pred: list[list[tuple[int, object]]] = [[] for _ in blocks]  # (predecessor, the literal its edge adds)
+    for k, targets in enumerate(edges):
+        for s, literal in targets:
+            pred[s].append((k, literal))
     bit_of = {post: 1 << k for k, (post, _, _) in enumerate(known)}
-    ends = {}  # wait key -> the bits it ends
+    ends: dict[tuple, int] = {}  # wait (op, dir, ch) -> the bits it ends
     for k, (post, _, _) in enumerate(known):
-        ends.setdefault((ops[post].op, ops[post].dir, ops[post].ch), 0)
-        ends[(ops[post].op, ops[post].dir, ops[post].ch)] |= 1 << k
+        key = (ops[post].op, ops[post].dir, ops[post].ch)
+        ends[key] = ends.get(key, 0) | 1 << k
 
-    def transfer(block: list[int], outstanding: int, check: bool) -> int:
+    def effect(block: list[int]) -> tuple[int, int]:
+        """(ended, started): a block takes outstanding set x to (x & ~ended) | started."""
+        ended = started = 0
         for i in block:
+            op = ops[i]
+            if isinstance(op, Op) and op.op in _WAITS:
+                gone = ends.get((_WAITS[op.op], op.dir, op.ch), 0)
+                ended, started = ended | gone, started & ~gone
+            elif i in bit_of:
+                ended, started = ended & ~bit_of[i], started | bit_of[i]
+        return ended, started
+
+    effects = [effect(block) for block in blocks]
+    # Forward to a fixed point: each block's classes at entry (None: not reached yet), from its predecessors'
+    ins: list[dict | None] = [None] * len(blocks)
+    if blocks:
+        ins[0] = {frozenset(): 0}
+    changed, passes = True, 0
+    while changed:
+        changed, passes = False, passes + 1
+        if passes > _MAX_PASSES:
+            return  # (not settled: refuse nothing rather than guess)
+        for k in sorted(reachable):
+            incoming = {frozenset(): 0} if k == 0 else None
+            for p, literal in pred[k]:
+                if ins[p] is not None:
+                    ended, started = effects[p]
+                    out = {classes: (bits & ~ended) | started for classes, bits in ins[p].items()}
+                    incoming = _join(incoming, _along(out, literal))
+            if incoming != ins[k]:
+                ins[k], changed = incoming, True
+    for k in sorted(reachable):
+        if ins[k] is None:
+            continue
+        classes = dict(ins[k])
+        for i in blocks[k]:
             op = ops[i]
             if not isinstance(op, Op):
                 continue
-            if check and outstanding:
-                _check(fn, values, known, outstanding, i, op)
+            certain = _certain(classes)
+            if certain:
+                _check(fn, values, known, certain, i, op)
             if op.op in _WAITS:
-                outstanding &= ~ends.get((_WAITS[op.op], op.dir, op.ch), 0)
+                gone = ends.get((_WAITS[op.op], op.dir, op.ch), 0)
+                classes = {c: bits & ~gone for c, bits in classes.items()}
             elif i in bit_of:
-                outstanding |= bit_of[i]
-        return outstanding
-
-    # Greatest fixed point: a block's transfers at entry are those outstanding at the end of every predecessor
-    ins = [everything] * len(blocks)
-    outs = [everything] * len(blocks)
-    if blocks:
-        ins[0] = 0
-    changed = True
-    while changed:
-        changed = False
-        for k in sorted(reachable):
-            incoming = 0 if k == 0 else everything
-            for p in pred[k]:
-                if p in reachable:
-                    incoming &= outs[p]
-            ins[k] = incoming
-            out = transfer(blocks[k], incoming, False)
-            if out != outs[k]:
-                outs[k], changed = out, True
-    for k in sorted(reachable):
-        transfer(blocks[k], ins[k], True)
+                classes = {c: bits | bit_of[i] for c, bits in classes.items()}
 
 
-def _edges(ops: list, blocks: list[list[int]]) -> tuple[list[list[int]], set[int]]:
-    """Successors of each block, and the blocks reachable from the entry."""
+#: Path classes kept apart at one place before they are merged into one (`_MERGED`), whose paths' literals
+#: are no longer known
+_MAX_CLASSES = 32
+_MERGED = None
+#: Passes over the blocks before the analysis gives up (each pass only drops transfers from classes or adds
+#: classes, so it settles; a bound all the same, for the merges)
+_MAX_PASSES = 100
+
+
+def _along(state: dict, literal) -> dict:
+    """`state`'s path classes along an edge that adds `literal` ((condition key, its truth), or None): a class
+    whose paths tested that condition the other way is no path of any PE, and is dropped."""
+    if literal is None:
+        return state
+    key, truth = literal
+    out = {}
+    for classes, bits in state.items():
+        if classes is _MERGED:
+            out[_MERGED] = bits
+        elif (key, not truth) not in classes:
+            out[classes | {literal}] = bits
+    return out
+
+
+def _join(a: dict | None, b: dict) -> dict:
+    """Paths from two places: a class met on both keeps the transfers outstanding on both (must)."""
+    if a is None:
+        merged = dict(b)
+    else:
+        merged = dict(a)
+        for classes, bits in b.items():
+            merged[classes] = merged[classes] & bits if classes in merged else bits
+    if len(merged) > _MAX_CLASSES:
+        every = -1
+        for bits in merged.values():
+            every &= bits
+        return {_MERGED: every}
+    return merged
+
+
+def _certain(classes: dict) -> int:
+    """The transfers outstanding wherever a PE that reaches this place may come from: on every path (whatever
+    its conditions), or on every path of a class that tests at most one condition of the PE's place (a
+    `ws.has_neighbor(d)`, a `px == 0`: the PEs where it holds come only that way, if they come here at all).
+    Paths of several such conditions are left out: the compiler cannot tell whether one PE meets them all."""
+    every, some = -1, 0
+    for literals, bits in classes.items():
+        every &= bits
+        if literals is not _MERGED and len(literals) <= 1:
+            some |= bits
+    return (every if classes else 0) | some
+
+
+def _edges(ops: list, blocks: list[list[int]], conditions: "_Conditions") -> tuple[list[list[tuple]], set[int]]:
+    """Each block's successors with the literal its edge adds ((key, truth) of a branch on a condition of the
+    PE's place, else None), and the blocks reachable from the entry."""
     label_block = {ops[b[0]]: k for k, b in enumerate(blocks) if isinstance(ops[b[0]], Label)}
-    succ: list[list[int]] = []
+    edges: list[list[tuple]] = []
     for k, block in enumerate(blocks):
         last = ops[block[-1]]
-        targets = []
+        targets: list[tuple] = []
         if isinstance(last, Op) and last.op in ("bz", "bnz", "jmp"):
-            targets.append(label_block[last.target])
+            key = conditions.key(last.a) if last.op != "jmp" else None
+            taken = None if key is None else (key, last.op == "bnz")  # (bz jumps where the value is 0)
+            targets.append((label_block[last.target], taken))
             if last.op != "jmp" and k + 1 < len(blocks):
-                targets.append(k + 1)
+                targets.append((k + 1, None if key is None else (key, last.op == "bz")))
         elif not (isinstance(last, Op) and last.op == "halt") and k + 1 < len(blocks):
-            targets.append(k + 1)
-        succ.append(targets)
+            targets.append((k + 1, None))
+        edges.append(targets)
     seen, todo = ({0}, [0]) if blocks else (set(), [])
     while todo:
-        for s in succ[todo.pop()]:
+        for s, _ in edges[todo.pop()]:
             if s not in seen:
                 seen.add(s)
                 todo.append(s)
-    return succ, seen
+    return edges, seen
+
+
+#: Instructions whose result is a function of their operands alone (a condition of the PE's place, computed
+#: from its coordinates, neighbours and the kernel's arguments, stays one)
+_PURE_INT = frozenset({"add", "sub", "mul", "div", "rem", "and", "or", "xor", "shl", "shr", "sra", "min", "max", "slt",
+                       "sle", "seq", "sne", "neg", "abs", "mov", "sel", "addi", "muli", "andi", "ori", "xori", "shli",
+                       "shri", "srai", "slti", "seqi"})
+
+
+class _Conditions:
+    """A key for each register that holds a condition of the PE's place: a value fixed for the whole run of a
+    PE, computed from its special registers (`ws.grid`, thread and block indices), `hasnb`, the kernel's
+    arguments and constants, through registers written once; two registers with the same key hold the same
+    value on one PE. None for any other register."""
+
+    def __init__(self, ops: list, values: "_Values") -> None:
+        self.ops, self.values = ops, values
+        self.memo: dict[VReg, tuple | None] = {}
+
+    def key(self, reg) -> tuple | None:
+        if isinstance(reg, int):
+            return ("r0",) if reg == 0 else None
+        if reg in self.memo:
+            return self.memo[reg]
+        self.memo[reg] = None  # (a register computed from itself is none)
+        defs = self.values.defs.get(reg, [])
+        key = None
+        if len(defs) == 1 and reg not in self.values.undefined:
+            op = self.ops[defs[0]]
+            if op.op == "sreg":
+                key = ("sreg", op.imm)
+            elif op.op == "hasnb":
+                key = ("hasnb", op.dir)
+            elif op.op in ("arg", "li"):
+                key = (op.op, op.imm, op.reloc)
+            elif op.op in _PURE_INT:
+                operands = [self.key(getattr(op, field)) for field in ("a", "b", "c") if field in _FIELDS[op.op]]
+                if all(part is not None for part in operands):
+                    key = operands[0] if op.op == "mov" else (op.op, op.imm, *operands)
+        self.memo[reg] = key
+        return key
 
 
 class _Values:
