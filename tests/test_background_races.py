@@ -92,6 +92,23 @@ def read_in_a_loop(out):
 
 
 @ws.jit
+def read_on_the_next_trip(out):
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    buf[0:N] = 0.0
+    total = 0.0
+    if p == 0:
+        for k in range(4):
+            fill_and_send(buf, p)
+    else:
+        for k in range(4):
+            total += buf[2]  # refused: from the second trip on, the receive posted below may still be arriving
+            ws.recv_async(ws.WEST, out=buf[0:N])
+        ws.recv_wait(ws.WEST)
+        out[0] = total
+
+
+@ws.jit
 def doubled(dst, src):
     dst[0:4] = src[0:4] * 2.0  # refused (called from the kernel while src arrives)
     return 0
@@ -200,6 +217,7 @@ REFUSED = [
     (write_before_swait, ("writes buf[2:4] while the ws.send_async(ws.EAST, channel 0) at line",
                           "may still be sending buf[0:8]", "change the slice after ws.send_wait(ws.EAST, channel=0)")),
     (read_in_a_loop, ("reads buf[1] while the ws.recv_async(ws.WEST, channel 0)", "receiving into buf[0:8]")),
+    (read_on_the_next_trip, ("reads buf[2] while the ws.recv_async(ws.WEST, channel 0)",)),
     (partly_overlapping_write, ("writes buf[6:10] while the ws.send_async(ws.EAST, channel 0)", "sending buf[0:8]")),
     (read_on_one_pe_only, ("reads buf[0] while the ws.recv_async(ws.WEST, channel 0)",)),
     (send_while_receiving, ("sends buf[4:8] while the ws.recv_async(ws.WEST, channel 0)",)),

@@ -13,7 +13,9 @@ inlined, before the optimisation passes, so that what it refuses does not depend
   kept apart by the conditions of the PE's place they test (`_Conditions`: `ws.has_neighbor(d)`, `px == 0`,
   fixed for a PE's whole run), so that a path testing one both ways, which no PE takes, is left out, and a
   transfer outstanding on every path of the PEs where one such condition holds counts too (`_certain`): the
-  library GEMV's `if ws.has_neighbor(ws.SOUTH): ws.send_async(...)`, waited under the same test;
+  library GEMV's `if ws.has_neighbor(ws.SOUTH): ws.send_async(...)`, waited under the same test. Paths that
+  came around a loop's back edge are a class of their own too: a read at the top of a loop of what the end
+  of the trip before posted is refused, though the first trip is fine;
 - the instruction touches local SRAM words that provably overlap the transfer's slice: every address and
   length involved is a number the compiler knows (constants, `ws.constant` parameters, a loop's unrolled
   offsets), not a value known only when the kernel runs;
@@ -21,8 +23,8 @@ inlined, before the optimisation passes, so that what it refuses does not depend
   fine), including a blocking or background transfer of another direction or channel into or out of it. A
   second transfer on the same direction, channel and way runs after the first on hardware too: not a race.
 
-What it cannot decide it does not refuse: an index known only at run time, or a transfer posted on some
-paths only, is not checked (docs/python-supported.md says so).
+What it cannot decide it does not refuse: an index known only at run time, or a transfer posted under a
+condition known only at run time, is not checked (docs/python-supported.md says so).
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ import linecache
 
 from ..errors import CompileError
 from ..isa.opcodes import BY_NAME, FLAG_SCALAR, PORTS, STREAM_OPS
-from .ir import IRFunction, Label, Op, VReg, basic_blocks, line_text, place_of
+from .ir import IRFunction, Label, Op, VReg, line_text, place_of
+from .passes.cfg import CFG
 from .passes.verify import undefined_reads
 
 #: The transfer each wait ends, and the call that posts it.
@@ -63,12 +66,14 @@ def check_background_slices(fn: IRFunction) -> None:
             known.append((i, *span))
     if not known:
         return
-    blocks = basic_blocks(ops)
-    edges, reachable = _edges(ops, blocks, _Conditions(ops, values))
-    pred: list[list[tuple[int, object]]] = [[] for _ in blocks]  # (predecessor, the literal its edge adds)
+    cfg = CFG(fn)
+    blocks = cfg.blocks
+    back = {(latch, loop.header) for loop in cfg.loops() for latch in loop.latches}
+    edges, reachable = _edges(ops, blocks, _Conditions(ops, values), back)
+    pred: list[list[tuple[int, tuple]]] = [[] for _ in blocks]  # (predecessor, the literals its edge adds)
     for k, targets in enumerate(edges):
-        for s, literal in targets:
-            pred[s].append((k, literal))
+        for s, literals in targets:
+            pred[s].append((k, literals))
     bit_of = {post: 1 << k for k, (post, _, _) in enumerate(known)}
     ends: dict[tuple, int] = {}  # wait (op, dir, ch) -> the bits it ends
     for k, (post, _, _) in enumerate(known):
@@ -99,53 +104,58 @@ def check_background_slices(fn: IRFunction) -> None:
             return  # (not settled: refuse nothing rather than guess)
         for k in sorted(reachable):
             incoming = {frozenset(): 0} if k == 0 else None
-            for p, literal in pred[k]:
+            for p, literals in pred[k]:
                 if ins[p] is not None:
                     ended, started = effects[p]
                     out = {classes: (bits & ~ended) | started for classes, bits in ins[p].items()}
-                    incoming = _join(incoming, _along(out, literal))
+                    incoming = _join(incoming, _along(out, literals))
             if incoming != ins[k]:
                 ins[k], changed = incoming, True
     for k in sorted(reachable):
         if ins[k] is None:
             continue
         classes = dict(ins[k])
+        certain = _certain(classes)
         for i in blocks[k]:
             op = ops[i]
             if not isinstance(op, Op):
                 continue
-            certain = _certain(classes)
             if certain:
                 _check(fn, values, known, certain, i, op)
             if op.op in _WAITS:
                 gone = ends.get((_WAITS[op.op], op.dir, op.ch), 0)
                 classes = {c: bits & ~gone for c, bits in classes.items()}
+                certain = _certain(classes)
             elif i in bit_of:
                 classes = {c: bits | bit_of[i] for c, bits in classes.items()}
+                certain = _certain(classes)
 
 
 #: Path classes kept apart at one place before they are merged into one (`_MERGED`), whose paths' literals
 #: are no longer known
 _MAX_CLASSES = 32
 _MERGED = None
+#: The truth of a back edge's literal: not a condition, a loop's later trips (`_along`)
+AROUND = "around"
 #: Passes over the blocks before the analysis gives up (each pass only drops transfers from classes or adds
 #: classes, so it settles; a bound all the same, for the merges)
 _MAX_PASSES = 100
 
 
-def _along(state: dict, literal) -> dict:
-    """`state`'s path classes along an edge that adds `literal` ((condition key, its truth), or None): a class
-    whose paths tested that condition the other way is no path of any PE, and is dropped."""
-    if literal is None:
-        return state
-    key, truth = literal
-    out = {}
-    for classes, bits in state.items():
-        if classes is _MERGED:
-            out[_MERGED] = bits
-        elif (key, not truth) not in classes:
-            out[classes | {literal}] = bits
-    return out
+def _along(state: dict, literals: tuple) -> dict:
+    """`state`'s path classes along an edge that adds `literals`: (condition key, its truth) of a branch on a
+    condition of the PE's place (a class whose paths tested it the other way is no path of any PE, and is
+    dropped), and (`AROUND`, the loop's header) of a loop's back edge (paths on a later trip of the loop)."""
+    for literal in literals:
+        key, truth = literal
+        out = {}
+        for classes, bits in state.items():
+            if classes is _MERGED:
+                out[_MERGED] = bits
+            elif truth is AROUND or (key, not truth) not in classes:
+                out[classes | {literal}] = bits
+        state = out
+    return state
 
 
 def _join(a: dict | None, b: dict) -> dict:
@@ -172,28 +182,30 @@ def _certain(classes: dict) -> int:
     every, some = -1, 0
     for literals, bits in classes.items():
         every &= bits
-        if literals is not _MERGED and len(literals) <= 1:
+        if literals is not _MERGED and sum(truth is not AROUND for _, truth in literals) <= 1:
             some |= bits
     return (every if classes else 0) | some
 
 
-def _edges(ops: list, blocks: list[list[int]], conditions: "_Conditions") -> tuple[list[list[tuple]], set[int]]:
-    """Each block's successors with the literal its edge adds ((key, truth) of a branch on a condition of the
-    PE's place, else None), and the blocks reachable from the entry."""
+def _edges(ops: list, blocks: list[list[int]], conditions: "_Conditions",
+           back: set[tuple[int, int]]) -> tuple[list[list[tuple]], set[int]]:
+    """Each block's successors with the literals its edge adds (`_along`: a branch on a condition of the PE's
+    place, a loop's back edge, in `back` as (latch, header)), and the blocks reachable from the entry."""
     label_block = {ops[b[0]]: k for k, b in enumerate(blocks) if isinstance(ops[b[0]], Label)}
     edges: list[list[tuple]] = []
     for k, block in enumerate(blocks):
         last = ops[block[-1]]
-        targets: list[tuple] = []
+        targets: list[tuple[int, tuple]] = []
         if isinstance(last, Op) and last.op in ("bz", "bnz", "jmp"):
             key = conditions.key(last.a) if last.op != "jmp" else None
-            taken = None if key is None else (key, last.op == "bnz")  # (bz jumps where the value is 0)
+            taken = () if key is None else ((key, last.op == "bnz"),)  # (bz jumps where the value is 0)
             targets.append((label_block[last.target], taken))
             if last.op != "jmp" and k + 1 < len(blocks):
-                targets.append((k + 1, None if key is None else (key, last.op == "bz")))
+                targets.append((k + 1, () if key is None else ((key, last.op == "bz"),)))
         elif not (isinstance(last, Op) and last.op == "halt") and k + 1 < len(blocks):
-            targets.append((k + 1, None))
-        edges.append(targets)
+            targets.append((k + 1, ()))
+        edges.append([(s, literals + (((AROUND, s), AROUND),) if (k, s) in back else literals)
+                      for s, literals in targets])
     seen, todo = ({0}, [0]) if blocks else (set(), [])
     while todo:
         for s, _ in edges[todo.pop()]:
