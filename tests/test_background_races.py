@@ -109,6 +109,57 @@ def read_on_the_next_trip(out):
 
 
 @ws.jit
+def read_in_a_range_loop(out):
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    acc = ws.local.array(N, np.float32)
+    if p == 0:
+        fill_and_send(buf, p)
+    else:
+        ws.recv_async(ws.WEST, out=buf[0:N])
+        for i in range(2, N):
+            acc[i] = buf[i] * 2.0  # refused: every i of the range reads a word still arriving
+        ws.recv_wait(ws.WEST)
+        out[0:N] = acc[0:N]
+
+
+LONG = 200  # (a loop the front end keeps as a loop, not unrolled: its counter's range decides)
+
+
+@ws.jit
+def read_in_a_long_range_loop(out):
+    p = ws.grid(1)
+    buf = ws.local.array(LONG, np.float32)
+    acc = ws.local.array(LONG, np.float32)
+    if p == 0:
+        buf[0:LONG] = 1.0
+        ws.send(ws.EAST, buf[0:LONG])
+    else:
+        ws.recv_async(ws.WEST, out=buf[0:LONG])
+        for i in range(10, LONG - 1):
+            acc[i] = buf[i + 1] * 2.0  # refused: buf[11] ... buf[199], all arriving
+        ws.recv_wait(ws.WEST)
+        out[0:N] = acc[0:N]
+
+
+@ws.jit
+def write_in_a_strided_range_loop(out):
+    p = ws.grid(1)
+    buf = ws.local.array(2 * N, np.float32)
+    buf[0:2 * N] = 1.0
+    if p == 0:
+        ws.send_async(ws.EAST, buf[0:N])
+        for i in range(N, 2 * N, 2):
+            buf[i] = 0.0  # fine: past the slice
+        for i in range(1, N, 3):
+            buf[i:i + 2] = 5.0  # refused: every trip's two words are in the slice
+        ws.send_wait(ws.EAST)
+    else:
+        ws.recv(ws.WEST, out=buf[0:N])
+        out[0:N] = buf[0:N]
+
+
+@ws.jit
 def doubled(dst, src):
     dst[0:4] = src[0:4] * 2.0  # refused (called from the kernel while src arrives)
     return 0
@@ -218,6 +269,9 @@ REFUSED = [
                           "may still be sending buf[0:8]", "change the slice after ws.send_wait(ws.EAST, channel=0)")),
     (read_in_a_loop, ("reads buf[1] while the ws.recv_async(ws.WEST, channel 0)", "receiving into buf[0:8]")),
     (read_on_the_next_trip, ("reads buf[2] while the ws.recv_async(ws.WEST, channel 0)",)),
+    (read_in_a_range_loop, ("reads a word of buf[2:8] while the ws.recv_async(ws.WEST, channel 0)",)),
+    (read_in_a_long_range_loop, ("reads a word of buf[11:200] while the ws.recv_async(ws.WEST, channel 0)",)),
+    (write_in_a_strided_range_loop, ("writes words of buf[1:9] while the ws.send_async(ws.EAST, channel 0)",)),
     (partly_overlapping_write, ("writes buf[6:10] while the ws.send_async(ws.EAST, channel 0)", "sending buf[0:8]")),
     (read_on_one_pe_only, ("reads buf[0] while the ws.recv_async(ws.WEST, channel 0)",)),
     (send_while_receiving, ("sends buf[4:8] while the ws.recv_async(ws.WEST, channel 0)",)),

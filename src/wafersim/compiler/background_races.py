@@ -16,9 +16,10 @@ inlined, before the optimisation passes, so that what it refuses does not depend
   library GEMV's `if ws.has_neighbor(ws.SOUTH): ws.send_async(...)`, waited under the same test. Paths that
   came around a loop's back edge are a class of their own too: a read at the top of a loop of what the end
   of the trip before posted is refused, though the first trip is fine;
-- the instruction touches local SRAM words that provably overlap the transfer's slice: every address and
-  length involved is a number the compiler knows (constants, `ws.constant` parameters, a loop's unrolled
-  offsets), not a value known only when the kernel runs;
+- the instruction touches local SRAM words that provably overlap the transfer's slice: every length is a
+  number the compiler knows, and every address one (constants, `ws.constant` parameters, a loop's unrolled
+  offsets) or a range of them that all overlap it (`_Values`: a `range` loop's index at the top of its body
+  lies between the start and the stop less one), not a value known only when the kernel runs;
 - it reads or writes a slice being received, or writes a slice being sent (reading a slice being sent is
   fine), including a blocking or background transfer of another direction or channel into or out of it. A
   second transfer on the same direction, channel and way runs after the first on hardware too: not a race.
@@ -57,16 +58,16 @@ def check_background_slices(fn: IRFunction) -> None:
     posts = [i for i, op in enumerate(ops) if isinstance(op, Op) and op.op in _CALLS]
     if not posts:
         return
-    values = _Values(ops, frozenset(undefined_reads(fn)))  # (a register some path reads unwritten holds 0 there)
+    cfg = CFG(fn)
+    values = _Values(ops, frozenset(undefined_reads(fn, cfg)), cfg)  # (a register some path reads unwritten: 0)
     # The transfers whose slice is known: bit k of a set is posts[k]
     known: list[tuple[int, int, int]] = []  # (post index, first word, end word)
     for i in posts:
-        span = values.span(ops[i].a, 0, None, ops[i].b)
-        if span is not None:
-            known.append((i, *span))
+        span = values.span(i, ops[i].a, 0, None, ops[i].b)
+        if span is not None and span[0] == span[1]:
+            known.append((i, span[0], span[0] + span[2]))
     if not known:
         return
-    cfg = CFG(fn)
     blocks = cfg.blocks
     back = {(latch, loop.header) for loop in cfg.loops() for latch in loop.latches}
     edges, reachable = _edges(ops, blocks, _Conditions(ops, values), back)
@@ -257,11 +258,12 @@ class _Conditions:
 
 
 class _Values:
-    """Numbers the compiler knows of registers: a register written once, by an instruction whose operands it
-    knows, as (SRAM segment or None, number); None where not known."""
+    """What the compiler knows of registers' values: (SRAM segment or None, lowest, highest), for a register
+    written once by an instruction whose operands it knows (lowest == highest: one number), or a `range` loop's
+    counter copied at the top of the loop's body (`_counter`); None where not known."""
 
-    def __init__(self, ops: list, undefined: frozenset) -> None:
-        self.ops = ops
+    def __init__(self, ops: list, undefined: frozenset, cfg: CFG) -> None:
+        self.ops, self.cfg = ops, cfg
         self.defs: dict[VReg, list[int]] = {}
         for i, op in enumerate(ops):
             if isinstance(op, Op):
@@ -271,68 +273,139 @@ class _Values:
         self.undefined = undefined
         self.memo: dict[VReg, tuple | None] = {}
 
-    def of(self, reg) -> tuple[str | None, int] | None:
+    def of(self, reg, at: int | None = None) -> tuple[str | None, int, int] | None:
+        """The value of `reg` as instruction `at` reads it: a register written once, or one written earlier in
+        the same basic block (a loop the front end unrolled writes its index register once a trip)."""
         if isinstance(reg, int):
-            return (None, 0) if reg == 0 else None  # (r0)
-        if reg in self.memo:
-            return self.memo[reg]
-        self.memo[reg] = None  # (a register computed from itself is not known)
+            return (None, 0, 0) if reg == 0 else None  # (r0)
         defs = self.defs.get(reg, [])
-        value = None
         if len(defs) == 1 and reg not in self.undefined:
-            value = self._computed(self.ops[defs[0]])
-        self.memo[reg] = value
+            where = defs[0]
+        elif at is not None and len(defs) > 1:
+            block = self.cfg.blocks[self.cfg.block_of[at]]
+            where = max((k for k in defs if block[0] <= k < at), default=None)
+            if where is None:
+                return None
+        else:
+            return None
+        if where in self.memo:
+            return self.memo[where]
+        self.memo[where] = None  # (a register computed from itself is not known)
+        value = self._computed(where, self.ops[where])
+        if value is not None and not -2**31 <= value[1] <= value[2] < 2**31:
+            value = None  # (int32 arithmetic would wrap where Python's does not: not known)
+        self.memo[where] = value
         return value
 
-    def _computed(self, op: Op) -> tuple[str | None, int] | None:
+    def exact(self, reg, at: int | None = None) -> tuple[str | None, int] | None:
+        """(segment, number) of a register that holds one number the compiler knows."""
+        value = self.of(reg, at)
+        return (value[0], value[1]) if value is not None and value[1] == value[2] else None
+
+    def _computed(self, i: int, op: Op) -> tuple | None:
         name = op.op
         if name == "li":
-            return op.reloc, op.imm
+            return op.reloc, op.imm, op.imm
         if name == "mov":
-            return self.of(op.a)
+            return self.of(op.a, i) or self._counter(i, op.a)
         if name in ("addi", "muli", "shli"):
-            a = self.of(op.a)
+            a = self.of(op.a, i)
             if a is None:
                 return None
             if name == "addi":
-                return _plus(a, (op.reloc, op.imm))
-            return (None, a[1] * op.imm if name == "muli" else a[1] << (op.imm & 31)) if a[0] is None else None
+                return _plus(a, (op.reloc, op.imm, op.imm))
+            if a[0] is not None:
+                return None
+            factor = op.imm if name == "muli" else 1 << (op.imm & 31)
+            return (None, *sorted((a[1] * factor, a[2] * factor)))
         if name in ("add", "sub", "mul"):
-            a, b = self.of(op.a), self.of(op.b)
+            a, b = self.of(op.a, i), self.of(op.b, i)
             if a is None or b is None:
                 return None
             if name == "add":
                 return _plus(a, b)
             if name == "sub":
-                if b[0] is None:
-                    return a[0], a[1] - b[1]
-                return (None, a[1] - b[1]) if a[0] == b[0] else None
-            return (None, a[1] * b[1]) if a[0] is None and b[0] is None else None
+                if b[0] is not None and a[0] != b[0]:
+                    return None  # (a number less an address; addresses of two segments)
+                return a[0] if b[0] is None else None, a[1] - b[2], a[2] - b[1]
+            if a[0] is None and b[0] is None and a[1] == a[2] and b[1] == b[2]:
+                return None, a[1] * b[1], a[1] * b[1]
         return None
 
-    def span(self, base, imm: int, reloc: str | None, length=None, words: int = 0) -> tuple[int, int] | None:
-        """[first, end) of the local words at `base + imm` (+ the SRAM segment `reloc`): `words` of them, or as
-        many as register `length` holds; None unless the compiler knows both and the address is a local
-        array's."""
-        address = _plus(self.of(base), (reloc, imm))
-        count = (None, words) if length is None else self.of(length)
+    def _counter(self, i: int, reg) -> tuple | None:
+        """The values of a `range` loop's counter `reg` copied (instruction i) at the top of the loop's body:
+        [start, stop - 1], where `reg` is written by `li reg, start` and by `addi reg, reg, step` (step > 0,
+        run once a trip), the body is entered only where `slt t, reg, stop` (or `slti`) holds, just tested,
+        and stop + step <= 2**31 (no value wraps past the test)."""
+        if not isinstance(reg, VReg) or reg in self.undefined:
+            return None
+        defs = [self.ops[k] for k in self.defs.get(reg, [])]
+        starts = [d for d in defs if d.op == "li" and d.reloc is None]
+        steps = [k for k in self.defs.get(reg, []) if self.ops[k].op == "addi" and self.ops[k].a is reg
+                 and self.ops[k].reloc is None and self.ops[k].imm > 0]
+        if len(defs) != 2 or len(starts) != 1 or len(steps) != 1:
+            return None
+        cfg = self.cfg
+        body = cfg.block_of[i]
+        written = self.defs[reg]
+        if len(cfg.pred[body]) != 1 or any(cfg.blocks[body][0] <= k < i for k in written):
+            return None
+        test_block = cfg.pred[body][0]
+        branch = self.ops[cfg.blocks[test_block][-1]]
+        if not (isinstance(branch, Op) and branch.op == "bnz" and cfg.block_of.get(self._label_index(branch.target))
+                == body and isinstance(branch.a, VReg) and len(self.defs.get(branch.a, [])) == 1):
+            return None
+        at = self.defs[branch.a][0]
+        test = self.ops[at]
+        if test.op == "slt" and test.a is reg:
+            stop = self.exact(test.b, at)
+            stop = None if stop is None or stop[0] is not None else stop[1]
+        elif test.op == "slti" and test.a is reg:
+            stop = test.imm
+        else:
+            return None
+        if (stop is None or cfg.block_of[at] != test_block or any(at < k < cfg.blocks[test_block][-1] for k in written)
+                or stop + self.ops[steps[0]].imm > 2**31 or not self._same_loops(cfg.block_of[steps[0]], test_block)):
+            return None
+        first = starts[0].imm
+        return (None, first, stop - 1) if first <= stop - 1 else None
+
+    def _label_index(self, label) -> int | None:
+        if not hasattr(self, "_labels"):
+            self._labels = {op: k for k, op in enumerate(self.ops) if isinstance(op, Label)}
+        return self._labels.get(label)
+
+    def _same_loops(self, a: int, b: int) -> bool:
+        """Whether blocks a and b lie in the same loops (an increment in an inner loop of the test's could run
+        many times between two tests, and wrap)."""
+        loops = self.cfg.loops()
+        return [a in loop.blocks for loop in loops] == [b in loop.blocks for loop in loops]
+
+    def span(self, at: int, base, imm: int, reloc: str | None, length=None,
+             words: int = 0) -> tuple[int, int, int] | None:
+        """(lowest, highest, count): the local words at `base + imm` (+ the SRAM segment `reloc`) start between
+        lowest and highest, `words` of them, or as many as register `length` holds; None unless the compiler
+        knows the count and the address is a local array's (registers as instruction `at` reads them)."""
+        address = _plus(self.of(base, at), (reloc, imm, imm))
+        count = (None, words) if length is None else self.exact(length, at)
         if address is None or address[0] != "local" or count is None or count[0] is not None or count[1] <= 0:
             return None
-        return address[1], address[1] + count[1]
+        return address[1], address[2], count[1]
 
 
 def _plus(a: tuple | None, b: tuple | None) -> tuple | None:
     if a is None or b is None or (a[0] is not None and b[0] is not None):
         return None
-    return a[0] or b[0], a[1] + b[1]
+    return a[0] or b[0], a[1] + b[1], a[2] + b[2]
 
 
-def _footprint(values: _Values, op: Op) -> list[tuple[int, int, int]]:
-    """(first, end, _READ | _WRITE) of the local words `op` touches that the compiler knows."""
+def _footprint(values: _Values, i: int, op: Op) -> list[tuple[int, int, int, int]]:
+    """(lowest start, highest start, count, _READ | _WRITE) of the local words `op` touches that the compiler
+    knows (`_Values.span`)."""
     name, found = op.op, []
 
     def add(base, length, how: int, imm: int = 0, reloc: str | None = None, words: int = 0) -> None:
-        span = values.span(base, imm, reloc, length, words)
+        span = values.span(i, base, imm, reloc, length, words)
         if span is not None:
             found.append((*span, how))
 
@@ -356,7 +429,7 @@ def _footprint(values: _Values, op: Op) -> list[tuple[int, int, int]]:
         add(op.a, op.c, _READ)
         add(op.b, op.c, _READ)
     elif name == "vger":
-        shape = values.of(op.c)
+        shape = values.exact(op.c, i)
         if shape is not None and shape[0] is None:
             rows, columns = (shape[1] >> 16) & 0xFFFF, shape[1] & 0xFFFF
             add(op.d, None, _READ | _WRITE, words=rows * columns)
@@ -376,7 +449,7 @@ def _footprint(values: _Values, op: Op) -> list[tuple[int, int, int]]:
 
 
 def _check(fn: IRFunction, values: _Values, known: list, outstanding: int, i: int, op: Op) -> None:
-    touched = _footprint(values, op)
+    touched = _footprint(values, i, op)
     if not touched:
         return
     for k, (post, first, end) in enumerate(known):
@@ -386,13 +459,15 @@ def _check(fn: IRFunction, values: _Values, known: list, outstanding: int, i: in
         if op.op == posted.op and (op.dir, op.ch) == (posted.dir, posted.ch):
             continue  # (one direction, channel and way: the second runs after the first)
         receiving = posted.op == "recva"
-        for lo, hi, how in touched:
-            if lo < end and first < hi and (receiving or how & _WRITE):
-                raise _refusal(fn, op, posted, (lo, hi, how), (first, end))
+        for lowest, highest, count, how in touched:
+            # (wherever between its lowest and highest start it begins, the access meets the slice)
+            if highest < end and first < lowest + count and (receiving or how & _WRITE):
+                raise _refusal(fn, op, posted, (lowest, highest, count, how), (first, end))
 
 
-def _refusal(fn: IRFunction, op: Op, posted: Op, access: tuple[int, int, int], slice_: tuple[int, int]) -> CompileError:
-    lo, hi, how = access
+def _refusal(fn: IRFunction, op: Op, posted: Op, access: tuple[int, int, int, int],
+             slice_: tuple[int, int]) -> CompileError:
+    lowest, highest, count, how = access
     call, wait = _CALLS[posted.op]
     receiving = posted.op == "recva"
     if op.op in _CALLS or op.op in ("sendv", "recvv"):
@@ -404,7 +479,10 @@ def _refusal(fn: IRFunction, op: Op, posted: Op, access: tuple[int, int, int], s
     posted_at, place = place_of(posted.line, fn.filename), place_of(op.line, fn.filename)
     if posted_at is not None and place is not None and posted_at[0] == place[0] and "," not in where:
         where = f"line {posted_at[1]}"  # (a line of the same file, not inlined: its number is enough)
-    message = (f"{doing} {_words(fn, lo, hi)} while the {call}({port}, channel {posted.ch}) at {where} may still be "
+    touched = _words(fn, lowest, highest + count)
+    if highest > lowest:  # (a loop's counter: a word, or a slice, of these at each trip)
+        touched = f"{'words' if count > 1 else 'a word'} of {touched}"
+    message = (f"{doing} {touched} while the {call}({port}, channel {posted.ch}) at {where} may still be "
                f"{'receiving into' if receiving else 'sending'} {_words(fn, *slice_)}: on hardware the transfer moves "
                f"its words while the PE goes on, so the two race (the simulator moves every word at the call and "
                f"would not show it); {'use' if receiving else 'change'} the slice after {wait}({port}, channel="
