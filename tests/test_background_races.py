@@ -431,3 +431,90 @@ def test_the_library_kernels_with_background_transfers_compile_and_match_numpy()
     xs = rng.standard_normal((3, 16)).astype(np.float32)
     ys, _ = gemv_batch(a, xs, 2, 2)
     np.testing.assert_allclose(ys, xs.astype(np.float64) @ a.T, rtol=1e-4, atol=1e-4)
+
+
+# ---- a differential test: straight-line programs against program order, per kind of PE
+
+WAYS = {"send": ("ws.send_async(ws.EAST, a[{lo}:{hi}], channel={ch})", "ws.send_wait(ws.EAST, channel={ch})"),
+        "recv": ("ws.recv_async(ws.WEST, out=a[{lo}:{hi}], channel={ch})", "ws.recv_wait(ws.WEST, channel={ch})")}
+B = 8
+
+
+def random_program(rng) -> list[tuple]:
+    """Statements over one local array `a` of B words, each run by every PE or only by the PEs with an east
+    neighbour: posts and waits of background transfers on two channels each way, slice reads and writes."""
+    statements, posted = [], set()
+    for _ in range(rng.integers(3, 9)):
+        lo = int(rng.integers(0, B))
+        hi = int(rng.integers(lo + 1, B + 1))
+        guarded = bool(rng.integers(0, 3) == 0)
+        kind = ["post", "wait", "read", "write", "scalar"][int(rng.integers(0, 5))]
+        way, ch = ["send", "recv"][int(rng.integers(0, 2))], int(rng.integers(0, 2))
+        if kind == "wait" and (way, ch) not in posted:
+            kind = "read"  # (a wait for no transfer of the kernel is refused on its own)
+        posted.add((way, ch)) if kind == "post" else None
+        statements.append((kind, way, ch, lo, hi, guarded))
+    return statements
+
+
+def render(statements) -> tuple[str, list[int]]:
+    """The kernel's source, and the source line of each statement (as the file will number it)."""
+    body, lines = [], []
+    for kind, way, ch, lo, hi, guarded in statements:
+        text = {"post": WAYS[way][0], "wait": WAYS[way][1], "read": "t[0:{n}] = a[{lo}:{hi}]",
+                "write": "a[{lo}:{hi}] = 2.0", "scalar": "x = x + a[{lo}]"}[kind]
+        text = text.format(lo=lo, hi=hi, ch=ch, n=hi - lo)
+        if guarded:
+            body.append("    if ws.has_neighbor(ws.EAST):")
+            text = "    " + text
+        body.append("    " + text)
+        lines.append(len(body))
+    head = ["import numpy as np", "import wafersim as ws", "", "", "@ws.jit", "def kern(out):",
+            f"    a = ws.local.array({B}, np.float32)", f"    t = ws.local.array({B}, np.float32)",
+            f"    a[0:{B}] = 1.0", "    x = 0.0"]
+    tail = ["    out[0] = x + t[0]"]
+    return "\n".join(head + body + tail) + "\n", [len(head) + k for k in lines]
+
+
+def first_race(statements) -> int | None:
+    """The first statement, in program order, that reads or writes words a transfer still moves on a PE with
+    an east neighbour or on one without (plain Python: each kind of PE runs its statements in order, keeping
+    the outstanding transfers' slices until their wait); None where there is none."""
+    first = None
+    for neighbour in (True, False):
+        outstanding = []  # (way, channel, lo, hi)
+        for k, (kind, way, ch, lo, hi, guarded) in enumerate(statements):
+            if guarded and not neighbour:
+                continue
+            hi = lo + 1 if kind == "scalar" else hi
+            reads = kind in ("read", "scalar") or (kind == "post" and way == "send")
+            writes = kind == "write" or (kind == "post" and way == "recv")
+            if kind == "wait":
+                outstanding = [o for o in outstanding if (o[0], o[1]) != (way, ch)]
+                continue
+            for o_way, o_ch, o_lo, o_hi in outstanding:
+                if kind == "post" and (o_way, o_ch) == (way, ch):
+                    continue  # (queued behind it on hardware too)
+                if o_lo < hi and lo < o_hi and (writes or (reads and o_way == "recv")):
+                    first = k if first is None else min(first, k)
+            if kind == "post":
+                outstanding.append((way, ch, lo, hi))
+    return first
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_check_refuses_exactly_the_races_of_straight_line_programs(seed, tmp_path):
+    from conftest import load_source
+
+    statements = random_program(np.random.default_rng(seed))
+    source, lines = render(statements)
+    kern = load_source(tmp_path, source).kern
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    expected = first_race(statements)
+    if expected is None:
+        kern.compile_for(dev.device_array(1), device=dev)  # (compiles: no race to refuse)
+        return
+    with pytest.raises(ws.CompileError) as info:
+        kern.compile_for(dev.device_array(1), device=dev)
+    assert "race" in str(info.value), source
+    assert info.value.line == lines[expected], source
