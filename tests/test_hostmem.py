@@ -183,6 +183,37 @@ def test_zero_resident_clears_every_written_word():
     assert not a.any()
 
 
+@pytest.mark.parametrize("shape, dtype", [((1794, 4096), np.int32), ((3, 5), np.float64), (7, np.float32),
+                                          ((0,), np.int64), ((2, 3, 5), np.uint8)])
+def test_line_aligned_zeros_begin_on_a_cache_line_hold_zeros_and_own_their_views(shape, dtype):
+    array = hostmem.line_aligned_zeros(shape, dtype)
+    expected = np.zeros(shape, dtype)
+    assert array.shape == expected.shape and array.dtype == expected.dtype
+    assert array.__array_interface__["data"][0] % hostmem.CACHE_LINE == 0
+    assert array.flags.c_contiguous and array.flags.writeable
+    np.testing.assert_array_equal(array, expected)
+    # (a view refers to the array, not to the buffer under it: `SparePool.keep`'s reference count sees it)
+    view = array.reshape(-1)
+    assert view.base is array
+    before = sys.getrefcount(array)
+    other = array.view(np.uint8)
+    assert sys.getrefcount(array) == before + 1 and other.base is array
+    array.reshape(-1)[:] = 7
+    np.testing.assert_array_equal(array, np.full(shape, 7, dtype))
+
+
+def test_the_pool_hands_out_arrays_it_never_keeps_on_a_cache_line_filled():
+    pool = SparePool(limit=1 << 20, min_bytes=1 << 16)
+    for fill in (0, -np.inf, 3.5):
+        for rows in (1, 3, 17):
+            array = pool.take((rows, 33), np.float64, fill)
+            assert array.__array_interface__["data"][0] % hostmem.CACHE_LINE == 0
+            np.testing.assert_array_equal(array, np.full((rows, 33), fill))
+            pool.keep(array)  # (below min_bytes: glibc's heap serves such blocks again)
+            del array
+            assert pool.kept_bytes == 0
+
+
 def test_registers_and_sram_reused_between_launches_start_at_zero_and_spare_kept_state(monkeypatch):
     pool = SparePool(limit=1 << 30, min_bytes=0)
     _use_pool(monkeypatch, pool)
