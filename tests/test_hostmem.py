@@ -214,6 +214,47 @@ def test_the_pool_hands_out_arrays_it_never_keeps_on_a_cache_line_filled():
             assert pool.kept_bytes == 0
 
 
+def test_huge_page_zeros_are_zeros_on_a_huge_page_boundary_and_own_their_views():
+    array = hostmem.huge_page_zeros((300, 4096), np.int32)
+    assert array.shape == (300, 4096) and array.dtype == np.int32 and array.flags.c_contiguous
+    np.testing.assert_array_equal(array, 0)
+    if hostmem._madvise_function() is not None:
+        assert array.__array_interface__["data"][0] % (2 << 20) == 0
+    assert array.view(np.float32).base is array and array[3:].base is array
+    array[7, 9] = 5
+    assert array.sum() == 5
+
+
+def test_huge_page_arrays_below_min_bytes_are_kept_refilled_and_only_when_nothing_else_holds_them(monkeypatch):
+    monkeypatch.setattr(hostmem, "HUGE_MIN_BYTES", 1 << 10)
+    pool = SparePool(limit=1 << 30, min_bytes=1 << 20)
+    array = pool.take((64, 128), np.int32, 0, huge=True)  # 32 KiB: below min_bytes, mapped for huge pages
+    address = array.__array_interface__["data"][0]
+    array[:] = 3
+    pool.keep(array)
+    del array
+    assert pool.kept_bytes == 64 * 128 * 4
+    again = pool.take((64, 128), np.int32, 0, huge=True)
+    assert again.__array_interface__["data"][0] == address  # (the same pages, cleared: no state passes)
+    np.testing.assert_array_equal(again, 0)
+    view = again.view(np.float32)
+    pool.keep(again)  # (a view still refers to it: not kept)
+    assert pool.kept_bytes == 0
+    del view
+    pool.keep(again)
+    del again
+    assert pool.kept_bytes == 64 * 128 * 4
+    small = pool.take((8, 8), np.int32, 7, huge=True)  # (below HUGE_MIN_BYTES: from the heap, never kept)
+    np.testing.assert_array_equal(small, 7)
+    assert pool.kept_bytes == 64 * 128 * 4
+    large = np.ones(1 << 18)  # (2 MiB: kept as before)
+    pool.keep(large)
+    del large
+    other = pool.take((32, 128), np.int32, 0, huge=True)  # (another shape: the huge-page array goes, the large stays)
+    np.testing.assert_array_equal(other, 0)
+    assert pool.kept_bytes == 8 << 18
+
+
 def test_registers_and_sram_reused_between_launches_start_at_zero_and_spare_kept_state(monkeypatch):
     pool = SparePool(limit=1 << 30, min_bytes=0)
     _use_pool(monkeypatch, pool)

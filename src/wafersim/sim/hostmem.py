@@ -196,9 +196,52 @@ def line_aligned_zeros(shape: int | tuple[int, ...], dtype) -> np.ndarray:
     return np.ndarray(shape, dtype=dtype, buffer=held, offset=offset)
 
 
+_HUGE_PAGE = 2 << 20
+_MADV_HUGEPAGE = 14
+
+
+class _HugePageMap(mmap.mmap):
+    """The memory of a `huge_page_zeros` array (a type of its own: `SparePool.keep` keeps such arrays)."""
+
+
+def huge_page_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A zeroed C-contiguous array of `shape` and `dtype` in memory mapped for it alone, beginning on a 2 MiB
+    boundary and advised for transparent huge pages (madvise MADV_HUGEPAGE: each 2 MiB faults in as one page,
+    where the kernel has one); `line_aligned_zeros` where memory cannot be mapped or advised so (not Linux,
+    WAFERSIM_NO_MALLOC_TUNING).
+
+    For SRAM: every row of PEs is a page or more apart from the next (4,096 PEs' words: 16 KiB), so the
+    compiled loops over a block of rows (a rank-1 update's destination and operands, a panel's stores) touch a
+    4 KiB page per row and miss the TLB, which costs the more inside a VM. SUMMA on 64 x 64 PEs (29 MiB of
+    SRAM), launches alternating in one process on the 2-core VM (stop 54, /work/scratch/gemm54/hp4.py, 10
+    pairs, load 9): the rank-1 passes 133.9 -> 120.0 ms median, the pumps 56.5 -> 52.0 ms, process CPU 0.349
+    -> 0.311 s. The pool keeps such an array for the next launch of its shape (`SparePool`): its huge pages
+    are mapped once, not at every launch."""
+    madvise = _madvise_function()
+    if madvise is None or not hasattr(mmap, "MAP_PRIVATE"):
+        return line_aligned_zeros(shape, dtype)
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    length = -(-max(nbytes, 1) // _HUGE_PAGE) * _HUGE_PAGE
+    try:
+        mapped = _HugePageMap(-1, length + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except (OSError, ValueError):
+        return line_aligned_zeros(shape, dtype)
+    address = np.frombuffer(mapped, dtype=np.uint8, count=1).ctypes.data
+    offset = -address % _HUGE_PAGE
+    madvise(address + offset, length, _MADV_HUGEPAGE)  # (refused: 4 KiB pages, still zeros)
+    return np.ndarray(shape, dtype=dtype, buffer=mapped, offset=offset)
+
+
+def _huge_page_backed(array: np.ndarray) -> bool:
+    return isinstance(array.base, _HugePageMap)
+
+
 #: Arrays at least this large are kept for reuse (`SparePool`): glibc maps larger blocks fresh at every
 #: allocation and unmaps them at every free (its mmap threshold cannot be raised past 32 MiB).
 SPARE_MIN_BYTES = 32 << 20
+#: `SparePool.take(..., huge=True)` maps arrays from this size up to `min_bytes` for huge pages.
+HUGE_MIN_BYTES = 4 << 20
 
 
 class SparePool:
@@ -221,9 +264,12 @@ class SparePool:
         self._kept: list[np.ndarray] = []
         self._lock = threading.Lock()
 
-    def take(self, shape: tuple[int, ...], dtype, fill) -> np.ndarray:
-        """An array of `shape` and `dtype` holding `fill` everywhere: a kept one, else a fresh one."""
+    def take(self, shape: tuple[int, ...], dtype, fill, huge: bool = False) -> np.ndarray:
+        """An array of `shape` and `dtype` holding `fill` everywhere: a kept one, else a fresh one. `huge`: one
+        below `min_bytes` is made by `huge_page_zeros` (at least `HUGE_MIN_BYTES`) and kept by `keep` too."""
         dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        huge = huge and HUGE_MIN_BYTES <= nbytes < self.min_bytes
         with self._lock:
             for k, array in enumerate(self._kept):
                 if array.shape == shape and array.dtype == dtype:
@@ -231,11 +277,13 @@ class SparePool:
                     break
             else:
                 array = None
-                if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize >= self.min_bytes:
+                if nbytes >= self.min_bytes:
                     self._kept.clear()  # (another shape: what is kept would only add to this launch's memory)
+                elif huge:  # (the same for the huge-page arrays of other shapes; the large ones stay)
+                    self._kept = [a for a in self._kept if not _huge_page_backed(a)]
         if array is None:
-            if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < self.min_bytes:  # (never kept: from the heap)
-                array = line_aligned_zeros(shape, dtype)
+            if nbytes < self.min_bytes:  # (from the heap, never kept; or mapped for huge pages)
+                array = huge_page_zeros(shape, dtype) if huge else line_aligned_zeros(shape, dtype)
                 if fill != 0:
                     array.fill(fill)
                 return array
@@ -250,13 +298,15 @@ class SparePool:
 
     def keep(self, array: np.ndarray | None) -> None:
         """Keep `array` for a later `take`, if it is large enough to be worth it (smaller blocks come from
-        glibc's heap, reused already) and the caller's reference (one variable) is its only one."""
+        glibc's heap, reused already) or a `huge_page_zeros` one, and the caller's reference (one variable) is
+        its only one."""
         # getrefcount: the caller's variable, this function's parameter and getrefcount's own argument (3 up to
         # Python 3.13; an interpreter that borrows references counts fewer, so the count of an array held
         # only so is measured, `_SOLE_REFERENCES`, rather than assumed: one too few would keep an array a
         # snapshot still holds, and zero it under the snapshot at the next `take`).
-        if (array is None or array.nbytes < self.min_bytes or array.nbytes > self.limit or array.base is not None
-                or not array.flags.c_contiguous or sys.getrefcount(array) > _SOLE_REFERENCES):
+        if (array is None or ((array.nbytes < self.min_bytes or array.base is not None) and not _huge_page_backed(array))
+                or array.nbytes > self.limit or not array.flags.c_contiguous
+                or sys.getrefcount(array) > _SOLE_REFERENCES):
             return
         with self._lock:
             while self._kept and array.nbytes + sum(a.nbytes for a in self._kept) > self.limit:
