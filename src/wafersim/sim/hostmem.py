@@ -262,14 +262,25 @@ class SparePool:
     def __init__(self, limit: int, min_bytes: int = SPARE_MIN_BYTES) -> None:
         self.limit, self.min_bytes = limit, min_bytes
         self._kept: list[np.ndarray] = []
+        self._asked: set[tuple] = set()  # (the shapes and dtypes `take(huge=True)` was asked for once)
         self._lock = threading.Lock()
 
     def take(self, shape: tuple[int, ...], dtype, fill, huge: bool = False) -> np.ndarray:
         """An array of `shape` and `dtype` holding `fill` everywhere: a kept one, else a fresh one. `huge`: one
-        below `min_bytes` is made by `huge_page_zeros` (at least `HUGE_MIN_BYTES`) and kept by `keep` too."""
+        of `HUGE_MIN_BYTES` up to `min_bytes` asked for a second time is made by `huge_page_zeros` (and kept by
+        `keep` too). (Not the first time: a first launch finds the heap `reserve_heap` mapped in, where fresh
+        huge pages cost it their faults and the kernel's compaction: gemv2d's first launch took 0.10-0.15 s of
+        CPU against 0.09-0.10 s from the heap.)"""
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         huge = huge and HUGE_MIN_BYTES <= nbytes < self.min_bytes
+        if huge:
+            key = (shape, dtype.str)
+            huge = key in self._asked
+            if not huge:
+                if len(self._asked) >= 16:
+                    self._asked.clear()
+                self._asked.add(key)
         with self._lock:
             for k, array in enumerate(self._kept):
                 if array.shape == shape and array.dtype == dtype:
