@@ -274,14 +274,14 @@ class SparePool:
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         huge = huge and HUGE_MIN_BYTES <= nbytes < self.min_bytes
-        if huge:
-            key = (shape, dtype.str)
-            huge = key in self._asked
-            if not huge:
-                if len(self._asked) >= 16:
-                    self._asked.clear()
-                self._asked.add(key)
         with self._lock:
+            if huge:
+                key = (shape, dtype.str)
+                huge = key in self._asked
+                if not huge:
+                    if len(self._asked) >= 16:
+                        self._asked.clear()
+                    self._asked.add(key)
             for k, array in enumerate(self._kept):
                 if array.shape == shape and array.dtype == dtype:
                     del self._kept[k]
