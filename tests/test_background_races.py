@@ -518,3 +518,117 @@ def test_the_check_refuses_exactly_the_races_of_straight_line_programs(seed, tmp
         kern.compile_for(dev.device_array(1), device=dev)
     assert "race" in str(info.value), source
     assert info.value.line == lines[expected], source
+
+
+# ---- loops every PE enters: a prefetch waited at the top of a `range` loop of known trips (review54b)
+
+@ws.jit
+def prefetched_pipeline(out):
+    """PE 1 posts chunk 0 before the loop and waits at the top of each trip of a 3-trip loop, posting the next
+    chunk after adding the one waited for; the last chunk is read after the loop. Every PE enters the loop, so
+    the wait ends the prefetch on every path (the loop's exit at its first test is no path)."""
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    acc = ws.local.array(N, np.float32)
+    acc[0:N] = 0.0
+    if p == 0:
+        for k in range(3):
+            for i in range(N):
+                buf[i] = k * 10.0 + i
+            ws.send(ws.EAST, buf[0:N])
+    else:
+        ws.recv_async(ws.WEST, out=buf[0:N])
+        for k in range(3):
+            ws.recv_wait(ws.WEST)
+            acc[0:N] = acc[0:N] + buf[0:N]
+            if k + 1 < 3:
+                ws.recv_async(ws.WEST, out=buf[0:N])
+        acc[0:N] = acc[0:N] + buf[0:N]  # the last chunk again, after the loop: waited for
+        out[0:N] = acc[0:N]
+
+
+@ws.jit
+def prefetched_wait_in_a_one_trip_loop(out):
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    if p == 0:
+        for i in range(N):
+            buf[i] = i * 1.0 + 1.0
+        ws.send(ws.EAST, buf[0:N])
+    else:
+        ws.recv_async(ws.WEST, out=buf[0:N])
+        for k in range(1):
+            ws.recv_wait(ws.WEST)
+        out[0:N] = buf[0:N]
+
+
+@ws.jit
+def prefetched_pipeline_of_run_time_trips(out, chunks):
+    """`prefetched_pipeline` with the trips an argument: where `chunks` is 0 the prefetch is never waited for."""
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    if p == 0:
+        buf[0:N] = 1.0
+        ws.send(ws.EAST, buf[0:N])
+    else:
+        ws.recv_async(ws.WEST, out=buf[0:N])
+        for k in range(chunks):
+            ws.recv_wait(ws.WEST)
+        out[0:N] = buf[0:N]  # refused: not waited for where chunks is 0
+
+
+@ws.jit
+def posted_on_the_last_trip_too(out):
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    if p == 0:
+        buf[0:N] = 1.0
+        for k in range(4):
+            ws.send(ws.EAST, buf[0:N])
+    else:
+        ws.recv_async(ws.WEST, out=buf[0:N])
+        for k in range(3):
+            ws.recv_wait(ws.WEST)
+            ws.recv_async(ws.WEST, out=buf[0:N])
+        out[0:N] = buf[0:N]  # refused: the last trip's receive is never waited for
+
+
+@pytest.mark.parametrize("kernel, expected", [
+    (prefetched_pipeline, sum(k * 10.0 + np.arange(N) for k in range(3)) + 20.0 + np.arange(N)),
+    (prefetched_wait_in_a_one_trip_loop, 1.0 + np.arange(N)),
+], ids=["pipeline", "one_trip"])
+def test_a_prefetch_waited_in_a_loop_every_pe_enters_compiles_and_matches_numpy(kernel, expected):
+    results = []
+    for forced in (strategy.FAST, strategy.REFERENCE):
+        with strategy.forced(forced):
+            dev = ws.Device(ws.WaferSpec(width=2, height=1))
+            out = dev.device_array(N)
+            stats = kernel[(1, 1), (2, 1)](out)
+            results.append(stats.cycles)
+        np.testing.assert_array_equal(out.copy_to_host(), np.asarray(expected, np.float32))
+    assert results[0] == results[1]
+
+
+@ws.jit
+def waited_in_a_loop_of_no_trips(out):
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    if p == 0:
+        buf[0:N] = 1.0
+        ws.send(ws.EAST, buf[0:N])
+    else:
+        ws.recv_async(ws.WEST, out=buf[0:N])
+        for k in range(LONG, N):
+            ws.recv_wait(ws.WEST)
+        out[0:N] = buf[0:N]  # refused: the loop runs no trip
+        ws.recv_wait(ws.WEST)
+
+
+@pytest.mark.parametrize("kernel, args", [(prefetched_pipeline_of_run_time_trips, (2,)),
+                                          (posted_on_the_last_trip_too, ()), (waited_in_a_loop_of_no_trips, ())],
+                         ids=["run_time_trips", "last_trip", "no_trips"])
+def test_a_loop_that_may_leave_a_transfer_outstanding_is_still_refused(kernel, args):
+    error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(N, np.float32), *args,
+                          block=(2, 1))
+    assert "reads buf[0:8] while the ws.recv_async(ws.WEST, channel 0)" in str(error)
+    assert error.line == line_of(kernel, "refused")

@@ -15,7 +15,9 @@ inlined, before the optimisation passes, so that what it refuses does not depend
   transfer outstanding on every path of the PEs where one such condition holds counts too (`_certain`): the
   library GEMV's `if ws.has_neighbor(ws.SOUTH): ws.send_async(...)`, waited under the same test. Paths that
   came around a loop's back edge are a class of their own too: a read at the top of a loop of what the end
-  of the trip before posted is refused, though the first trip is fine;
+  of the trip before posted is refused, though the first trip is fine. A `range` loop of known trips, at
+  least one, is left at its first test by no path (`_entered_loops`): what its body waits for is waited
+  for after it;
 - the instruction touches local SRAM words that provably overlap the transfer's slice: every length is a
   number the compiler knows, and every address one (constants, `ws.constant` parameters, a loop's unrolled
   offsets) or a range of them that all overlap it (`_Values`: a `range` loop's index at the top of its body
@@ -70,7 +72,7 @@ def check_background_slices(fn: IRFunction) -> None:
         return
     blocks = cfg.blocks
     back = {(latch, loop.header) for loop in cfg.loops() for latch in loop.latches}
-    edges, reachable = _edges(ops, blocks, _Conditions(ops, values), back)
+    edges, reachable = _edges(ops, blocks, _Conditions(ops, values), back, _entered_loops(ops, cfg, values))
     pred: list[list[tuple[int, tuple]]] = [[] for _ in blocks]  # (predecessor, the literals its edge adds)
     for k, targets in enumerate(edges):
         for s, literals in targets:
@@ -138,6 +140,9 @@ _MAX_CLASSES = 32
 _MERGED = None
 #: The truth of a back edge's literal: not a condition, a loop's later trips (`_along`)
 AROUND = "around"
+#: The truth of a loop's exit edge at its first test that the loop's counter always passes: only the paths
+#: that came around the loop's back edge take it (`_entered_loops`, `_along`)
+ONLY_AROUND = "only around"
 #: Passes over the blocks before the analysis gives up (each pass only drops transfers from classes or adds
 #: classes, so it settles; a bound all the same, for the merges)
 _MAX_PASSES = 100
@@ -151,7 +156,10 @@ def _along(state: dict, literals: tuple) -> dict:
         key, truth = literal
         out = {}
         for classes, bits in state.items():
-            if classes is _MERGED:
+            if truth is ONLY_AROUND:  # (a class that never came around the loop has not left it yet)
+                if classes is _MERGED or (key, AROUND) in classes:
+                    out[classes] = bits
+            elif classes is _MERGED:
                 out[_MERGED] = bits
             elif truth is AROUND or (key, not truth) not in classes:
                 out[classes | {literal}] = bits
@@ -188,10 +196,11 @@ def _certain(classes: dict) -> int:
     return (every if classes else 0) | some
 
 
-def _edges(ops: list, blocks: list[list[int]], conditions: "_Conditions",
-           back: set[tuple[int, int]]) -> tuple[list[list[tuple]], set[int]]:
+def _edges(ops: list, blocks: list[list[int]], conditions: "_Conditions", back: set[tuple[int, int]],
+           entered: set[int] = frozenset()) -> tuple[list[list[tuple]], set[int]]:
     """Each block's successors with the literals its edge adds (`_along`: a branch on a condition of the PE's
-    place, a loop's back edge, in `back` as (latch, header)), and the blocks reachable from the entry."""
+    place, a loop's back edge, in `back` as (latch, header), the exit of a loop of `entered` at its header
+    test, which only paths that came around take), and the blocks reachable from the entry."""
     label_block = {ops[b[0]]: k for k, b in enumerate(blocks) if isinstance(ops[b[0]], Label)}
     edges: list[list[tuple]] = []
     for k, block in enumerate(blocks):
@@ -202,7 +211,8 @@ def _edges(ops: list, blocks: list[list[int]], conditions: "_Conditions",
             taken = () if key is None else ((key, last.op == "bnz"),)  # (bz jumps where the value is 0)
             targets.append((label_block[last.target], taken))
             if last.op != "jmp" and k + 1 < len(blocks):
-                targets.append((k + 1, () if key is None else ((key, last.op == "bz"),)))
+                exits = (((AROUND, k), ONLY_AROUND),) if k in entered else ()
+                targets.append((k + 1, exits + (() if key is None else ((key, last.op == "bz"),))))
         elif not (isinstance(last, Op) and last.op == "halt") and k + 1 < len(blocks):
             targets.append((k + 1, ()))
         edges.append([(s, literals + (((AROUND, s), AROUND),) if (k, s) in back else literals)
@@ -214,6 +224,47 @@ def _edges(ops: list, blocks: list[list[int]], conditions: "_Conditions",
                 seen.add(s)
                 todo.append(s)
     return edges, seen
+
+
+def _entered_loops(ops: list, cfg: CFG, values: "_Values") -> set[int]:
+    """The headers of the `range` loops whose body every PE enters at least once: the header tests
+    `slt t, i, stop` (or `slti`) and branches `bnz t` into the body, `i` is written only by `li i, start` in the
+    one block that enters the loop from outside and by an `addi i, i, step` inside the loop, and start < stop
+    are numbers the compiler knows (`for k in range(3)`). At the first test `i` is `start`, so the exit there is
+    no path of any PE (a wait in the body ends on every path what was posted before the loop)."""
+    entered = set()
+    for loop in cfg.loops():
+        h = loop.header
+        block = cfg.blocks[h]
+        branch = ops[block[-1]]
+        outside = [p for p in cfg.pred[h] if p not in loop.blocks]
+        if not (isinstance(branch, Op) and branch.op == "bnz" and isinstance(branch.a, VReg) and len(outside) == 1
+                and h + 1 < len(cfg.blocks) and h + 1 not in loop.blocks):
+            continue
+        tests = values.defs.get(branch.a, [])
+        if len(tests) != 1 or cfg.block_of[tests[0]] != h:
+            continue
+        test = ops[tests[0]]
+        if test.op == "slt":
+            stop = values.exact(test.b, tests[0])
+            stop = None if stop is None or stop[0] is not None else stop[1]
+        elif test.op == "slti":
+            stop = test.imm
+        else:
+            continue
+        counter = test.a
+        if stop is None or not isinstance(counter, VReg) or counter in values.undefined:
+            continue
+        writes = values.defs.get(counter, [])
+        starts = [k for k in writes if ops[k].op == "li" and ops[k].reloc is None]
+        steps = [k for k in writes if ops[k].op == "addi" and ops[k].a is counter and ops[k].reloc is None]
+        if len(writes) != 2 or len(starts) != 1 or len(steps) != 1:
+            continue
+        start_block, step_block = cfg.block_of[starts[0]], cfg.block_of[steps[0]]
+        if (start_block == outside[0] and step_block in loop.blocks and step_block != h
+                and ops[starts[0]].imm < stop):
+            entered.add(h)
+    return entered
 
 
 #: Instructions whose result is a function of their operands alone (a condition of the PE's place, computed
