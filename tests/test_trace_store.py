@@ -309,3 +309,61 @@ def test_a_background_write_without_a_thread_to_be_had_is_written_at_once(store_
     got = trace_store.load("abc")
     for name, array in arrays.items():
         np.testing.assert_array_equal(got[name], array)
+
+
+def _in_a_forked_child(body) -> int:
+    """The exit status of a forked child that runs `body()` (0 where it returns true), ended by SIGALRM after
+    20 s where it hangs."""
+    import signal
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(20)
+        try:
+            ok = body()
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not sys.platform.startswith("linux"), reason="fork is POSIX's")
+def test_a_child_forked_while_a_writer_holds_the_pending_lock_does_not_hang(store_dir):
+    """A writer thread of the parent may hold `_pending_lock` at the fork (as it ends); the child has no such
+    thread to release it, so its first load waited forever on the copied lock."""
+    trace_store.store("abc", sample_arrays())
+    with trace_store._pending_lock:
+        status = _in_a_forked_child(lambda: trace_store.load("abc") is not None and trace_store.wait() is None)
+    assert status == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not sys.platform.startswith("linux"), reason="fork is POSIX's")
+def test_a_child_forked_during_a_background_write_forgets_it_and_reads_no_half_file(store_dir, monkeypatch):
+    """The parent's pending write is not the child's: the child's load does not wait for a thread it does not
+    have, finds no file yet (the parent's write is held back), and stores and reads its own; the parent's file
+    is whole once its write ends."""
+    arrays, other = sample_arrays(1), sample_arrays(2)
+    release, written = threading.Event(), trace_store._write
+
+    def held_write(*args):
+        release.wait(timeout=60)
+        written(*args)
+
+    monkeypatch.setattr(trace_store, "_write", held_write)
+    trace_store.store("abc", arrays, in_background=True)
+
+    def child() -> bool:
+        if trace_store._pending or trace_store.load("abc") is not None:
+            return False
+        monkeypatch.setattr(trace_store, "_write", written)
+        trace_store.store("xyz", other, in_background=True)
+        got = trace_store.load("xyz")
+        return all(np.array_equal(got[name], array) for name, array in other.items())
+
+    try:
+        assert _in_a_forked_child(child) == 0
+    finally:
+        release.set()
+    got = trace_store.load("abc")
+    assert got is not None and all(np.array_equal(got[name], array) for name, array in arrays.items())
+    assert not trace_store._pending

@@ -219,6 +219,20 @@ def wait(name: str | None = None) -> None:
             writer.join()
 
 
+
+def _forget_writers() -> None:
+    """In a child just forked: the parent's writer threads are not in it (their files are the parent's to
+    finish), and one of them may have held `_pending_lock` at the fork, which no thread of the child would
+    ever release (the child's first `load` or `store` waited forever)."""
+    global _pending_lock
+    _pending_lock = threading.Lock()
+    _pending.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_writers)
+
+
 def _write(where: Path, name: str, parts: list) -> None:
     """Write the file `name` (the concatenation of `parts`: bytes or arrays of bytes) into `where` through a
     temporary file; errors are ignored."""
