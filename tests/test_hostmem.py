@@ -4,6 +4,7 @@ a launch on fresh memory computes."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -602,3 +603,118 @@ def test_the_c_library_is_the_processs_own_found_without_a_subprocess(monkeypatc
     assert ctypes.string_at(block, 4096) == b"\x07" * 4096
     free(block)
     assert strlen(b"wafer-scale") == len("wafer-scale")
+
+
+# ---- huge-page SRAM kept between launches of alternating shapes (review54b)
+
+@ws.jit
+def _accumulated(u, out, rounds):
+    """Adds onto a local array never written before (SRAM starts at zero): a kept array handed back without
+    being cleared would add onto the last launch's sums."""
+    x, y = ws.grid(2)
+    acc = ws.local.array(16, dtype=np.float32)
+    for r in range(rounds):
+        for t in range(16):
+            acc[t] += u[y, x] * (t + 1) + r
+    total = 0.0
+    for t in range(16):
+        total += acc[t]
+    out[y, x] = total
+
+
+_SHAPES = {"a": (8, 8), "b": (6, 4)}  # (block width, height) on an 8 x 8 wafer: SRAM of 64 or 24 PEs' words
+
+_FRESH_LAUNCH = """
+import sys
+import numpy as np
+import wafersim as ws
+sys.path.insert(0, {tests!r})
+from test_hostmem import _accumulated, _launch_accumulated
+print(*_launch_accumulated({shape!r}))
+"""
+
+
+def _launch_accumulated(shape: tuple[int, int]) -> tuple[str, int]:
+    """A launch of `_accumulated` on a block of `shape`: a hash of its result (checked against NumPy) and its
+    cycles."""
+    import hashlib
+
+    w, h = shape
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    u = (np.arange(w * h, dtype=np.float32).reshape(h, w) % 7) - 3
+    out = dev.device_array((h, w))
+    rounds = 3
+    stats = _accumulated[(1, 1), (w, h)](dev.to_device(u), out, rounds)
+    got = out.copy_to_host()
+    weights = np.arange(1, 17, dtype=np.float64)
+    expected = (u[..., None].astype(np.float64) * weights * rounds + sum(range(rounds))).sum(axis=-1)
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+    return hashlib.sha256(got.tobytes()).hexdigest()[:16], int(stats.cycles)
+
+
+def test_huge_page_sram_kept_between_launches_of_alternating_shapes_computes_what_fresh_processes_do(
+        monkeypatch, tmp_path):
+    """Launches 1..6 of two shapes, in the orders that keep, drop and map afresh the huge-page SRAM (every SRAM
+    is mapped for huge pages from a shape's second launch here), each give the result and cycles of that
+    shape's first launch in a fresh process; no two arrays of a launch share memory."""
+    import subprocess
+
+    if hostmem._madvise_function() is None:
+        pytest.skip("memory is mapped for huge pages only on Linux with the allocator tuning on")
+    fresh = {}
+    for name, shape in _SHAPES.items():
+        path = tmp_path / f"fresh_{name}.py"
+        path.write_text(_FRESH_LAUNCH.format(tests=str(Path(__file__).parent), shape=shape))
+        result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        digest, cycles = result.stdout.split()
+        fresh[name] = (digest, int(cycles))
+    monkeypatch.setattr(hostmem, "HUGE_MIN_BYTES", 1)
+    pool = SparePool(limit=1 << 30)
+    _use_pool(monkeypatch, pool)
+    taken = []  # (first byte, end, huge-page backed, kept one handed back) of each array taken: no reference
+    take = pool.take
+
+    def watched_take(*args, **kwargs):
+        kept = [a.__array_interface__["data"][0] for a in pool._kept]
+        array = take(*args, **kwargs)
+        start = array.__array_interface__["data"][0]
+        taken.append((start, start + array.nbytes, hostmem._huge_page_backed(array), start in kept))
+        return array
+
+    monkeypatch.setattr(pool, "take", watched_take)
+    huge_taken = huge_kept = 0
+    for order in ("aaab", "abab", "abba"):
+        for name in order:
+            taken.clear()
+            assert _launch_accumulated(_SHAPES[name]) == fresh[name], (order, name)
+            for k, (start, end, _, _) in enumerate(taken):
+                assert all(end <= other or start >= other_end for other, other_end, _, _ in taken[k + 1:])
+            huge_taken += sum(huge for _, _, huge, _ in taken)
+            huge_kept += sum(huge and kept for _, _, huge, kept in taken)
+    assert huge_taken > 0 and huge_kept > 0  # (the huge-page path ran, and handed kept SRAM back)
+
+
+def test_a_kept_huge_page_array_is_handed_out_once_and_never_while_in_use(monkeypatch):
+    if hostmem._madvise_function() is None:
+        pytest.skip("memory is mapped for huge pages only on Linux with the allocator tuning on")
+    monkeypatch.setattr(hostmem, "HUGE_MIN_BYTES", 1)
+    pool = SparePool(limit=1 << 30, min_bytes=1 << 20)
+    pool.take((64, 128), np.int32, 0, huge=True)  # (the first time: from the heap)
+    array = pool.take((64, 128), np.int32, 0, huge=True)
+    array[:] = 5
+    pool.keep(array)
+    del array
+    first = pool.take((64, 128), np.int32, 0, huge=True)
+    second = pool.take((64, 128), np.int32, 0, huge=True)
+    assert hostmem._huge_page_backed(first) and hostmem._huge_page_backed(second)
+    assert not np.shares_memory(first, second)
+    first[:] = 9
+    np.testing.assert_array_equal(second, 0)
+    pool.keep(first)
+    pool.keep(second)  # (both kept: each handed out once more, refilled)
+    del first, second
+    again = [pool.take((64, 128), np.int32, -1, huge=True) for _ in range(3)]
+    assert not any(np.shares_memory(a, b) for k, a in enumerate(again) for b in again[k + 1:])
+    for a in again:
+        np.testing.assert_array_equal(a, -1)
