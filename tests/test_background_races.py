@@ -849,3 +849,56 @@ def test_reads_the_docs_say_are_checked_are_refused_at_their_line(kernel, reads,
     assert reads in str(error) and slice_ in str(error), str(error)
     marked = (_word_of, "return") if kernel is read_through_a_constant_argument else (kernel, "refused")
     assert error.line == line_of(*marked)
+
+
+@ws.jit
+def read_after_a_test_of_another_pe(out, off: ws.constant):
+    """Tests of `p == 0` then `p == 1` (the sender's block, then the receiver's): the PEs of the second come only
+    by `p == 0` false, so the receive is outstanding on every path of the PEs where `p == 1`."""
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    buf[0:N] = 1.0
+    if p == 0:
+        ws.send(ws.EAST, buf[0:N])
+    if p == 1:
+        ws.recv_async(ws.WEST, out=buf[0:N])
+    out[p] = buf[2]  # refused: on PE 1 the word may not have arrived
+    if p == 1:
+        ws.recv_wait(ws.WEST)
+
+
+@ws.jit
+def posted_under_several_index_tests(out, x):
+    """As `read_after_a_test_of_another_pe`, correct: PE 1 reads after its wait, PE 2 writes words it never
+    receives into, and PE 0's write of buf, under `p == 0` inside `p == 1`'s post, is no path of any PE."""
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    buf[0:N] = 1.0
+    if p == 0:
+        fill_and_send(buf, p)
+    if p == 1:
+        ws.recv_async(ws.WEST, out=buf[0:N])
+    if p == 2:
+        buf[0:N] = 5.0
+    if p == 1:
+        ws.recv_wait(ws.WEST)
+    out[p * N:p * N + N] = buf[0:N]
+
+
+def test_a_read_on_the_pes_of_one_test_of_their_index_after_another_is_refused():
+    error = compile_error(ws.Device(ws.WaferSpec(width=3, height=1)), read_after_a_test_of_another_pe,
+                          np.zeros(3, np.float32), 4, block=(3, 1))
+    assert "reads buf[2] while the ws.recv_async(ws.WEST, channel 0)" in str(error)
+    assert error.line == line_of(read_after_a_test_of_another_pe, "refused")
+
+
+def test_posts_and_waits_under_tests_of_several_pes_compile_and_match_numpy():
+    expected = np.concatenate([_ONE_TO_N, _ONE_TO_N, np.full(N, 5.0, np.float32)])
+    cycles = []
+    for forced in (strategy.FAST, strategy.REFERENCE):
+        with strategy.forced(forced):
+            dev = ws.Device(ws.WaferSpec(width=3, height=1))
+            out = dev.device_array(3 * N)
+            cycles.append(posted_under_several_index_tests[(1, 1), (3, 1)](out, dev.to_device(np.ones(1, np.float32))).cycles)
+        np.testing.assert_array_equal(out.copy_to_host(), expected)
+    assert cycles[0] == cycles[1]

@@ -167,6 +167,21 @@ def _along(state: dict, literals: tuple) -> dict:
     return state
 
 
+def _equal_to_another(key: tuple, classes: frozenset) -> bool:
+    """Whether `key` is a condition `x == c` (`seqi`) and `classes` holds `x == d` true for another number d (a
+    path that took it knows `x == c` false)."""
+    return key[0] == "seqi" and any(truth is True and other[0] == "seqi" and other[2:] == key[2:]
+                                    and other[1] != key[1] for other, truth in classes)
+
+
+def _tests(literals: frozenset) -> int:
+    """How many conditions of the PE's place a class's paths test: back edges are none, and `x == c` tested
+    false where `x == d` held is implied by it (`if p == 0: ...` then `if p == 1: ...`: the PEs of the second
+    test come only by `p == 0` false)."""
+    return sum(truth is not AROUND and not (truth is False and _equal_to_another(key, literals))
+               for key, truth in literals)
+
+
 def _join(a: dict | None, b: dict) -> dict:
     """Paths from two places: a class met on both keeps the transfers outstanding on both (must)."""
     if a is None:
@@ -185,13 +200,13 @@ def _join(a: dict | None, b: dict) -> dict:
 
 def _certain(classes: dict) -> int:
     """The transfers outstanding wherever a PE that reaches this place may come from: on every path (whatever
-    its conditions), or on every path of a class that tests at most one condition of the PE's place (a
+    its conditions), or on every path of a class that tests at most one condition of the PE's place (`_tests`) (a
     `ws.has_neighbor(d)`, a `px == 0`: the PEs where it holds come only that way, if they come here at all).
     Paths of several such conditions are left out: the compiler cannot tell whether one PE meets them all."""
     every, some = -1, 0
     for literals, bits in classes.items():
         every &= bits
-        if literals is not _MERGED and sum(truth is not AROUND for _, truth in literals) <= 1:
+        if literals is not _MERGED and _tests(literals) <= 1:
             some |= bits
     return (every if classes else 0) | some
 
