@@ -367,3 +367,41 @@ def test_a_child_forked_during_a_background_write_forgets_it_and_reads_no_half_f
     got = trace_store.load("abc")
     assert got is not None and all(np.array_equal(got[name], array) for name, array in arrays.items())
     assert not trace_store._pending
+
+
+def test_many_names_stored_at_once_from_several_threads_are_each_read_back_whole(store_dir, monkeypatch):
+    """Forty background writes begun from four threads, held until all are begun: a load from another thread
+    while they are held waits for its own name's write, and every file is read back as stored."""
+    release, written = threading.Event(), trace_store._write
+
+    def held_write(*args):
+        release.wait(timeout=60)
+        written(*args)
+
+    monkeypatch.setattr(trace_store, "_write", held_write)
+    stored = {f"n{k}": sample_arrays(k) for k in range(40)}
+    names = sorted(stored)
+
+    def store_some(part: list[str]) -> None:
+        for name in part:
+            trace_store.store(name, stored[name], in_background=True)
+
+    starters = [threading.Thread(target=store_some, args=(names[k::4],)) for k in range(4)]
+    for thread in starters:
+        thread.start()
+    for thread in starters:
+        thread.join()
+    loaded = {}
+    loader = threading.Thread(target=lambda: loaded.update(n7=trace_store.load("n7")))
+    loader.start()
+    loader.join(timeout=0.2)
+    assert loader.is_alive() and not loaded  # (it waits for the held write of n7)
+    release.set()
+    loader.join(timeout=60)
+    trace_store.wait()
+    assert not trace_store._pending
+    for name in names:
+        got = loaded[name] if name in loaded else trace_store.load(name)
+        assert got is not None and list(got) == list(stored[name])
+        for field, array in stored[name].items():
+            np.testing.assert_array_equal(got[field], array)
