@@ -120,6 +120,33 @@ def test_chunk_runs_are_the_runs_the_sorted_pes_fall_in(size):
     np.testing.assert_array_equal(starts, expected_starts)
 
 
+@pytest.mark.parametrize("form", ["mask", "all_but", "full"])
+def test_the_least_cycle_of_many_runs_is_each_runs_plain_minimum(form):
+    """`_chunk_least` over more runs than `WHOLE_CHUNKS` (one pass over the region) against a masked minimum
+    per run, for each form a pipeline's sleepers take: runs without lanes are inf, the last run is short, and
+    only the runs asked for change."""
+    g = np.random.default_rng(len(form))
+    n = (asleep.WHOLE_CHUNKS + 5) * asleep.CHUNK + 777
+    cycle = g.integers(1, 1_000_000, n).astype(np.float32)
+    inside = g.random(n) < 0.9
+    inside[2 * asleep.CHUNK:3 * asleep.CHUNK] = False  # (a run with no lane asleep)
+    lanes = {"mask": Lanes(n, mask=inside, count=int(inside.sum())),
+             "all_but": Lanes.all_but(n, np.flatnonzero(g.random(n) < 0.01)),
+             "full": Lanes(n)}[form]
+    if form != "mask":
+        inside = lanes.as_mask()
+    cycle[~inside] = 0  # (PEs not asleep: earlier than any sleeper, so a run that counted one would show it)
+    runs = -(-n // asleep.CHUNK)
+    which = np.sort(g.choice(runs, size=runs - 2, replace=False))
+    chunks = np.full(runs, -1.0)
+    asleep._chunk_least(lanes, cycle, chunks, which)
+    for k in range(runs):
+        part = slice(k * asleep.CHUNK, (k + 1) * asleep.CHUNK)
+        values = cycle[part][inside[part]]
+        expected = (values.min() if len(values) else np.inf) if k in which else -1.0
+        assert chunks[k] == expected
+
+
 @ws.jit
 def row_pipeline(words, scale, out):
     """Row y's words flow east from PE (0, y) in messages of 3 and 5 words, each PE scaling them."""

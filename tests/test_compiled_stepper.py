@@ -153,3 +153,16 @@ def test_a_divergent_group_with_a_short_run_ahead_stays_in_numpy_in_a_small_regi
         lanes = Lanes.from_mask(mask)
         assert stepper.CompiledMixin._wants_compiled(wave, short, lanes) is short_goes
         assert stepper.CompiledMixin._wants_compiled(wave, long, lanes) is True
+
+
+def test_woken_pes_sorted_through_a_region_mask_are_those_np_sort_gives():
+    """`_sorted_pes` (a call's woken resident sleepers, in wake order: a row chain's a column apart; the engine
+    asks it for at least `SPARSE_FRACTION` of the region) against `np.sort`, for few and many."""
+    g = np.random.default_rng(3)
+    n = 757 * 40
+    column_order = np.arange(n).reshape(40, 757).T.ravel()  # (as a row chain wakes them)
+    for size in (1, 50, n // 16 - 1, n // 16, n // 2, n - 5, n):
+        pes = column_order[np.sort(g.choice(n, size=size, replace=False))]
+        got = stepper._sorted_pes(pes, n)
+        np.testing.assert_array_equal(got, np.sort(pes))
+        assert got.dtype == np.int64

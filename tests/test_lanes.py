@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from test_parallel import lanes_of_every_form
-from wafersim.sim.lanes import Lanes
+from wafersim.sim.lanes import SPARSE_FRACTION, Lanes
 
 
 def test_lanes_extremes_and_unmasked_writes_keep_non_lanes():
@@ -82,6 +82,27 @@ def test_evenly_spaced_exclusions_index_as_slices_and_others_as_arrays():
         lanes.restore_outside(values, kept)
         np.testing.assert_array_equal(np.flatnonzero(values >= 0), excl)
         values = np.arange(40, dtype=np.int32)
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_without_many_lanes_of_a_complement_or_full_group_leaves_the_rest(many):
+    """`without` of a complement or full group, of a few lanes (merged exclusions) or of more than
+    `SPARSE_FRACTION` of the region (a mask, as a whole row pipeline's woken sleepers): the remaining lanes and
+    their count, in the form `from_mask` gives them."""
+    g = np.random.default_rng(int(many))
+    n = 5000
+    for whole in (Lanes(n), Lanes.all_but(n, np.sort(g.choice(n, size=37, replace=False)))):
+        members = np.flatnonzero(whole.as_mask())
+        size = int(n * SPARSE_FRACTION) + 1 if many else 11
+        picked = np.sort(g.choice(members, size=size, replace=False))
+        rest = whole.without(picked)
+        expected = whole.as_mask()
+        expected[picked] = False
+        np.testing.assert_array_equal(rest.as_mask(), expected)
+        assert rest.count == expected.sum()
+        assert rest.form == Lanes.from_mask(expected).form
+    rest = Lanes(n).without(np.arange(n - 3))  # (nearly all: the index form)
+    assert rest.form == "index" and rest.idx.tolist() == [n - 3, n - 2, n - 1]
 
 
 def test_the_index_form_is_kept_and_the_same_lanes():

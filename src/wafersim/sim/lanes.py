@@ -480,6 +480,12 @@ class Lanes:
             if count < self.n * SPARSE_FRACTION:
                 return Lanes(self.n, idx=np.flatnonzero(mask), count=count)
             return Lanes(self.n, mask=mask, count=count)
+        if len(picked) >= self.n * SPARSE_FRACTION:  # (what `all_but` makes of so many exclusions: a mask, without
+            mask = np.ones(self.n, dtype=bool)      # `np.insert`'s merge of them, 26 ms for 750,000 on a whole wafer)
+            if self.excl is not None:
+                mask[self.excl] = False
+            mask[picked] = False
+            return Lanes.from_mask(mask)
         excl = picked if self.excl is None else np.insert(self.excl, np.searchsorted(self.excl, picked), picked)
         return Lanes.all_but(self.n, excl)
 

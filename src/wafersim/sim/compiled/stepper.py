@@ -26,7 +26,7 @@ import numpy as np
 
 from ...isa.opcodes import MESSAGE_OPS, RAMP, STREAM_OPS
 from .. import parallel
-from ..lanes import Lanes
+from ..lanes import SPARSE_FRACTION, Lanes
 from ..routed_senders import channel_conditions, proven_senders
 from . import numba_loaded
 from .kinds import FLOPS, HALF_FLOPS, STATS, VECTOR_ELEMENTS
@@ -401,11 +401,22 @@ class CompiledMixin:
         pes, slept_at = fabric.take_joined()
         if not len(pes):
             return _NO_PES
-        if slept_at.min() == slept_at.max():  # (most calls': no `np.unique` sort, no mask, of ~190,000 at most)
+        many, one_pc = len(pes) >= self.n * SPARSE_FRACTION, slept_at.min() == slept_at.max()
+        if many:  # Sorted: the call's wake order strides across the region (a row chain's woken PEs are a column
+            # apart), and the passes over them that follow (`settle.settle`, `settle.latest`), in region order, touch
+            # each cache line once (the full row pipeline's 751,225 woken PEs: settle 9.7 -> 2.0 ms, for a sort by a
+            # region mask of 1.4 ms). (A few stay in wake order: sorting them all costs more than it saves.)
+            if one_pc:
+                pes = _sorted_pes(pes, self.n)
+            else:
+                order = np.argsort(pes, kind="stable")
+                pes, slept_at = pes[order], slept_at[order]
+        if one_pc:  # (most calls': no `np.unique` sort, no mask, of ~190,000 at most)
             pc = int(slept_at[0])
             # Every lane asleep there (a whole wafer's row chain wakes ~750,000 at once): no sort, no lanes of them
             # (the woken lanes are these PEs, which the caller has; `_wake` returns them as they slept).
-            self._wake(pc, None if len(pes) == self.asleep[pc].count else np.sort(pes))
+            every = len(pes) == self.asleep[pc].count
+            self._wake(pc, None if every else pes if many else np.sort(pes))
             return pes
         for pc in np.unique(slept_at).tolist():
             self._wake(pc, np.sort(pes[slept_at == pc]))
@@ -430,3 +441,11 @@ class CompiledMixin:
         """Whether the instruction at `pc` only computes (the interpreter refused it, or does not run it)."""
         instr = self.ops.get(pc)
         return self.compiled_table.runs(pc) or (instr is not None and instr[3] is not None)
+
+
+def _sorted_pes(pes: np.ndarray, n: int) -> np.ndarray:
+    """The distinct region indices `pes` (of a region of `n` PEs; many of them) in increasing order, through a
+    region mask (a scatter and one pass: 1.4 ms for 751,225 of 753,972, where `np.sort` took 3.5-4.9)."""
+    mask = np.zeros(n, dtype=np.bool_)
+    mask[pes] = True
+    return np.flatnonzero(mask)
