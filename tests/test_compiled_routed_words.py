@@ -137,3 +137,67 @@ def test_a_block_all_reduce_in_a_loop_is_identical_and_sends_in_the_interpreter(
         with forced(strategy):
             assert_same_run(reference, run())
     assert sum(compiled_sends) > 0
+
+
+def straight_east(x, y, bx, by):
+    """Channel 2: from PE (0, 0) east along row 0, to (1, 0) and (2, 0)."""
+    return {(0, 0): {ws.RAMP: ws.EAST}, (1, 0): {ws.WEST: (ws.EAST, ws.RAMP)},
+            (2, 0): {ws.WEST: ws.RAMP}}.get((x, y), {})
+
+
+def detour_east(x, y, bx, by):
+    """Channel 3: from PE (0, 0) down column 0, back up column 1 and east over the same link from (1, 0) as
+    channel 2, six hops into the path rather than one, to (2, 0)."""
+    return {(0, 0): {ws.RAMP: ws.SOUTH}, (0, 1): {ws.NORTH: ws.SOUTH}, (0, 2): {ws.NORTH: ws.EAST},
+            (1, 2): {ws.WEST: ws.NORTH}, (1, 1): {ws.SOUTH: ws.NORTH}, (1, 0): {ws.SOUTH: ws.EAST},
+            (2, 0): {ws.WEST: ws.RAMP}}.get((x, y), {})
+
+
+@ws.jit
+def two_paths(values, out, rounds):
+    """PE (0, 0) sends a word on channel 3 (a detour) then one on channel 2 (straight), whose path crosses the
+    link east of (1, 0) sooner: the second word waits for the first to clear it (a link delay)."""
+    x, y = ws.grid(2)
+    tx, ty = ws.threadIdx.x, ws.threadIdx.y
+    acc = values[y, x]
+    for _ in range(rounds):
+        if tx == 0 and ty == 0:
+            ws.send(ws.RAMP, acc, channel=3)
+            doubled = (acc + 1.0) * 2.0  # (two instructions: the second word reaches the link as the first holds it)
+            ws.send(ws.RAMP, doubled, channel=2)
+        elif tx == 2 and ty == 0:
+            acc = acc + ws.recv(ws.RAMP, channel=3) * 0.5 + ws.recv(ws.RAMP, channel=2) * 0.25
+        elif tx == 1 and ty == 0:
+            acc = acc + ws.recv(ws.RAMP, channel=2) * 0.25
+        acc = acc * 0.5
+    out[y, x] = acc
+
+
+def test_a_word_that_waits_for_a_link_in_the_interpreter_is_timed_as_on_the_numpy_path(compiled_sends):
+    # (one PE sends on both channels: proven. Its channel-2 word reaches the link east of (1, 0) one cycle into the
+    # channel-3 word's hold and waits a cycle on the NumPy path, `routed_one_delay`; from the second round both
+    # words are sent in the interpreter.)
+    values = np.random.default_rng(7).standard_normal((3, 3)).astype(np.float32)
+    routes = [ws.routes.custom(2, straight_east), ws.routes.custom(3, detour_east)]
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = two_paths[(1, 1), (3, 3)](d_values, d_out, 4, routes=routes)
+        return d_out.copy_to_host(), stats
+
+    with forced(REFERENCE):
+        reference = run()
+    acc = values.copy()
+    for _ in range(4):
+        root = acc[0, 0]
+        doubled = (root + np.float32(1.0)) * np.float32(2.0)
+        acc[0, 2] = acc[0, 2] + root * np.float32(0.5) + doubled * np.float32(0.25)
+        acc[0, 1] = acc[0, 1] + doubled * np.float32(0.25)
+        acc = acc * np.float32(0.5)
+    np.testing.assert_array_equal(reference[0], acc)
+    compiled_sends.clear()
+    for strategy in STRATEGIES:
+        with forced(strategy):
+            assert_same_run(reference, run())
+    assert sum(compiled_sends) > 0
