@@ -32,6 +32,7 @@ from wafersim import collectives as wsc
 @ws.jit
 def recv_west(buf):
     ws.recv_async(ws.WEST, out=buf[0:1])  # THERE
+    ws.recv_wait(ws.WEST)  # (the caller reads buf: only after the wait)
 """
 
 
@@ -69,7 +70,8 @@ def test_a_runtime_error_in_a_device_function_of_another_file_names_that_file_an
     dev = ws.Device(ws.WaferSpec(width=8, height=8))
     program = kernel.compile_for(dev.device_array(8), device=dev).program
     lines = {program.kernel_line(pc) for pc in program.callers}
-    assert lines == {inner} and {program.source_of(pc) for pc in program.callers} == {(module.__file__, there)}
+    assert lines == {inner} and {program.source_of(pc) for pc in program.callers} == {(module.__file__, there),
+                                                                                      (module.__file__, there + 1)}
     from wafersim.isa.binary import load, save
     assert load(save(program, tmp_path / "k.wsb")).callers == program.callers
 

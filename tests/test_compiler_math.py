@@ -448,6 +448,27 @@ def test_float_of_a_string_is_a_compile_time_constant(dev):
     assert same_bits(got, want).all(), (got, want)
 
 
+@ws.jit
+def ints_from_strings(out, n):
+    out[0] = int('12')
+    out[1] = int(' -7 ') * n  # any text Python's int() reads, as it reads it
+    out[2] = np.int32('1_000')
+    out[3] = int('2147483647')
+    out[4] = int('+0') - int('-2147483647')  # (folded exactly, as Python's ints: it fits)
+    out[5] = int(float('1.5'))  # the text of a float: through float(), truncated
+    for k in range(int('3')):
+        out[6 + k] = k
+
+
+def test_int_of_a_string_is_a_compile_time_constant_as_float_of_one_is(dev):
+    """`int('12')` was refused ("a str cannot be used") where `float('1.5')` folded: both read the text as Python
+    (NumPy) reads it."""
+    (got,) = run_on_one_block(dev, ints_from_strings, np.zeros(9, np.int32), 3)
+    want = [int('12'), int(' -7 ') * 3, np.int32('1_000'), int('2147483647'), int('+0') - int('-2147483647'),
+            int(float('1.5')), 0, 1, 2]
+    np.testing.assert_array_equal(got, np.array(want, np.int64).astype(np.int32))
+
+
 def test_float_floor_division_is_numpys_float32_and_modulo_pythons_for_large_quotients(dev, tmp_path):
     """docs/python-supported.md: `//` is np.floor_divide on float32, which beyond a quotient of 2**24 can differ
     in the last bit from Python's float64 a // b rounded to float32; `%` rounds at most once: Python's."""

@@ -459,3 +459,54 @@ def test_an_arrays_dtype_is_its_own(dev, tmp_path_factory, dtype):
     want = np.zeros(4, np.float32)
     plain(x, want)  # (NumPy: x[0] * 3.0 in the array's dtype for a Python float, as the 16-bit store rounds)
     assert out.copy_to_host().tolist() == want.tolist()
+
+
+#: `x.dtype` / `y.dtype` / `a.ndim` expressions a kernel folds when compiling, each one word of `out`.
+DTYPE_EXPRESSIONS = (
+    "x.dtype == np.float16", "np.float16 == x.dtype", "x.dtype != np.float32", "x.dtype == ml_dtypes.bfloat16",
+    "x.dtype == np.int32", "x.dtype == y.dtype", "x.dtype != y.dtype", "x.dtype is y.dtype", "x.dtype is np.float16",
+    "x.dtype is not np.float16", "x.dtype == 'float16'", "x.dtype == float", "x.dtype == int", "x.dtype == np.half",
+    "x.dtype < y.dtype", "x.dtype <= y.dtype", "x.dtype in (np.float16, np.float32)", "dt == y.dtype",
+    "t.dtype == x.dtype == np.float16", "u.dtype == y.dtype", "kind(x.dtype) * 10 + kind(y.dtype)",
+    "x.ndim * 100 + y.ndim * 10 + u.ndim")
+TWO_DTYPES_SOURCE = """
+@jit
+def kind(dt):
+    if dt == np.float32:
+        return 1
+    if dt == np.int32:
+        return 2
+    if dt == np.float16:
+        return 3
+    return 4
+
+
+@jit
+def k(x, y, out, held):
+    t = ws.local.array(2, x.dtype)
+    u = ws.local.array((2, 3), y.dtype)
+    dt = x.dtype
+""" + "".join(f"    out[{n}] = {e}\n" for n, e in enumerate(DTYPE_EXPRESSIONS)) + """
+    u[1, 2] = 0.1
+    held[0] = u[1, 2]
+"""
+
+
+def test_dtype_expressions_of_arrays_of_two_dtypes_fold_per_launch_as_numpy_gives_them(dev, tmp_path_factory):
+    """One kernel, launched with arrays of several pairs of dtypes in turn: each launch's `x.dtype`, `y.dtype`
+    (compared with each other, with NumPy's types, names and Python's types; `is`; passed to a device function
+    called with both) and `ndim` are what NumPy gives for those arrays (a kernel compiled for one pair of dtypes
+    must not answer for another), and `ws.local.array(n, y.dtype)` rounds what it stores in y's dtype."""
+    kernel = load_source(tmp_path_factory.mktemp("dtypes"), JIT_PRELUDE + TWO_DTYPES_SOURCE).k
+    plain = load_source(tmp_path_factory.mktemp("dtypes"), PLAIN_PRELUDE + TWO_DTYPES_SOURCE).k
+    pairs = [(np.float16, np.float32), (np.float32, np.float16), (ml_dtypes.bfloat16, np.float16),
+             (np.float16, ml_dtypes.bfloat16), (np.int32, np.float32), (np.float32, np.float32), (np.float16, np.float16)]
+    for x_dtype, y_dtype in pairs:
+        x, y = np.ones(4, x_dtype), np.ones((2, 3), y_dtype)
+        want, want_held = np.zeros(len(DTYPE_EXPRESSIONS), np.int32), np.zeros(1, np.float32)
+        plain(x, y, want, want_held)
+        out, held = dev.device_array(len(DTYPE_EXPRESSIONS), np.int32), dev.device_array(1, np.float32)
+        kernel[(1, 1), (1, 1)](dev.to_device(x), dev.to_device(y), out, held)
+        got = dict(zip(DTYPE_EXPRESSIONS, out.copy_to_host().tolist()))
+        assert got == dict(zip(DTYPE_EXPRESSIONS, want.tolist())), (np.dtype(x_dtype), np.dtype(y_dtype))
+        assert held.copy_to_host().tolist() == want_held.tolist()

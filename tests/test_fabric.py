@@ -463,3 +463,35 @@ def test_fifos_on_page_wide_rows_keep_their_words_in_order():
     for pe in range(pes // 2 - 2, pes // 2 + 2):
         while queues[pe]:
             assert pop(fifo, pe) == queues[pe].popleft()
+
+
+@pytest.mark.parametrize("shape, dtype, staggered", [
+    ((8, 1024), np.float32, True),    # (a row of exactly one page: staggered)
+    ((8, 1023), np.float32, False),   # (4 bytes short of a page: plain np.zeros)
+    ((2, 512), np.float64, True),
+    ((3, 2, 4096), np.uint8, True),   # (a stack of FIFOs' tags, 1-byte words)
+    ((0, 2048), np.int32, True)])
+def test_page_staggered_blocks_are_zeros_of_their_own_even_on_reused_heap_memory(shape, dtype, staggered):
+    """`fabric.page_staggered_zeros` is np.zeros(shape, dtype) (fresh zeros where the heap hands back memory an
+    earlier array filled, aligned, C-contiguous, writable), and no two blocks share a byte: a write into one
+    shows in no other, as with np.zeros."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    blocks = []
+    for _ in range(4):
+        dirty = np.full(nbytes + 4096, 0xA5, np.uint8)  # (freed just before: glibc hands its chunk back)
+        del dirty
+        blocks.append(fabric.page_staggered_zeros(shape, dtype))
+    for block in blocks:
+        assert block.shape == shape and block.dtype == dtype and not block.any()
+        assert block.flags.c_contiguous and block.flags.aligned and block.flags.writeable
+        assert (block.base is not None) == staggered  # (a plain block is np.zeros' own array)
+    if staggered and nbytes:
+        offsets = [block.ctypes.data % 4096 for block in blocks]
+        assert [(b - a) % 4096 for a, b in zip(offsets, offsets[1:])] == [fabric.PAGE_STAGGER] * 3
+        assert all(offset % 64 == 0 for offset in offsets)  # (whole cache lines: a row's words align as np.zeros')
+    for k, block in enumerate(blocks):
+        assert not any(np.shares_memory(block, other) for other in blocks[k + 1:])
+        block.reshape(-1)[[0, -1] if block.size else []] = k + 1  # (a block's first and last word)
+    for k, block in enumerate(blocks):
+        if block.size:
+            assert block.reshape(-1)[0] == block.reshape(-1)[-1] == k + 1 and np.count_nonzero(block) == 2

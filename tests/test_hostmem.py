@@ -183,6 +183,86 @@ def test_zero_resident_clears_every_written_word():
     assert not a.any()
 
 
+@pytest.mark.parametrize("shape, dtype", [((1794, 4096), np.int32), ((3, 5), np.float64), (7, np.float32),
+                                          ((0,), np.int64), ((2, 3, 5), np.uint8)])
+def test_line_aligned_zeros_begin_on_a_cache_line_hold_zeros_and_own_their_views(shape, dtype):
+    array = hostmem.line_aligned_zeros(shape, dtype)
+    expected = np.zeros(shape, dtype)
+    assert array.shape == expected.shape and array.dtype == expected.dtype
+    assert array.__array_interface__["data"][0] % hostmem.CACHE_LINE == 0
+    assert array.flags.c_contiguous and array.flags.writeable
+    np.testing.assert_array_equal(array, expected)
+    # (a view refers to the array, not to the buffer under it: `SparePool.keep`'s reference count sees it)
+    view = array.reshape(-1)
+    assert view.base is array
+    before = sys.getrefcount(array)
+    other = array.view(np.uint8)
+    assert sys.getrefcount(array) == before + 1 and other.base is array
+    array.reshape(-1)[:] = 7
+    np.testing.assert_array_equal(array, np.full(shape, 7, dtype))
+
+
+def test_the_pool_hands_out_arrays_it_never_keeps_on_a_cache_line_filled():
+    pool = SparePool(limit=1 << 20, min_bytes=1 << 16)
+    for fill in (0, -np.inf, 3.5):
+        for rows in (1, 3, 17):
+            array = pool.take((rows, 33), np.float64, fill)
+            assert array.__array_interface__["data"][0] % hostmem.CACHE_LINE == 0
+            np.testing.assert_array_equal(array, np.full((rows, 33), fill))
+            pool.keep(array)  # (below min_bytes: glibc's heap serves such blocks again)
+            del array
+            assert pool.kept_bytes == 0
+
+
+def test_huge_page_zeros_are_zeros_on_a_huge_page_boundary_and_own_their_views():
+    array = hostmem.huge_page_zeros((300, 4096), np.int32)
+    assert array.shape == (300, 4096) and array.dtype == np.int32 and array.flags.c_contiguous
+    np.testing.assert_array_equal(array, 0)
+    if hostmem._madvise_function() is not None:
+        assert array.__array_interface__["data"][0] % (2 << 20) == 0
+    assert array.view(np.float32).base is array and array[3:].base is array
+    array[7, 9] = 5
+    assert array.sum() == 5
+
+
+def test_huge_page_arrays_below_min_bytes_are_kept_refilled_and_only_when_nothing_else_holds_them(monkeypatch):
+    if hostmem._madvise_function() is None:
+        pytest.skip("memory is mapped for huge pages only on Linux with the allocator tuning on")
+    monkeypatch.setattr(hostmem, "HUGE_MIN_BYTES", 1 << 10)
+    pool = SparePool(limit=1 << 30, min_bytes=1 << 20)
+    first = pool.take((64, 128), np.int32, 0, huge=True)  # (the first time: from the heap, never kept)
+    assert not hostmem._huge_page_backed(first)
+    pool.keep(first)
+    assert pool.kept_bytes == 0
+    array = pool.take((64, 128), np.int32, 0, huge=True)  # 32 KiB: below min_bytes, mapped for huge pages
+    assert hostmem._huge_page_backed(array)
+    address = array.__array_interface__["data"][0]
+    array[:] = 3
+    pool.keep(array)
+    del array
+    assert pool.kept_bytes == 64 * 128 * 4
+    again = pool.take((64, 128), np.int32, 0, huge=True)
+    assert again.__array_interface__["data"][0] == address  # (the same pages, cleared: no state passes)
+    np.testing.assert_array_equal(again, 0)
+    view = again.view(np.float32)
+    pool.keep(again)  # (a view still refers to it: not kept)
+    assert pool.kept_bytes == 0
+    del view
+    pool.keep(again)
+    del again
+    assert pool.kept_bytes == 64 * 128 * 4
+    small = pool.take((8, 8), np.int32, 7, huge=True)  # (below HUGE_MIN_BYTES: from the heap, never kept)
+    np.testing.assert_array_equal(small, 7)
+    assert pool.kept_bytes == 64 * 128 * 4
+    large = np.ones(1 << 18)  # (2 MiB: kept as before)
+    pool.keep(large)
+    del large
+    pool.take((32, 128), np.int32, 0, huge=True)
+    other = pool.take((32, 128), np.int32, 0, huge=True)  # (another shape: the huge-page array goes, the large stays)
+    np.testing.assert_array_equal(other, 0)
+    assert pool.kept_bytes == 8 << 18
+
+
 def test_registers_and_sram_reused_between_launches_start_at_zero_and_spare_kept_state(monkeypatch):
     pool = SparePool(limit=1 << 30, min_bytes=0)
     _use_pool(monkeypatch, pool)

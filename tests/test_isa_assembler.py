@@ -194,6 +194,12 @@ def test_tab_between_mnemonic_and_operands():
     ("nop\n.route 40 row_bus", 2, [".route 40", "channels are 0 to 31"]),  # (was a RouteError at every launch)
     # (was ".route needs a channel and a pattern", though both were given: the pattern is the mistake)
     (".route 1 row_busx", 1, [".route 1: 'row_busx' is not a named route pattern", "row_bus, column_bus"]),
+    # a numeric branch target that starts no instruction (was a LaunchError only when a PE took the branch)
+    ("nop\njmp 3\nli r1, 0x02000000\nhalt", 2, ["jmp: target 3 is the extension word of the li at word 2",
+                                                  "@3"]),
+    ("li r2, 2\nloop:\naddi r2, r2, -1\nbnz r2, 9\n", 4, ["target 9 is outside the code (words 0 to 3, or 4"]),
+    ("bz r0, -1\nhalt", 1, ["target -1 is outside the code"]),
+    ("jmp @x", 1, ["expected a word number after @"]),
 ])
 def test_assembly_errors_name_the_line(source, line, words):
     with pytest.raises(AssemblyError) as info:
@@ -203,6 +209,15 @@ def test_assembly_errors_name_the_line(source, line, words):
     assert info.value.line == line
     for word in words:
         assert word in message
+
+
+def test_numeric_branch_targets_at_instruction_starts_or_the_end_assemble_and_at_writes_any_word():
+    # (a number at an instruction's first word, or just past the code, is a place a PE can go)
+    program = assemble("li r1, 1\nbnz r1, 3\njmp 4\n")
+    assert [i.target for _, i in decode(program.code)[1:]] == [3, 4]
+    raw = assemble("jmp @2\nli r1, 5\nhalt")  # (the word itself: what disassemble writes for such a branch)
+    assert decode(raw.code)[0][1] == Instr("jmp", target=2)
+    assert "jmp @2" in disassemble(raw) and assemble(disassemble(raw)).code.tolist() == raw.code.tolist()
 
 
 def test_route_channels_are_those_of_the_send_and_recv_channel_field():

@@ -340,3 +340,21 @@ def test_np_ones_on_odd_axes_reaches_the_largest_eigenvalue():
     pair = power_method(np.ones((3, 1, 3), np.float32), tol=1e-7, maxiter=2000)
     assert pair.converged and pair.value == pytest.approx(np.linalg.eigvalsh(laplacian((3, 1, 3)).toarray())[-1],
                                                           rel=1e-5)
+
+
+@pytest.mark.parametrize("shift", [0.0, np.full((2, 3, 4), 0.5)])
+def test_the_start_vector_check_takes_the_grids_axes_in_order(shift):
+    # On a (2, 3, 4) grid (each axis of another length), x0 a mix of all of A's eigenvectors but the dominant one
+    # (NumPy's eigh of the matrix, not the closed form the check uses) is orthogonal to it: refused; with some of
+    # the dominant eigenvector added it converges to the largest eigenvalue. (A check that built the dominant
+    # eigenvector over the axes reversed, (4, 3, 2), took np.ones alike: a sum does not see the order.)
+    shape = (2, 3, 4)
+    values, vectors = np.linalg.eigh(laplacian(shape, shift).toarray())
+    assert values[-1] - values[-2] > 0.5  # (the two largest apart: the dominant eigenvector is no mix)
+    top = vectors[:, -1].reshape(shape)
+    others = (vectors[:, :-1] @ np.random.default_rng(3).uniform(0.5, 1.0, len(values) - 1)).reshape(shape)
+    with pytest.raises(ws.ArgumentError, match="no component along the dominant eigenvector"):
+        power_method(others.astype(np.float32), shift=shift, maxiter=50)
+    pair = power_method((others + 0.5 * top).astype(np.float32), shift=shift, tol=1e-7, maxiter=2000)
+    assert pair.converged and pair.value == pytest.approx(values[-1], rel=1e-5)
+    assert abs(float(np.vdot(pair.vector.ravel(), top.ravel()))) == pytest.approx(1.0, abs=1e-3)

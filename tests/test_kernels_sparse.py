@@ -371,3 +371,44 @@ def test_a_non_decreasing_indptr_and_an_edited_coo_are_refused_and_good_matrices
     with pytest.raises(ws.ArgumentError, match=r"x is not a well-formed COO vector of shape \(3,\): its vector indices "
                                                r"run from 9 to 9, outside 0 \.\. 2"):
         spmv(dup, x, 1)
+
+
+def _edited(build, index: int):
+    """`build()` with its first stored index set to `index` after SciPy built it (as a user's edit would)."""
+    made = build()
+    made.indices[0] = index
+    return made
+
+
+@pytest.mark.parametrize("index", [-1, 3, 9])
+@pytest.mark.parametrize("host", [spmv, hypersparse_spmv, spmspv, dense_spmv])
+def test_a_bsr_matrix_or_a_1d_csr_x_whose_indices_lie_outside_it_is_refused(host, index):
+    # SciPy checks a BSR's block columns and a 1-D CSR vector's indices only in check_format(full_check=True):
+    # without it a 1-D CSR x with index 7 of 3 gave y = [10, 300] here (and then corrupted the heap).
+    d = np.array([[1, 0, 2], [0, 3, 0]], np.float32)
+    x = np.array([10, 100, 1000], np.float32)
+    bsr = _edited(lambda: sp.bsr_array(d, blocksize=(1, 1)), index)
+    with pytest.raises(ws.ArgumentError, match=r"a is not a well-formed BSR matrix of shape \(2, 3\): column index"):
+        host(bsr, x, 2)
+    x_csr = _edited(lambda: sp.csr_array(x), index)
+    with pytest.raises(ws.ArgumentError, match=r"x is not a well-formed CSR matrix of shape \(3,\): indices must be"):
+        host(sp.csr_array(d), x_csr, 2)
+    assert bsr.indices[0] == x_csr.indices[0] == index  # (the caller's arrays are left as they were)
+
+
+def test_well_formed_matrices_and_vectors_of_every_scipy_format_are_taken_as_scipy_multiplies_them():
+    """The structure checks refuse no well-formed input: each SciPy format (and spmatrix class) of A, with a
+    dense, COO, CSR or DOK x, gives A @ x as SciPy computes it."""
+    rng = np.random.default_rng(5)
+    d = rng.uniform(-1, 1, (6, 4)).astype(np.float32)
+    d[rng.random((6, 4)) < 0.5] = 0
+    x = rng.uniform(-1, 1, 4).astype(np.float32)
+    forms = [sp.csr_array(d), sp.csr_matrix(d), sp.csc_array(d), sp.csc_matrix(d), sp.coo_array(d), sp.coo_matrix(d),
+             sp.bsr_array(d, blocksize=(2, 2)), sp.bsr_matrix(d, blocksize=(3, 1)), sp.dia_array(d), sp.dok_array(d),
+             sp.lil_array(d), sp.csr_array(d.astype(np.float64)), sp.csr_array((6, 4), dtype=np.float32)]
+    for a in forms:
+        want = a.toarray().astype(np.float64) @ x.astype(np.float64)
+        for xs in (x, sp.coo_array(x), sp.csr_array(x), sp.dok_array(x)):
+            for host in (spmv, hypersparse_spmv, spmspv, dense_spmv):
+                np.testing.assert_allclose(host(a, xs, 2)[0], want, rtol=1e-5, atol=1e-6,
+                                           err_msg=f"{type(a).__name__} {type(xs).__name__} {host.__name__}")

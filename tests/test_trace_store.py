@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,73 @@ def test_arrays_stored_are_read_back_equal_with_their_dtypes_and_shapes(store_di
         np.testing.assert_array_equal(got[name], array)
     got["latency"][0] = -1.0  # (writable, as a trace's arrays; the file keeps what was stored)
     assert trace_store.load("abc")["latency"][0] == arrays["latency"][0]
+
+
+def odd_arrays(seed: int = 0) -> dict[str, np.ndarray]:
+    """Arrays whose sizes are not whole 8-byte words (the payload pads each), a large one among them."""
+    rng = np.random.default_rng(seed)
+    return {"dir": rng.integers(-128, 128, 100_003).astype(np.int8), "pe": rng.integers(0, 2 ** 62, 70_001),
+            "third": rng.random(13).astype(np.float32), "empty": np.zeros(0, dtype=np.int16),
+            "strided": rng.integers(0, 2 ** 15, 22).astype(np.int16)[::2], "bytes": np.frombuffer(b"read only", np.uint8)}
+
+
+def fletcher_in_python(data: bytes) -> list[int]:
+    first = second = 0
+    for word in np.frombuffer(data, dtype="<u8").tolist():
+        first = (first + word) % 2 ** 64
+        second = (second + first) % 2 ** 64
+    return [first, second]
+
+
+@pytest.mark.parametrize("in_background", [False, True])
+def test_a_file_holds_its_arrays_padded_to_words_and_their_checksum(store_dir, in_background):
+    """The file, byte for byte: the header, then each array's bytes padded with zeros to 8-byte words, and the
+    header's checksum is Fletcher's of that payload word by word (the store sums each array on its own)."""
+    arrays = odd_arrays()
+    trace_store.store("abc", arrays, in_background=in_background)
+    trace_store.wait()
+    data = (store_dir / "abc.routes").read_bytes()
+    header_end = 16 + int.from_bytes(data[8:16], "little")
+    header = json.loads(data[16:header_end])
+    payload = b"".join(np.ascontiguousarray(a).tobytes() + bytes(-a.nbytes % 8) for a in arrays.values())
+    assert data[-(-header_end // 8) * 8:] == payload and header["payload"] == len(payload)
+    assert header["checksum"] == fletcher_in_python(payload)
+    got = trace_store.load("abc")
+    for name, array in arrays.items():
+        assert got[name].dtype == array.dtype and got[name].shape == array.shape, name
+        np.testing.assert_array_equal(got[name], array)
+
+
+def test_a_file_written_in_the_background_is_read_whole_by_a_load_that_follows(store_dir):
+    """A background store returns before its file is written; a load of the same name in this process waits for
+    it, reading the arrays stored, and so does the process as it exits (test below)."""
+    for round_ in range(3):
+        arrays = odd_arrays(round_)
+        trace_store.store(f"abc{round_}", arrays, in_background=True)
+        got = trace_store.load(f"abc{round_}")
+        assert got is not None and list(got) == list(arrays)
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(got[name], array)
+    assert not trace_store._pending
+    assert sorted(path.name for path in store_dir.iterdir()) == [f"abc{k}.routes" for k in range(3)]
+
+
+def test_an_array_changed_during_a_background_write_makes_a_file_that_is_not_read(store_dir, monkeypatch):
+    """The checksum is taken as `store` is called: an array changed before its bytes reach the file makes a
+    file `load` refuses (traced again), never another trace."""
+    arrays = odd_arrays()
+    started, written = threading.Event(), trace_store._write
+
+    def slow_write(*args):
+        started.wait(timeout=60)
+        written(*args)
+
+    monkeypatch.setattr(trace_store, "_write", slow_write)
+    trace_store.store("abc", arrays, in_background=True)
+    arrays["pe"][5] += 1
+    started.set()
+    trace_store.wait()
+    assert (store_dir / "abc.routes").exists() and trace_store.load("abc") is None
 
 
 def test_nothing_is_stored_or_read_while_the_kernel_cache_is_off(store_dir, monkeypatch):
@@ -226,3 +294,18 @@ def test_a_later_process_loads_the_traces_and_computes_the_same_to_the_cycle(tmp
         assert third[name] == reference[name], name
     assert sorted((tmp_path / "cache").glob("*.routes")) == files
     assert all(path.read_bytes() == data for path, data in whole.items())
+
+
+def test_a_background_write_without_a_thread_to_be_had_is_written_at_once(store_dir, monkeypatch):
+    """Where no thread can start (a process at its limit, an interpreter shutting down), the store writes the
+    file itself, as a foreground store does: the launch goes on, and the file is there."""
+    def refused(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    arrays = odd_arrays()
+    trace_store.store("abc", arrays, in_background=True)
+    assert not trace_store._pending and (store_dir / "abc.routes").exists()
+    got = trace_store.load("abc")
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(got[name], array)

@@ -215,8 +215,8 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
 
     The allocated instructions go to the encoder as `Instr`s (`encode_machine_code`), never through
     assembly text; `Compiled.asm_text` is the result disassembled."""
-    ir_text = fn.text()
     log = optimize(fn, passes)
+    ir_text = log.before  # (the IR the passes started from, which `run_passes` printed: not printed twice)
     alloc = allocate_registers(fn, spec.registers)
     spill_base = 0
     scratch_base = spill_base + len(alloc.spills)

@@ -302,6 +302,9 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             return self.min_max(callee, args)
         if callee in (int, np.int32):
             _arity(args, 1)
+            text = self.static(args[0])
+            if isinstance(text, str):
+                return self.int_of_text(callee, text, args[0])
             return self.to_int(self.scalar(args[0]), wraps=callee is np.int32)
         if callee in (float, np.float32):
             _arity(args, 1)
@@ -341,6 +344,18 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             raise Unsupported(f"{callee.__name__}({text!r}): Python cannot read {text!r} as a number (write a "
                               f"number, 'inf', '-inf' or 'nan', or math.inf / math.nan)", node) from None
         return Val("f32", const=float(value))
+
+    def int_of_text(self, callee, text: str, node: ast.expr) -> Val:
+        """`int('12')`, `np.int32(' -7 ')`: a string known when compiling, read as Python's `int()` (NumPy's
+        `np.int32()`) reads it, base 10, then an int constant (as `float('1.5')` is a float one)."""
+        try:
+            value = np.int32(text) if callee is np.int32 else int(text)
+        except (ValueError, OverflowError) as exc:
+            what = ("does not fit in int32" if isinstance(exc, OverflowError) else
+                    f"Python's int() cannot read {text!r} as a base-10 int (the text of a float converts with "
+                    f"int(float(...)), which truncates)")
+            raise Unsupported(f"{callee.__name__}({text!r}): {what}", node) from None
+        return self.const(value)
 
     def length_of(self, args) -> Val:
         """`len()` of an array (its first dimension), a slice or a tuple, as Python gives it."""

@@ -19,6 +19,7 @@ import numpy as np
 from ..arch.values import plural
 from ..errors import CompileError
 from ..isa.assembler import ArgumentWord
+from .background_races import check_background_slices
 from .ir import IRFunction
 from .statements import StatementLowering
 from .values import DTYPES, GlobalArray, KernelSignature, Val
@@ -97,6 +98,7 @@ def lower(func: Callable, signature: KernelSignature, boundscheck: bool = True) 
         lowering = Lowering(func, signature, boundscheck, fabric_types=inferred)
         fn = lowering.lower()
     lowering.check_fabric_types(inferred)
+    check_background_slices(fn)
     return fn
 
 

@@ -240,7 +240,12 @@ def basic_blocks(ops: list) -> list[list[int]]:
     blocks, current = [], []
     ends = _BLOCK_ENDS
     for i, op in enumerate(ops):
-        if type(op) is Label or isinstance(op, Label):
+        if type(op) is Op:  # (most ops: one test of their type instead of two isinstance calls)
+            current.append(i)
+            if op.op in ends:
+                blocks.append(current)
+                current = []
+        elif type(op) is Label or isinstance(op, Label):
             if current:
                 blocks.append(current)
             current = [i]

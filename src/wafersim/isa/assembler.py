@@ -242,9 +242,13 @@ def disassemble(program: "Program | Sequence[int]") -> str:
         lines.append(f".args {program.arg_count}")
     lines += [f".string {i} {quoted(s)}" for i, s in enumerate(program.strings) if i > 0]
     lines += [f".route {channel} {name}" for channel, name in program.routes]
+    # (a target no instruction starts at, inside one or outside the code, is written @N: `assemble` refuses a
+    # plain number there, a mistake in hand-written assembly)
+    shown = {**labels, **{i.target: f"@{i.target}" for _, i in instrs
+                          if BY_NAME[i.op].fmt in ("BR", "JMP") and i.target not in starts}}
     for pc, instr in instrs:
         lines += [f"{name}:" for name in standing.get(pc, ())]
-        lines.append(f"    {format_instr(instr, labels)}")
+        lines.append(f"    {format_instr(instr, shown)}")
     lines += [f"{name}:" for name in standing.get(len(program.code), ())]  # labels just past the last instruction
     return "\n".join(lines) + "\n"
 
@@ -324,6 +328,11 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
             return int(low)  # a function number past the table (the disassembly of a stray word)
         raise ValueError(f"expected a math instruction of one operand ({', '.join(VECTOR_MATH)}), got {token!r}")
     if kind == "target":
+        if token.startswith("@"):  # word N itself, even inside an instruction (`assemble` checks the rest)
+            try:
+                return _RawTarget(_parse_int(token[1:]))
+            except ValueError:
+                raise ValueError(f"expected a word number after @ (@3), got {token!r}") from None
         try:
             return _parse_int(token)
         except ValueError:
@@ -332,6 +341,11 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
     if opname == "arg" and value < 0:  # (encodable, but every launch would refuse it)
         raise ValueError(f"expected an argument number 0, 1, ..., got {token!r}")
     return value
+
+
+class _RawTarget(int):
+    """A branch target written `@N`: word N whether or not an instruction starts there (`disassemble` writes a
+    branch into an extension word, or past the code, so; a launch that takes it stops with a `LaunchError`)."""
 
 
 def _split_operands(text: str) -> list[str]:
@@ -446,16 +460,22 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
             if isinstance(value, str):
                 unresolved[kind] = value
                 value = 0
-            fields[OPERAND_FIELD.get(kind, kind)] = value
+            elif kind == "target" and not isinstance(value, _RawTarget):
+                unresolved["number"] = str(value)  # (checked below, once every instruction's start is known)
+            fields[OPERAND_FIELD.get(kind, kind)] = int(value)
         instr = Instr(mnemonic, **fields)
         pending.append((number, raw.strip(), instr, unresolved))
         pc += opcode.words
 
     words: list[int] = []
     lines: dict[int, tuple[str, int]] = {}
+    starts = _instruction_starts(pending)
     for number, raw, instr, unresolved in pending:
         lines[len(words)] = (file or "<assembly>", number)
-        if unresolved:
+        if "number" in unresolved and instr.target not in starts:
+            raise AssemblyError(f"line {number}: {instr.op}: {_stray_target(instr.target, starts)}\n    {raw}",
+                                line=number)
+        if "target" in unresolved:
             label = unresolved["target"]
             if label not in labels:
                 raise AssemblyError(f"line {number}: undefined label {label!r}\n    {raw}", line=number)
@@ -467,6 +487,29 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
     table = tuple(strings.get(i, "") for i in range(max(strings, default=0) + 1))
     return Program(code=np.array(words, dtype=np.uint32), name=program_name, data_words=data_words,
                    arg_count=arg_count, strings=table, labels=labels, lines=lines, routes=tuple(sorted(routes.items())))
+
+
+def _instruction_starts(pending: list) -> dict[int, str]:
+    """The word each instruction starts at, its opcode (and the end of the code, "")."""
+    starts, pc = {}, 0
+    for _, _, instr, _ in pending:
+        starts[pc] = instr.op
+        pc += BY_NAME[instr.op].words
+    starts[pc] = ""
+    return starts
+
+
+def _stray_target(target: int, starts: dict[int, str]) -> str:
+    """Why a numeric branch target that starts no instruction is refused (a launch would stop there)."""
+    end = max(starts)
+    if 0 <= target < end:
+        at = max(pc for pc in starts if pc < target)
+        where = f"the extension word of the {starts[at]} at word {at}, the middle of an instruction"
+    else:
+        where = f"outside the code (words 0 to {end - 1}{'' if end else ', none'}, or {end} just past it to halt)"
+    return (f"target {target} is {where}: a PE that took the branch would stop the launch; name the target by a "
+            f"label, or by the number of an instruction's first word (@{target} writes the word itself, as "
+            f"disassemble does for such code)")
 
 
 def assemble_words(instrs: Iterable[Instr]) -> np.ndarray:

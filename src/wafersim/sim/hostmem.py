@@ -172,9 +172,76 @@ def tune_numpy_hugepages(path: str = _THP_DEFRAG) -> bool:
     return True
 
 
+#: Bytes of a cache line: `line_aligned_zeros` arrays begin on one.
+CACHE_LINE = 64
+
+
+def line_aligned_zeros(shape: int | tuple[int, ...], dtype) -> np.ndarray:
+    """A zeroed C-contiguous array of `shape` and `dtype` from the heap (as `np.zeros` below glibc's mmap
+    threshold) whose data begins on a cache line.
+
+    glibc aligns its blocks to 16 bytes, so a row of an `np.zeros` array begins 16, 32 or 48 bytes into a
+    line about as often as on one: then every 64-byte vector load or store of the compiled loops over
+    whole rows (SRAM's rows of PEs, the rank-1 pass's gathered operands) straddles two lines. Measured
+    (stop 54, 2-core AMD EPYC Zen 5, /work/scratch/gemm54/align_micro.py): eight 16 x 16 rank-1 updates over
+    2,016 lanes, `descriptor_kernels.rank1_updates_float32`, one thread, median of 200, 0.248 ms with SRAM
+    and scratch on lines against 0.292 ms with both 16 bytes off. The array's `base` is the bytearray that
+    holds it (not an ndarray: its views' `base` is the array itself, as for an `np.zeros` array, so a
+    reference count of the array still counts them, `SparePool.keep`)."""
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    held = bytearray(nbytes + CACHE_LINE)  # (zeroed)
+    offset = -np.frombuffer(held, dtype=np.uint8, count=1).ctypes.data % CACHE_LINE
+    return np.ndarray(shape, dtype=dtype, buffer=held, offset=offset)
+
+
+_HUGE_PAGE = 2 << 20
+_MADV_HUGEPAGE = 14
+
+
+class _HugePageMap(mmap.mmap):
+    """The memory of a `huge_page_zeros` array (a type of its own: `SparePool.keep` keeps such arrays)."""
+
+
+def huge_page_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A zeroed C-contiguous array of `shape` and `dtype` in memory mapped for it alone, beginning on a 2 MiB
+    boundary and advised for transparent huge pages (madvise MADV_HUGEPAGE: each 2 MiB faults in as one page,
+    where the kernel has one); `line_aligned_zeros` where memory cannot be mapped or advised so (not Linux,
+    WAFERSIM_NO_MALLOC_TUNING).
+
+    For SRAM: every row of PEs is a page or more apart from the next (4,096 PEs' words: 16 KiB), so the
+    compiled loops over a block of rows (a rank-1 update's destination and operands, a panel's stores) touch a
+    4 KiB page per row and miss the TLB, which costs the more inside a VM. SUMMA on 64 x 64 PEs (29 MiB of
+    SRAM), launches alternating in one process on the 2-core VM (stop 54, /work/scratch/gemm54/hp4.py, 10
+    pairs, load 9): the rank-1 passes 133.9 -> 120.0 ms median, the pumps 56.5 -> 52.0 ms, process CPU 0.349
+    -> 0.311 s. The pool keeps such an array for the next launch of its shape (`SparePool`): its huge pages
+    are mapped once, not at every launch."""
+    madvise = _madvise_function()
+    if madvise is None or not hasattr(mmap, "MAP_PRIVATE"):
+        return line_aligned_zeros(shape, dtype)
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    length = -(-max(nbytes, 1) // _HUGE_PAGE) * _HUGE_PAGE
+    try:
+        mapped = _HugePageMap(-1, length + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except (OSError, ValueError):
+        return line_aligned_zeros(shape, dtype)
+    address = np.frombuffer(mapped, dtype=np.uint8, count=1).ctypes.data
+    offset = -address % _HUGE_PAGE
+    madvise(address + offset, length, _MADV_HUGEPAGE)  # (refused: 4 KiB pages, still zeros)
+    return np.ndarray(shape, dtype=dtype, buffer=mapped, offset=offset)
+
+
+def _huge_page_backed(array: np.ndarray) -> bool:
+    return isinstance(array.base, _HugePageMap)
+
+
 #: Arrays at least this large are kept for reuse (`SparePool`): glibc maps larger blocks fresh at every
 #: allocation and unmaps them at every free (its mmap threshold cannot be raised past 32 MiB).
 SPARE_MIN_BYTES = 32 << 20
+#: `SparePool.take(..., huge=True)` maps arrays from this size up to `min_bytes` for huge pages.
+HUGE_MIN_BYTES = 4 << 20
 
 
 class SparePool:
@@ -195,21 +262,42 @@ class SparePool:
     def __init__(self, limit: int, min_bytes: int = SPARE_MIN_BYTES) -> None:
         self.limit, self.min_bytes = limit, min_bytes
         self._kept: list[np.ndarray] = []
+        self._asked: set[tuple] = set()  # (the shapes and dtypes `take(huge=True)` was asked for once)
         self._lock = threading.Lock()
 
-    def take(self, shape: tuple[int, ...], dtype, fill) -> np.ndarray:
-        """An array of `shape` and `dtype` holding `fill` everywhere: a kept one, else a fresh one."""
+    def take(self, shape: tuple[int, ...], dtype, fill, huge: bool = False) -> np.ndarray:
+        """An array of `shape` and `dtype` holding `fill` everywhere: a kept one, else a fresh one. `huge`: one
+        of `HUGE_MIN_BYTES` up to `min_bytes` asked for a second time is made by `huge_page_zeros` (and kept by
+        `keep` too). (Not the first time: a first launch finds the heap `reserve_heap` mapped in, where fresh
+        huge pages cost it their faults and the kernel's compaction: gemv2d's first launch took 0.10-0.15 s of
+        CPU against 0.09-0.10 s from the heap.)"""
         dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        huge = huge and HUGE_MIN_BYTES <= nbytes < self.min_bytes
         with self._lock:
+            if huge:
+                key = (shape, dtype.str)
+                huge = key in self._asked
+                if not huge:
+                    if len(self._asked) >= 16:
+                        self._asked.clear()
+                    self._asked.add(key)
             for k, array in enumerate(self._kept):
                 if array.shape == shape and array.dtype == dtype:
                     del self._kept[k]
                     break
             else:
                 array = None
-                if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize >= self.min_bytes:
+                if nbytes >= self.min_bytes:
                     self._kept.clear()  # (another shape: what is kept would only add to this launch's memory)
+                elif huge:  # (the same for the huge-page arrays of other shapes; the large ones stay)
+                    self._kept = [a for a in self._kept if not _huge_page_backed(a)]
         if array is None:
+            if nbytes < self.min_bytes:  # (from the heap, never kept; or mapped for huge pages)
+                array = huge_page_zeros(shape, dtype) if huge else line_aligned_zeros(shape, dtype)
+                if fill != 0:
+                    array.fill(fill)
+                return array
             if fill != 0:
                 return np.full(shape, fill, dtype)
             array = np.zeros(shape, dtype)
@@ -221,13 +309,15 @@ class SparePool:
 
     def keep(self, array: np.ndarray | None) -> None:
         """Keep `array` for a later `take`, if it is large enough to be worth it (smaller blocks come from
-        glibc's heap, reused already) and the caller's reference (one variable) is its only one."""
+        glibc's heap, reused already) or a `huge_page_zeros` one, and the caller's reference (one variable) is
+        its only one."""
         # getrefcount: the caller's variable, this function's parameter and getrefcount's own argument (3 up to
         # Python 3.13; an interpreter that borrows references counts fewer, so the count of an array held
         # only so is measured, `_SOLE_REFERENCES`, rather than assumed: one too few would keep an array a
         # snapshot still holds, and zero it under the snapshot at the next `take`).
-        if (array is None or array.nbytes < self.min_bytes or array.nbytes > self.limit or array.base is not None
-                or not array.flags.c_contiguous or sys.getrefcount(array) > _SOLE_REFERENCES):
+        if (array is None or ((array.nbytes < self.min_bytes or array.base is not None) and not _huge_page_backed(array))
+                or array.nbytes > self.limit or not array.flags.c_contiguous
+                or sys.getrefcount(array) > _SOLE_REFERENCES):
             return
         with self._lock:
             while self._kept and array.nbytes + sum(a.nbytes for a in self._kept) > self.limit:

@@ -52,6 +52,7 @@ from typing import Callable
 import numpy as np
 
 from . import parallel
+from .hostmem import line_aligned_zeros
 from .lanes import Lanes
 
 #: Queued updates of fewer elements (lanes x updates x M x N) than this run on one thread: below it, handing
@@ -181,7 +182,7 @@ class Rank1Queue:
             words = descriptor_kernels.work_words(queued, m, n, span) if span <= 2 * (hi - lo) else 0
             work = self.work.get(part)
             if work is None or len(work) < words:
-                work = self.work[part] = np.empty(words, dtype=np.float32)
+                work = self.work[part] = line_aligned_zeros(words, np.float32)  # (rows on cache lines)
             parts.append((self.fsram, pes[lo:hi], d[lo:hi], a[:, lo:hi], b[:, lo:hi], m, n, work))
         if len(parts) == 1:
             descriptor_kernels.rank1_updates_float32(*parts[0])

@@ -112,7 +112,7 @@ class Deliveries:
                 known[row] = (self.dest[by_pe], self.latency[by_pe], self.link_dir[by_link], self.link_pe[by_link],
                               self.link_offset[by_link])
                 if stored:
-                    trace_store.store(f"{self.stored_as}.{row}", dict(zip(_ONE_SOURCE, known[row])))
+                    trace_store.store(f"{self.stored_as}.{row}", dict(zip(_ONE_SOURCE, known[row])), in_background=True)
         return known[row]
 
     def check(self, rows: np.ndarray | None = None) -> None:
@@ -297,7 +297,7 @@ class RouteTables:
                            self.compiled_trace)
             if (name is not None and not result.messages
                     and len(result.dest) + len(result.link_pe) >= trace_store.STORE_ENTRIES):
-                trace_store.store(name, {field: getattr(result, field) for field in _ARRAYS})
+                trace_store.store(name, {field: getattr(result, field) for field in _ARRAYS}, in_background=True)
                 result.stored_as = name
         TRACE_CACHE[key] = result
         while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE

@@ -30,6 +30,7 @@ import mmap
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -46,6 +47,9 @@ STORE_BYTES = 1 << 30
 SUFFIX = ".routes"
 MAGIC = b"WSROUTE2"
 _ALIGN = 8
+#: Background writes not finished yet, by name (`store(..., in_background=True)`), and the lock guarding it.
+_pending: dict[str, threading.Thread] = {}
+_pending_lock = threading.Lock()
 #: The modules whose sources a stored trace depends on (how routes are traced, and the regions they are
 #: traced over), relative to the package.
 _SOURCES = ("sim/routing.py", "sim/trace_kernels.py", "sim/trace_store.py", "sim/layout.py", "arch/spec.py",
@@ -101,6 +105,7 @@ def load(name: str, names: Sequence[str] | None = None) -> dict[str, np.ndarray]
     where = _folder()
     if where is None:
         return None
+    wait(name)  # (this process's own write of it, still under way: read it whole)
     path = where / f"{name}{SUFFIX}"
     try:
         with open(path, "rb") as file:
@@ -139,36 +144,101 @@ def load(name: str, names: Sequence[str] | None = None) -> dict[str, np.ndarray]
         return None
 
 
-def store(name: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write `arrays` under `name` (atomically: a reader never sees half a file); errors are ignored."""
+def store(name: str, arrays: dict[str, np.ndarray], in_background: bool = False) -> None:
+    """Write `arrays` under `name` (atomically: a reader never sees half a file); errors are ignored.
+
+    `in_background`: the file is written by a thread of its own, so that the launch that traced does not wait
+    for the disk (writing a wafer-wide trace's 25 MB into the page cache took 40-60 ms of CPU on the reference
+    VM, a first launch's). The checksum is taken before `store` returns, so an array changed meanwhile makes the
+    file one that `load` refuses, never a wrong trace; `load` of the same name, and `wait`, wait for the write,
+    and so does the process as it exits (the thread is not a daemon; `os._exit`, as a multiprocessing worker
+    ends, does not wait): the file is whole or not there (then a later process traces again)."""
     where = _folder()
     if where is None:
         return
     try:
-        layout, offset = [], 0
+        # The arrays go to the file as they are, each padded to `_ALIGN` bytes (no copy of them all into one
+        # buffer: 25 MB of fresh memory for a wafer-wide trace); the checksum of that payload is the
+        # combination of each array's (`_extended`).
+        parts: list = []
+        described = []
+        first = second = offset = 0
         for array_name, array in arrays.items():
-            layout.append((array_name, np.ascontiguousarray(array), offset))
-            offset = _aligned(offset + array.nbytes)
-        payload = np.zeros(offset, dtype=np.uint8)
-        for _, array, at in layout:
-            payload[at:at + array.nbytes] = array.reshape(-1).view(np.uint8)
-        described = [[n, a.dtype.str, list(a.shape)] for n, a, _ in layout]
-        header = json.dumps({"key": name, "payload": offset, "checksum": list(_checksum(payload)),
+            array = np.ascontiguousarray(array)
+            data = array.reshape(-1).view(np.uint8)
+            padding = _aligned(array.nbytes) - array.nbytes
+            first, second = _extended(first, second, data, padding)
+            parts += [data, b"\0" * padding]
+            described.append([array_name, array.dtype.str, list(array.shape)])
+            offset += array.nbytes + padding
+        header = json.dumps({"key": name, "payload": offset, "checksum": [first, second],
                              "arrays": described, "layout": _layout_digest(described)}).encode()
+        head = MAGIC + np.uint64(len(header)).tobytes() + header + b"\0" * (_aligned(16 + len(header)) - 16 - len(header))
         where.mkdir(parents=True, exist_ok=True)
+    except Exception:  # (a read-only or full disk: the next process traces again)
+        return
+    if not in_background:
+        _write(where, name, [head, *parts])
+        return
+    writer = threading.Thread(target=_write, args=(where, name, [head, *parts]), name=f"wafersim route file {name}")
+    with _pending_lock:
+        _pending[name] = writer
+    try:
+        writer.start()
+    except RuntimeError:  # (no thread to be had: "can't start new thread", or the interpreter is shutting down)
+        with _pending_lock:
+            _pending.pop(name, None)
+        _write(where, name, [head, *parts])
+
+
+def _extended(first: int, second: int, data: np.ndarray, padding: int) -> tuple[int, int]:
+    """`_checksum`'s (first, second) of a payload so far extended by the bytes `data` and `padding` zero bytes
+    (their sum a multiple of 8, as the payload's words are). Fletcher's sums of a concatenation: the part's own
+    sums (`fletcher64` from zero) added to the first, and to the second with the first times its words."""
+    whole = len(data) // 8 * 8
+    words = data[:whole].view(np.uint64)
+    if len(words):
+        if not (words.flags.writeable and words.flags.aligned):  # (the compiled checksum's one array type)
+            words = words.copy()
+        part_first, part_second = _checksum(words.view(np.uint8))
+        second = (second + len(words) * first + part_second) % 2 ** 64
+        first = (first + part_first) % 2 ** 64
+    tail = bytes(data[whole:]) + b"\0" * padding  # (the last word: the array's last bytes, then zeros)
+    for word in np.frombuffer(tail, dtype=np.uint64).tolist():
+        first = (first + word) % 2 ** 64
+        second = (second + first) % 2 ** 64
+    return first, second
+
+
+def wait(name: str | None = None) -> None:
+    """Return once the background write of `name` (default: every background write begun) is done."""
+    with _pending_lock:
+        writers = list(_pending.values()) if name is None else [_pending[name]] if name in _pending else []
+    for writer in writers:
+        if writer is not threading.current_thread():
+            writer.join()
+
+
+def _write(where: Path, name: str, parts: list) -> None:
+    """Write the file `name` (the concatenation of `parts`: bytes or arrays of bytes) into `where` through a
+    temporary file; errors are ignored."""
+    try:
         handle, temporary = tempfile.mkstemp(dir=where, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
-                file.write(MAGIC + np.uint64(len(header)).tobytes() + header)
-                file.write(b"\0" * (_aligned(16 + len(header)) - 16 - len(header)))
-                file.write(payload.data)
+                for part in parts:
+                    file.write(part)
             os.replace(temporary, where / f"{name}{SUFFIX}")
         except BaseException:
             os.unlink(temporary)
             raise
         _evict(where)
-    except Exception:  # (a read-only or full disk: the next process traces again)
+    except Exception:  # (a read-only or full disk, a folder removed meanwhile: the next process traces again)
         return
+    finally:
+        with _pending_lock:
+            if _pending.get(name) is threading.current_thread():
+                del _pending[name]
 
 
 def _evict(where: Path) -> None:

@@ -86,7 +86,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         n = self.n = region.n
         self.regs = SPARE.take((launch.n_registers, n), np.int32, 0)  # (all zero: a finished wave's, cleared)
         self.fregs = self.regs.view(np.float32)
-        self.sram = SPARE.take((self.program.data_words, n), np.int32, 0)
+        self.sram = SPARE.take((self.program.data_words, n), np.int32, 0, huge=True)  # (`hostmem.huge_page_zeros`)
         self.fsram = self.sram.view(np.float32)
         # A fractional detour cost on a wafer with defects makes link latencies fractional: float64 then.
         whole_detours = region.placement.repair is None or float(spec.detour_cycles_per_hop).is_integer()

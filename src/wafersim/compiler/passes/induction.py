@@ -97,7 +97,7 @@ def _derive(op: Op, affine: dict[VReg, Affine], invariant) -> Affine | None:
 def reads_before_change(cfg: CFG, start: int, reg: VReg, changes: set[int], stop: set[int]) -> bool:
     """True if, on every path from just after op `start`, `reg` is read only before any op in `changes`
     runs (walking stops at ops in `stop`, e.g. a redefinition of what `start` defines)."""
-    ops = cfg.ops
+    ops, rw = cfg.ops, cfg.rw  # (each op's reads, listed once per CFG: `op.reads()` made a list per op visited)
     first = cfg.block_of[start]
     todo = [(first, cfg.blocks[first].index(start) + 1, False)]
     seen: set[tuple[int, int, bool]] = set()
@@ -113,7 +113,7 @@ def reads_before_change(cfg: CFG, start: int, reg: VReg, changes: set[int], stop
                 break
             op = ops[i]
             if isinstance(op, Op):
-                if changed and reg in op.reads():
+                if changed and reg in rw[i][0]:
                     return False
                 if i in changes:
                     changed = True

@@ -22,16 +22,22 @@ def reduce_induction_variables(fn: IRFunction, undefined: frozenset = frozenset(
     """Give every worthwhile derived induction variable its own register, stepped with the loop."""
     while True:
         cfg = CFG.of(fn)
-        if not any(_reduce_one(fn, cfg, loop, undefined) for loop in cfg.loops()):
+        # (the definitions and readers of these ops, shared by the loops' attempts: none changes `fn` but the
+        # one that reduces, after which all is computed again; built on the first loop with a preheader)
+        found: list = []
+        if not any(_reduce_one(fn, cfg, loop, undefined, found) for loop in cfg.loops()):
             return
 
 
-def _reduce_one(fn: IRFunction, cfg: CFG, loop, undefined: frozenset) -> bool:
-    """Reduce one derived induction variable of `loop`; False when there is none worth it."""
+def _reduce_one(fn: IRFunction, cfg: CFG, loop, undefined: frozenset, found: list) -> bool:
+    """Reduce one derived induction variable of `loop`; False when there is none worth it. `found`: the
+    definitions and readers of `fn`'s ops as they are now, once computed (else empty, filled here)."""
     pre = cfg.preheader(loop)
     if pre is None:
         return False
-    defs, readers = definitions(fn, cfg), uses(fn, cfg)
+    if not found:
+        found.extend((definitions(fn, cfg), uses(fn, cfg)))
+    defs, readers = found
     facts = analyse(fn, cfg, loop, defs, undefined)
     live_header = cfg.live_in_of(loop.header)
     for t, form in facts.affine.items():
