@@ -176,6 +176,10 @@ def test_bad_breakpoints_are_errors(setup):
             dbg.cont()
     with pytest.raises(ws.ArgumentError, match="not stopped"):
         ws.debug(smooth[(1, 1), (4, 4)], d_u, dev.device_array(u.shape), np.float32(0.1), 1).locals((0, 0))
+    # (user54: the error of a debugger used wrongly can be caught by its public name, as api.md lists it)
+    with pytest.raises(ws.DebuggerError, match="not stopped") as caught:
+        ws.debug(smooth[(1, 1), (4, 4)], d_u, dev.device_array(u.shape), np.float32(0.1), 1).locals((0, 0))
+    assert isinstance(caught.value, ws.ArgumentError) and isinstance(caught.value, ws.WaferError)
     with pytest.raises(ws.LaunchError, match="configured kernel"):
         ws.debug(smooth, d_u)
 
