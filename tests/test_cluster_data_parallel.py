@@ -262,3 +262,17 @@ def test_fit_takes_nested_lists_as_step_does():
     losses, weights = train_reference(MODEL, MODEL.init_params(0), train.SGD(lr=0.1), x, labels, 3, 6)
     assert np.allclose([r.loss for r in reports], losses, rtol=1e-5)
     assert all(np.allclose(dp.params[k], w, atol=1e-6) for k, w in weights.items())
+
+
+def test_cluster_params_are_read_only_copies():
+    """(user54) As `train.Trainer.params`: an in-place edit raises rather than changing a copy."""
+    model = train.Model.mlp([6, 8, 3])
+    x, labels = train.synthetic_classification(8, 6, 3, seed=1)
+    with Cluster(2, SPEC) as c:
+        trainer = c.trainer(model, train.SGD(lr=0.2), batch_size=8)
+        before = {name: np.array(w) for name, w in trainer.params.items()}
+        with pytest.raises(ValueError, match="read-only"):
+            trainer.params["0.w"][:] = 0
+        report = trainer.step(x, labels)
+    expected, _ = train_reference(model, before, train.SGD(lr=0.2), x, labels, 1, 8)
+    assert report.loss == pytest.approx(expected[0], rel=1e-5)

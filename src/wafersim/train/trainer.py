@@ -135,6 +135,18 @@ def check_steps(steps: object) -> int:
     return check_whole(steps, "fit(steps)", 0)
 
 
+def read_only_copies(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Copies of `weights` that refuse writes: a PyTorch user's in-place edit (`trainer.params["0.w"][:] = 0`)
+    would change a copy and leave the trainer as it was, so it raises NumPy's "assignment destination is
+    read-only" instead of doing nothing without a word (user54). `np.array(p)` is a writable copy."""
+    copies = {}
+    for name, w in weights.items():
+        copy = np.array(w, copy=True)
+        copy.flags.writeable = False
+        copies[name] = copy
+    return copies
+
+
 class Trainer:
     """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
@@ -232,10 +244,9 @@ class Trainer:
 
     @property
     def params(self) -> dict[str, np.ndarray]:
-        """Copies of the current weights (MemoryX's master weights, or the wafer's in pipelined mode)."""
-        if self.pipeline:
-            return self.pipeline.params
-        return {name: w.copy() for name, w in self.memoryx.weights.items()}
+        """Read-only copies of the current weights (MemoryX's master weights, or the wafer's in pipelined
+        mode): to train from other weights, make a trainer with `params=` (`read_only_copies`)."""
+        return read_only_copies(self.pipeline.params if self.pipeline else self.memoryx.weights)
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str | Path) -> Path:
