@@ -47,6 +47,28 @@ def test_eps_has_one_rule_and_one_message(make):
     assert make(1e-12).eps == 1e-12
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: train.Adam(lr=0.01, betas=(0.9, 0.99)), r"got keyword 'betas': write beta1= and beta2="),
+    (lambda: train.SGD(lr=0.1, weight_decay=1e-4), r"got keyword 'weight_decay': weight decay is not modelled"),
+    (lambda: train.Adam(weight_decay=1e-4), r"got keyword 'weight_decay'"),
+    (lambda: train.SGD(0.1, 0.9, nesterov=True), r"'nesterov': SGD here is PyTorch's heavy-ball momentum"),
+    (lambda: train.SGD(lr=0.1, momentum=0.9, dampening=0.1), r"'dampening'"),
+    (lambda: train.Adam(amsgrad=True), r"'amsgrad'"),
+    (lambda: train.SGD(momentm=0.9), r"SGD\(\) takes lr, momentum, got keyword 'momentm'; did you mean 'momentum'\?"),
+    (lambda: train.SGD(0.1, 0.2, 0.3), r"SGD\(\) takes lr, momentum, got 3 positional arguments"),
+    (lambda: train.SGD(0.1, lr=0.2), r"multiple values for argument 'lr'"),
+])
+def test_pytorch_optimizer_keywords_are_typed_errors_saying_what_to_write(make, message):
+    """(user54) PyTorch's keywords were Python's bare TypeError ("unexpected keyword argument 'betas'"), not a
+    `WaferError`, and said nothing of beta1/beta2 or of what is not modelled."""
+    with pytest.raises(train.TrainingArgumentTypeError, match=message) as err:
+        make()
+    assert isinstance(err.value, ws.WaferError) and isinstance(err.value, TypeError)
+    # what the hints say to write instead is taken, and equals PyTorch's meaning of the refused call
+    assert train.Adam(lr=0.01, beta1=0.9, beta2=0.99) == train.Adam(0.01, 0.9, 0.99)
+    assert train.SGD(0.1, 0.9) == train.SGD(lr=0.1, momentum=0.9)
+
+
 # ----------------------------------------------------------------- arguments of the wrong type or out of range
 SMALL_MODEL = train.Model.mlp([6, 8, 3])
 

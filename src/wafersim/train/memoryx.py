@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..arch.values import is_finite_real
-from ..errors import SpecError, WaferError
+from ..errors import SpecError, WaferError, did_you_mean
 from ..kernels.ml.layout import half_input
 from .errors import ModelTooLargeError, TrainingArgumentError, TrainingArgumentTypeError, TrainingError, check_instance
 
@@ -140,6 +140,48 @@ class Adam:
         v_hat = v / np.float32(1 - self.beta2 ** step)
         w -= np.float32(self.lr) * m_hat / (np.sqrt(v_hat) + np.float32(self.eps))
 
+
+# PyTorch's optimizer keywords that these optimizers do not take, and what to write instead (user54: a
+# PyTorch user's `Adam(lr=0.01, betas=(0.9, 0.99))` was Python's bare TypeError, not a `WaferError`).
+_PYTORCH_KEYWORDS = {
+    "betas": "write beta1= and beta2= (PyTorch's betas=(0.9, 0.999) is beta1=0.9, beta2=0.999)",
+    "weight_decay": "weight decay is not modelled (PyTorch's default, 0)",
+    "dampening": "SGD here is PyTorch's with dampening=0",
+    "nesterov": "SGD here is PyTorch's heavy-ball momentum, nesterov=False",
+    "amsgrad": "Adam here is PyTorch's with amsgrad=False",
+    "maximize": "the optimizers minimise the loss (PyTorch's maximize=False)",
+}
+
+
+def _refuse_unknown_keywords(optimizer: type) -> None:
+    """Make `optimizer(...)` with a keyword it has no field of a `TrainingArgumentTypeError` (a `WaferError`
+    and still a `TypeError`) naming its fields and, for a PyTorch keyword, what to write instead."""
+    init = optimizer.__init__
+    fields = [field.name for field in dataclasses.fields(optimizer)]
+
+    def checked(self, *args, **kwargs) -> None:
+        unknown = [name for name in kwargs if name not in fields]
+        if unknown or len(args) > len(fields):
+            what = f"keyword {unknown[0]!r}" if unknown else f"{len(args)} positional arguments"
+            hint = ""
+            if unknown:
+                hint = (f": {_PYTORCH_KEYWORDS[unknown[0]]}" if unknown[0] in _PYTORCH_KEYWORDS
+                        else did_you_mean(unknown[0], fields))
+            raise TrainingArgumentTypeError(f"{optimizer.__name__}() takes {', '.join(fields)}, got {what}{hint}",
+                                            argument=unknown[0] if unknown else None)
+        try:
+            init(self, *args, **kwargs)
+        except TypeError as exc:  # (one given twice, positionally and by keyword)
+            if isinstance(exc, WaferError):
+                raise
+            raise TrainingArgumentTypeError(f"{optimizer.__name__}(): {exc}") from None
+
+    checked.__doc__, checked.__wrapped__ = init.__doc__, init  # type: ignore[attr-defined]
+    optimizer.__init__ = checked  # type: ignore[method-assign]
+
+
+_refuse_unknown_keywords(SGD)
+_refuse_unknown_keywords(Adam)
 
 Optimizer = SGD | Adam
 
