@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from ..arch.values import plural, whole_argument
-from ..errors import ArgumentError, SpecError
+from ..errors import ArgumentError, SpecError, check_calls
 from ..train.errors import check_whole
 from ..train.memoryx import MemoryXSpec, check_bytes
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterError
@@ -160,3 +160,7 @@ def _add_in_order(children: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray
             raise ClusterError(f"systems sent different tensors: {sorted(child)} and {sorted(total)}")
         total = {name: total[name] + child[name] for name in total}
     return total
+
+
+check_calls(SwarmXSpec, ClusterArgumentTypeError, ["__init__"])
+check_calls(SwarmXTree, ClusterArgumentTypeError, ["__init__", "transfer_seconds", "reduce"])

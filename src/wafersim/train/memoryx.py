@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..arch.values import is_finite_real
-from ..errors import SpecError, WaferError, did_you_mean
+from ..errors import SpecError, WaferError, check_calls
 from ..kernels.ml.layout import half_input
 from .errors import ModelTooLargeError, TrainingArgumentError, TrainingArgumentTypeError, TrainingError, check_instance
 
@@ -142,7 +142,8 @@ class Adam:
 
 
 # PyTorch's optimizer keywords that these optimizers do not take, and what to write instead (user54: a
-# PyTorch user's `Adam(lr=0.01, betas=(0.9, 0.99))` was Python's bare TypeError, not a `WaferError`).
+# PyTorch user's `Adam(lr=0.01, betas=(0.9, 0.99))` was Python's bare TypeError, not a `WaferError`, as
+# was any call that does not fit a training or cluster class's parameters).
 _PYTORCH_KEYWORDS = {
     "betas": "write beta1= and beta2= (PyTorch's betas=(0.9, 0.999) is beta1=0.9, beta2=0.999)",
     "weight_decay": "weight decay is not modelled (PyTorch's default, 0)",
@@ -153,35 +154,9 @@ _PYTORCH_KEYWORDS = {
 }
 
 
-def _refuse_unknown_keywords(optimizer: type) -> None:
-    """Make `optimizer(...)` with a keyword it has no field of a `TrainingArgumentTypeError` (a `WaferError`
-    and still a `TypeError`) naming its fields and, for a PyTorch keyword, what to write instead."""
-    init = optimizer.__init__
-    fields = [field.name for field in dataclasses.fields(optimizer)]
-
-    def checked(self, *args, **kwargs) -> None:
-        unknown = [name for name in kwargs if name not in fields]
-        if unknown or len(args) > len(fields):
-            what = f"keyword {unknown[0]!r}" if unknown else f"{len(args)} positional arguments"
-            hint = ""
-            if unknown:
-                hint = (f": {_PYTORCH_KEYWORDS[unknown[0]]}" if unknown[0] in _PYTORCH_KEYWORDS
-                        else did_you_mean(unknown[0], fields))
-            raise TrainingArgumentTypeError(f"{optimizer.__name__}() takes {', '.join(fields)}, got {what}{hint}",
-                                            argument=unknown[0] if unknown else None)
-        try:
-            init(self, *args, **kwargs)
-        except TypeError as exc:  # (one given twice, positionally and by keyword)
-            if isinstance(exc, WaferError):
-                raise
-            raise TrainingArgumentTypeError(f"{optimizer.__name__}(): {exc}") from None
-
-    checked.__doc__, checked.__wrapped__ = init.__doc__, init  # type: ignore[attr-defined]
-    optimizer.__init__ = checked  # type: ignore[method-assign]
-
-
-_refuse_unknown_keywords(SGD)
-_refuse_unknown_keywords(Adam)
+for _optimizer in (SGD, Adam):
+    check_calls(_optimizer, TrainingArgumentTypeError, ["__init__"], _PYTORCH_KEYWORDS)
+check_calls(MemoryXSpec, TrainingArgumentTypeError, ["__init__", "transfer_seconds"])
 
 Optimizer = SGD | Adam
 
@@ -288,3 +263,6 @@ class MemoryX:
         """The bytes, transfers and seconds moved since the last call, and reset them."""
         counters, self.counters = self.counters, StreamCounters()
         return counters
+
+
+check_calls(MemoryX, TrainingArgumentTypeError, ["__init__"])

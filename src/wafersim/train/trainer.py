@@ -44,7 +44,7 @@ from typing import Callable
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import OutOfMemoryError, SramBudgetError
+from ..errors import OutOfMemoryError, SramBudgetError, check_calls
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
 from ..kernels.ml.layout import TileTooLargeError, check_chunk, half_input, pes_per_row
@@ -445,3 +445,13 @@ class Trainer:
             if callback is not None:
                 callback(reports[-1])
         return reports
+
+
+#: Other libraries' keywords a `Trainer` call does not take, and what to write instead.
+TRAINER_KEYWORD_HINTS = {
+    "epochs": "fit(x, labels, steps) counts batches: an epoch of n samples is n // batch_size steps",
+    "lr": "the optimizer holds the learning rate: Trainer(model, train.SGD(lr=...), batch_size)",
+    "learning_rate": "the optimizer holds the learning rate: Trainer(model, train.SGD(lr=...), batch_size)",
+}
+check_calls(Trainer, TrainingArgumentTypeError,
+            ["__init__", "step", "fit", "save_checkpoint", "load_checkpoint", "to_perfetto"], TRAINER_KEYWORD_HINTS)
