@@ -371,3 +371,15 @@ def test_a_non_decreasing_indptr_and_an_edited_coo_are_refused_and_good_matrices
     with pytest.raises(ws.ArgumentError, match=r"x is not a well-formed COO vector of shape \(3,\): its vector indices "
                                                r"run from 9 to 9, outside 0 \.\. 2"):
         spmv(dup, x, 1)
+
+
+def test_a_call_that_does_not_fit_is_an_argument_type_error():
+    """(user54) `spmv(a, x, pe=8)` was Python's bare TypeError, not a `WaferError`."""
+    import wafersim.kernels.sparse as sparse
+    a = sp.random_array((8, 6), density=0.5, format="csr", dtype=np.float32, rng=np.random.default_rng(2))
+    x = np.arange(6, dtype=np.float32)
+    with pytest.raises(ws.ArgumentTypeError, match="'pe'; did you mean 'pes'"):
+        sparse.spmv(a, x, pe=2)
+    with pytest.raises(ws.ArgumentTypeError, match="'pe'; did you mean 'pes'"):
+        sparse.spmspv(a, x, pe=2)
+    np.testing.assert_allclose(sparse.spmv(a, x, pes=2)[0], a @ x, rtol=1e-6)
