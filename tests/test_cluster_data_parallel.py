@@ -262,3 +262,45 @@ def test_fit_takes_nested_lists_as_step_does():
     losses, weights = train_reference(MODEL, MODEL.init_params(0), train.SGD(lr=0.1), x, labels, 3, 6)
     assert np.allclose([r.loss for r in reports], losses, rtol=1e-5)
     assert all(np.allclose(dp.params[k], w, atol=1e-6) for k, w in weights.items())
+
+
+def test_cluster_params_are_read_only_copies():
+    """(user54) As `train.Trainer.params`: an in-place edit raises rather than changing a copy."""
+    model = train.Model.mlp([6, 8, 3])
+    x, labels = train.synthetic_classification(8, 6, 3, seed=1)
+    with Cluster(2, SPEC) as c:
+        trainer = c.trainer(model, train.SGD(lr=0.2), batch_size=8)
+        before = {name: np.array(w) for name, w in trainer.params.items()}
+        with pytest.raises(ValueError, match="read-only"):
+            trainer.params["0.w"][:] = 0
+        report = trainer.step(x, labels)
+    expected, _ = train_reference(model, before, train.SGD(lr=0.2), x, labels, 1, 8)
+    assert report.loss == pytest.approx(expected[0], rel=1e-5)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: Cluster(2, SPEC, gpus=2), r"Cluster.__init__\(\) got an unexpected keyword argument 'gpus': each system is"),
+    (lambda: Cluster(2, SPEC, backnd="local"), r"'backnd'; did you mean 'backend'\?"),
+    (lambda: SwarmXSpec(fanout=2), r"'fanout'; did you mean 'fan_out'\?"),
+    (lambda: SwarmXTree(4, None, None, 7), r"SwarmXTree.__init__\(\) takes from 2 to 4 positional arguments"),
+    (lambda: SwarmXTree(4).transfer_seconds(), r"missing 1 required positional argument: 'nbytes'"),
+])
+def test_cluster_calls_that_do_not_fit_are_typed_errors(call, message):
+    """(user54) These were Python's bare TypeError, not a `WaferError`."""
+    with pytest.raises(cluster_module.ClusterArgumentTypeError, match=message) as err:
+        call()
+    assert isinstance(err.value, ws.WaferError) and isinstance(err.value, TypeError)
+
+
+def test_cluster_trainer_calls_that_do_not_fit_are_typed_errors():
+    model = train.Model.mlp([6, 8, 3])
+    x, labels = train.synthetic_classification(8, 6, 3, seed=1)
+    with Cluster(2, SPEC) as c:
+        with pytest.raises(cluster_module.ClusterArgumentTypeError, match="'lr': the optimizer holds"):
+            c.trainer(model, train.SGD(), batch_size=8, lr=0.1)
+        trainer = c.trainer(model, train.SGD(lr=0.2), batch_size=8)
+        with pytest.raises(cluster_module.ClusterArgumentTypeError, match="'epochs': fit"):
+            trainer.fit(x, labels, epochs=1)
+        assert trainer.steps == 0
+        expected, _ = train_reference(model, trainer.params, train.SGD(lr=0.2), x, labels, 1, 8)
+        assert trainer.fit(x, labels, 1)[0].loss == pytest.approx(expected[0], rel=1e-5)

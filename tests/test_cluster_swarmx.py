@@ -3,6 +3,7 @@ against sums written out by hand."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -114,3 +115,12 @@ def test_summary_counts_with_plurals(n):
     word = lambda count, name: f"{count} {name}" + ("" if count == 1 else "s")  # noqa: E731
     assert tree.summary().startswith(f"SwarmX tree: {word(n, 'system')}, {word(tree.levels, 'level')} of "
                                      f"{word(tree.nodes, 'node')} (fan-out 4)")
+
+
+@pytest.mark.parametrize("link", [0.5e9, 1.5e9, 12.34e9, 150e9, 1.2e12, 12e12])
+def test_summary_shows_a_slow_links_rate(link):
+    # (user54: links at 0.5 GB/s were shown as "0 GB/s", bench/cluster.py's 1.5 GB/s as "2 GB/s")
+    tree = SwarmXTree(5, SwarmXSpec(link_bandwidth_bytes_per_s=link),
+                      train.MemoryXSpec(bandwidth_bytes_per_s=1e15))
+    shown = float(re.search(r"fan-out 4\), ([\d,.]+) GB/s", tree.summary()).group(1).replace(",", ""))
+    assert shown == pytest.approx(link / 1e9, rel=5e-3)

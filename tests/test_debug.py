@@ -176,6 +176,10 @@ def test_bad_breakpoints_are_errors(setup):
             dbg.cont()
     with pytest.raises(ws.ArgumentError, match="not stopped"):
         ws.debug(smooth[(1, 1), (4, 4)], d_u, dev.device_array(u.shape), np.float32(0.1), 1).locals((0, 0))
+    # (user54: the error of a debugger used wrongly can be caught by its public name, as api.md lists it)
+    with pytest.raises(ws.DebuggerError, match="not stopped") as caught:
+        ws.debug(smooth[(1, 1), (4, 4)], d_u, dev.device_array(u.shape), np.float32(0.1), 1).locals((0, 0))
+    assert isinstance(caught.value, ws.ArgumentError) and isinstance(caught.value, ws.WaferError)
     with pytest.raises(ws.LaunchError, match="configured kernel"):
         ws.debug(smooth, d_u)
 
@@ -393,3 +397,54 @@ def test_the_cli_prompt_shows_registers_and_sram_of_an_assembled_program(tmp_pat
     assert "  [0 0 0 0]\n" in text and "  [0]\n" in text
     assert "(no variables: triangle has no symbol table" in text
     assert "error: sram: words [3, 3 + 2) are outside" in text
+
+
+@ws.jit
+def tagged(out, k):
+    x, y = ws.grid(2)
+    marker = x * 100 + y + k
+    hist = ws.local.array(3, np.int32)
+    hist[0] = marker
+    hist[1] = ws.blockIdx.x
+    hist[2] = ws.blockIdx.y
+    v = 0
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, marker)
+    if ws.has_neighbor(ws.WEST):
+        v = ws.recv(ws.WEST, dtype=np.int32)
+    ws.syncthreads()  # MARK-bar
+    out[y, x] = marker * 1000 + v
+
+
+def test_launch_coordinates_name_the_right_pes_on_a_defective_wafer_in_waves():
+    """(user54) Dead PEs the spares cannot cover shrink the usable rectangle (11 x 6 of 12 x 6), so a grid of
+    4 x 3 blocks of 3 x 2 runs in two waves on repaired sites: keep_state='all', and the debugger at a stop
+    in the second wave, read each PE by its launch coordinates, as plain Python computes its values."""
+    bx, by, gx, gy = 3, 2, 4, 3
+    width, height = bx * gx, by * gy
+    spec = ws.WaferSpec(width=width, height=height, spare_cols=1,
+                        defects=[(0, 0), (1, 0), (4, 3), (5, 3), (8, 5), (9, 5)])
+    assert spec.usable_rectangle == (11, 6)
+    dev = ws.Device(spec)
+    out = dev.device_array((height, width), np.int32)
+
+    def marker(x, y):
+        return x * 100 + y + 7
+
+    def from_west(x, y):
+        return marker(x - 1, y) if x % bx else 0
+
+    stats = tagged[(gx, gy), (bx, by)](out, 7, keep_state="all")
+    assert stats.waves == 2
+    assert out.copy_to_host().tolist() == [[marker(x, y) * 1000 + from_west(x, y) for x in range(width)]
+                                           for y in range(height)]
+    for x in range(width):
+        for y in range(height):
+            assert stats.state.read_local("hist", (x, y)).tolist() == [marker(x, y), x // bx, y // by]
+    with ws.debug(tagged[(gx, gy), (bx, by)], out, 7) as dbg:
+        dbg.break_at(line=line_of(tagged, "MARK-bar"), pe=(11, 5))  # the last block: the second wave
+        stop = dbg.cont()
+        assert stop.reason == "breakpoint" and (11, 5) in dbg.where()[stop.line]
+        for pe in dbg.where()[stop.line]:
+            assert dbg.read_local("marker", pe) == marker(*pe) and dbg.read_local("v", pe) == from_west(*pe)
+    assert dbg.stats.cycles == stats.cycles

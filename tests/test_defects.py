@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
+from wafersim import collectives as wsc
 from wafersim.arch import defects as defect_model
 from wafersim.errors import LaunchError, SpecError
 from wafersim.isa.opcodes import DIRECTION_STEP
@@ -204,6 +205,23 @@ def test_a_row_pipeline_slows_by_exactly_the_detour_on_its_critical_path(detour)
     assert "detours 2 extra word-hops" in stats.summary()
 
 
+def test_fabric_energy_counts_every_physical_hop_of_a_bent_link():
+    """docs/defects.md: "Energy counts every physical hop a word crosses" (user54): the one bent link of a
+    row, crossed twice by a 1-row all-reduce, costs 2 more hops' energy than on a perfect wafer, and the
+    fabric energy is every word's physical hops times `hop_energy_pj`."""
+    width, x_dead, pj = 9, 4, 0.75
+    values = np.arange(width, dtype=np.float32)[None, :]
+    _, perfect = reduce_lib.block_allreduce(values, block=(width, 1), device=ws.Device(spec_of(width, 1,
+                                                                                             hop_energy_pj=pj)))
+    spec = spec_of(width, 1, spare_cols=1, defects=[(x_dead, 0)], hop_energy_pj=pj)
+    _, stats = reduce_lib.block_allreduce(values, block=(width, 1), device=ws.Device(spec))
+    assert stats.words_moved == perfect.words_moved and stats.detour_word_hops == 2
+    hops = stats.words_moved + 2
+    assert stats.energy_breakdown_j["fabric"] == pytest.approx(hops * pj * 1e-12, rel=1e-12)
+    assert stats.energy_breakdown_j["fabric"] - perfect.energy_breakdown_j["fabric"] == pytest.approx(
+        2 * pj * 1e-12, rel=1e-9)
+
+
 def test_spares_alone_bend_no_link_but_move_the_wafer_edge_for_global_memory():
     """Without defects every link stays one hop; off-wafer memory attaches at the physical edge, which
     spare columns (east) and rows (south) move away from the logical mesh."""
@@ -320,3 +338,61 @@ def test_a_wafer_without_one_live_pe_offers_no_rectangle():
     # One live PE: a 1 x 1 rectangle (the widest of the largest area).
     alive = spec_of(4, 4, spare_cols=1, defects=[(x, y) for x in range(5) for y in range(4) if (x, y) != (3, 2)])
     assert alive.usable_rectangle == (1, 1)
+
+
+SPARSE_N = 16
+
+
+@ws.jit
+def sparse_row_broadcast_then_block_sum(v, y, out):
+    """Each block row's first PE sends its row of v's nonzeros along a routed row broadcast; the others add
+    2 * v into their chunk of y (recv_fma); then the block all-reduces the sums of the chunks."""
+    x, row = ws.grid(2)
+    vals = ws.local.array(SPARSE_N, np.float32)
+    pairs = ws.local.array(2 * SPARSE_N, np.float32)
+    acc = ws.local.array(SPARSE_N, np.float32)
+    acc[0:SPARSE_N] = y[row, x * SPARSE_N:(x + 1) * SPARSE_N]
+    if ws.threadIdx.x == 0:
+        vals[0:SPARSE_N] = v[row, 0:SPARSE_N]
+        ws.send_nonzeros(ws.RAMP, vals, pairs, channel=1)
+    else:
+        ws.recv_fma(ws.RAMP, acc, 2.0, pairs, channel=1)
+    out[row, x] = wsc.block_all_reduce(sum(acc[0:SPARSE_N]), wsc.SUM, 3)
+
+
+def test_routed_sparse_words_and_collectives_in_waves_never_notice_the_defects():
+    """(user54) A routed multicast of a sparse vector, recv_fma and a chain all-reduce, in a grid of 3 x 3
+    blocks: on a defective wafer in one wave, on one whose dead PEs shrink the usable rectangle so that the
+    grid runs in two waves, and on a small perfect wafer in three, bit for bit as on a perfect wafer, which
+    NumPy checks."""
+    bx, by, gx, gy = 4, 3, 3, 3
+    width, height = bx * gx, by * gy
+    rng = np.random.default_rng(4)
+    v = np.zeros((height, SPARSE_N), np.float32)
+    for r in range(height):
+        k = int(rng.integers(0, SPARSE_N))
+        v[r, rng.choice(SPARSE_N, k, replace=False)] = rng.standard_normal(k)
+    y = rng.standard_normal((height, width * SPARSE_N)).astype(np.float32)
+    specs = {"perfect": spec_of(width, height, channels=8),
+             "small": spec_of(8, 6, channels=8),
+             "defective": spec_of(width, height, channels=8, spare_cols=1, spare_rows=1,
+                                  defects=[(0, 0), (1, 0), (5, 5), (9, 2), (11, 7)]),
+             "shrunk": spec_of(width, height, channels=8, spare_cols=1,
+                               defects=[(0, 0), (1, 0), (5, 5), (6, 5), (9, 2)])}
+    results, waves = {}, {}
+    for name, spec in specs.items():
+        dev = ws.Device(spec)
+        out = dev.device_array((height, width))
+        stats = sparse_row_broadcast_then_block_sum[(gx, gy), (bx, by)](
+            dev.to_device(v), dev.to_device(y), out, routes=[ws.routes.row_broadcast(1, root=0)])
+        results[name], waves[name] = out.copy_to_host(), stats.waves
+    assert waves == {"perfect": 1, "small": 3, "defective": 1, "shrunk": 2}
+    for name in specs:
+        assert np.array_equal(results[name], results["perfect"]), name
+    chunks = y.reshape(height, width, SPARSE_N).copy()
+    receivers = np.arange(width) % bx != 0
+    chunks[:, receivers] = np.where(v[:, None, :] != 0, v[:, None, :] * np.float32(2.0) + chunks[:, receivers],
+                                    chunks[:, receivers])
+    block_sums = chunks.sum(axis=2, dtype=np.float64).reshape(gy, by, gx, bx).sum(axis=(1, 3))
+    expected = np.repeat(np.repeat(block_sums, by, axis=0), bx, axis=1)
+    np.testing.assert_allclose(results["perfect"], expected, rtol=1e-5, atol=1e-4)

@@ -160,6 +160,9 @@ CASES = [
     ("keep_state of a str", lambda e: launch(e, keep_state="last"), ws.ArgumentTypeError, TypeError),
     ("a variable the kernel does not have", lambda e: failed_state(e).read_local("zzz", (0, 0)),
      ws.VariableUnavailableError, ValueError),
+    ("Device(preset=)", lambda e: ws.Device(preset="dev"), ws.ArgumentTypeError, TypeError),
+    ("a debugger's PEs read before it runs", lambda e: ws.debug(ws.Kernel(HALT)[1, 1], e.arr).locals((0, 0)),
+     ws.DebuggerError, ValueError),
     ("racecheck of a string", lambda e: launch(e, racecheck="yes"), ws.ArgumentTypeError, TypeError),
     ("a race under racecheck", lambda e: ws.Kernel(ws.assemble("arg r1, 0\nsreg r2, tid.x\ngst r2, r1, 0\nhalt\n"))[
         1, (2, 1)](e.arr, racecheck=True), ws.RaceError, None),  # both PEs store their own value to one word

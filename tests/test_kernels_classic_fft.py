@@ -209,3 +209,14 @@ def test_finite_inputs_whose_sums_overflow_float32_give_inf_and_nan_as_the_docs_
     assert np.fft.fft(np.full(4, 3e38))[2] == 0
     small, _ = fft(np.full(4, 3e38 / 4, np.float32))
     np.testing.assert_allclose(small, np.fft.fft(np.full(4, np.float32(3e38 / 4), np.float64)), rtol=1e-6)
+
+
+def test_numpys_fft_keywords_are_argument_type_errors_saying_what_to_do():
+    """(user54) NumPy's `fft(x, n=8)` was Python's bare TypeError, not a `WaferError`."""
+    from wafersim.kernels import classic
+    x = np.arange(8, dtype=np.float32)
+    with pytest.raises(ws.ArgumentTypeError, match="'n': pad or cut x first"):
+        classic.fft(x, n=16)
+    with pytest.raises(ws.ArgumentTypeError, match="'axis': the transform is along the last axis"):
+        classic.fft_long(x, 2, axis=0)
+    np.testing.assert_allclose(classic.fft(x)[0], np.fft.fft(x), atol=1e-4)

@@ -181,3 +181,25 @@ def test_strings_and_dates_are_not_numbers(values):
         saxpy(2.0, np.ravel(values), np.ones(2, np.float32))
     scanned, _ = prefix_sum(np.array([[1, 2.5]], dtype=object))
     np.testing.assert_array_equal(scanned, [[1, 3.5]])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: heat.heat(U, 0.1, 2, step=1), "'step'"),
+    (lambda: heat_tiled.heat_tiled(U, 0.1, 1, tiles=4), "'tiles'; did you mean 'tile'"),
+    (lambda: reduce.block_reduce(U, opp="sum"), "'opp'"),
+    (lambda: reduce.block_allreduce(U, "sum", blocks=(8, 8)), "'blocks'; did you mean 'block'"),
+    (lambda: scan.prefix_sum(X, axis=0), "'axis'"),
+    (lambda: gemm.gemm(U, U, 2, tile=4), "'tile'"),
+    (lambda: gemv.gemv(U, X, 2), "missing 1 required positional argument: 'q'"),
+    (lambda: gemv.gemv_batch(U, U, 2, 2, stream=None, chunk=2), "'chunk'"),
+    (lambda: saxpy.saxpy(2.0, X, Y, blocks=8), "'blocks'; did you mean 'block'"),
+    (lambda: life.life(BOARD, 2, wrap=True), "'wrap'"),
+])
+def test_a_call_that_does_not_fit_a_host_function_is_an_argument_type_error(call, match):
+    """(user54) A call that does not fit a library host function's parameters was Python's bare TypeError,
+    not a `WaferError`."""
+    with pytest.raises(ws.ArgumentTypeError, match=match) as err:
+        call()
+    assert isinstance(err.value, ws.WaferError) and isinstance(err.value, TypeError)
+    out, _ = heat.heat(U, 0.1, 2)                                 # the spelling that fits runs as before
+    np.testing.assert_allclose(out, heat_reference(U, 0.1, 2), rtol=1e-6)

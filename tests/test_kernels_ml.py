@@ -431,3 +431,18 @@ def test_a_device_that_is_no_device_is_an_argument_type_error(call):
             call(x, bad)
     result = call(x, ws.Device(ws.WaferSpec(width=4, height=4)))[0]
     assert np.asarray(result[0] if isinstance(result, tuple) else result).shape[-1] == 3
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda x: ml.dense_forward(x, x, np.zeros(3, np.float32), precison="float16"), "did you mean 'precision'"),
+    (lambda x: ml.matmul(x, x, tiles=8), "did you mean 'tile'"),
+    (lambda x: ml.softmax(x, dim=1), "unexpected keyword argument 'dim'"),
+    (lambda x: ml.cross_entropy(x), "missing 1 required positional argument: 'labels'"),
+])
+def test_a_call_that_does_not_fit_is_an_argument_type_error(call, match):
+    """(user54) These were Python's bare TypeError, not a `WaferError`; the spelling that fits still runs."""
+    x = np.eye(3, dtype=np.float32)
+    with pytest.raises(ws.ArgumentTypeError, match=match):
+        call(x)
+    y, _ = ml.dense_forward(x, x, np.zeros(3, np.float32), precision="float16")
+    assert (y == x.astype(np.float16)).all()

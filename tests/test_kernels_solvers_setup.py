@@ -121,6 +121,16 @@ def test_a_tolerance_below_float32_rounding_does_not_report_convergence(solver):
     (lambda: power_method((2, 2, 2), tol="1e-6"), ws.ArgumentError, "tol must be a finite number"),
     (lambda: power_method([2, 3, 4]), ws.ArgumentTypeError, r"as a tuple \(2, 3, 4\)"),
     (lambda: conjugate_gradient(np.ones((2, 2, 2), np.float32), rtol=True), ws.ArgumentError, "rtol must be"),
+    # (user54) SciPy's keywords, and any call that does not fit, were Python's bare TypeError
+    (lambda: conjugate_gradient(np.ones((2, 2, 2), np.float32), tol=1e-6), ws.ArgumentTypeError,
+     "unexpected keyword argument 'tol': write rtol="),
+    (lambda: conjugate_gradient(np.ones((2, 2, 2), np.float32), M=None), ws.ArgumentTypeError,
+     "'M': write preconditioner=\"jacobi\""),
+    (lambda: bicgstab(np.ones((2, 2, 2), np.float32), M=None), ws.ArgumentTypeError,
+     "'M': bicgstab runs without a preconditioner"),
+    (lambda: bicgstab(np.ones((2, 2, 2), np.float32), x0=None), ws.ArgumentTypeError, "start from x = 0"),
+    (lambda: power_method((2, 2, 2), tolerance=1e-3), ws.ArgumentTypeError, "unexpected keyword argument 'tolerance'"),
+    (lambda: conjugate_gradient(), ws.ArgumentTypeError, "missing 1 required positional argument: 'b'"),
 ])
 def test_bad_arguments_are_wafer_errors_saying_what_to_pass(call, error, match):
     with pytest.raises(error, match=match):

@@ -412,3 +412,15 @@ def test_well_formed_matrices_and_vectors_of_every_scipy_format_are_taken_as_sci
             for host in (spmv, hypersparse_spmv, spmspv, dense_spmv):
                 np.testing.assert_allclose(host(a, xs, 2)[0], want, rtol=1e-5, atol=1e-6,
                                            err_msg=f"{type(a).__name__} {type(xs).__name__} {host.__name__}")
+
+
+def test_a_call_that_does_not_fit_is_an_argument_type_error():
+    """(user54) `spmv(a, x, pe=8)` was Python's bare TypeError, not a `WaferError`."""
+    import wafersim.kernels.sparse as sparse
+    a = sp.random_array((8, 6), density=0.5, format="csr", dtype=np.float32, rng=np.random.default_rng(2))
+    x = np.arange(6, dtype=np.float32)
+    with pytest.raises(ws.ArgumentTypeError, match="'pe'; did you mean 'pes'"):
+        sparse.spmv(a, x, pe=2)
+    with pytest.raises(ws.ArgumentTypeError, match="'pe'; did you mean 'pes'"):
+        sparse.spmspv(a, x, pe=2)
+    np.testing.assert_allclose(sparse.spmv(a, x, pes=2)[0], a @ x, rtol=1e-6)

@@ -342,6 +342,29 @@ def test_params_of_integers_are_taken_as_float32_copies():
             assert value.dtype == np.float32 and np.array_equal(value, params[name].astype(np.float32))
 
 
+@pytest.mark.parametrize("mode", ["streaming", "pipelined"])
+def test_an_in_place_edit_of_params_raises_instead_of_changing_a_copy(mode):
+    """(user54) `trainer.params` are copies: a PyTorch user's `params["0.w"][:] = 0` changed the copy and left
+    the trainer training its own weights without a word. The copies are read-only now; `np.array(p)` is a
+    writable copy, and a trainer made with it (`params=`) starts from the edited weights."""
+    model = train.Model.mlp([4, 6, 3])
+    x, labels = train.synthetic_classification(8, 4, 3, seed=2)
+    trainer = train.Trainer(model, train.SGD(lr=0.1), batch_size=8, mode=mode, height=2)
+    before = {name: np.array(w) for name, w in trainer.params.items()}
+    params = trainer.params
+    with pytest.raises(ValueError, match="read-only"):
+        params["0.w"][:] = 0
+    assert all(np.array_equal(trainer.params[k], w) for k, w in before.items())
+    edited = {name: np.array(w) for name, w in params.items()}
+    edited["0.w"][:] = 0
+    restarted = train.Trainer(model, train.SGD(lr=0.1), batch_size=8, mode=mode, height=2, params=edited)
+    assert not restarted.params["0.w"].any()
+    expected, _ = train_reference(model, edited, train.SGD(lr=0.1), x, labels, 1, 8)
+    assert restarted.step(x, labels).loss == pytest.approx(expected[0], rel=1e-5)
+    assert trainer.step(x, labels).loss == pytest.approx(train_reference(model, before, train.SGD(lr=0.1), x,
+                                                                         labels, 1, 8)[0][0], rel=1e-5)
+
+
 #: The weight-streaming trainer's product below: 8 x 12 @ 12 x 16 on an 8 x 8 wafer.
 _NARROW_SPEC = ws.WaferSpec(width=8, height=8)
 _NARROW_A, _NARROW_B = np.ones((8, 12), np.float32), np.ones((12, 16), np.float32)

@@ -47,6 +47,53 @@ def test_eps_has_one_rule_and_one_message(make):
     assert make(1e-12).eps == 1e-12
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: train.Adam(lr=0.01, betas=(0.9, 0.99)), r"argument 'betas': write beta1= and beta2="),
+    (lambda: train.SGD(lr=0.1, weight_decay=1e-4), r"argument 'weight_decay': weight decay is not modelled"),
+    (lambda: train.Adam(weight_decay=1e-4), r"argument 'weight_decay'"),
+    (lambda: train.SGD(0.1, 0.9, nesterov=True), r"'nesterov': SGD here is PyTorch's heavy-ball momentum"),
+    (lambda: train.SGD(lr=0.1, momentum=0.9, dampening=0.1), r"'dampening'"),
+    (lambda: train.Adam(amsgrad=True), r"'amsgrad'"),
+    (lambda: train.SGD(momentm=0.9), r"argument 'momentm'; did you mean 'momentum'\?"),
+    (lambda: train.SGD(0.1, 0.2, 0.3), r"SGD.__init__\(\) takes from 1 to 3 positional arguments but 4 were given"),
+    (lambda: train.SGD(0.1, lr=0.2), r"multiple values for argument 'lr'"),
+    (lambda: train.Dense(4, 5, bias=False), r"Dense.__init__\(\) got an unexpected keyword argument 'bias'"),
+    (lambda: train.LayerNorm(4, epsilon=1e-5), r"argument 'epsilon'"),
+    (lambda: train.TransformerBlock(2, 4), r"missing 1 required positional argument: 'hidden'"),
+    (lambda: train.Model.mlp([4, 5, 3], activaton="relu"), r"'activaton'; did you mean 'activation'\?"),
+    (lambda: train.Model.mlp([4, 5, 3]).init_params(seed=1, dtype=np.float64), r"argument 'dtype'"),
+    (lambda: train.MemoryXSpec(bandwidth=1e9), r"argument 'bandwidth'"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), batch_size=8, lr=0.1),
+     r"'lr': the optimizer holds the learning rate"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), batch_size=8, epochs=3), r"'epochs': fit\(x, labels, steps\)"),
+])
+def test_calls_that_do_not_fit_are_typed_errors_saying_what_to_write(make, message):
+    """(user54) A call that did not fit a training class's parameters (PyTorch's `betas=`, `weight_decay=`,
+    Keras's `epochs=`, a misspelt keyword, an argument too many or missing) was Python's bare TypeError, not a
+    `WaferError`, and said nothing of what to write instead."""
+    with pytest.raises(train.TrainingArgumentTypeError, match=message) as err:
+        make()
+    assert isinstance(err.value, ws.WaferError) and isinstance(err.value, TypeError)
+    # what the hints say to write instead is taken, and equals PyTorch's meaning of the refused call
+    assert train.Adam(lr=0.01, beta1=0.9, beta2=0.99) == train.Adam(0.01, 0.9, 0.99)
+    assert train.SGD(0.1, 0.9) == train.SGD(lr=0.1, momentum=0.9)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda t, x, labels: t.fit(x, labels, epochs=2), r"Trainer.fit\(\) got an unexpected keyword argument 'epochs': "
+                                                      r"fit\(x, labels, steps\) counts batches"),
+    (lambda t, x, labels: t.fit(x, labels), r"missing 1 required positional argument: 'steps'"),
+    (lambda t, x, labels: t.step(x, labels, lr=0.1), r"'lr': the optimizer holds the learning rate"),
+    (lambda t, x, labels: t.save_checkpoint(), r"missing 1 required positional argument: 'path'"),
+])
+def test_trainer_method_calls_that_do_not_fit_are_typed_errors(call, message):
+    x, labels = train.synthetic_classification(8, 6, 3, seed=1)
+    trainer = train.Trainer(SMALL_MODEL, train.SGD(lr=0.1), batch_size=8)
+    with pytest.raises(train.TrainingArgumentTypeError, match=message):
+        call(trainer, x, labels)
+    assert trainer.steps == 0  # nothing ran
+
+
 # ----------------------------------------------------------------- arguments of the wrong type or out of range
 SMALL_MODEL = train.Model.mlp([6, 8, 3])
 

@@ -18,7 +18,7 @@ from .compiler import cg
 from .compiler.intrinsics import outer_add, recv_async, recv_wait, send_async, send_wait
 from .compiler.intrinsics import add_stream, max_stream, min_stream
 from .runtime.jit import jit
-from .runtime.debug import debug
+from .runtime.debug import DebuggerError, debug
 from .runtime.resume import resume_launch
 from .runtime.state import LaunchState, VariableUnavailableError
 from .runtime import routes
@@ -41,7 +41,7 @@ __all__ = [
     "jit", "grid", "gridsize", "threadIdx", "blockIdx", "blockDim", "gridDim", "send", "recv", "has_neighbor",
     "syncthreads", "cg", "local", "fma", "print", "route", "route_mask", "routes", "use_route",
     "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma", "dot",
-    "debug", "LaunchState", "VariableUnavailableError", "resume_launch",
+    "debug", "DebuggerError", "LaunchState", "VariableUnavailableError", "resume_launch",
     "outer_add", "recv_async", "recv_wait", "send_async", "send_wait", "add_stream", "max_stream", "min_stream",
 ]
 __all__ += ["ChainWordError", "WordTypeError", "constant", *sorted(_MATH_ALIASES)]

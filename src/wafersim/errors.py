@@ -11,7 +11,7 @@ import inspect
 import os
 import secrets
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, TypeVar
+from typing import Any, BinaryIO, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -221,10 +221,13 @@ def flag_argument(value: Any, name: str) -> bool:
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
-def call_checked(function: _Function) -> _Function:
+def call_checked(function: _Function, error: type[ArgumentTypeError] | None = None,
+                 hints: dict[str, str] | None = None) -> _Function:
     """`function` with a call that does not fit its parameters (an argument too many, an unknown keyword, a
-    missing argument) raised as an `ArgumentTypeError` naming them, a `WaferError` as every error a public call
-    can raise, instead of Python's bare `TypeError`. A `TypeError` raised inside the function is left as it is."""
+    missing argument) raised as an `ArgumentTypeError` (or its subclass `error`) naming them, a `WaferError` as
+    every error a public call can raise, instead of Python's bare `TypeError`; an unknown keyword of `hints`
+    gets its hint (what to write instead of another library's keyword), another a near miss. A `TypeError`
+    raised inside the function is left as it is."""
     @functools.wraps(function)
     def checked(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -232,20 +235,43 @@ def call_checked(function: _Function) -> _Function:
         except TypeError as exc:
             if isinstance(exc, WaferError) or _fits(function, args, kwargs):
                 raise  # (from inside the function: the call itself fits)
-            hint = _keyword_hint(function, kwargs)
-            raise ArgumentTypeError(f"{exc}{hint} (see help({function.__qualname__}))") from None
+            hint = _keyword_hint(function, kwargs, hints or {})
+            raise (error or ArgumentTypeError)(f"{exc}{hint} (see help({function.__qualname__}))") from None
 
     return checked  # type: ignore[return-value]
 
 
-def _keyword_hint(function: Callable[..., Any], kwargs: dict) -> str:
-    """A near miss for the one keyword of `kwargs` that `function` has no parameter of (`max_cycle`), else ""."""
+def check_calls(cls: type, error: type[ArgumentTypeError], names: Sequence[str],
+                hints: dict[str, str] | None = None) -> None:
+    """`call_checked` on the methods `names` of `cls` (`"__init__"` included, a dataclass's generated one too;
+    class and static methods stay what they are), raising `error`."""
+    for name in names:
+        method = cls.__dict__[name]
+        if isinstance(method, (classmethod, staticmethod)):
+            setattr(cls, name, type(method)(call_checked(method.__func__, error, hints)))
+        else:
+            setattr(cls, name, call_checked(method, error, hints))
+
+
+def check_module_calls(namespace: dict[str, Any], names: Sequence[str],
+                       hints: dict[str, dict[str, str]] | None = None) -> None:
+    """`call_checked` on the functions `names` of a module's (or package's) `namespace`, its `globals()`: the
+    public host functions a package re-exports, each with its own `hints` by name."""
+    for name in names:
+        namespace[name] = call_checked(namespace[name], hints=(hints or {}).get(name))
+
+
+def _keyword_hint(function: Callable[..., Any], kwargs: dict, hints: dict[str, str]) -> str:
+    """For the one keyword of `kwargs` that `function` has no parameter of: its hint in `hints`, or a near miss
+    (`max_cycle`); else ""."""
     try:
         parameters = inspect.signature(function).parameters
     except ValueError:
         return ""
     unknown = [name for name in kwargs if name not in parameters]
-    return did_you_mean(unknown[0], parameters) if len(unknown) == 1 else ""
+    if len(unknown) != 1:
+        return ""
+    return f": {hints[unknown[0]]}" if unknown[0] in hints else did_you_mean(unknown[0], parameters)
 
 
 def _fits(function: Callable[..., Any], args: tuple, kwargs: dict) -> bool:

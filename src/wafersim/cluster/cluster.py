@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..arch.spec import WaferSpec
+from ..errors import check_calls
 from ..kernels import ml
 from ..runtime.device import resolve_spec
 from ..train import MemoryXSpec, Model
 from ..train.memoryx import Optimizer
 from .backends import import_ray, start_ray
+from ..train.trainer import TRAINER_KEYWORD_HINTS
 from .data_parallel import DataParallelTrainer
 from ..train.errors import check_instance, check_whole
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError, ClusterError
@@ -103,3 +105,8 @@ def ray_available() -> tuple[bool, str]:
     except ClusterError as err:
         return False, str(err)
     return True, ""
+
+
+check_calls(Cluster, ClusterArgumentTypeError, ["__init__", "trainer"],
+            {**TRAINER_KEYWORD_HINTS, "gpus": "each system is a wafer: Cluster(n_systems, spec); with "
+                                              "backend=\"ray\", workers= systems step at once"})

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..arch.values import is_integer, plural
+from ..errors import check_calls
 from ..train import MemoryX, Model, checkpoint
 from ..train.data import batch, check_data, training_input
 from ..train.memoryx import Optimizer
 from ..train.errors import check_instance, check_whole
-from ..train.trainer import Trainer, check_options, check_steps
+from ..train.trainer import TRAINER_KEYWORD_HINTS, Trainer, check_options, check_steps, read_only_copies
 from . import memory
 from .backends import LocalBackend, RayBackend
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError
@@ -141,8 +142,8 @@ class DataParallelTrainer:
 
     @property
     def params(self) -> dict[str, np.ndarray]:
-        """Copies of MemoryX's current weights."""
-        return {name: w.copy() for name, w in self.memoryx.weights.items()}
+        """Read-only copies of MemoryX's current weights (as `train.Trainer.params`)."""
+        return read_only_copies(self.memoryx.weights)
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write MemoryX's weights and optimizer state (and its step count), `steps` (the batch position) and
@@ -227,3 +228,7 @@ class DataParallelTrainer:
         """Release the systems (Ray actors are killed); stepping afterwards is a `ClusterClosedError`."""
         self.backend.close()
         self.closed = True
+
+
+check_calls(DataParallelTrainer, ClusterArgumentTypeError,
+            ["step", "fit", "save_checkpoint", "load_checkpoint", "inject_fault"], TRAINER_KEYWORD_HINTS)

@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from ..arch.values import plural, whole_argument
-from ..errors import ArgumentError, SpecError
+from ..errors import ArgumentError, SpecError, check_calls
 from ..train.errors import check_whole
 from ..train.memoryx import MemoryXSpec, check_bytes
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterError
@@ -131,8 +131,15 @@ class SwarmXTree:
     def summary(self) -> str:
         return (f"SwarmX tree: {plural(self.n_systems, 'system')}, {plural(self.levels, 'level')} of "
                 f"{plural(self.nodes, 'node')} "
-                f"(fan-out {self.spec.fan_out}), {self.bandwidth_bytes_per_s / 1e9:,.0f} GB/s, "
+                f"(fan-out {self.spec.fan_out}), {_gigabytes_per_s(self.bandwidth_bytes_per_s)} GB/s, "
                 f"{self.levels * self.spec.level_latency_s * 1e6:g} us of tree latency per tensor")
+
+
+def _gigabytes_per_s(bytes_per_s: float) -> str:
+    """A rate in GB/s for people: whole numbers from 100 GB/s up, else three significant digits, so that a
+    slow link (0.5 GB/s, bench/cluster.py's 1.5 GB/s) is not shown as 0 or 2 GB/s."""
+    gigabytes = bytes_per_s / 1e9
+    return f"{gigabytes:,.0f}" if gigabytes >= 100 else f"{gigabytes:.3g}"
 
 
 def _real_tensor(value: object, system: int, name: str) -> np.ndarray:
@@ -153,3 +160,7 @@ def _add_in_order(children: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray
             raise ClusterError(f"systems sent different tensors: {sorted(child)} and {sorted(total)}")
         total = {name: total[name] + child[name] for name in total}
     return total
+
+
+check_calls(SwarmXSpec, ClusterArgumentTypeError, ["__init__"])
+check_calls(SwarmXTree, ClusterArgumentTypeError, ["__init__", "transfer_seconds", "reduce"])

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError
+from ..errors import ArgumentError, call_checked
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
@@ -164,6 +164,7 @@ def gemm_flops(n: int) -> int:
     return 2 * n ** 3
 
 
+@call_checked
 def gemm(a: np.ndarray, b: np.ndarray, p: int, device: Device | None = None,
          stream=None) -> tuple[np.ndarray, LaunchStats]:
     """C = A @ B for square n x n float32 matrices on a `p` x `p` block of PEs (n = p * T, T x T tiles).

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError
+from ..errors import ArgumentError, call_checked
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
@@ -130,6 +130,7 @@ def gemv_flops(m: int, n: int, q: int) -> int:
     return 2 * m * n + m * (q - 1)
 
 
+@call_checked
 def gemv(a: np.ndarray, x: np.ndarray, p: int, q: int, device: Device | None = None,
          stream=None) -> tuple[np.ndarray, LaunchStats]:
     """y = A @ x for an (m, n) float32 matrix on a block of `p` rows x `q` columns of PEs.
@@ -214,6 +215,7 @@ def to_column_segments(xs: np.ndarray, q: int, chunk: int = 1) -> np.ndarray:
 CHUNK_WORDS = 512
 
 
+@call_checked
 def gemv_batch(a: np.ndarray, xs: np.ndarray, p: int, q: int, device: Device | None = None,
                stream=None) -> tuple[np.ndarray, LaunchStats]:
     """Y[v] = A @ xs[v] for V vectors with A resident on the wafer: an (m, n) float32 matrix on a block of `p`

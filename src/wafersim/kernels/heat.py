@@ -5,7 +5,7 @@ import numpy as np
 
 from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError
+from ..errors import ArgumentError, call_checked
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
@@ -29,6 +29,7 @@ def heat_kernel(u, out, alpha, steps):
     out[y, x] = c                          # global-memory store
 
 
+@call_checked
 def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
          block: tuple[int, int] | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
     """Run `steps` heat steps on `u` (height x width), one cell per PE; each block is a zero-flux domain.

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError
+from ..errors import ArgumentError, call_checked
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
@@ -159,6 +159,7 @@ def heat_tiled_flops(tile: int, bx: int, by: int, steps: int) -> int:
     return 7 * span_length(tile) * bx * by * steps
 
 
+@call_checked
 def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Device | None = None,
                stream=None) -> tuple[np.ndarray, LaunchStats]:
     """`steps` zero-flux heat steps on `u` ((by*T, bx*T), T = `tile`) with a T x T tile per PE.

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, call_checked
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
@@ -69,6 +69,7 @@ def life_board(board: np.ndarray) -> np.ndarray:
     return board.astype(np.int32)
 
 
+@call_checked
 def life(board: np.ndarray, steps: int, device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
     """Run `steps` generations of Game of Life on `board` (height x width, 0/1), one cell per PE.
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import collectives as wsc
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError
+from ..errors import ArgumentError, call_checked
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
@@ -122,6 +122,7 @@ def _check_int32_sums(values: np.ndarray, bx: int, by: int) -> None:
                             block=(gx, gy), total=int(sums[gy, gx]))
 
 
+@call_checked
 def block_reduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (8, 8),
                  device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
     """Reduce each `bx x by` block of `values` (one value per PE) with `op` ("sum", "max" or "min").
@@ -137,6 +138,7 @@ def block_reduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (
         return mem.get(d_out), stats
 
 
+@call_checked
 def block_allreduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (8, 8),
                     device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
     """All-reduce each `bx x by` block of `values` (one value per PE) with `op` ("sum", "max" or "min"):

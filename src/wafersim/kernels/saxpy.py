@@ -12,7 +12,7 @@ import numpy as np
 
 from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError
+from ..errors import ArgumentError, call_checked
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
@@ -28,6 +28,7 @@ def saxpy_kernel(a, x, y, out):
         out[i] = ws.fma(a, x[i], y[i])
 
 
+@call_checked
 def saxpy(a: float, x: np.ndarray, y: np.ndarray, block: int = 64,
           device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
     """`a * x + y` for float32 vectors `x` and `y` (1-D, same length), one element per PE.

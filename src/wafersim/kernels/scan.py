@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError
+from ..errors import ArgumentError, call_checked
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
@@ -52,6 +52,7 @@ def _check_int32_prefix_sums(values: np.ndarray) -> None:
                             f"round) or smaller ones", row=row, column=col, total=int(sums[row, col]))
 
 
+@call_checked
 def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
     """Inclusive prefix sum of each row of `values` (a 2-D float32 or int32 array, one value per PE).
 

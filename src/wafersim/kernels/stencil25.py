@@ -32,7 +32,7 @@ import numpy as np
 
 from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError
+from ..errors import ArgumentError, call_checked
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
@@ -318,6 +318,7 @@ def to_columns(field: np.ndarray) -> np.ndarray:
     return float32_input(field, "field").reshape(ny * nx, nz)
 
 
+@call_checked
 def stencil25(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int, device: Device | None = None,
               chunk: int | None = None, stream=None, routed: bool = False) -> tuple[np.ndarray, LaunchStats]:
     """`steps` 25-point wave-equation steps from time levels `u_prev`, `u` with `vp` (all (ny, nx, nz)),

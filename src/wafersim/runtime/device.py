@@ -96,6 +96,8 @@ class Device:
     anyway). A launch that fails undoes only its own stores. While a launch under `ws.debug` is stopped,
     commands on its device from other threads are refused (`runtime.devlock`), not left waiting forever."""
 
+    @functools.partial(call_checked, hints={"preset": "pass the preset's name as spec, ws.Device(\"wse2\"), or "
+                                                     "ws.Device(ws.WaferSpec.preset(\"wse2\", width=...))"})
     def __init__(self, spec: WaferSpec | str | None = None) -> None:
         # (re-entrant: a launch allocates and copies through the same methods; `with dev.lock:` makes a
         # sequence of commands atomic with respect to other threads)

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..arch.values import is_finite_real
-from ..errors import SpecError, WaferError
+from ..errors import SpecError, WaferError, check_calls
 from ..kernels.ml.layout import half_input
 from .errors import ModelTooLargeError, TrainingArgumentError, TrainingArgumentTypeError, TrainingError, check_instance
 
@@ -141,6 +141,23 @@ class Adam:
         w -= np.float32(self.lr) * m_hat / (np.sqrt(v_hat) + np.float32(self.eps))
 
 
+# PyTorch's optimizer keywords that these optimizers do not take, and what to write instead (user54: a
+# PyTorch user's `Adam(lr=0.01, betas=(0.9, 0.99))` was Python's bare TypeError, not a `WaferError`, as
+# was any call that does not fit a training or cluster class's parameters).
+_PYTORCH_KEYWORDS = {
+    "betas": "write beta1= and beta2= (PyTorch's betas=(0.9, 0.999) is beta1=0.9, beta2=0.999)",
+    "weight_decay": "weight decay is not modelled (PyTorch's default, 0)",
+    "dampening": "SGD here is PyTorch's with dampening=0",
+    "nesterov": "SGD here is PyTorch's heavy-ball momentum, nesterov=False",
+    "amsgrad": "Adam here is PyTorch's with amsgrad=False",
+    "maximize": "the optimizers minimise the loss (PyTorch's maximize=False)",
+}
+
+
+for _optimizer in (SGD, Adam):
+    check_calls(_optimizer, TrainingArgumentTypeError, ["__init__"], _PYTORCH_KEYWORDS)
+check_calls(MemoryXSpec, TrainingArgumentTypeError, ["__init__", "transfer_seconds"])
+
 Optimizer = SGD | Adam
 
 
@@ -246,3 +263,6 @@ class MemoryX:
         """The bytes, transfers and seconds moved since the last call, and reset them."""
         counters, self.counters = self.counters, StreamCounters()
         return counters
+
+
+check_calls(MemoryX, TrainingArgumentTypeError, ["__init__"])

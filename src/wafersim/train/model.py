@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..arch.values import is_finite_real
-from ..errors import ArgumentError
+from ..errors import ArgumentError, check_calls
 from ..kernels.hosting import float32_input
 from ..kernels.ml.elementwise import ACTIVATIONS
 from .errors import TrainingArgumentError, TrainingArgumentTypeError, TrainingError, check_instance, check_whole
@@ -312,3 +312,8 @@ def _describe(layer: Layer) -> str:
     if isinstance(layer, LayerNorm):
         return f"LayerNorm of {layer.features}"
     return f"TransformerBlock of {layer.length} x {layer.width}"
+
+
+for _layer in (Dense, LayerNorm, TransformerBlock):
+    check_calls(_layer, TrainingArgumentTypeError, ["__init__"])
+check_calls(Model, TrainingArgumentTypeError, ["__init__", "mlp", "init_params", "activation_bytes"])

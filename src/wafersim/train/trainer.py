@@ -44,7 +44,7 @@ from typing import Callable
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import OutOfMemoryError, SramBudgetError
+from ..errors import OutOfMemoryError, SramBudgetError, check_calls
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
 from ..kernels.ml.layout import TileTooLargeError, check_chunk, half_input, pes_per_row
@@ -133,6 +133,18 @@ def check_options(model: object, optimizer: object, seed: object, tile: object, 
 def check_steps(steps: object) -> int:
     """`fit`'s number of steps: a whole number >= 0 (0 runs none)."""
     return check_whole(steps, "fit(steps)", 0)
+
+
+def read_only_copies(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Copies of `weights` that refuse writes: a PyTorch user's in-place edit (`trainer.params["0.w"][:] = 0`)
+    would change a copy and leave the trainer as it was, so it raises NumPy's "assignment destination is
+    read-only" instead of doing nothing without a word (user54). `np.array(p)` is a writable copy."""
+    copies = {}
+    for name, w in weights.items():
+        copy = np.array(w, copy=True)
+        copy.flags.writeable = False
+        copies[name] = copy
+    return copies
 
 
 class Trainer:
@@ -232,10 +244,9 @@ class Trainer:
 
     @property
     def params(self) -> dict[str, np.ndarray]:
-        """Copies of the current weights (MemoryX's master weights, or the wafer's in pipelined mode)."""
-        if self.pipeline:
-            return self.pipeline.params
-        return {name: w.copy() for name, w in self.memoryx.weights.items()}
+        """Read-only copies of the current weights (MemoryX's master weights, or the wafer's in pipelined
+        mode): to train from other weights, make a trainer with `params=` (`read_only_copies`)."""
+        return read_only_copies(self.pipeline.params if self.pipeline else self.memoryx.weights)
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str | Path) -> Path:
@@ -434,3 +445,13 @@ class Trainer:
             if callback is not None:
                 callback(reports[-1])
         return reports
+
+
+#: Other libraries' keywords a `Trainer` call does not take, and what to write instead.
+TRAINER_KEYWORD_HINTS = {
+    "epochs": "fit(x, labels, steps) counts batches: an epoch of n samples is n // batch_size steps",
+    "lr": "the optimizer holds the learning rate: Trainer(model, train.SGD(lr=...), batch_size)",
+    "learning_rate": "the optimizer holds the learning rate: Trainer(model, train.SGD(lr=...), batch_size)",
+}
+check_calls(Trainer, TrainingArgumentTypeError,
+            ["__init__", "step", "fit", "save_checkpoint", "load_checkpoint", "to_perfetto"], TRAINER_KEYWORD_HINTS)

@@ -16,11 +16,12 @@ import functools
 import numpy as np
 
 from ...compiler import intrinsics as ws
+from ...errors import call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
 from .columns import Solution, column_ops, from_padded_columns, padded_columns, reduction_rounds
-from .setup import iteration_limit, prepare, scaled_system, solution
+from .setup import SCIPY_KEYWORD_HINTS, iteration_limit, prepare, scaled_system, solution
 
 #: Padded columns the kernel keeps per PE: x, r (and s), r~, p, v, t, diag and four halo buffers.
 BICGSTAB_VECTORS = 11
@@ -127,6 +128,8 @@ def bicgstab_kernel(nz: int, rounds: int = 0) -> Dispatcher:
     return bicgstab
 
 
+@functools.partial(call_checked, hints={**SCIPY_KEYWORD_HINTS, "M": "bicgstab runs without a preconditioner "
+                                                         "(conjugate_gradient takes preconditioner=\"jacobi\")"})
 def bicgstab(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: float = 1e-5, atol: float = 0.0,
              maxiter: int | None = None, device: Device | None = None, stream=None) -> Solution:
     """Solve A x = b on the wafer by BiCGSTAB, A = the 7-point 3-D Laplacian (Dirichlet) + diag(shift).

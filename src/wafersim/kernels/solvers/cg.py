@@ -22,13 +22,13 @@ import functools
 import numpy as np
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...errors import ArgumentError, call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
 from .cg_single import CG_SINGLE_VECTORS, PCG_SINGLE_VECTORS, cg_single_kernel
 from .columns import Solution, column_ops, from_padded_columns, padded_columns, reduction_rounds
-from .setup import iteration_limit, prepare, scaled_system, solution
+from .setup import SCIPY_KEYWORD_HINTS, iteration_limit, prepare, scaled_system, solution
 
 #: Padded columns a CG kernel keeps per PE: x, r, p, q, diag, four halo buffers (z and 1/d preconditioned).
 CG_VECTORS = 9
@@ -111,6 +111,7 @@ def cg_kernel(nz: int, preconditioned: bool, rounds: int = 0) -> Dispatcher:
     return cg
 
 
+@functools.partial(call_checked, hints=SCIPY_KEYWORD_HINTS)
 def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: float = 1e-5, atol: float = 0.0,
                        maxiter: int | None = None, preconditioner: str | None = None, single_reduction: bool = False,
                        device: Device | None = None, stream=None) -> Solution:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...arch.values import whole_argument
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError, ArgumentTypeError
+from ...errors import ArgumentError, ArgumentTypeError, call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -118,6 +118,7 @@ def _check_reaches_the_largest(x0: np.ndarray, diag: np.ndarray) -> None:
 _LEAST_COSINE = 1e-6  # (float32's rounding gives a start of about 1e-7 along any direction anyway)
 
 
+@call_checked
 def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarray | float = 0.0,
                  tol: float = 1e-6, maxiter: int = 1000, seed: int = 0, device: Device | None = None,
                  stream=None) -> Eigenpair:

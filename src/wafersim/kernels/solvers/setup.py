@@ -15,6 +15,15 @@ from .columns import Solution, check_grid
 from .reference import apply_laplacian, laplacian_diagonal, smallest_laplacian_eigenvalue
 
 
+#: SciPy's keywords the solvers do not take, and what to write instead (user54: `tol=`, SciPy's name before
+#: 1.12, was Python's bare TypeError).
+SCIPY_KEYWORD_HINTS = {
+    "tol": "write rtol= (SciPy 1.12 renamed tol to rtol; atol= is the absolute tolerance)",
+    "M": "write preconditioner=\"jacobi\" (a preconditioner is named, not given as a matrix)",
+    "x0": "the solvers start from x = 0",
+}
+
+
 @dataclasses.dataclass
 class Problem:
     """A checked right-hand side (or start vector) `b`, the operator's diagonal and the device to run on."""
