@@ -480,3 +480,62 @@ def test_broadcasts_whose_times_pass_the_float32_limit_are_identical(compiled_se
     reference = same_everywhere(run, compiled_sends)
     assert reference[1].cycles > TIME32_LIMIT
     np.testing.assert_array_equal(reference[0], model(values, (3, 2), 4, (0, 0)))
+
+
+@ws.jit
+def held_up(values, out, rounds, words):
+    """The root sends `words` words over the block bus each round into FIFOs one word deep, while the receivers of
+    row 0 first wait for a word from the PE south of them, which first loads from device memory (steps the NumPy
+    engine runs after the root's sends): the root's send finds a full FIFO and sleeps there."""
+    x, y = ws.grid(2)
+    ws.use_route(2, "block_bus")
+    tx, ty = ws.threadIdx.x, ws.threadIdx.y
+    acc = values[y, x]
+    for _ in range(rounds):
+        if tx == 0 and ty == 0:
+            for k in range(words):
+                ws.send(ws.RAMP, acc + k, channel=2)
+        else:
+            if ty == 1 and tx > 0:
+                loaded = acc
+                for j in range(4):
+                    loaded = loaded + values[y, (x + j) % 3] * 0.5
+                ws.send(ws.NORTH, loaded, channel=0)
+            if ty == 0 and tx > 0:
+                acc = acc + ws.recv(ws.SOUTH, channel=0) * 0.25
+            for k in range(words):
+                acc = acc + ws.recv(ws.RAMP, channel=2) * 0.125
+        acc = acc * 0.75
+    out[y, x] = acc
+
+
+def test_a_root_asleep_at_a_full_fifo_wakes_as_its_receivers_take_words():
+    # (review54c: the root's routed send, asleep in the scheduler, became a resident sleeper of the interpreter,
+    # which no receive there ever woke: a DeadlockError with compiled_broadcast, none without)
+    values = np.random.default_rng(2).standard_normal((2, 3)).astype(np.float32)
+    rounds, words = 3, 4
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=6, fifo_depth=1))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = held_up[(1, 1), (3, 2)](d_values, d_out, rounds, words)
+        return d_out.copy_to_host(), stats
+
+    with forced(REFERENCE):
+        reference = run()
+    for strategy in [Strategy(compiled_broadcast=False), FAST]:
+        with forced(strategy):
+            assert_same_run(reference, run())
+    acc = values.copy()
+    for _ in range(rounds):
+        loaded = acc[1].copy()  # (row 1's, sent north)
+        for j in range(4):
+            loaded = loaded + values[1, (np.arange(3) + j) % 3] * np.float32(0.5)
+        new = acc.copy()
+        new[0, 1:] = acc[0, 1:] + loaded[1:] * np.float32(0.25)
+        root = acc[0, 0]
+        for k in range(words):
+            new = new + (root + np.float32(k)) * np.float32(0.125)
+        new[0, 0] = root
+        acc = new * np.float32(0.75)
+    np.testing.assert_array_equal(reference[0], acc)
