@@ -201,3 +201,341 @@ def test_a_word_that_waits_for_a_link_in_the_interpreter_is_timed_as_on_the_nump
         with forced(strategy):
             assert_same_run(reference, run())
     assert sum(compiled_sends) > 0
+
+
+# Cases the interpreter must hand back to the NumPy path, or time exactly as it does (review54c): each kernel is run
+# under REFERENCE, with and without `compiled_broadcast`, and FAST, and compared bit for bit (results, cycles and
+# every statistic) and against NumPy's arithmetic.
+
+
+def same_everywhere(run, compiled_sends, expect_compiled: bool = True):
+    """`run()` under REFERENCE, Strategy(compiled_broadcast=False) and FAST: the same run; returns the reference's."""
+    with forced(REFERENCE):
+        reference = run()
+    with forced(Strategy(compiled_broadcast=False)):
+        assert_same_run(reference, run())
+    compiled_sends.clear()
+    with forced(FAST):
+        assert_same_run(reference, run())
+    if expect_compiled:
+        assert sum(compiled_sends) > 0, "no routed word was sent in the interpreter"
+    return reference
+
+
+@ws.jit
+def late_receivers(values, out, rounds, words):
+    """The root (0, 0) of the block sends `words` words back to back over the block bus, far more than a shallow
+    FIFO holds, while each receiver first spins for a time that grows with its x: the FIFOs of the late ones are
+    full when those of the early ones are not."""
+    x, y = ws.grid(2)
+    ws.use_route(2, "block_bus")
+    tx, ty = ws.threadIdx.x, ws.threadIdx.y
+    acc = values[y, x]
+    for r in range(rounds):
+        if tx == 0 and ty == 0:
+            for k in range(words):
+                ws.send(ws.RAMP, acc + k, channel=2)
+        else:
+            spin = acc
+            for _ in range(tx * 3 + r):
+                spin = spin * 0.5
+            for k in range(words):
+                acc = acc + ws.recv(ws.RAMP, channel=2) * 0.125
+            acc = acc + spin * 0.0
+        acc = acc * 0.75
+    out[y, x] = acc
+
+
+@pytest.mark.parametrize("depth, words", [(2, 7), (1, 4), (3, 3)])
+def test_a_broadcast_into_fifos_full_at_some_receivers_only_is_identical(depth, words, compiled_sends):
+    values = np.random.default_rng(depth).standard_normal((3, 5)).astype(np.float32)
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=6, fifo_depth=depth))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = late_receivers[(1, 1), (5, 3)](d_values, d_out, 3, words)
+        return d_out.copy_to_host(), stats
+
+    reference = same_everywhere(run, compiled_sends)
+    acc = values.copy()
+    for _ in range(3):
+        root = acc[0, 0]
+        others = acc.copy()
+        for k in range(words):
+            others = others + (root + np.float32(k)) * np.float32(0.125)
+        others[0, 0] = root
+        acc = others * np.float32(0.75)
+    np.testing.assert_array_equal(reference[0], acc)
+
+
+@ws.jit
+def rerouted(values, out, rounds):
+    """Channel 2 runs east along row 0 from (0, 0) (`straight_east`); every other round (1, 0) keeps the words for
+    itself a while (`ws.route`), so that (1, 0) and (2, 0) are at different word numbers from then on."""
+    x, y = ws.grid(2)
+    tx, ty = ws.threadIdx.x, ws.threadIdx.y
+    acc = values[y, x]
+    for r in range(rounds):
+        if tx == 0 and ty == 0:
+            ws.send(ws.RAMP, acc, channel=2)
+            ws.send(ws.RAMP, acc + 1.0, channel=2)
+        elif ty == 0:
+            acc = acc + ws.recv(ws.RAMP, channel=2) * 0.5 + ws.recv(ws.RAMP, channel=2) * 0.25
+        ws.syncthreads()
+        if r % 2 == 0:
+            if tx == 1 and ty == 0:
+                ws.route(2, ws.WEST, ws.RAMP)
+            ws.syncthreads()
+            if tx == 0 and ty == 0:
+                ws.send(ws.RAMP, acc * 2.0, channel=2)
+            elif tx == 1 and ty == 0:
+                acc = acc - ws.recv(ws.RAMP, channel=2) * 0.125
+            ws.syncthreads()
+            if tx == 1 and ty == 0:
+                ws.route(2, ws.WEST, (ws.EAST, ws.RAMP))
+            ws.syncthreads()
+        acc = acc * 0.5
+    out[y, x] = acc
+
+
+def test_broadcasts_around_a_route_change_that_leaves_receivers_words_apart_are_identical(compiled_sends):
+    values = np.random.default_rng(11).standard_normal((2, 3)).astype(np.float32)
+    rounds = 5
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = rerouted[(1, 1), (3, 2)](d_values, d_out, rounds, routes=[ws.routes.custom(2, straight_east)])
+        return d_out.copy_to_host(), stats
+
+    reference = same_everywhere(run, compiled_sends, expect_compiled=False)
+    acc = values.copy()
+    half, quarter, eighth = np.float32(0.5), np.float32(0.25), np.float32(0.125)
+    for r in range(rounds):
+        root = acc[0, 0]
+        for x in (1, 2):
+            acc[0, x] = acc[0, x] + root * half + (root + np.float32(1.0)) * quarter
+        if r % 2 == 0:
+            acc[0, 1] = acc[0, 1] - acc[0, 0] * np.float32(2.0) * eighth
+        acc = acc * half
+    np.testing.assert_array_equal(reference[0], acc)
+
+
+@ws.jit
+def typed_words(values, counts, out, rounds):
+    """The root sends `WORDS` pairs of an int32 word and a float32 one over the block bus each round, while the
+    receivers spin first (words of two types held at once on one channel: tags per slot), and the receivers take
+    each as its type."""
+    x, y = ws.grid(2)
+    ws.use_route(2, "block_bus")
+    tx, ty = ws.threadIdx.x, ws.threadIdx.y
+    acc = values[y, x]
+    total = counts[y, x]
+    for r in range(rounds):
+        if tx == 0 and ty == 0:
+            for k in range(WORDS):
+                ws.send(ws.RAMP, total + r + k, channel=2)
+                scaled = acc * 2.0
+                ws.send(ws.RAMP, scaled, channel=2)
+        else:
+            spin = acc
+            for _ in range(tx * 4 + ty):
+                spin = spin * 0.5
+            for k in range(WORDS):
+                total = total + ws.recv(ws.RAMP, channel=2, dtype=np.int32)
+                acc = acc + ws.recv(ws.RAMP, channel=2, dtype=np.float32) * 0.125
+            acc = acc + spin * 0.0
+    out[y, x] = acc + total
+
+
+def test_broadcast_words_of_two_types_on_one_channel_are_identical(compiled_sends):
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((3, 4)).astype(np.float32)
+    counts = rng.integers(-50, 50, (3, 4)).astype(np.int32)
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        d_values, d_counts = dev.to_device(values), dev.to_device(counts)
+        d_out = dev.device_array(values.shape, np.float32)
+        stats = typed_words[(1, 1), (4, 3)](d_values, d_counts, d_out, 4)
+        return d_out.copy_to_host(), stats
+
+    # (an int32 word then a float32 one: the interpreter hands each such send back, the tags to mark first)
+    reference = same_everywhere(run, compiled_sends, expect_compiled=False)
+    acc, total = values.copy(), counts.copy()
+    mask = np.ones_like(acc, dtype=bool)
+    mask[0, 0] = False
+    for r in range(4):
+        root_total, root_acc = total[0, 0], acc[0, 0]
+        for k in range(WORDS):
+            total[mask] += root_total + np.int32(r + k)
+            acc[mask] = acc[mask] + (root_acc * np.float32(2.0)) * np.float32(0.125)
+    np.testing.assert_array_equal(reference[0], acc + total.astype(np.float32))
+
+
+def west_from_1(x, y, bx, by):
+    """Channel 3: from PE (1, 0) west to (0, 0) (the link west of (1, 0): none of channel 2's)."""
+    return {(1, 0): {ws.RAMP: ws.WEST}, (0, 0): {ws.EAST: ws.RAMP}}.get((x, y), {})
+
+
+@ws.jit
+def two_roots(values, out, rounds):
+    """(0, 0) sends east on channel 2 to (1, 0) and (2, 0); (1, 0) sends back west on channel 3: each of the two
+    is the other's receiver."""
+    x, y = ws.grid(2)
+    tx, ty = ws.threadIdx.x, ws.threadIdx.y
+    acc = values[y, x]
+    for _ in range(rounds):
+        if tx == 0 and ty == 0:
+            ws.send(ws.RAMP, acc, channel=2)
+            acc = acc * 0.75
+            acc = acc + ws.recv(ws.RAMP, channel=3) * 0.5
+        elif tx == 1 and ty == 0:
+            a = ws.recv(ws.RAMP, channel=2)
+            b = acc + 3.0
+            ws.send(ws.RAMP, b, channel=3)
+            acc = acc + a * 0.25
+        elif tx == 2 and ty == 0:
+            acc = acc + ws.recv(ws.RAMP, channel=2) * 0.25
+        acc = acc * 0.5
+    out[y, x] = acc
+
+
+def test_two_roots_each_the_others_receiver_are_identical(compiled_sends):
+    values = np.random.default_rng(21).standard_normal((2, 3)).astype(np.float32)
+    rounds = 5
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = two_roots[(1, 1), (3, 2)](d_values, d_out, rounds,
+                                          routes=[ws.routes.custom(2, straight_east), ws.routes.custom(3, west_from_1)])
+        return d_out.copy_to_host(), stats
+
+    reference = same_everywhere(run, compiled_sends)
+    acc = values.copy()
+    half, quarter = np.float32(0.5), np.float32(0.25)
+    for _ in range(rounds):
+        a, b = acc[0, 0], acc[0, 1] + np.float32(3.0)
+        acc[0, 0] = acc[0, 0] * np.float32(0.75) + b * half
+        acc[0, 1] = acc[0, 1] + a * quarter
+        acc[0, 2] = acc[0, 2] + a * quarter
+        acc = acc * half
+    np.testing.assert_array_equal(reference[0], acc)
+
+
+@ws.jit
+def staggered_blocks(values, out, rounds):
+    """Each block's root spins for a time that grows with its block index before each broadcast: the roots of
+    one launch reach their sends at different times."""
+    x, y = ws.grid(2)
+    ws.use_route(2, "block_bus")
+    tx, ty = ws.threadIdx.x, ws.threadIdx.y
+    acc = values[y, x]
+    for _ in range(rounds):
+        if tx == 0 and ty == 0:
+            spin = acc
+            for _ in range(ws.blockIdx.x * 5 + ws.blockIdx.y * 2):
+                spin = spin * 0.5
+            ws.send(ws.RAMP, acc + spin * 0.0, channel=2)
+            ws.send(ws.RAMP, acc * 2.0, channel=2)
+        else:
+            acc = acc + ws.recv(ws.RAMP, channel=2) * 0.5 + ws.recv(ws.RAMP, channel=2) * 0.125
+        acc = acc * 0.5
+    out[y, x] = acc
+
+
+def test_broadcasts_of_several_blocks_at_different_times_are_identical(compiled_sends):
+    grid, block, rounds = (3, 2), (3, 3), 3
+    values = np.random.default_rng(8).standard_normal((grid[1] * block[1], grid[0] * block[0])).astype(np.float32)
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=16, height=12))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = staggered_blocks[grid, block](d_values, d_out, rounds)
+        return d_out.copy_to_host(), stats
+
+    reference = same_everywhere(run, compiled_sends, expect_compiled=False)
+    acc = values.copy()
+    for _ in range(rounds):
+        root = np.repeat(np.repeat(acc[0::block[1], 0::block[0]], block[1], 0), block[0], 1)
+        new = acc + root * np.float32(0.5) + (root * np.float32(2.0)) * np.float32(0.125)
+        new[0::block[1], 0::block[0]] = acc[0::block[1], 0::block[0]]
+        acc = new * np.float32(0.5)
+    np.testing.assert_array_equal(reference[0], acc)
+
+
+def test_broadcasts_whose_times_pass_the_float32_limit_are_identical(compiled_sends):
+    # (each send's issue costs 1,000,003 cycles: the clocks pass 2**23 within the rounds, where the interpreter
+    # must hand the send back for the clocks to be widened first)
+    from wafersim.sim.clocks import TIME32_LIMIT
+    values = np.random.default_rng(4).standard_normal((2, 3)).astype(np.float32)
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=8, cost_cycles={"send": 1_000_003}))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = broadcast_rounds[(1, 1), (3, 2)](d_values, d_out, 4, 0, 0)
+        return d_out.copy_to_host(), stats
+
+    reference = same_everywhere(run, compiled_sends)
+    assert reference[1].cycles > TIME32_LIMIT
+    np.testing.assert_array_equal(reference[0], model(values, (3, 2), 4, (0, 0)))
+
+
+@ws.jit
+def held_up(values, out, rounds, words):
+    """The root sends `words` words over the block bus each round into FIFOs one word deep, while the receivers of
+    row 0 first wait for a word from the PE south of them, which first loads from device memory (steps the NumPy
+    engine runs after the root's sends): the root's send finds a full FIFO and sleeps there."""
+    x, y = ws.grid(2)
+    ws.use_route(2, "block_bus")
+    tx, ty = ws.threadIdx.x, ws.threadIdx.y
+    acc = values[y, x]
+    for _ in range(rounds):
+        if tx == 0 and ty == 0:
+            for k in range(words):
+                ws.send(ws.RAMP, acc + k, channel=2)
+        else:
+            if ty == 1 and tx > 0:
+                loaded = acc
+                for j in range(4):
+                    loaded = loaded + values[y, (x + j) % 3] * 0.5
+                ws.send(ws.NORTH, loaded, channel=0)
+            if ty == 0 and tx > 0:
+                acc = acc + ws.recv(ws.SOUTH, channel=0) * 0.25
+            for k in range(words):
+                acc = acc + ws.recv(ws.RAMP, channel=2) * 0.125
+        acc = acc * 0.75
+    out[y, x] = acc
+
+
+def test_a_root_asleep_at_a_full_fifo_wakes_as_its_receivers_take_words():
+    # (review54c: the root's routed send, asleep in the scheduler, became a resident sleeper of the interpreter,
+    # which no receive there ever woke: a DeadlockError with compiled_broadcast, none without)
+    values = np.random.default_rng(2).standard_normal((2, 3)).astype(np.float32)
+    rounds, words = 3, 4
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=6, fifo_depth=1))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = held_up[(1, 1), (3, 2)](d_values, d_out, rounds, words)
+        return d_out.copy_to_host(), stats
+
+    with forced(REFERENCE):
+        reference = run()
+    for strategy in [Strategy(compiled_broadcast=False), FAST]:
+        with forced(strategy):
+            assert_same_run(reference, run())
+    acc = values.copy()
+    for _ in range(rounds):
+        loaded = acc[1].copy()  # (row 1's, sent north)
+        for j in range(4):
+            loaded = loaded + values[1, (np.arange(3) + j) % 3] * np.float32(0.5)
+        new = acc.copy()
+        new[0, 1:] = acc[0, 1:] + loaded[1:] * np.float32(0.25)
+        root = acc[0, 0]
+        for k in range(words):
+            new = new + (root + np.float32(k)) * np.float32(0.125)
+        new[0, 0] = root
+        acc = new * np.float32(0.75)
+    np.testing.assert_array_equal(reference[0], acc)

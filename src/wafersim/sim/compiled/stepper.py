@@ -207,6 +207,7 @@ class CompiledMixin:
         self.compiled_table = None
         self.compiled_fabric = None  # a FabricState when the interpreter runs neighbour transfers, on first use
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
+        self.compiled_resident_pcs: frozenset[int] = frozenset()  # those less routed sends (`_routed_words`)
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
         self.compiled_scratch = None  # the interpreter's region-sized (times, counts, stops), on first use
         self.compiled_last_run = (-1, 0)  # (pc, PEs) of the last group `_wants_compiled` was asked about
@@ -238,6 +239,9 @@ class CompiledMixin:
                                                     launch.cost_key, routed_words)
         self.compiled_table = launch.compiled_table
         self.compiled_fabric_pcs = self.compiled_table.fabric_pcs
+        # Where lanes asleep are the interpreter's resident sleepers: not at a routed send, which sleeps in the
+        # scheduler and is woken there (its receivers' pops do not know it: review54c's DeadlockError).
+        self.compiled_resident_pcs = self.compiled_fabric_pcs - _routed_words(self.compiled_table)[0]
         self.limit_margin = self.spec.global_latency + len(self.program.code) * max(launch.costs.values())
 
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:
@@ -294,7 +298,7 @@ class CompiledMixin:
         # data-dependent number of words: 5x slower), so it runs on one thread, with them.
         threaded = threads > 1 and len(idx) >= PARALLEL_MIN and pc not in self.compiled_fabric_pcs
         fabric = self._fabric_state() if self.compiled_fabric_pcs and not threaded else None
-        resident = sum(sleeping.count for at, sleeping in self.asleep.items() if at in self.compiled_fabric_pcs)
+        resident = sum(sleeping.count for at, sleeping in self.asleep.items() if at in self.compiled_resident_pcs)
         times, counts, stops = self._scratch()  # (region-sized: only the lanes' entries are used)
         settle.begin(idx, _NO_PES, self.cycle, np.float64(group.cost), np.int64(group.count), times, counts)
         time_limit = TIME32_LIMIT - self.limit_margin if self.time_dtype == np.float32 else np.inf
@@ -341,7 +345,7 @@ class CompiledMixin:
             # Wake what the call's pushes and pops let progress outside it (with event wake-up off: every
             # blocked group), before its own parked PEs go to sleep. (The resident sleepers it concerned it woke.)
             for fifo, pushed in fabric.finish():
-                self._progress(fifo, pushed, None, self.compiled_fabric_pcs)
+                self._progress(fifo, pushed, None, self.compiled_resident_pcs)
         if self.time_dtype is np.float32:  # (the call's times are float64: exact, until written to the clocks)
             self._bound_compiled_times(times, idx, sleepers)
         codes, keys = settle.codes_for(self.n, len(idx) + len(sleepers)), np.zeros(settle.MAX_KEYS, dtype=np.int64)
@@ -406,7 +410,7 @@ class CompiledMixin:
         if self.compiled_fabric is None:
             from .fabric_state import FabricState
             self.compiled_fabric = FabricState(self, self.compiled_table.fifo_keys)
-            for pc in [pc for pc in self.asleep if pc in self.compiled_fabric_pcs]:
+            for pc in [pc for pc in self.asleep if pc in self.compiled_resident_pcs]:
                 self._sleep(pc, self.asleep.pop(pc))
         return self.compiled_fabric
 
@@ -415,7 +419,7 @@ class CompiledMixin:
         interpreter runs, as resident sleepers of its parking arrays (`FabricState.register`). Those whose FIFO
         has changed since they blocked run again instead (as if woken); returns the others."""
         fabric = self.compiled_fabric
-        if fabric is None or pc not in self.compiled_fabric_pcs:
+        if fabric is None or pc not in self.compiled_resident_pcs:
             return lanes
         pes = lanes.indices().astype(np.int64, copy=False)
         times, counts, _ = self._scratch()
@@ -428,7 +432,7 @@ class CompiledMixin:
     def _unpark(self, pc: int, woken: Lanes) -> None:
         """The scheduler woke these lanes asleep at `pc` (a push or pop on the NumPy path): they are resident
         sleepers no more."""
-        if self.compiled_fabric is not None and pc in self.compiled_fabric_pcs:
+        if self.compiled_fabric is not None and pc in self.compiled_resident_pcs:
             self.compiled_fabric.unpark(woken.indices())
 
     def _woken_residents(self, fabric) -> np.ndarray:
