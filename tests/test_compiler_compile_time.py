@@ -262,3 +262,35 @@ def test_bitwise_operators_of_two_bool_constants_index_and_repeat_a_tuple_as_pyt
     "needs an int known when compiling", where Python computes; random draws of the compile-time fuzzer found it)."""
     (got,) = run_on_one_block(dev, _bitwise_of_bools(k), np.zeros(2, np.int32))
     assert got.tolist() == [T[k & k] + T[(k | False) + 1], len((k ^ True) * T) + len(min(k & k, 3) * T)]
+
+
+@ws.jit
+def _shapes_of_local_arrays(x, out):
+    a = ws.local.array(6, np.int32)
+    g = ws.local.array((3, 5), np.float32)
+    t = ws.local.array((2, 3, 4), np.int32)
+    c0 = ws.local.array(a.size, a.dtype)
+    c1 = ws.local.array(len(g), g.dtype)
+    c2 = ws.local.array(g.shape[1], np.int32)
+    c3 = ws.local.array(t.shape[-1] * g.ndim, x.dtype)
+    c4 = ws.local.array(t.size // a.shape[0], np.float32)
+    made = (c0, c1, c2, c3, c4)
+    like = ws.local.array(g.shape, g.dtype)  # (NumPy's `np.zeros(g.shape, g.dtype)`)
+    for k, c in enumerate(made):
+        c[0:len(c)] = 1
+        out[k] = sum(c) + len(c) * 10 + T[c.ndim] * 100
+    like[g.shape[0] - 1, 0:g.shape[1]] = x[0:5]
+    out[5] = sum(like[2, 0:5]) + like.size + like.ndim * 1000 + x.ndim * 10000
+
+
+def test_a_local_arrays_size_len_ndim_and_shape_are_constants_a_shape_can_use(dev):
+    """docs/python-supported.md: a local array's `.shape` and `.size` are constants and `.ndim` is one for every
+    array; `ws.local.array(a.size, a.dtype)` (and `len(g)`, `g.shape[1]`, `g.shape`, arithmetic of them) was
+    refused as "not a constant shape" (the array fuzzer's draws, fuzz54). Each made array as NumPy's would be."""
+    x = np.arange(1, 9, dtype=np.float32)
+    (_, got) = run_on_one_block(dev, _shapes_of_local_arrays, x, np.zeros(6, np.float32))
+    sizes = [6, 3, 5, 4 * 2, 24 // 6]
+    like = np.zeros((3, 5), np.float32)
+    like[2, 0:5] = x[0:5]
+    expected = [n + n * 10 + T[1] * 100 for n in sizes] + [like[2].sum() + like.size + like.ndim * 1000 + x.ndim * 10000]
+    assert got.tolist() == expected

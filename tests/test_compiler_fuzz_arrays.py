@@ -17,7 +17,11 @@ independent NumPy reference written from docs/python-supported.md:
   function writing an array within a statement (an augmented assignment's index read before it; an in-place
   accumulation `a[B] = a[B] + y * f(b)` whose bounds `B` read what `f` changes: two slices; `f` in the
   target's bounds or an operand's: after an operation on slices refused, else NumPy's order), closure
-  constants (a kernel made inside a function), annotated variables and an ignored parameter annotation.
+  constants (a kernel made inside a function), annotated variables and an ignored parameter annotation, an
+  array's attributes in arithmetic (`.ndim`, `.size`, `len()`, `.shape[k]` of local arrays and of the argument,
+  a choice by `.dtype == np.float16` and the like), a device function choosing by its array parameter's
+  `.dtype` (and reading its `.ndim` and `len()`), and local arrays made with another array's dtype
+  (`ws.local.array(n, x.dtype)`, `n` at times another local array's `.size` or `.shape[k]`), in loops too.
 (int32 and float32 words on the fabric: tests/test_compiler_fuzz_fabric_words.py.)
 
 Bitwise operators on int32 slices are refused by the compiler ("operator BitXor is not supported on
@@ -210,6 +214,9 @@ def ref(x, g, acc, s, t, H):
 N, R = 8, 4  # (closure constants of the generated kernels: the arrays' sizes)
 #: The arrays of one program: 1-D `a`, `b`, 2-D `g` (R, N), 3-D `t` (2, 2, N), all of one dtype.
 ROWS = ["a", "b"] + [f"g[{r}, " for r in range(-R, R)] + [f"t[{i}, {j}, " for i in (0, 1, -2) for j in (0, 1, -1)]
+#: The arrays whose attributes (`.ndim`, `.shape`, `.dtype`, ...) a statement reads, by their number of dimensions
+#: (`x`: the kernel's argument, of the program's dtype).
+DIMS = {"a": 1, "b": 1, "g": 2, "t": 3, "x": 1}
 #: (kernel, NumPy) scalars by dtype; `CS` is a closure constant, `u` an annotated variable.
 SCALARS = {"np.float32": ["s", "CS", "0.5", "(s * CS)", "a[1]", "t[1, 0, 2]", "g[-1, 3]", "(s - 2)"],
            "np.int32": ["n", "CS", "3", "(n * CS)", "a[1]", "t[1, 0, 2]", "g[-1, 3]", "(n - 7)"]}
@@ -334,10 +341,45 @@ class SliceGen:
             return [header, "    " + kernel], [header, "    " + numpy]
         return [kernel], [numpy]
 
+    def attribute(self) -> str:
+        """An array's `.ndim`, `.size`, `len()`, `.shape[k]` (constants for local arrays, run-time values for the
+        argument `x`), or a choice by its `.dtype` (folded)."""
+        name = self.choice(sorted(DIMS))
+        dims = DIMS[name]
+        form = self.choice(["ndim", "size", "len", "shape", "dtype", "dtype"])
+        if form == "dtype":
+            test = f"{name}.dtype {self.choice(['==', '!='])} {self.choice(['np.float32', 'np.int32', 'np.float16'])}"
+            return f"({self.choice(SCALARS[self.dtype])} if {test} else {self.choice(SCALARS[self.dtype])})"
+        if form == "shape":
+            return f"{name}.shape[{self.draw(st.integers(-dims, dims - 1))}]"
+        return f"len({name})" if form == "len" else f"{name}.{form}"
+
+    def dtype_local(self, length: int) -> tuple[str, str]:
+        """A local array made with another array's dtype (Numba's `ws.local.array(n, x.dtype)`), its size at times
+        another local array's `.size` or `.shape[k]`: filled from a slice, read into one."""
+        self.locals = getattr(self, "locals", 0) + 1
+        name, like = f"c{self.locals}", self.choice(sorted(DIMS))
+        sizes = [str(length)] + ([f"{self.choice(['a', 'b'])}.size", "len(a)", "g.shape[1]", "t.shape[-1]"]
+                                 if length == N else []) + (["g.shape[0]", "len(g)"] if length == R else [])
+        make = f"{name} = ws.local.array({self.choice(sizes)}, {like}.dtype)"
+        fill = f"{name}[0:{length}] = {self.row(length, runtime_length=False)}"
+        use = (f"{self.row(length, runtime_length=False)} = {name}[0:{length}] {self.choice(['+', '-', '*'])} "
+               f"{self.choice(SCALARS[self.dtype])}")
+        return f"{make}; {fill}; {use}", f"{name} = np.zeros({length}, {like}.dtype); {fill}; {use}"
+
     def simple(self) -> tuple[str, str]:
         kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated", "view",
-                            "effect", "moved"])
+                            "effect", "moved", "attribute", "by_array", "dtype_local"])
         length = self.draw(st.integers(1, N))
+        if kind == "attribute":  # an array's attributes in arithmetic
+            text = f"{self.element()} = {self.element()} {self.choice(['+', '-', '*'])} {self.attribute()}"
+            return text, text
+        if kind == "by_array":  # a device function choosing by its array parameter's dtype, ndim and len
+            target, value = self.element(), self.element()
+            arr = self.choice(sorted(DIMS))
+            return f"{target} = by_array({arr}, {value})", f"{target} = by_array.__wrapped__({arr}, {value})"
+        if kind == "dtype_local":
+            return self.dtype_local(length)
         if kind == "view":
             return self.view(length)
         if kind == "moved":
@@ -412,9 +454,10 @@ def slice_cases(draw):
             *draw(slice_programs(dtype, o, m)))
 
 
-def render_slice_program(dtype: str, cs, kernel: list[str], numpy: list[str]) -> str:
+def render_slice_program(dtype: str, cs, kernel: list[str], numpy: list[str], unchecked: bool = False) -> str:
     """The kernel made inside a function (N, R and CS closure constants; `o: float` an ignored annotation of
-    an int parameter) and the NumPy reference running the same statements on arrays of the same dtype."""
+    an int parameter; `unchecked`: compiled with `boundscheck=False`, which changes nothing where every index is
+    in bounds) and the NumPy reference running the same statements on arrays of the same dtype."""
     rows = [f"g[{r}, 0:N]" for r in range(R)] + [f"t[{i}, {j}, 0:N]" for i in range(2) for j in range(2)]
     names = ["a[0:N]", "b[0:N]"] + rows
     loads = "\n".join(f"        {name} = x[{k * N}:{(k + 1) * N}]" for k, name in enumerate(names))
@@ -436,8 +479,23 @@ def poke_ref(arr, k, v):
     return 2
 
 
+def _plain(function):  # a @ws.jit device function that the NumPy reference calls as plain Python too
+    jitted = ws.jit(function)
+    jitted.__wrapped__ = function
+    return jitted
+
+
+@_plain
+def by_array(arr, v):  # a device function choosing by its array's dtype (folded), with its ndim and len
+    if arr.dtype == np.float16:
+        return v * 4
+    if arr.dtype == np.float32:
+        return v * 2 + arr.ndim
+    return v - arr.ndim * len(arr)
+
+
 def make(N, R, CS):
-    @ws.jit
+    @ws.jit{"(boundscheck=False)" if unchecked else ""}
     def kern(x, out, s, n, o: float, m):
         a = ws.local.array(N, {dtype})
         b = ws.local.array(N, {dtype})
@@ -472,7 +530,8 @@ _SHIFTED = "a[poke(b, 0, 3):poke(b, 0, 3) + 4]"  # (bounds calling a function th
 @example(case=("np.float32", 0, 4, 0.5, [f"a[0:4] = b[0:4] * 2 + {_SHIFTED}"], [], "CompileError"), seed=1)
 def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
     dtype, o, m, cs, kernel, numpy, expect = case
-    module = load_source(gen_dir, render_slice_program(dtype, cs, kernel, numpy))
+    unchecked = expect == "NumPy" and seed % 3 == 0  # (a program whose indices all hold: no check changes it)
+    module = load_source(gen_dir, render_slice_program(dtype, cs, kernel, numpy, unchecked))
     rng = np.random.default_rng(seed)
     size = (2 + R + 4) * N
     if dtype == "np.float32":
@@ -481,6 +540,8 @@ def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
         x[special] = rng.choice(np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -3e38], np.float32),
                                 int(special.sum()))
         s, n = np.float32(rng.choice([rng.uniform(-2, 2), 0.0, -0.0])), np.int32(rng.integers(-30, 31))
+        if seed % 4 == 1:  # an np.float16 argument: the float32 it equals (docs: scalars are never 16-bit)
+            s = np.float16(s)
     else:
         x = rng.integers(-50, 51, size).astype(np.int32)
         wide = rng.random(size) < 0.2
@@ -499,7 +560,7 @@ def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
         return
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        want = module.ref(x, s, n, np.int32(o), np.int32(m))
+        want = module.ref(x, np.float32(s), n, np.int32(o), np.int32(m))
     launch(dev.to_device(x), out, s, int(n), o, m)
     got = out.copy_to_host()
     np.testing.assert_array_equal(got, want, err_msg=message)

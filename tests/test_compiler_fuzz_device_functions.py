@@ -139,7 +139,9 @@ class FunctionGen:
                 lines.append(f"{pad}else:")
                 lines += self.block(names, indent + 1, self.draw(st.integers(1, 2)), loop, in_function, buf)
             return lines
-        counter = self.fresh("k")
+        # (a `while` counter is `w...`, which no statement assigns: `k = ...` in the body, as a `for` counter may be
+        # assigned, made `while k < 3` loop forever in the Python reference -- random draws hung there)
+        counter = self.fresh("k" if kind == "for" else "w")
         if kind == "for":  # a constant count or one known only at run time (at most 3 trips)
             count = self.choice(["3", "np.int32(2)"] + [f"abs({self.expr(names, 1, buf)}) % np.int32(4)"] * 2)
             lines = [f"{pad}for {counter} in range({count}):"]

@@ -8,10 +8,13 @@ declared bus (scalar, vector, background; the receivers waiting first at times, 
 copies (`vcopys`), sparse pairs (`vpacknz`, `vspchk`, `vspfma`), stream-op chains (`vaddx` ..., typed or a
 collective's chain words, at times meeting a raw word), routes set from registers (`routr`) and a transfer along them, grid barriers (`gbar`, in one-wave launches), debug prints, `nop` (these in
 tests/test_fuzz_engine_strategies_ops.py), and now and then an instruction that fails on some PEs -- on
-blocks of up to 8 x 6 PEs over one or several waves, at times with the engine's size thresholds lowered so
-that these small blocks take the large groups' paths, on 2 or 3 threads -- run under every strategy of
-tests/test_engine_strategies.py (`STRATEGIES`), which must agree bit for bit on the outputs, the cycle count,
-every per-PE statistic and the printed lines, or raise the same error (type, message, PEs).
+blocks of up to 8 x 6 PEs over one or several waves (one launch in four 3 or 6 waves of one slot, most without
+routes or prints: `batched_waves` batches those), with the engine's size thresholds (tests/engine_thresholds.py)
+lowered at times, some or all of them at once, so that these small blocks take the large groups' paths, on 2 or 3
+threads -- run under every strategy of tests/test_engine_strategies.py (`STRATEGIES`) and the four flags it never
+turns off alone (`FUZZ_STRATEGIES`), which must agree bit for bit on the outputs, the cycle count, every per-PE
+statistic and the printed lines, or raise the same error (type, message, PEs). A second test draws every run on
+those large groups' paths (every threshold lowered, wide blocks in several waves, the statements they run first).
 
 The generator keeps each program well defined, so that a disagreement is a bug and not a race:
 - registers and SRAM words are typed (int32, float32, 16-bit float), and float NaNs reach integers only
@@ -29,9 +32,7 @@ comma-separated list, "2,3" by default) the engine's thread counts of the lowere
 """
 from __future__ import annotations
 
-import contextlib
 import os
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -39,17 +40,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
-from test_engine_strategies import run_every_strategy
+from test_engine_strategies import STRATEGIES, run_every_strategy
 from wafersim.isa.assembler import assemble
 from wafersim.isa.float_math import VECTOR_MATH
 from wafersim.sim.layout import Placement
+from wafersim.sim.strategy import Strategy
+from engine_thresholds import small_thresholds, thresholds
 from test_fuzz_engine_strategies_ops import DATA, KINDS, PAIRS, REGION, ExtraStatements
 
 EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "6"))
+WIDE_EXAMPLES = max(EXAMPLES // 2, 3)  # (`test_random_programs_on_the_large_groups_paths_...`)
 # the engine's thread counts the lowered-threshold runs draw from ("2,3" by default; "3" was the only one once)
 THREADS = tuple(int(t) for t in os.environ.get("WS_FUZZ_THREADS", "2,3").split(","))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+# tests/test_engine_strategies.py's strategies (every differential test runs them) and the four flags they never
+# turn off alone, which this fuzzer reaches (each only where its path runs: a group in the NumPy executor for
+# the half vectors, `vger` and `recva`: under the default strategy only with the thresholds lowered, so also each
+# against `Strategy(compiled=False)`, which runs every group there; a launch of 3+ waves without prints or routes
+# for `batched_waves`, which the compiled interpreter does not change).
+FOUR_FLAGS = ("batched_waves", "compiled_background", "compiled_descriptors", "compiled_half_vectors")
+FUZZ_STRATEGIES = (STRATEGIES[:-1] + [Strategy(**{flag: False}) for flag in FOUR_FLAGS]
+                   + [Strategy(compiled=False, **{flag: False}) for flag in FOUR_FLAGS[1:]] + STRATEGIES[-1:])
 
 # Registers: r1 tid.x, r2 tid.y, r3 this PE's output slot (bytes), r4 the input (bytes), r5 the PE's launch
 # index; values r6-r8 (int32), r9-r11 (float32); r12 conditions, r13-r15 addresses and lengths, r16-r19
@@ -85,8 +98,10 @@ BUSES = {"block_bus": "both", "row_bus": "x", "column_bus": "y"}  # which index 
 class Builder(ExtraStatements):
     """Draws a program's lines; `uniform` says whether every PE of a block runs the current line alike."""
 
-    def __init__(self, draw, fifo_depth: int, block: tuple[int, int], single_wave: bool = False):
+    def __init__(self, draw, fifo_depth: int, block: tuple[int, int], single_wave: bool = False,
+                 unrouted: bool = False, favoured: tuple = ()):
         self.draw, self.fifo_depth, self.block, self.single_wave = draw, fifo_depth, block, single_wave
+        self.unrouted, self.favoured = unrouted, favoured
         self.lines, self.labels, self.depth = [], 0, 0
         self.uniform, self.bus = True, draw(st.sampled_from(sorted(BUSES)))
 
@@ -123,6 +138,9 @@ class Builder(ExtraStatements):
         if self.uniform:
             choices += ["exchange", "exchange", "vexchange", "background", "routed", "barrier", "routr", "gbar",
                         "stream", "relay"]
+        choices += [c for c in self.favoured if c in choices] * 3
+        if self.unrouted:  # (no route declared: `batched_waves` refuses launches with routes or prints)
+            choices = [c for c in choices if c not in ("print", "routed", "routr")]
         getattr(self, "s_" + self.pick(choices))()
 
     def s_int(self) -> None:
@@ -411,11 +429,15 @@ class Builder(ExtraStatements):
 
 
 @st.composite
-def isa_programs(draw, fifo_depth: int, block: tuple[int, int], single_wave: bool = False):
+def isa_programs(draw, fifo_depth: int, block: tuple[int, int], single_wave: bool = False, unrouted: bool = False,
+                 favoured: tuple = ()):
     """(assembly text) of a random program; arguments: the output and the input buffers. `single_wave`: the
-    launch runs in one wave (a grid barrier is allowed)."""
-    b = Builder(draw, fifo_depth, block, single_wave)
-    b.emit(f".sram {DATA}", ".args 2", f".route {ROUTED} {b.bus}", '.string 1 "i"', '.string 2 "f: x"',
+    launch runs in one wave (a grid barrier is allowed); `unrouted`: no route, no routed transfer, no print (a
+    launch of several waves that `batched_waves` may batch); `favoured`: statements drawn first, once each, then
+    more often than the others."""
+    b = Builder(draw, fifo_depth, block, single_wave, unrouted, favoured)
+    b.emit(f".sram {DATA}", ".args 2", *([] if unrouted else [f".route {ROUTED} {b.bus}"]), '.string 1 "i"',
+           '.string 2 "f: x"',
            "sreg r1, tid.x", "sreg r2, tid.y", "sreg r6, bid.x", "sreg r7, bid.y",
            "sreg r8, gdim.x", "mul r7, r7, r8", "add r6, r6, r7", "sreg r7, bdim.x", "sreg r8, bdim.y",
            "mul r8, r7, r8", "mul r5, r6, r8", "mul r7, r2, r7", "add r5, r5, r7", "add r5, r5, r1",
@@ -425,6 +447,8 @@ def isa_programs(draw, fifo_depth: int, block: tuple[int, int], single_wave: boo
     for register in FLOATS:
         b.li(f"r{register}", draw(st.sampled_from(FLOAT_EDGES)))
     b.emit("itof r12, r5", f"fadd r{FLOATS[0]}, r{FLOATS[0]}, r12", f"add r{INTS[0]}, r{INTS[0]}, r5")
+    for name in favoured:  # (each once, in the block's uniform code, then the drawn statements)
+        getattr(b, "s_" + name)()
     b.statements(draw(st.integers(1, 8)))
     if draw(st.integers(0, 9)) == 0:
         b.failure()
@@ -473,11 +497,16 @@ def run_program(source: str, spec: ws.WaferSpec, grid, block, inputs: np.ndarray
 
 @st.composite
 def launches(draw):
-    """(spec, grid, block): blocks of up to 8 x 6 PEs, several waves at times."""
+    """(spec, grid, block): blocks of up to 8 x 6 PEs, several waves at times; in one launch in four, 3 or 6
+    waves of one slot each (blocks over half the wafer each way), which `batched_waves` batches."""
     spec = ws.WaferSpec(width=draw(st.integers(2, 8)), height=draw(st.integers(1, 6)),
                         fifo_depth=draw(st.integers(1, 4)),
                         link_words_per_cycle=draw(st.sampled_from([1, 1, 0.5, 0.75])),
                         hop_latency=draw(st.integers(1, 2)), channels=5)
+    if draw(st.integers(0, 3)) == 0:
+        block = (draw(st.integers(spec.width // 2 + 1, spec.width)),
+                 draw(st.integers(spec.height // 2 + 1, spec.height)))
+        return spec, (3, draw(st.integers(1, 2))), block
     block = (draw(st.integers(1, spec.width)), draw(st.integers(1, spec.height)))
     grid = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
     return spec, grid, block
@@ -490,76 +519,62 @@ def input_words(seed: int) -> np.ndarray:
     return np.concatenate([ints, floats])
 
 
-def small_thresholds() -> dict:
-    """(module, name) -> a value far below the engine's size thresholds, so that blocks of a few PEs take
-    the paths that otherwise only large groups take: the lockstep NumPy path instead of the interpreter, row
-    transfers, batched vector instructions, FIFO rows kept row by row, parts on threads, wave batches, queued
-    rank-1 updates split over threads; and the Python-side bounds that only large or long launches pass: the
-    lockstep bound's runs and its whole-window retries (`_BOUND_RUN`), dense groups' row transfers, the store
-    log's commits, the bandwidth ledger's and the route watch's settles, the sleepers' least cycle by runs, the
-    stream pump split by senders over threads, shrinking wake batches, blocked `vfma` and bulk copies."""
-    from wafersim.sim import (asleep, background, bandwidth, batching, compute, exchange, fabric, lanes,
-                              lockstep_rows, offwafer, parallel, racecheck_routes, rank1_queue, stream_pump,
-                              vector_batch)
-    from wafersim.sim.compiled import stepper
-
-    return {(stepper, "SMALL_GROUP"): 2, (stepper, "SMALL_REGION"): 2, (stepper, "FABRIC_GROUP"): 2,
-            (stepper, "WAKE_BATCH"): 2, (stepper, "ALONE_BELOW"): 2, (stepper, "CHUNK_LANES"): 2,
-            (stepper, "PARALLEL_MIN"): 4, (exchange, "BULK_MAX_LANES"): 2,
-            (background, "BULK_MAX_LANES"): 2, (vector_batch, "BATCH_LANES"): 8,
-            (vector_batch, "MIN_BLOCK_PES"): 2, (vector_batch, "BLOCK_BYTES"): 1, (fabric, "BLOCK_BYTES"): 0,
-            (parallel, "PARALLEL_LANES"): 2, (parallel, "ROW_TRANSFER_LANES"): 2, (batching, "FIRST_BATCH"): 2,
-            (rank1_queue, "PARALLEL_ELEMENTS"): 1, (rank1_queue, "FIRST_CAPACITY"): 1,
-            (lockstep_rows, "_BOUND_RUN"): 2, (exchange, "ROWS_MIN_LANES"): 2, (offwafer, "LOG_COMMIT_WORDS"): 4,
-            (bandwidth, "SETTLE_ENTRIES"): 4, (racecheck_routes, "SETTLE_AT"): 1, (asleep, "CHUNK"): 2,
-            (lanes, "STRIDED_LANES"): 2, (stream_pump, "PARALLEL_RECEIVERS"): 1, (stepper, "WAKE_WORDS"): 1,
-            (compute, "VFMA_BLOCK_BYTES"): 4, (offwafer, "TRANSPOSE_BLOCK"): 2, (offwafer, "LOAD_ROW_BYTES"): 1,
-            (lanes, "SPARSE_FRACTION"): 0.45}  # (a group short of a block's edge in complement form: lockstep)
+def lowered_thresholds(keys: list) -> st.SearchStrategy:
+    """Which of `small_thresholds()` a run lowers: none, every one (some large groups' paths need several at
+    once: `stream_rows` a dense lockstep group past `BULK_MAX_LANES` and `ROWS_MIN_LANES` outside the
+    interpreter's `SMALL_GROUP`, `vector_batch` `BATCH_LANES` and `MIN_BLOCK_PES`), or a random set."""
+    return st.sampled_from(["all", "none", "some"]).flatmap(
+        lambda which: st.just(set(keys)) if which == "all" else st.just(set()) if which == "none"
+        else st.sets(st.sampled_from(keys)))
 
 
-def _importers(module, name: str) -> list:
-    """`module` and the engine's modules that imported `name` from it (`from .lanes import SPARSE_FRACTION`),
-    so that a patched threshold is one value everywhere."""
-    import sys
-
-    value = getattr(module, name)
-    return [module] + [other for key, other in sorted(sys.modules.items())
-                       if key.startswith("wafersim.sim.") and other is not module and other is not None
-                       and getattr(other, name, None) is value and not isinstance(value, (bool, int))]
-
-
-@contextlib.contextmanager
-def thresholds(which: dict, threads: int = 3):
-    """The engine's thresholds set to `which` (some of `small_thresholds()`) and, when any is, `threads`
-    threads inside the block."""
-    from wafersim.sim import parallel
-
-    with contextlib.ExitStack() as stack:
-        for (module, name), value in which.items():
-            for holder in _importers(module, name):
-                stack.enter_context(mock.patch.object(holder, name, value))
-        if which:
-            stack.enter_context(parallel.threads(threads))
-        yield
+def check_drawn_program(data, setup, seed: int, lowered, favoured: tuple = (), routes: bool = True) -> None:
+    """A program drawn for the launch `setup` runs alike under every strategy of `FUZZ_STRATEGIES`, with the
+    thresholds `lowered(keys)` draws lowered (`favoured`: statements drawn first and more often; `routes`: a
+    launch of 3 or more waves may declare a route, and print, as one in four do, else none does)."""
+    spec, grid, block = setup
+    waves = Placement(spec, grid, block).waves
+    unrouted = waves >= 3 and (not routes or data.draw(st.integers(0, 3), label="unrouted") > 0)
+    source = data.draw(isa_programs(spec.fifo_depth, block, waves == 1, unrouted, favoured), label="source")
+    small = small_thresholds()
+    chosen = data.draw(lowered(list(small)), label="lowered")
+    threads = data.draw(st.sampled_from(THREADS), label="threads")
+    print_limit = data.draw(st.sampled_from([1000, 3]), label="print_limit")
+    inputs = input_words(seed)
+    with thresholds({key: small[key] for key in chosen}, threads):
+        try:
+            run_every_strategy(lambda: run_program(source, spec, grid, block, inputs, print_limit),
+                               FUZZ_STRATEGIES)
+        except ws.WaferError:
+            pass  # (every strategy raised it alike: `run_every_strategy` compares errors too)
 
 
 @FUZZ
 @given(data=st.data(), setup=launches(), seed=st.integers(0, 2**16))
 def test_random_isa_programs_are_identical_under_every_strategy(data, setup, seed):
-    spec, grid, block = setup
-    single_wave = Placement(spec, grid, block).waves == 1
-    source = data.draw(isa_programs(spec.fifo_depth, block, single_wave), label="source")
-    small = small_thresholds()
-    lowered = data.draw(st.sampled_from([[], list(small)]).flatmap(
-        lambda keys: st.sets(st.sampled_from(keys)) if keys else st.just(set())), label="lowered")
-    threads = data.draw(st.sampled_from(THREADS), label="threads")
-    print_limit = data.draw(st.sampled_from([1000, 3]), label="print_limit")
-    inputs = input_words(seed)
-    with thresholds({key: small[key] for key in lowered}, threads):
-        try:
-            run_every_strategy(lambda: run_program(source, spec, grid, block, inputs, print_limit))
-        except ws.WaferError:
-            pass  # (every strategy raised it alike: `run_every_strategy` compares errors too)
+    check_drawn_program(data, setup, seed, lowered_thresholds)
+
+
+@st.composite
+def wide_launches(draw):
+    """(spec, grid, block) of 3 or 6 waves of one slot each, blocks of 3 x 2 to 8 x 6 PEs over most of the wafer,
+    whole-cycle links (row transfers need whole cycle times), FIFOs mostly as deep as a whole vector transfer
+    (a row transfer moves every word at once)."""
+    spec = ws.WaferSpec(width=draw(st.integers(3, 8)), height=draw(st.integers(2, 6)),
+                        fifo_depth=draw(st.sampled_from([2, 8, 9])), hop_latency=draw(st.integers(1, 2)), channels=5)
+    block = (draw(st.integers(spec.width // 2 + 1, spec.width)), draw(st.integers(spec.height // 2 + 1, spec.height)))
+    return spec, (3, draw(st.integers(1, 2))), block
+
+
+@settings(FUZZ, max_examples=WIDE_EXAMPLES)
+@given(data=st.data(), setup=wide_launches(), seed=st.integers(0, 2**16))
+def test_random_programs_on_the_large_groups_paths_are_identical_under_every_strategy(data, setup, seed):
+    """The paths of large groups and of many waves that the draws above reach only now and then, every run: every
+    threshold lowered, blocks of most of the wafer in 3 or 6 waves, the statements they run drawn more often (row
+    transfers, `stream_rows`; batched vector ops, `vector_batch`; float16 vector ops, rank-1 updates and
+    background receives in the NumPy executor; wave batches, `batched_waves`)."""
+    check_drawn_program(data, setup, seed, lambda keys: st.just(set(keys)),
+                        favoured=("vexchange", "vector", "half", "vger", "background"), routes=False)
 
 
 def test_a_failure_naming_other_values_in_pes_run_apart_is_still_one_failure():

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
+from engine_thresholds import small_thresholds, thresholds
 from test_engine_strategies import run_every_strategy
 from wafersim.isa.assembler import assemble
 from wafersim.isa.opcodes import ACCEPT, RAMP
@@ -388,8 +389,6 @@ def test_a_stream_op_chain_after_raw_words_matches_numpy_under_every_strategy(lo
     words) on a FIFO that carried a raw word just before: every PE ends with its row's prefix sums, added left to
     right in float32, under every strategy, also with the engine's thresholds lowered (`small_thresholds`: the
     lockstep rows, row transfers, parts on threads)."""
-    from test_fuzz_engine_strategies import small_thresholds, thresholds
-
     width, height = 7, 3
     words = np.random.default_rng(5).standard_normal((height, width, 8)).astype(np.float32)
     expected = words.copy()

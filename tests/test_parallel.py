@@ -76,7 +76,7 @@ def test_parts_cover_each_lane_once_in_order(count, monkeypatch):
     with parallel.threads(count):
         for lanes, expected in lanes_of_every_form(rng, 60):
             parts = parallel.parts_of([lanes])
-            assert len(parts) == count
+            assert 2 <= len(parts) <= count and all(part.count for (part,) in parts)  # (one a thread, none empty)
             covered = np.concatenate([part.indices() for (part,) in parts])
             np.testing.assert_array_equal(covered, expected)
             assert sum(part.count for (part,) in parts) == lanes.count
@@ -286,3 +286,67 @@ def test_an_interrupt_while_waiting_for_the_parts_leaves_only_once_every_part_ha
         ended.clear()
         parallel.run(work, [(0,), (3,), (4,)])  # (the workers not reused are replaced)
     assert sorted(ended) == [0, 3, 4]
+
+
+def test_a_part_of_window_positions_without_lanes_is_left_out(monkeypatch):
+    """A group split over more threads than it has lanes between its gaps: the parts with no lane are left out
+    (the complement form of 2 PEs of a 3-PE window, in 3 parts, had an empty one), and a single part is no split."""
+    with parallel.threads(3):
+        parts = parallel.parts_of([Lanes(3, excl=np.array([2]))], 2)
+        assert [part.indices().tolist() for (part,) in parts] == [[0], [1]]
+        parts = parallel.parts_of([Lanes(9, mask=np.arange(9) % 8 == 0)], 2)  # (lanes 0 and 8: the middle is empty)
+        assert [part.indices().tolist() for (part,) in parts] == [[0], [8]]
+        assert parallel.parts_of([Lanes(9, mask=np.arange(9) < 2)], 2) is None  # (one part holds every lane)
+
+
+_SENDS_EAST_THEN_RECEIVES = """
+.args 1
+    sreg r1, tid.x
+    sreg r2, bid.x
+    muli r3, r2, 3
+    add r3, r3, r1          # the PE's launch index
+    li r6, -1
+    addi r7, r3, 100
+    hasnb r20, east
+    bz r20, sent
+    send east, 0, r7
+    send east, 0, r3
+sent:
+    hasnb r20, west
+    bz r20, received
+    recv r6, west, 0
+    recv r8, west, 0
+    add r6, r6, r8
+received:
+    arg r8, 0
+    shli r9, r3, 2
+    add r8, r8, r9
+    gst r6, r8, 0
+    halt
+"""
+
+
+def test_row_sends_of_a_group_with_an_excluded_pe_in_three_parts_match_python(monkeypatch):
+    """Found by the engine fuzzer (all thresholds lowered, 3 threads): a lockstep send of the 2 PEs of a 3-PE
+    block that have an east neighbour, in complement form (`lanes.SPARSE_FRACTION`) and cut into row-transfer
+    parts (`parallel.ROW_TRANSFER_LANES`), gave one part no lane, whose slot-time reduction raised a bare
+    ValueError under `Strategy(event_wakeup=False)`. Every strategy now gives each PE its west neighbour's two
+    words' sum, 3 blocks in 3 waves."""
+    from engine_thresholds import thresholds
+    from test_engine_strategies import run_every_strategy
+    from wafersim.isa.assembler import assemble
+    from wafersim.sim import lanes
+
+    program = assemble(_SENDS_EAST_THEN_RECEIVES, name="east")
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=5, height=1, fifo_depth=1))
+        out = dev.to_device(np.zeros(9, np.int32))
+        stats = dev.launch(program, (3, 1), (3, 1), [out])
+        return out.copy_to_host(), stats
+
+    with thresholds({(parallel, "ROW_TRANSFER_LANES"): 2, (lanes, "SPARSE_FRACTION"): 0.45}, threads=3):
+        out, _ = run_every_strategy(launch)
+    index = np.arange(9)
+    expected = np.where(index % 3 == 0, -1, (index - 1 + 100) + (index - 1))
+    np.testing.assert_array_equal(out, expected)

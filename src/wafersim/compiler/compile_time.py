@@ -15,7 +15,7 @@ from ..errors import did_you_mean
 from . import cuda_names
 from . import intrinsics as wsi
 from .int_folding import STATIC_INT_OPS, fold_typed_int, fold_typed_unary
-from .values import KERNEL_OBJECTS, NOT_STATIC, Tup, Unsupported, Val, fits_int32, to_float32
+from .values import KERNEL_OBJECTS, NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, fits_int32, to_float32
 
 #: The key under which `assigned_constant`'s cache keeps the parameters a function never assigns.
 _FIXED_PARAMETERS = " parameters"
@@ -211,6 +211,14 @@ class CompileTimeNames:
             raise Unsupported(f"unknown name {node.id!r}"
                               + did_you_mean(node.id, [*self.globals, *self.local_names(), *dir(builtins)]))
         if isinstance(node, ast.Attribute):
+            dimensions = self.array_dimensions(node.value)
+            if dimensions is not None and node.attr in ("size", "ndim"):
+                # a local array's size and any array's ndim are constants (docs/python-supported.md), so a shape
+                # too: `ws.local.array(a.size, a.dtype)`
+                if node.attr == "ndim":
+                    return len(dimensions)
+                if all(is_integer(n) for n in dimensions):
+                    return int(np.prod(dimensions))
             base = self.static(node.value)
             if base is NOT_STATIC or isinstance(base, (wsi.Dim,)):
                 return NOT_STATIC
@@ -288,6 +296,10 @@ class CompileTimeNames:
             return NOT_STATIC
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             base, index = self.static(node.value), self.static_tuple_index(node.slice)  # DIRECTIONS[0]
+            if isinstance(node.value, ast.Attribute) and node.value.attr == "shape":  # `a.shape[1]` of a local array
+                dimensions = self.array_dimensions(node.value.value)
+                if dimensions is not None and all(is_integer(n) for n in dimensions):
+                    base = tuple(int(n) for n in dimensions)
             if isinstance(base, tuple) and index is not None and -len(base) <= index < len(base):
                 return base[index]
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
@@ -295,6 +307,14 @@ class CompileTimeNames:
             if isinstance(base, tuple):
                 return base[self.tuple_slice(node.slice)]
         return NOT_STATIC
+
+    def array_dimensions(self, node: ast.expr) -> tuple | None:
+        """The dimensions of the array a name denotes: ints for a local array, the argument's registers for an
+        array argument (only their number is known when compiling); None for anything else."""
+        if not isinstance(node, ast.Name):
+            return None
+        value = self.lookup_or_none(node.id)
+        return value.shape if isinstance(value, (LocalArray, GlobalArray)) else None
 
     def is_tuple(self, node: ast.expr) -> bool:
         """Whether an expression denotes a tuple, seen without evaluating it: a tuple display, a tuple
@@ -363,6 +383,9 @@ class CompileTimeNames:
             if isinstance(target, ast.Name) and isinstance(self.lookup_or_none(target.id), Tup) \
                     and (self.defined is None or target.id in self.defined):
                 return len(self.lookup_or_none(target.id).items)
+            dimensions = self.array_dimensions(target) if target is not None else None
+            if dimensions is not None and is_integer(dimensions[0]):  # (a local array's first dimension)
+                return int(dimensions[0])
             return NOT_STATIC
         if func is abs:
             if len(operands) != 1 or not _static_int_or_bool(operands[0]):

@@ -99,14 +99,19 @@ def threads(count: int) -> Iterator[None]:
 
 def parts_of(lanes: Sequence[Lanes], minimum: int | None = None) -> list[list[Lanes]] | None:
     """Aligned groups (a sender group and its receivers, or one group) cut into one part per thread:
-    part i of each covers the same window positions. None when the group is smaller than `minimum` lanes
-    (default `PARALLEL_LANES`) or in index form."""
+    part i of each covers the same window positions; a part without lanes is left out. None when the group is
+    smaller than `minimum` lanes (default `PARALLEL_LANES`), in index form, or in fewer than two parts."""
     first = lanes[0]
     count = thread_count()
     if count < 2 or first.count < (PARALLEL_LANES if minimum is None else minimum) or first.idx is not None:
         return None
     bounds = np.linspace(0, first.n, count + 1).astype(np.int64)
-    return [[_window_part(group, int(lo), int(hi)) for group in lanes] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    parts = [[_window_part(group, int(lo), int(hi)) for group in lanes] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    # A part of window positions holding no lane of the group (a complement form's excluded PE, a mask's gap) has
+    # nothing to do, and the movers' reductions over its lanes take no empty group (`np.maximum.reduce` of
+    # nothing raised ValueError: the engine fuzzer, a 3-PE group split three ways)
+    parts = [part for part in parts if part[0].count]
+    return parts if len(parts) >= 2 else None
 
 
 def _window_part(lanes: Lanes, lo: int, hi: int) -> Lanes:
