@@ -36,13 +36,7 @@ def _chunk_least(lanes: Lanes, cycle: np.ndarray, chunks: np.ndarray, which: np.
     if lanes.idx is None and len(which) > WHOLE_CHUNKS and 4 * len(which) > len(chunks):
         # (many runs of a mask or all-but form, a quarter of them or more: one pass over the region, not a masked
         # gather per run; the row pipeline's ~750,000 sleepers, 185 runs, ~24 -> ~6 us a run, 4.5 -> 1.1 ms)
-        if lanes.mask is not None:
-            inside = lanes.mask
-        else:
-            inside = np.ones(n, dtype=bool)
-            if lanes.excl is not None:
-                inside[lanes.excl] = False
-        least = np.minimum.reduceat(np.where(inside, cycle, np.inf), np.arange(0, n, CHUNK))
+        least = np.minimum.reduceat(np.where(lanes.as_mask(), cycle, np.inf), np.arange(0, n, CHUNK))
         chunks[which] = least[which]
         return
     for k in which.tolist():

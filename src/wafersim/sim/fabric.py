@@ -15,6 +15,7 @@ import weakref
 
 import numpy as np
 
+from .hostmem import array_nbytes
 from .lanes import Lanes
 from .wordtypes import WordTags
 
@@ -48,7 +49,7 @@ def page_staggered_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     if shape[-1] * dtype.itemsize < _PAGE:  # (a small row: a column walk changes sets; a page more only costs memory)
         return np.zeros(shape, dtype=dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = array_nbytes(shape, dtype)
     raw = np.zeros(nbytes + _PAGE, dtype=np.uint8)
     start = (next(_blocks_made) * PAGE_STAGGER - raw.ctypes.data) % _PAGE
     return raw[start:start + nbytes].view(dtype).reshape(shape)

@@ -110,6 +110,11 @@ def reserve_heap(nbytes: int, background: bool = False) -> int:
     return _reserved
 
 
+def array_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """The bytes of an array of `shape` and `dtype` (a NumPy dtype), without making it."""
+    return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+
 #: Arrays at least this large are mapped fresh by `sparse_zeros`; smaller ones come from the heap as usual.
 SPARSE_ZEROS_MIN_BYTES = 4 << 20
 
@@ -128,7 +133,7 @@ def sparse_zeros(shape: tuple[int, ...], dtype, small: Callable[..., np.ndarray]
     Arrays below `SPARSE_ZEROS_MIN_BYTES` are `small(shape, dtype)` (`np.zeros`, or the compiled interpreter's
     `fabric.page_staggered_zeros`)."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = array_nbytes(shape, dtype)
     if nbytes < SPARSE_ZEROS_MIN_BYTES:
         return small(shape, dtype)
     try:
@@ -190,7 +195,7 @@ def line_aligned_zeros(shape: int | tuple[int, ...], dtype) -> np.ndarray:
     reference count of the array still counts them, `SparePool.keep`)."""
     dtype = np.dtype(dtype)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = array_nbytes(shape, dtype)
     held = bytearray(nbytes + CACHE_LINE)  # (zeroed)
     offset = -np.frombuffer(held, dtype=np.uint8, count=1).ctypes.data % CACHE_LINE
     return np.ndarray(shape, dtype=dtype, buffer=held, offset=offset)
@@ -221,7 +226,7 @@ def huge_page_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     if madvise is None or not hasattr(mmap, "MAP_PRIVATE"):
         return line_aligned_zeros(shape, dtype)
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = array_nbytes(shape, dtype)
     length = -(-max(nbytes, 1) // _HUGE_PAGE) * _HUGE_PAGE
     try:
         mapped = _HugePageMap(-1, length + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -272,7 +277,7 @@ class SparePool:
         huge pages cost it their faults and the kernel's compaction: gemv2d's first launch took 0.10-0.15 s of
         CPU against 0.09-0.10 s from the heap.)"""
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = array_nbytes(shape, dtype)
         huge = huge and HUGE_MIN_BYTES <= nbytes < self.min_bytes
         with self._lock:
             if huge:
