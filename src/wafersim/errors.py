@@ -253,12 +253,13 @@ def check_calls(cls: type, error: type[ArgumentTypeError], names: Sequence[str],
             setattr(cls, name, call_checked(method, error, hints))
 
 
-def check_module_calls(namespace: dict[str, Any], names: Sequence[str],
-                       hints: dict[str, dict[str, str]] | None = None) -> None:
-    """`call_checked` on the functions `names` of a module's (or package's) `namespace`, its `globals()`: the
-    public host functions a package re-exports, each with its own `hints` by name."""
-    for name in names:
-        namespace[name] = call_checked(namespace[name], hints=(hints or {}).get(name))
+def check_module_calls(namespace: dict[str, Any], hints: dict[str, dict[str, str]] | None = None) -> None:
+    """`call_checked` on every function a module (or package) exports, the functions named in its `__all__`, in its
+    `namespace` (its `globals()`): the public host functions a package re-exports, each with its own `hints` by
+    name. Classes and constants in `__all__` stay as they are."""
+    for name in namespace["__all__"]:
+        if inspect.isfunction(namespace[name]):
+            namespace[name] = call_checked(namespace[name], hints=(hints or {}).get(name))
 
 
 def _keyword_hint(function: Callable[..., Any], kwargs: dict, hints: dict[str, str]) -> str:
