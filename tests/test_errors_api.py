@@ -349,3 +349,25 @@ def test_did_you_mean_names_only_a_close_public_choice(word, choices, said):
     from wafersim.errors import did_you_mean
 
     assert did_you_mean(word, choices) == said
+
+
+@pytest.mark.parametrize("package", ["wafersim.kernels.ml", "wafersim.kernels.sparse", "wafersim.kernels.classic",
+                                     "wafersim.kernels.solvers"])
+def test_a_librarys_host_functions_are_checked_and_pickle_as_themselves(package):
+    """Every function a library package exports refuses an unknown keyword as an `ArgumentTypeError` (api.md; the
+    solvers' `stencil7` and bandwidth tests raised Python's bare TypeError). `check_module_calls` rebinds a package's
+    host functions to checked ones; pickle finds a function by its `__module__` and `__qualname__` (a
+    `multiprocessing` pool's or `ProcessPoolExecutor.map`'s task), which named the defining module, whose function is
+    the unchecked one: 'not the same object', a PicklingError (stop 54's user54; before it every one pickled). Each
+    comes back as the very function the package exports, still checked."""
+    import importlib
+    import inspect
+    import pickle
+
+    module = importlib.import_module(package)
+    functions = [getattr(module, name) for name in module.__all__ if inspect.isfunction(getattr(module, name))]
+    assert len(functions) >= 5
+    for function in functions:
+        assert pickle.loads(pickle.dumps(function)) is function
+        with pytest.raises(ws.ArgumentTypeError, match="unexpected keyword argument 'not_a_parameter'"):
+            pickle.loads(pickle.dumps(function))(not_a_parameter=1)

@@ -511,7 +511,35 @@ def _footprint(values: _Values, i: int, op: Op) -> list[tuple[int, int, int, int
         add(op.d, op.c, _WRITE)
     elif name == "gstv":
         add(op.b, op.c, _READ)
+    elif name == "vcopys":  # (a strided or column copy: each element where the strides and count are known)
+        strides, count = values.exact(op.b, i), values.exact(op.c, i)
+        if strides is not None and count is not None and strides[0] is None and count[0] is None:
+            packed = strides[1] & 0xFFFFFFFF
+            for base, step, how in ((op.a, _signed16(packed), _READ), (op.d, _signed16(packed >> 16), _WRITE)):
+                if abs(step) == 1 or count[1] == 1:  # (contiguous, as vcopy)
+                    add(base, None, how, imm=min(0, step * (count[1] - 1)), words=count[1])
+                elif step == 0:
+                    add(base, None, how, words=1)
+                else:
+                    for k in range(min(count[1], _STRIDED_WORDS)):
+                        add(base, None, how, imm=k * step, words=1)
+    elif name == "vpacknz":  # (the values read; the pairs written are as many as the nonzeros: not known)
+        add(op.b, op.c, _READ)
+    elif name in ("vspfma", "vspchk"):  # (the pairs read; y and x at the pairs' indices: not known)
+        count = values.exact(op.c, i)
+        if count is not None and count[0] is None:
+            add(op.a, None, _READ, words=2 * count[1])
     return found
+
+
+#: Elements of a strided copy (`vcopys`) the check looks at, from its first
+_STRIDED_WORDS = 4096
+
+
+def _signed16(bits: int) -> int:
+    """The low 16 bits of `bits` as a signed number (a stride of `vcopys`)."""
+    bits &= 0xFFFF
+    return bits - 0x10000 if bits & 0x8000 else bits
 
 
 def _check(fn: IRFunction, values: _Values, known: list, outstanding: int, i: int, op: Op) -> None:
