@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from conftest import compile_error, line_of
-from test_background_races import N, fill_and_send
-from wafersim.sim import strategy
+from test_background_races import N, assert_matches_numpy_under_every_strategy, fill_and_send, refused_at_its_line
 
 
 @ws.jit
@@ -110,23 +108,8 @@ def sparse_fma_of_pairs_arriving(out):
         out[0:N] = y[0:N]
 
 
-@ws.jit(boundscheck=False)
-def unchecked_sparse_fma_of_pairs_arriving(out):
-    """As `sparse_fma_of_pairs_arriving` without bounds checks: no `vspchk` reads the pairs first."""
-    p = ws.grid(1)
-    pairs = ws.local.array(2 * N, np.float32)
-    y = ws.local.array(N, np.float32)
-    v = ws.local.array(N, np.float32)
-    y[0:N] = 0.0
-    v[0:N] = 1.0
-    pairs[0:2 * N] = 0.0
-    if p == 0:
-        ws.send(ws.EAST, pairs[0:2 * N])
-    else:
-        ws.recv_async(ws.WEST, out=pairs[0:2 * N])
-        ws.sparse_fma(y[0:N], pairs[0:2 * N], v[0:N])  # refused
-        ws.recv_wait(ws.WEST)
-        out[0:N] = y[0:N]
+#: As `sparse_fma_of_pairs_arriving` without bounds checks: no `vspchk` reads the pairs first
+unchecked_sparse_fma_of_pairs_arriving = ws.jit(boundscheck=False)(sparse_fma_of_pairs_arriving.py_func)
 
 
 RACY = [(strided_read_of_the_slice, "reads buf[0] while", "receiving into buf[0:8]"),
@@ -136,13 +119,12 @@ RACY = [(strided_read_of_the_slice, "reads buf[0] while", "receiving into buf[0:
         (nonzeros_packed_from_the_slice, "reads buf[0:8] while", "receiving into buf[0:8]"),
         (sparse_fma_of_pairs_arriving, "reads pairs[0:16] while", "receiving into pairs[0:16]"),
         (unchecked_sparse_fma_of_pairs_arriving, "reads pairs[0:16] while", "receiving into pairs[0:16]")]
+RACY_IDS = [entry[0].py_func.__name__ for entry in RACY[:-1]] + ["unchecked_sparse_fma_of_pairs_arriving"]
 
 
-@pytest.mark.parametrize("kernel, reads, slice_", RACY, ids=[entry[0].py_func.__name__ for entry in RACY])
+@pytest.mark.parametrize("kernel, reads, slice_", RACY, ids=RACY_IDS)
 def test_strided_copies_and_sparse_intrinsics_on_a_moving_slice_are_refused_at_their_line(kernel, reads, slice_):
-    error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(N, np.float32), block=(2, 1))
-    assert reads in str(error) and slice_ in str(error), str(error)
-    assert error.line == line_of(kernel, "refused")
+    refused_at_its_line(kernel, reads, slice_)
 
 
 @ws.jit
@@ -208,11 +190,4 @@ def _sparse_expected() -> np.ndarray:
     (strided_copies_around_the_slice, (), np.array([3.0, 4.0, 5.0, 6.0, 2.0, 2.0, 2.0, 2.0], np.float32)),
     (sparse_fma_after_the_wait, (_sparse_pairs(),), _sparse_expected())])
 def test_copies_around_the_slice_and_sparse_ops_after_the_wait_compile_and_match_numpy(kernel, inputs, expected):
-    cycles = []
-    for forced in (strategy.FAST, strategy.REFERENCE):
-        with strategy.forced(forced):
-            dev = ws.Device(ws.WaferSpec(width=2, height=1))
-            out = dev.device_array(len(expected))
-            cycles.append(kernel[(1, 1), (2, 1)](out, *[dev.to_device(a) for a in inputs]).cycles)
-        np.testing.assert_array_equal(out.copy_to_host(), expected)
-    assert cycles[0] == cycles[1]
+    assert_matches_numpy_under_every_strategy(kernel, expected, *inputs)
