@@ -21,9 +21,9 @@ class Ahead(Generic[T]):
 
     def __init__(self, work: Callable[[], T]) -> None:
         self._result: T | None = None
-        # (a daemon: it only computes, and a process ending before its launch's send need not wait for it; a route
-        # file it stores is written by `trace_store`'s own thread, which a normal exit waits for)
-        self._thread = threading.Thread(target=self._run, args=(work,), name="wafersim-trace-ahead", daemon=True)
+        # (not a daemon: a process ending before its launch's send, a launch that failed, waits for the trace, some
+        # tens of ms, rather than end while the thread is inside Numba's or LLVM's code)
+        self._thread = threading.Thread(target=self._run, args=(work,), name="wafersim-trace-ahead")
         try:
             self._thread.start()
             self.started = True
