@@ -233,13 +233,10 @@ class CompiledMixin:
             return self.n > SMALL_REGION or _loading_pays()
         if self.compiled_fabric_pcs and pc in self.compiled_fabric_pcs:
             # A converged group of a small region, or a few PEs that can wake sleeping ones (a pipeline's
-            # next stage): the interpreter runs them, and those they wake, through their transfers; in a small
-            # region once loading Numba pays (a launch whose other paths load it pays nothing more).
-            if lanes.count > FABRIC_GROUP:
-                return False
-            # (in a larger region a NumPy visit is a pass over it: the interpreter takes those with PEs asleep at
-            # once, loading Numba if need be)
-            return self._sleeping_at_transfers() if self.n > FABRIC_GROUP else _loading_pays(FABRIC_RUNS)
+            # next stage): the interpreter runs them, and those they wake, through their transfers, once loading
+            # Numba pays (a launch whose other paths load it pays nothing more).
+            return (lanes.count <= FABRIC_GROUP and (self.n <= FABRIC_GROUP or self._sleeping_at_transfers())
+                    and _loading_pays(FABRIC_RUNS))
         if lanes.idx is not None and self.n > SMALL_REGION:
             # A few PEs of a large region: NumPy gathers and scatters their registers across wafer-wide rows at
             # every instruction. A stencil's block edges, which come back once per step after the block, stay
