@@ -1,13 +1,12 @@
 """Which groups `CompiledMixin._wants_compiled` sends to the interpreter: a few PEs of a large region that loop
-alone do (once loading Numba pays), and so do a small region's transfers, a stencil's block edges do not;
-either way results and cycles are those of the NumPy engine, and results those of NumPy; so does a mid-sized
-converged group with a loop ahead."""
+alone do (once loading Numba pays), a stencil's block edges do not; either way results and cycles are those of
+the NumPy engine, and results those of NumPy; so does a mid-sized converged group with a loop ahead."""
 from __future__ import annotations
 
 import numpy as np
 
 import wafersim as ws
-from wafersim.kernels import heat, reference, scan
+from wafersim.kernels import heat, reference
 from wafersim.sim.compiled import stepper
 from wafersim.sim.compiled.table import ProgramTable
 from wafersim.sim.lanes import Lanes
@@ -64,33 +63,6 @@ def test_a_few_pes_looping_alone_in_a_large_region_go_compiled_once_loading_numb
         numpy_engine = run(300)
     assert (long.cycles, long.instructions) == (numpy_engine.cycles, numpy_engine.instructions)
     np.testing.assert_array_equal(long.pe_instructions, numpy_engine.pe_instructions)
-
-
-def test_a_small_regions_transfers_go_compiled_once_loading_numba_pays(monkeypatch):
-    """A one-row scan (a chain of transfers in a region of up to `FABRIC_GROUP` PEs), in a process without Numba:
-    its transfer groups run in NumPy, each visit counting `FABRIC_RUNS` small runs, until the process has run
-    `SMALL_RUNS_BEFORE_LOADING`; then the interpreter runs the rest of the chain, in the same launch. Results
-    are np.cumsum's, cycles and counts the NumPy engine's, either way."""
-    values = np.random.default_rng(11).random((1, 48), dtype=F)
-    runs = record_compiled_runs(monkeypatch)
-    monkeypatch.setattr(stepper, "numba_loaded", lambda: False)  # (as in a process without Numba)
-    monkeypatch.setattr(stepper, "_small_runs", 0)
-    monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 10 ** 9)
-    out, in_numpy = scan.prefix_sum(values)
-    counted = stepper._small_runs
-    assert runs == [] and counted >= stepper.FABRIC_RUNS * values.size  # (a visit or more per PE)
-    np.testing.assert_array_equal(out, np.cumsum(values, axis=1))
-    monkeypatch.setattr(stepper, "_small_runs", 0)
-    monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", counted // 2)  # (passed halfway through the chain)
-    out, switched = scan.prefix_sum(values)
-    assert runs and all(region == values.size for region, _, _ in runs)
-    assert stepper._small_runs < counted  # (the chain's second half ran compiled, uncounted)
-    np.testing.assert_array_equal(out, np.cumsum(values, axis=1))
-    with forced(Strategy(compiled=False)):
-        _, numpy_engine = scan.prefix_sum(values)
-    for stats in (in_numpy, switched):
-        assert (stats.cycles, stats.instructions) == (numpy_engine.cycles, numpy_engine.instructions)
-        np.testing.assert_array_equal(stats.pe_instructions, numpy_engine.pe_instructions)
 
 
 def test_a_stencils_block_edges_stay_in_numpy(monkeypatch):

@@ -137,13 +137,6 @@ LOOP_BUDGET_PER_PE = 4096
 #: At a neighbour transfer, converged groups of up to this many PEs run compiled too (larger ones: one
 #: vectorised NumPy call moves all their words, and the interpreter would take in every sleeping lane).
 FABRIC_GROUP = 4096
-#: ...once loading Numba pays: until then, in a process that has not loaded it, each NumPy visit of such a group
-#: counts as this many small runs towards `SMALL_RUNS_BEFORE_LOADING`. Measured (process CPU, stop 55, the bench's
-#: one-row scan of 757 PEs, fresh processes): a visit takes some 40-45 us in NumPy (1,513 a launch, 0.058-0.067 s
-#: warm), and loading Numba and the interpreter made the first launch 0.28 s against 0.08-0.09 s in NumPy (a
-#: compiled launch: 0.002 s); at 4 a process loads it after some 5,000 visits (~0.2 s in NumPy, what loading
-#: costs), in its fourth such launch, as the rule for small groups does.
-FABRIC_RUNS = 4
 # Operations that keep a program's transfers on the NumPy path: background transfers share the FIFOs with
 # state the interpreter does not keep (`background`).
 _BACKGROUND_OPS = frozenset({"senda", "recva", "rwait", "swait"})
@@ -233,10 +226,8 @@ class CompiledMixin:
             return self.n > SMALL_REGION or _loading_pays()
         if self.compiled_fabric_pcs and pc in self.compiled_fabric_pcs:
             # A converged group of a small region, or a few PEs that can wake sleeping ones (a pipeline's
-            # next stage): the interpreter runs them, and those they wake, through their transfers, once loading
-            # Numba pays (a launch whose other paths load it pays nothing more).
-            return (lanes.count <= FABRIC_GROUP and (self.n <= FABRIC_GROUP or self._sleeping_at_transfers())
-                    and _loading_pays(FABRIC_RUNS))
+            # next stage): the interpreter runs them, and those they wake, through their transfers.
+            return lanes.count <= FABRIC_GROUP and (self.n <= FABRIC_GROUP or self._sleeping_at_transfers())
         if lanes.idx is not None and self.n > SMALL_REGION:
             # A few PEs of a large region: NumPy gathers and scatters their registers across wafer-wide rows at
             # every instruction. A stencil's block edges, which come back once per step after the block, stay
