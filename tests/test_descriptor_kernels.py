@@ -7,7 +7,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.sim import descriptor_kernels
-from wafersim.sim.descriptor_kernels import rank1_update_float32, rank1_updates_float32
+from wafersim.sim.descriptor_kernels import rank1_update_float32
 from wafersim.sim.strategy import Strategy, forced
 
 rng = np.random.default_rng(7)
