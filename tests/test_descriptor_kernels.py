@@ -188,12 +188,13 @@ def test_queued_rank1_updates_with_a_block_of_no_lanes_and_minority_runs_equal_n
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
 
 
-@pytest.mark.parametrize("m, n", [(2, 2), (2, 3), (3, 2), (6, 2), (2, 17), (16, 16)])
+@pytest.mark.parametrize("m, n", [(1, 1), (4, 1), (1, 6), (2, 2), (2, 3), (3, 2), (6, 2), (2, 17), (16, 16)])
 def test_queued_rank1_updates_whose_prefetches_look_past_the_last_rows_equal_numpy_bit_for_bit(m, n):
     """The dense pass prefetches destination rows `AHEAD_GROUPS` groups of 2 x 2 rows ahead (wrapping to the next
-    pair of rows, nothing past the last) and operand rows `AHEAD_ROWS` ahead, past the end of SRAM here (the
-    destination and the operands its last rows): tiles with fewer groups than that, a row of one group, an odd
-    row, SUMMA's 16 x 16; over two blocks, against the updates one by one in NumPy."""
+    pair of rows, nothing past the last; each block's first groups before its gather) and operand rows
+    `AHEAD_ROWS` ahead, past the end of SRAM here (the operands its last rows): tiles of no group (one row, rows
+    of one word), fewer groups than that, a row of one group, an odd row, SUMMA's 16 x 16; over two blocks,
+    against the updates one by one in NumPy."""
     updates, lanes = 5, descriptor_kernels.BLOCK + 40
     words = 2 * updates * max(m, n) + m * n
     sram = (rng.standard_normal((words, lanes)) * 1e3).astype(np.float32)

@@ -147,6 +147,8 @@ def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: n
         gaps = e  # (the PEs of the block that are no lanes: outside[gaps:e]; their operand words are zeros)
         while e < len(outside) and outside[e] < c1:
             e += 1
+        for g in range(AHEAD_GROUPS):  # (the block's first groups, as the groups before them would have)
+            _prefetch_rows(sram, d[0], 0, 2 * g, m, n, lo + c0, lo + c1)
         _gather_block(sram, x, x_segments, x_starts, lo, c0, c1, m, outside[gaps:e])
         _gather_block(sram, y, y_segments, y_starts, lo, c0, c1, n, outside[gaps:e])
         width = c1 - c0
@@ -180,7 +182,9 @@ def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: n
 def _prefetch_rows(sram: np.ndarray, dest: int, i: int, j: int, m: int, n: int, first: int, end: int) -> None:
     """Start loading the PEs first .. end - 1 of destination rows (i, j), (i, j + 1), (i + 1, j), (i + 1, j + 1)
     of `rank1_updates_float32`'s dense pass (j past the last group of rows i, i + 1: those of the rows after);
-    nothing past the last group of the block."""
+    nothing past the last group of the block, nor where rows hold fewer than two (no groups: none to wrap to)."""
+    if n < 2:
+        return
     while j + 2 > n and i + 2 <= m:
         j -= n - n % 2
         i += 2
