@@ -48,3 +48,53 @@ def test_the_atomics_hint_names_array_collectives_that_exist():
 def test_hint_text():
     assert cuda_names.hint("atomic").startswith(" (there are no atomic operations")
     assert cuda_names.hint("no_such_name") == ""
+
+
+def test_numba_cuda_names_have_their_ws_counterparts():
+    from numba import cuda
+
+    for name, written in cuda_names.NUMBA_CUDA_SAME.items():
+        assert hasattr(cuda, name), name
+        obj = ws
+        for part in re.match(r"ws\.([\w.]+)", written).group(1).split("."):
+            obj = getattr(obj, part)  # AttributeError: the message names something that does not exist
+
+
+def _numba_port_error(kernel) -> ws.CompileError:
+    import numpy as np
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    try:
+        kernel.compile_for(dev.device_array(4, np.float32))
+    except ws.CompileError as err:
+        return err
+    raise AssertionError("a kernel reading numba.cuda compiled")
+
+
+def test_a_kernel_ported_from_numba_is_told_the_ws_name():
+    """A port that changed only the decorator once got "'grid' cannot be called in a kernel", and for
+    `cuda.threadIdx.x` "expected a number here, got <property object ...>" at the line that used the value."""
+    from numba import cuda
+
+    @ws.jit
+    def uses_grid(out):
+        i = cuda.grid(1)
+        out[i] = 1.0
+
+    @ws.jit
+    def uses_thread_index(out):
+        i = cuda.threadIdx.x
+        out[i] = 1.0
+
+    @ws.jit
+    def uses_atomics(out):
+        cuda.atomic.add(out, 0, 1.0)
+
+    err = _numba_port_error(uses_grid)
+    assert "cuda.grid is numba.cuda's" in str(err) and "write ws.grid(1) / ws.grid(2)" in str(err)
+    err = _numba_port_error(uses_thread_index)
+    assert "write ws.threadIdx" in str(err) and "property" not in str(err)
+    assert "i = cuda.threadIdx.x" in str(err)  # the line that reads it, not the one using the value
+    err = _numba_port_error(uses_atomics)
+    assert "no counterpart" in str(err) and cuda_names.HINTS["atomic"] in str(err)
+    assert cuda_names.is_numba_cuda(cuda) and not cuda_names.is_numba_cuda(ws)

@@ -6,6 +6,8 @@ no atomic operations, and PEs run no warps (every PE has its own program counter
 """
 from __future__ import annotations
 
+import types
+
 _REDUCE = ("there are no atomic operations (a PE's SRAM is its own, and global memory has none): give each PE its partial result and combine them "
            "with messages, as the library's device functions reduce_to_corner(v, op) / allreduce(v, op) do "
            "(`from wafersim.kernels.reduce import allreduce`, docs/kernels.md); for many counters (a histogram), "
@@ -58,3 +60,30 @@ def hint(attribute: str) -> str:
     """The hint for a missing `wafersim` attribute ("" when it is not a CUDA name we know)."""
     found = HINTS.get(attribute)
     return f" ({found})" if found else ""
+
+
+#: numba.cuda's device names whose wafersim counterpart is used the same way -> what to write.
+NUMBA_CUDA_SAME: dict[str, str] = {
+    "grid": "ws.grid(1) / ws.grid(2)", "gridsize": "ws.gridsize(1) / ws.gridsize(2)",
+    "threadIdx": "ws.threadIdx", "blockIdx": "ws.blockIdx", "blockDim": "ws.blockDim", "gridDim": "ws.gridDim",
+    "syncthreads": "ws.syncthreads()", "local": "ws.local.array(shape, dtype)", "cg": "ws.cg.this_grid().sync()",
+    "fma": "ws.fma(a, b, c)",
+}
+
+
+def is_numba_cuda(module: object) -> bool:
+    """Whether a kernel's global is Numba's CUDA module (`from numba import cuda`) or one of its submodules."""
+    name = getattr(module, "__name__", None) if isinstance(module, types.ModuleType) else None
+    return isinstance(name, str) and (name == "numba.cuda" or name.startswith("numba.cuda."))
+
+
+def numba_cuda_message(attribute: str) -> str:
+    """The error for `cuda.<attribute>` in a @ws.jit kernel: the `ws.` name to write, or why there is none."""
+    same = NUMBA_CUDA_SAME.get(attribute)
+    if same:
+        return (f"cuda.{attribute} is numba.cuda's, which a @ws.jit kernel does not read: write {same} "
+                f"(wafersim's device API takes numba.cuda's names under `ws.`: docs/programming-model.md)")
+    found = HINTS.get(attribute)
+    return (f"cuda.{attribute} is numba.cuda's, which a @ws.jit kernel does not read"
+            + (f", and wafersim has no counterpart: {found}" if found else
+               ": the kernel API is wafersim's (`ws.`), listed in docs/api.md"))
