@@ -531,7 +531,10 @@ class Kernel:
 
     def __getitem__(self, config) -> "ConfiguredKernel":
         if not isinstance(config, tuple) or len(config) not in (2, 3):
-            raise LaunchError("launch configuration must be [grid, block] or [grid, block, stream]")
+            shared = (": a fourth item, Numba's dynamic shared memory in bytes, has no counterpart (a block has no "
+                      "shared memory: each PE has its own SRAM, ws.local.array, and PEs exchange messages)"
+                      if isinstance(config, tuple) and len(config) == 4 else "")
+            raise LaunchError(f"launch configuration must be [grid, block] or [grid, block, stream]{shared}")
         return ConfiguredKernel(self, *config)
 
     def launch(self, device: Device, grid, block, args: Sequence[Any], stream=None, **options) -> LaunchStats:
