@@ -319,6 +319,15 @@ class Device:
         self._array_layouts[pointer.serial] = (shape, dtype)
         return DeviceArray(self, shape, dtype, pointer)
 
+    @serialized
+    def device_array_like(self, ary: Any, stream: Stream | None = None) -> DeviceArray:
+        """A new zero-filled device array of the shape and dtype of `ary`, a NumPy or device array (Numba's
+        `cuda.device_array_like`)."""
+        if not (hasattr(ary, "shape") and hasattr(ary, "dtype")):
+            raise ArgumentTypeError(f"device_array_like: ary must be a NumPy or device array, got "
+                                    f"{type(ary).__name__} (np.asarray(ary) first)")
+        return self.device_array(ary.shape, ary.dtype, stream=stream)
+
     # ------------------------------------------------------------------ streams and events
     @serialized
     def stream(self) -> Stream:
