@@ -98,3 +98,30 @@ def test_a_kernel_ported_from_numba_is_told_the_ws_name():
     err = _numba_port_error(uses_atomics)
     assert "no counterpart" in str(err) and cuda_names.HINTS["atomic"] in str(err)
     assert cuda_names.is_numba_cuda(cuda) and not cuda_names.is_numba_cuda(ws)
+
+
+def test_a_numba_device_function_called_in_a_kernel_is_told_to_use_ws_jit():
+    """A port that kept its `@cuda.jit(device=True)` helper got only "'helper' cannot be called in a kernel"."""
+    import numba
+    from numba import cuda
+
+    @cuda.jit(device=True)
+    def cuda_helper(a):
+        return a + 1.0
+
+    @numba.njit
+    def njit_helper(a):
+        return a + 1.0
+
+    @ws.jit
+    def calls_cuda_helper(out):
+        out[0] = cuda_helper(1.0)
+
+    @ws.jit
+    def calls_njit_helper(out):
+        out[0] = njit_helper(1.0)
+
+    for kernel in (calls_cuda_helper, calls_njit_helper):
+        err = _numba_port_error(kernel)
+        assert cuda_names.NUMBA_FUNCTION in str(err) and "cannot be called in a kernel" in str(err)
+    assert not cuda_names.is_numba_function(len) and not cuda_names.is_numba_function(calls_cuda_helper)

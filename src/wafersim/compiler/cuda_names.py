@@ -87,3 +87,15 @@ def numba_cuda_message(attribute: str) -> str:
     return (f"cuda.{attribute} is numba.cuda's, which a @ws.jit kernel does not read"
             + (f", and wafersim has no counterpart: {found}" if found else
                ": the kernel API is wafersim's (`ws.`), listed in docs/api.md"))
+
+
+#: What to write for a Numba function called in a kernel (`@cuda.jit(device=True)`, `@numba.njit`).
+NUMBA_FUNCTION = ("a Numba function (@cuda.jit(device=True), @numba.njit): decorate it with @ws.jit instead, "
+                  "which makes it a device function, inlined where it is called")
+
+
+def is_numba_function(callee: object) -> bool:
+    """Whether a kernel calls a Numba dispatcher (a `@cuda.jit` device function or an `@numba.njit` function),
+    which a port may keep from its Numba code."""
+    module = type(callee).__module__ or ""
+    return module.startswith("numba.") and callable(getattr(callee, "py_func", None))
