@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 import wafersim as ws
 import wafersim.kernels.reduce as reduce
 from wafersim.compiler import cuda_names
@@ -125,3 +127,23 @@ def test_a_numba_device_function_called_in_a_kernel_is_told_to_use_ws_jit():
         err = _numba_port_error(kernel)
         assert cuda_names.NUMBA_FUNCTION in str(err) and "cannot be called in a kernel" in str(err)
     assert not cuda_names.is_numba_function(len) and not cuda_names.is_numba_function(calls_cuda_helper)
+
+
+def test_numbas_jit_options_are_refused_saying_what_wafersim_does_instead():
+    """`@ws.jit(device=True)`, Numba's usual spelling of a device function, was a bare TypeError ("jit() got an
+    unexpected keyword argument 'device'"), not a WaferError; so were fastmath=, cache=, debug=, ..."""
+    for name, text in cuda_names.NUMBA_JIT_OPTIONS.items():
+        with pytest.raises(ws.ArgumentTypeError) as info:
+            ws.jit(**{name: True})
+        assert f"{name}=: {text}" in str(info.value) and isinstance(info.value, TypeError)
+        for doc in re.findall(r"docs/([\w-]+\.md)", text):
+            assert (DOCS / doc).is_file(), doc
+    with pytest.raises(ws.ArgumentTypeError, match=r"boundcheck=: unknown, did you mean 'boundscheck'\?"):
+        ws.jit(boundcheck=False)
+    with pytest.raises(ws.ArgumentTypeError, match=r"takes no Numba type signature \('void\(float32\[:\]\)'\)"):
+        ws.jit("void(float32[:])")
+    assert isinstance(ws.jit(boundscheck=False)(plain_kernel), type(ws.jit(plain_kernel)))
+
+
+def plain_kernel(out):
+    out[0] = 1.0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import types
 
+from ..errors import did_you_mean
+
 _REDUCE = ("there are no atomic operations (a PE's SRAM is its own, and global memory has none): give each PE its partial result and combine them "
            "with messages, as the library's device functions reduce_to_corner(v, op) / allreduce(v, op) do "
            "(`from wafersim.kernels.reduce import allreduce`, docs/kernels.md); for many counters (a histogram), "
@@ -99,3 +101,27 @@ def is_numba_function(callee: object) -> bool:
     which a port may keep from its Numba code."""
     module = type(callee).__module__ or ""
     return module.startswith("numba.") and callable(getattr(callee, "py_func", None))
+
+
+#: Numba's `cuda.jit` options a port may pass to `@ws.jit` -> what wafersim does instead.
+NUMBA_JIT_OPTIONS: dict[str, str] = {
+    "device": ("a @ws.jit function is a device function where a kernel calls it (inlined there) and a kernel "
+               "where it is launched: drop device=True"),
+    "inline": "a device function is always inlined where a kernel calls it",
+    "fastmath": "there is no fast-math mode: float32 arithmetic is IEEE, as written (docs/python-supported.md)",
+    "cache": "compiled kernels are cached on disk already (WAFERSIM_KERNEL_CACHE, docs/compiler.md)",
+    "debug": ("errors always name the PE and the source line; ws.debug(kernel[grid, block], *args) stops at "
+              "lines (docs/debugging.md)"),
+    "lineinfo": "errors, traces and the debugger always carry source lines",
+    "opt": "the compiler's passes always run (kernel.inspect_ir(after=name) shows each: docs/compiler.md)",
+    "link": "a kernel is compiled from its Python source alone: there is nothing to link",
+    "max_registers": "the compiler allocates a PE's registers itself (WaferSpec.registers)",
+}
+
+
+def jit_options_message(options: dict) -> str:
+    """The error for options `@ws.jit` does not take: what to do about each (Numba's), or the ones it takes."""
+    parts = [f"{name}=: {NUMBA_JIT_OPTIONS[name]}" if name in NUMBA_JIT_OPTIONS else
+             f"{name}=: unknown" + did_you_mean(name, ["boundscheck"]).replace(";", ",")
+             for name in options]
+    return "@ws.jit takes only boundscheck= (True or False): " + "; ".join(parts)
