@@ -147,3 +147,16 @@ def test_numbas_jit_options_are_refused_saying_what_wafersim_does_instead():
 
 def plain_kernel(out):
     out[0] = 1.0
+
+
+def test_a_local_array_of_a_numba_dtype_is_told_the_numpy_one():
+    import numba
+
+    @ws.jit
+    def numba_dtype(out):
+        t = ws.local.array(4, numba.float32)
+        t[0] = 1.0
+        out[0] = t[0]
+
+    err = _numba_port_error(numba_dtype)
+    assert "(numba.float32 is Numba's type: write np.float32)" in str(err)
