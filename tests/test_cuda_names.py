@@ -160,3 +160,19 @@ def test_a_local_array_of_a_numba_dtype_is_told_the_numpy_one():
 
     err = _numba_port_error(numba_dtype)
     assert "(numba.float32 is Numba's type: write np.float32)" in str(err)
+
+
+def test_host_side_numba_names_are_missing_and_the_attribute_error_says_what_to_write():
+    """`ws.pinned_array(n)` (a CUDA streams course's page-locked buffer) was a bare "no attribute"."""
+    assert not [name for name in cuda_names.HOST_HINTS if hasattr(ws, name)]
+    for name, text in cuda_names.HOST_HINTS.items():
+        with pytest.raises(AttributeError) as info:
+            getattr(ws, name)
+        assert str(info.value) == f"module 'wafersim' has no attribute {name!r} ({text})"
+        assert info.value.name == name and info.value.obj is ws  # (Python's "Did you mean" reads these)
+        for dotted in re.findall(r"\bws\.([A-Za-z_][\w.]*[A-Za-z_])", text):
+            assert hasattr(ws, dotted.split(".")[0]), dotted
+    with pytest.raises(AttributeError, match=r"no attribute 'atomic' \(there are no atomic operations"):
+        ws.atomic
+    with pytest.raises(AttributeError, match=r"^module 'wafersim' has no attribute 'no_such_name'$"):
+        ws.no_such_name

@@ -46,3 +46,13 @@ __all__ = [
     "outer_add", "recv_async", "recv_wait", "send_async", "send_wait", "add_stream", "max_stream", "min_stream",
 ]
 __all__ += ["ChainWordError", "WordTypeError", "constant", *sorted(_MATH_ALIASES)]
+
+
+def __getattr__(name: str):
+    """A missing attribute, as Python's: an `AttributeError`, saying what to write instead for the CUDA and Numba
+    names a port reaches for (`ws.pinned_array`, `ws.atomic`, ...)."""
+    import sys
+    from .compiler import cuda_names
+
+    raise AttributeError(f"module 'wafersim' has no attribute {name!r}{cuda_names.module_hint(name)}",
+                         name=name, obj=sys.modules[__name__])  # (name, obj: Python's "Did you mean" for typos)

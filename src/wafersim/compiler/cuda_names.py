@@ -125,3 +125,25 @@ def jit_options_message(options: dict) -> str:
              f"{name}=: unknown" + did_you_mean(name, ["boundscheck"]).replace(";", ",")
              for name in options]
     return "@ws.jit takes only boundscheck= (True or False): " + "; ".join(parts)
+
+
+_NO_PINNING = ("host memory needs no pinning or mapping: copies take any NumPy array, on any stream "
+               "(dev.to_device(host, stream=s), d.copy_to_host(host, stream=s)), and there is no unified memory: "
+               "copy explicitly")
+_NO_DETECTION = ("the device is simulated: ws.Device(spec) makes one (ws.Device('dev'), 'wse2', 'wse3' or a "
+                 "ws.WaferSpec), and ws.select_device(dev) makes it current; there is nothing to detect")
+#: Host-side names of numba.cuda with no counterpart in `wafersim` -> what to write instead.
+HOST_HINTS: dict[str, str] = {
+    "pinned_array": _NO_PINNING, "pinned": _NO_PINNING, "mapped_array": _NO_PINNING,
+    "managed_array": _NO_PINNING, "mapped": _NO_PINNING,
+    "is_available": _NO_DETECTION, "detect": _NO_DETECTION, "gpus": _NO_DETECTION, "list_devices": _NO_DETECTION,
+    "current_context": ("there is no context: ws.init() does a context's once-only start-up work, and a Device's "
+                        "memory is freed with it"),
+    "close": "there is no context to close: a Device's memory is freed when the Device is gone",
+}
+
+
+def module_hint(attribute: str) -> str:
+    """The hint for a missing `wafersim` attribute, host-side or kernel-side ("" when it is no CUDA name)."""
+    found = HOST_HINTS.get(attribute)
+    return f" ({found})" if found else hint(attribute)
