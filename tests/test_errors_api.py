@@ -378,16 +378,15 @@ def test_every_exported_function_refuses_an_unknown_keyword_as_a_wafer_error(pac
     """Every function `ws`, the cluster, training and collectives layers export answers a call that does not fit with
     a `WaferError` (`ws.assemble`, `ws.disassemble`, `ws.resume_launch`, `ws.debug`, `cluster.split`,
     `tree_seconds`, `ray_available`, `train.default_device`, `synthetic_classification`, `wsc.tree_rounds` and
-    `tree_channels` raised Python's bare TypeError: review55's list), and still pickles as itself. `ws.jit` is
-    left to its own tests (its Numba options get their own messages); the math aliases are C builtins of `math`,
-    for kernels."""
+    `tree_channels` raised Python's bare TypeError: review55's list; `ws.jit`'s Numba options have their own
+    messages, user55), and still pickles as itself. The math aliases are C builtins of `math`, for kernels."""
     import importlib
     import inspect
     import pickle
 
     module = importlib.import_module(package)
     functions = [getattr(module, name) for name in module.__all__
-                 if inspect.isfunction(getattr(module, name)) and name != "jit"]
+                 if inspect.isfunction(getattr(module, name))]
     assert len(functions) >= 2
     for function in functions:
         assert pickle.loads(pickle.dumps(function)) is function
