@@ -191,3 +191,53 @@ def _sparse_expected() -> np.ndarray:
     (sparse_fma_after_the_wait, (_sparse_pairs(),), _sparse_expected())])
 def test_copies_around_the_slice_and_sparse_ops_after_the_wait_compile_and_match_numpy(kernel, inputs, expected):
     assert_matches_numpy_under_every_strategy(kernel, expected, *inputs)
+
+
+#: Words of the long strided copies below: more elements (4200) than the check looks at one by one (4096)
+LONG = 8402
+
+
+@ws.jit
+def long_strided_copy_reaching_the_slice(out):
+    p = ws.grid(1)
+    buf = ws.local.array(LONG, np.float32)
+    if p == 0:
+        fill_and_send(buf, p)
+    else:
+        ws.recv_async(ws.WEST, out=buf[8200:8208])
+        buf[0:8400:2] = buf[1:8401:2]  # refused
+        ws.recv_wait(ws.WEST)
+        out[0:N] = buf[8200:8208]
+
+
+@ws.jit
+def long_strided_copy_short_of_the_slice(out):
+    """buf[8400:8402] arrives while the copy reads the odd words up to buf[8399] and writes the even ones up to
+    buf[8398]: its elements past the 4096th do not reach the slice."""
+    p = ws.grid(1)
+    buf = ws.local.array(LONG, np.float32)
+    col = ws.local.array(2, np.float32)
+    if p == 0:
+        col[0] = 1.0
+        col[1] = 2.0
+        ws.send(ws.EAST, col[0:2])
+    else:
+        buf[0:LONG] = 1.0
+        buf[8399] = 5.0
+        ws.recv_async(ws.WEST, out=buf[8400:8402])
+        buf[0:8400:2] = buf[1:8401:2]
+        ws.recv_wait(ws.WEST)
+        out[0:2] = buf[8400:8402]
+        out[2] = buf[8398]
+        out[3] = buf[8396]
+
+
+def test_a_strided_copy_longer_than_the_words_checked_one_by_one_is_refused_where_its_tail_meets_the_slice():
+    """A strided copy of more elements than `background_footprints._STRIDED_WORDS` whose later elements (the
+    4101st writes buf[8200]) land in a slice being received: refused (it compiled, and raced on hardware)."""
+    refused_at_its_line(long_strided_copy_reaching_the_slice, "buf[", "receiving into buf[8200:8208]")
+
+
+def test_a_long_strided_copy_whose_tail_stops_short_of_the_slice_compiles_and_matches_numpy():
+    assert_matches_numpy_under_every_strategy(long_strided_copy_short_of_the_slice,
+                                              np.array([1, 2, 5, 1, 0, 0, 0, 0], np.float32))

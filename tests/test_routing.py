@@ -276,3 +276,86 @@ def test_a_trace_begun_ahead_serves_only_the_senders_and_masks_it_was_made_for(b
     expected = routing.trace(region, changed.masks[0], changed.ramp_latency, 0, root, True, changed.compiled_trace)
     assert_same_deliveries(changed.deliveries(0, root), expected)
     assert expected.messages and len(changed._ahead) == 1
+
+
+def bus_root_tables(bus_tables, **ahead) -> tuple[routing.RouteTables, np.ndarray]:
+    """New tables of `bus_tables`' row bus (channel 0) with its first sender's trace begun ahead, and that sender."""
+    region = bus_tables.region
+    bx, by = region.placement.block
+    tiled = bus_tables.masks[0]
+    block = tiled.reshape(len(tiled), region.height, region.width)[:, :by, :bx].copy()
+    root = np.flatnonzero(tiled[routing.RAMP] != 0)[:1]
+    return routing.RouteTables(region, bus_tables.ramp_latency, {0: (block, True)}, ahead={0: root}), root
+
+
+def test_a_trace_ahead_that_raises_is_made_again_by_the_send(bus_tables, monkeypatch):
+    """A trace that fails on the thread of `trace_ahead` (here: `trace` raising there only) is made by the launch's
+    thread when its send comes, equal to `trace`; the thread's error is not raised, and nothing waits forever."""
+    import threading
+
+    monkeypatch.setattr(routing, "AHEAD_ENTRIES", 1)
+    monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())
+    original = routing.trace
+
+    def failing_on_the_thread(*args):
+        if threading.current_thread().name == "wafersim-trace-ahead":
+            raise MemoryError("the thread's trace failed")
+        return original(*args)
+    monkeypatch.setattr(routing, "trace", failing_on_the_thread)
+    tables, root = bus_root_tables(bus_tables)
+    assert len(tables._ahead) == 1
+    got = tables.deliveries(0, root)
+    assert not tables._ahead
+    expected = original(tables.region, tables.masks[0], tables.ramp_latency, 0, root, True, tables.compiled_trace)
+    assert_same_deliveries(got, expected)
+    for array, wanted in zip(got.one_source(0), expected.one_source(0)):
+        np.testing.assert_array_equal(array, wanted)
+
+
+def _deliveries_in_a_forked_child(tables: routing.RouteTables, root: np.ndarray, connection) -> None:
+    got = tables.deliveries(0, root)
+    connection.send({name: getattr(got, name) for name in routing._ARRAYS})
+    connection.close()
+
+
+def test_a_trace_still_running_at_a_fork_is_made_again_in_the_child(bus_tables, monkeypatch):
+    """A process forked while a trace ahead still runs (its thread is not in the child): the child's send traces
+    for itself, equal to `trace`, rather than wait for a thread that will never end, or take no trace; the parent's
+    send still takes its thread's trace."""
+    import multiprocessing
+    import threading
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork here")
+    monkeypatch.setattr(routing, "AHEAD_ENTRIES", 1)
+    monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())
+    original = routing.trace
+    started, release = threading.Event(), threading.Event()
+
+    def held_on_the_thread(*args):
+        if threading.current_thread().name == "wafersim-trace-ahead":
+            started.set()
+            release.wait(60)
+        return original(*args)
+    monkeypatch.setattr(routing, "trace", held_on_the_thread)
+    tables, root = bus_root_tables(bus_tables)
+    assert started.wait(60)
+    expected = original(tables.region, tables.masks[0], tables.ramp_latency, 0, root, True, tables.compiled_trace)
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    child = context.Process(target=_deliveries_in_a_forked_child, args=(tables, root, sending))
+    child.start()
+    try:
+        assert receiving.poll(120), "the forked child's send did not finish"
+        from_child = receiving.recv()
+    finally:
+        release.set()
+        child.join(60)
+        if child.is_alive():  # (a child waiting for the parent's thread: ended, not left behind)
+            child.kill()
+            child.join()
+    assert child.exitcode == 0
+    for name in routing._ARRAYS:
+        np.testing.assert_array_equal(from_child[name], getattr(expected, name), err_msg=name)
+    assert_same_deliveries(tables.deliveries(0, root), expected)
+    assert not tables._ahead

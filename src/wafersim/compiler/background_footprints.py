@@ -86,6 +86,9 @@ def footprint(values: Values, i: int, op: Op) -> list[tuple[int, int, int, int]]
                 else:
                     for k in range(min(count[1], _STRIDED_WORDS)):
                         add(base, None, how, imm=k * step, words=1)
+                    if count[1] > _STRIDED_WORDS:  # (the rest as the words from its first to its last element)
+                        add(base, None, how, imm=min(_STRIDED_WORDS * step, (count[1] - 1) * step),
+                            words=abs(step) * (count[1] - 1 - _STRIDED_WORDS) + 1)
     elif name == "vpacknz":  # (the values read; the pairs written are as many as the nonzeros: not known)
         add(op.b, op.c, _READ)
     elif name in ("vspfma", "vspchk"):  # (the pairs read; y and x at the pairs' indices: not known)
@@ -95,7 +98,8 @@ def footprint(values: Values, i: int, op: Op) -> list[tuple[int, int, int, int]]
     return found
 
 
-#: Elements of a strided copy (`vcopys`) the check looks at, from its first
+#: Elements of a strided copy (`vcopys`) the check looks at one by one, from its first (the rest as one span of
+#: words, gaps included: such a copy whose later elements step over a slice is refused)
 _STRIDED_WORDS = 4096
 
 
