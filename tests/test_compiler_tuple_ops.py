@@ -327,6 +327,33 @@ def kern(out):
     assert got.tolist() == [1, 1, 0, 0]
 
 
+def test_a_numpy_number_compares_with_a_tuple_item_as_a_python_number(dev, tmp_path):
+    # `(np.int32(3),) <= ((),)` compared NumPy's way, `np.int32(3) == ()` an empty array, whose truth raised a bare
+    # ValueError out of the compiler (found by test_compiler_fuzz_tuple_compare.py); a number is a kernel number:
+    # equal to no tuple, as Python's `3 == ()`, and an order with one is refused, as Python's `3 < ()` raises
+    m = load_source(tmp_path, PRELUDE + """
+W = np.int32(3)
+E = ((),)
+
+
+@ws.jit
+def kern(out):
+    out[0] = (W,) == E
+    out[1] = (np.int32(3), 1) != ((), 1)
+    out[2] = (np.float32(0.5),) in (((),), (1,))
+    out[3] = (W, 2) in (((),), (3, 2))
+
+
+@ws.jit
+def ordered(out):
+    out[0] = (np.int32(3),) <= E
+""")
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(4, np.int32))[:1]
+    assert got.tolist() == [(3,) == ((),), (3, 1) != ((), 1), (0.5,) in (((),), (1,)), (3, 2) in (((),), (3, 2))]
+    with pytest.raises(ws.CompileError, match=r"cannot compare 3 and \(\)"):
+        run_on_one_block(dev, m.ordered, np.zeros(1, np.int32))
+
+
 @pytest.mark.parametrize("body,text", [
     ("y = ('a', 1) < (1, 1)", "cannot compare 'a' and 1"),
     ("y = (1, 2) < (n, 1)", "comparing tuples is not supported"),

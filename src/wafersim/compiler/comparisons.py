@@ -193,6 +193,10 @@ class ComparisonLowering(LoweringCore):
         if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, tuple):
             found = any(self.fold_compare(ast.Eq(), left, item) for item in right)
             return found if isinstance(op, ast.In) else not found
+        if type(op) in _ORDER_OR_EQUALITY:  # a number with anything else (a tuple, a string): the number is a
+            # kernel number, compared with Python's meaning (`3 == ()` is False, `3 < ()` refused); NumPy's own
+            # `np.int32(3) == ()` compares elementwise, an empty array whose truth raises ValueError
+            left, right = (x.item() if isinstance(x, np.generic) else x for x in (left, right))
         try:
             return bool(_PYTHON_COMPARISONS[type(op)](left, right))
         except TypeError as exc:
