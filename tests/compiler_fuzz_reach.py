@@ -238,7 +238,8 @@ class Constructs(ast.NodeVisitor):
             self.add(f"{len(index.elts)}-D index")
         elif isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub):
             self.add("constant negative index")
-        if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name) and node.value.func.id in self.device:
+        value = node.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in self.device:
             self.add("an item of a device function's tuple result")
         self.generic_visit(node)
 

@@ -379,7 +379,8 @@ def programs(draw):
 
 def render(functions: list[str], body: list[str], half: str) -> str:
     loads = ([f"    i{k} = xi[p, {k}]" for k in range(N_INT)] + [f"    f{k} = xf[p, {k}]" for k in range(N_FLOAT)])
-    stores = ([f"    oi[p, {k}] = i{k}" for k in range(N_INT)] + [f"    oi[p, {N_INT + k}] = buf[{k}]" for k in range(4)]
+    stores = ([f"    oi[p, {k}] = i{k}" for k in range(N_INT)]
+              + [f"    oi[p, {N_INT + k}] = buf[{k}]" for k in range(4)]
               + [f"    of[p, {k}] = f{k}" for k in range(N_FLOAT)] + [f"    oh[p, {k}] = hb[{k}]" for k in range(4)])
     kernel = ["@ws.jit", "def kern(xi, xf, oi, of, oh):", "    p = ws.grid(1)", *loads,
               "    buf = ws.local.array(4, np.int32)", "    buf[0:4] = 0", "    hb = ws.local.array(4, HALF)",
