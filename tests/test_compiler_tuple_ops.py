@@ -354,6 +354,28 @@ def ordered(out):
         run_on_one_block(dev, m.ordered, np.zeros(1, np.int32))
 
 
+def test_an_item_of_a_constant_tuple_display_compares_folded(dev, tmp_path):
+    # an item taken by a constant index from a display that `static` does not fold (`np.float32(0.5)` in it) was
+    # evaluated as kernel values, so a string in the item was refused ("a str cannot be used as a kernel value")
+    # and an order Python cannot take said so instead of "cannot compare" (found by
+    # test_compiler_fuzz_tuple_compare.py's random draws); slices of such displays already folded
+    m = load_source(tmp_path, PRELUDE + """
+@ws.jit
+def kern(out):
+    out[0] = ('a', 1.0) == (np.float32(0.5), ('a', 1.0))[1]
+    out[1] = ('a', 7) < (np.float32(0.5), ('b', 2))[-1]
+
+
+@ws.jit
+def unordered(out):
+    out[0] = (0.5, 1.0) <= (np.float32(0.5), ((7, 0.5), 'a'))[1]
+""")
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(2, np.int32))[:1]
+    assert got.tolist() == [('a', 1.0) == (0.5, ('a', 1.0))[1], ('a', 7) < (0.5, ('b', 2))[-1]] == [True, True]
+    with pytest.raises(ws.CompileError, match=r"cannot compare 0.5 and \(7, 0.5\)"):
+        run_on_one_block(dev, m.unordered, np.zeros(1, np.int32))
+
+
 @pytest.mark.parametrize("body,text", [
     ("y = ('a', 1) < (1, 1)", "cannot compare 'a' and 1"),
     ("y = (1, 2) < (n, 1)", "comparing tuples is not supported"),

@@ -164,8 +164,13 @@ class ComparisonLowering(LoweringCore):
             folded = static_tuple_arith(node.op, self.tuple_operand(node.left), self.tuple_operand(node.right))
             if folded is not NOT_STATIC:
                 return folded
-        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and self.is_tuple(node.value):
-            return self.tuple_operand(node.value)[self.tuple_slice(node.slice)]
+        elif isinstance(node, ast.Subscript) and self.is_tuple(node.value):
+            items = self.tuple_operand(node.value)
+            if isinstance(node.slice, ast.Slice):
+                return items[self.tuple_slice(node.slice)]
+            index = self.static_tuple_index(node.slice)  # (an item that is a tuple with a string in it: not a
+            if index is not None and -len(items) <= index < len(items):  # kernel value, yet compares)
+                return items[index]
         value = self.expr(node)
         if isinstance(value, Val) and value.is_const:
             return static_constant(value)
