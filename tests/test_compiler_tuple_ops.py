@@ -376,6 +376,24 @@ def unordered(out):
         run_on_one_block(dev, m.unordered, np.zeros(1, np.int32))
 
 
+def test_a_tuple_item_of_a_display_repeated_or_concatenated_is_a_tuple(dev, tmp_path):
+    # `(('a',),)[0] * 0` was not seen as a tuple (a display's item), so the comparison evaluated it as kernel
+    # values and refused the string (found by test_compiler_fuzz_tuple_compare.py's random draws)
+    m = load_source(tmp_path, PRELUDE + """
+E = ()
+
+
+@ws.jit
+def kern(out, v):
+    out[0] = E < ((('a',),)[0] * 0)
+    out[1] = ((('a',),)[0] * 2) == ('a', 'a')
+    t = ((v, v + 1), 3)[0] + (5,)
+    out[2] = t[1] + t[2]
+""")
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(3, np.int32), 7)[:1]
+    assert got.tolist() == [() < ((('a',),)[0] * 0), ((('a',),)[0] * 2) == ('a', 'a'), 8 + 5]
+
+
 @pytest.mark.parametrize("body,text", [
     ("y = ('a', 1) < (1, 1)", "cannot compare 'a' and 1"),
     ("y = (1, 2) < (n, 1)", "comparing tuples is not supported"),
