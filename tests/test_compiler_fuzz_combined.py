@@ -111,8 +111,10 @@ class Gen:
             if text is not None:
                 return text
             kind = "name"
-        if kind == "name":
-            return self.choice(ints)
+        if kind == "name":  # (a `for` counter is a Python int in the reference: read as an np.int32, so that its
+            # arithmetic wraps, and divides by zero, as the kernel's int32 does)
+            name = self.choice(ints)
+            return f"np.int32({name})" if name.startswith("k") else name
         if kind == "const":
             return f"np.int32({self.choice(INT_CONSTS)})"
         if kind == "bin":
@@ -435,7 +437,7 @@ def check(dev, directory, functions: list[str], body: list[str], half: str, seed
             run.__globals__["ws"].grid = lambda dims: p
             try:
                 run(xi, xf, oi, of, oh)
-            except (FloatingPointError, OverflowError, ValueError):
+            except (FloatingPointError, OverflowError, ValueError, ZeroDivisionError):
                 assume(False)  # a nan or an undefined float -> int32 cast: outside what this test compares
             want_i[p], want_f[p], want_h[p] = oi[p], of[p], oh[p]
     d_oi = dev.device_array(want_i.shape, np.int32)
