@@ -274,3 +274,48 @@ def kern(out, a):
 """)
     with pytest.raises(ws.CompileError, match="'v' was a slice before this branch or loop"):
         run_on_one_block(dev, m.kern, np.zeros(1, np.float32), 5)
+
+
+def test_an_unrolled_loop_variable_assigned_after_an_earlier_items_run_time_break_matches_python(tmp_path):
+    # Every item after a run-time `break` is compiled as a run-time branch, and the loop variable, rebound to the
+    # next item's constant there, was taken as bound before it: `k *= v` in the second item was refused ("'k' was
+    # an int32 scalar (the constant 1) before this branch or loop"; found by test_compiler_fuzz_control.py)
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    m = load_source(tmp_path, PRELUDE + """
+
+@ws.jit
+def kern(out, v, f):
+    s = 0
+    for k in (2, 1, -1):
+        k *= v
+        s += k
+        if v > 3:
+            break
+    g = 0.0
+    for j, x in enumerate((0.5, 1.5, -2.0)):
+        x = x * f + j
+        if x > 2.0:
+            break
+        g += x
+    out[0] = s
+    out[1] = int(g * 4.0)
+""")
+
+    def python(v, f):
+        s = 0
+        for k in (2, 1, -1):
+            k *= v
+            s += k
+            if v > 3:
+                break
+        g = 0.0
+        for j, x in enumerate((0.5, 1.5, -2.0)):
+            x = x * f + j
+            if x > 2.0:
+                break
+            g += x
+        return [s, int(g * 4.0)]
+
+    for v, f in ((0, 1.0), (3, 0.5), (4, 2.0), (-5, -1.0), (9, 4.0)):
+        (got,) = run_on_one_block(dev, m.kern, np.zeros(2, np.int32), v, f)[:1]
+        assert got.tolist() == python(v, f), (v, f)

@@ -327,6 +327,73 @@ def kern(out):
     assert got.tolist() == [1, 1, 0, 0]
 
 
+def test_a_numpy_number_compares_with_a_tuple_item_as_a_python_number(dev, tmp_path):
+    # `(np.int32(3),) <= ((),)` compared NumPy's way, `np.int32(3) == ()` an empty array, whose truth raised a bare
+    # ValueError out of the compiler (found by test_compiler_fuzz_tuple_compare.py); a number is a kernel number:
+    # equal to no tuple, as Python's `3 == ()`, and an order with one is refused, as Python's `3 < ()` raises
+    m = load_source(tmp_path, PRELUDE + """
+W = np.int32(3)
+E = ((),)
+
+
+@ws.jit
+def kern(out):
+    out[0] = (W,) == E
+    out[1] = (np.int32(3), 1) != ((), 1)
+    out[2] = (np.float32(0.5),) in (((),), (1,))
+    out[3] = (W, 2) in (((),), (3, 2))
+
+
+@ws.jit
+def ordered(out):
+    out[0] = (np.int32(3),) <= E
+""")
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(4, np.int32))[:1]
+    assert got.tolist() == [(3,) == ((),), (3, 1) != ((), 1), (0.5,) in (((),), (1,)), (3, 2) in (((),), (3, 2))]
+    with pytest.raises(ws.CompileError, match=r"cannot compare 3 and \(\)"):
+        run_on_one_block(dev, m.ordered, np.zeros(1, np.int32))
+
+
+def test_an_item_of_a_constant_tuple_display_compares_folded(dev, tmp_path):
+    # an item taken by a constant index from a display that `static` does not fold (`np.float32(0.5)` in it) was
+    # evaluated as kernel values, so a string in the item was refused ("a str cannot be used as a kernel value")
+    # and an order Python cannot take said so instead of "cannot compare" (found by
+    # test_compiler_fuzz_tuple_compare.py's random draws); slices of such displays already folded
+    m = load_source(tmp_path, PRELUDE + """
+@ws.jit
+def kern(out):
+    out[0] = ('a', 1.0) == (np.float32(0.5), ('a', 1.0))[1]
+    out[1] = ('a', 7) < (np.float32(0.5), ('b', 2))[-1]
+
+
+@ws.jit
+def unordered(out):
+    out[0] = (0.5, 1.0) <= (np.float32(0.5), ((7, 0.5), 'a'))[1]
+""")
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(2, np.int32))[:1]
+    assert got.tolist() == [('a', 1.0) == (0.5, ('a', 1.0))[1], ('a', 7) < (0.5, ('b', 2))[-1]] == [True, True]
+    with pytest.raises(ws.CompileError, match=r"cannot compare 0.5 and \(7, 0.5\)"):
+        run_on_one_block(dev, m.unordered, np.zeros(1, np.int32))
+
+
+def test_a_tuple_item_of_a_display_repeated_or_concatenated_is_a_tuple(dev, tmp_path):
+    # `(('a',),)[0] * 0` was not seen as a tuple (a display's item), so the comparison evaluated it as kernel
+    # values and refused the string (found by test_compiler_fuzz_tuple_compare.py's random draws)
+    m = load_source(tmp_path, PRELUDE + """
+E = ()
+
+
+@ws.jit
+def kern(out, v):
+    out[0] = E < ((('a',),)[0] * 0)
+    out[1] = ((('a',),)[0] * 2) == ('a', 'a')
+    t = ((v, v + 1), 3)[0] + (5,)
+    out[2] = t[1] + t[2]
+""")
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(3, np.int32), 7)[:1]
+    assert got.tolist() == [() < ((('a',),)[0] * 0), ((('a',),)[0] * 2) == ('a', 'a'), 8 + 5]
+
+
 @pytest.mark.parametrize("body,text", [
     ("y = ('a', 1) < (1, 1)", "cannot compare 'a' and 1"),
     ("y = (1, 2) < (n, 1)", "comparing tuples is not supported"),

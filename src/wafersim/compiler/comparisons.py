@@ -164,8 +164,13 @@ class ComparisonLowering(LoweringCore):
             folded = static_tuple_arith(node.op, self.tuple_operand(node.left), self.tuple_operand(node.right))
             if folded is not NOT_STATIC:
                 return folded
-        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and self.is_tuple(node.value):
-            return self.tuple_operand(node.value)[self.tuple_slice(node.slice)]
+        elif isinstance(node, ast.Subscript) and self.is_tuple(node.value):
+            items = self.tuple_operand(node.value)
+            if isinstance(node.slice, ast.Slice):
+                return items[self.tuple_slice(node.slice)]
+            index = self.static_tuple_index(node.slice)  # (an item that is a tuple with a string in it: not a
+            if index is not None and -len(items) <= index < len(items):  # kernel value, yet compares)
+                return items[index]
         value = self.expr(node)
         if isinstance(value, Val) and value.is_const:
             return static_constant(value)
@@ -193,6 +198,10 @@ class ComparisonLowering(LoweringCore):
         if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, tuple):
             found = any(self.fold_compare(ast.Eq(), left, item) for item in right)
             return found if isinstance(op, ast.In) else not found
+        if type(op) in _ORDER_OR_EQUALITY:  # a number with anything else (a tuple, a string): the number is a
+            # kernel number, compared with Python's meaning (`3 == ()` is False, `3 < ()` refused); NumPy's own
+            # `np.int32(3) == ()` compares elementwise, an empty array whose truth raises ValueError
+            left, right = (x.item() if isinstance(x, np.generic) else x for x in (left, right))
         try:
             return bool(_PYTHON_COMPARISONS[type(op)](left, right))
         except TypeError as exc:

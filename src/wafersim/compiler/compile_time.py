@@ -320,7 +320,8 @@ class CompileTimeNames:
 
     def is_tuple(self, node: ast.expr) -> bool:
         """Whether an expression denotes a tuple, seen without evaluating it: a tuple display, a tuple
-        variable or constant, a slice of one (`t[1:]`, a tuple too, not a vector), a concatenation or
+        variable or constant, a slice of one (`t[1:]`, a tuple too, not a vector), a display's item that is one
+        (`((1, 2), 3)[0]`), a concatenation or
         repetition of such (`t[1:] + t[:1]`, `t * 2`), or a conditional expression choosing between such."""
         if isinstance(node, ast.Tuple):
             return True
@@ -328,6 +329,9 @@ class CompileTimeNames:
             return isinstance(self.lookup_or_none(node.id), Tup) or isinstance(self.static_or_none(node), tuple)
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
             return self.is_tuple(node.value)
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Tuple):  # an item of a display
+            index, items = self.static_tuple_index(node.slice), node.value.elts
+            return index is not None and -len(items) <= index < len(items) and self.is_tuple(items[index])
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
             return self.is_tuple(node.left) or self.is_tuple(node.right)
         if isinstance(node, ast.IfExp):

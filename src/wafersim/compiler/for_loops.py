@@ -232,7 +232,8 @@ class ForLoopLowering:
         for element, part in zip(target.elts, parts):
             self.bind_loop_target(element, part)
 
-    def unrolled_body(self, body: list[ast.stmt], loop: LoopContext, after_break: contextlib.ExitStack) -> None:
+    def unrolled_body(self, body: list[ast.stmt], loop: LoopContext, after_break: contextlib.ExitStack,
+                      own: frozenset[str]) -> None:
         """One item's copy of an unrolled loop's body. After a statement that runs a `break` or `continue` of this
         loop under a run-time condition, the rest runs only on some paths, which meet again at the next item (or
         after the loop, for a `break`): it is lowered as a run-time branch is (`prepare_region` before that
@@ -242,7 +243,9 @@ class ForLoopLowering:
         not.) A `break` opens its region on `after_break`, to the loop's end: every later item runs only on
         the paths that did not break. The variables of loops over tuples in what follows are rebound to each
         item as before (an inner `for r in ROWS:` in every item), so they are not held to one place: where the
-        paths meet they are taken as unassigned (reading one there is refused, "may be used before assignment")."""
+        paths meet they are taken as unassigned (reading one there is refused, "may be used before assignment").
+        So is the loop's own variable (`own`) after a `break`: every later item rebinds it, to a constant where the
+        item is one, which the body may then assign a run-time value (`for k in (2, 1): k *= v; if c: break`)."""
         with contextlib.ExitStack() as after_continue:
             for k, statement in enumerate(body):
                 kinds = _loop_jumps(statement)
@@ -255,7 +258,7 @@ class ForLoopLowering:
                     return  # (it left the loop on every path: what follows is not compiled)
                 broke = len(loop.defined_at_break) > jumps[0]
                 if broke or len(loop.defined_at_continue) > jumps[1]:
-                    targets = frozenset(_unrolled_targets(rest))
+                    targets = frozenset(_unrolled_targets(rest)) | (own if broke else frozenset())
                     (after_break if broke else after_continue).enter_context(self.region(unbound=targets))
                     loop.defined_at_break = [names - targets for names in loop.defined_at_break if names is not None]
                     loop.defined_at_continue = [names - targets for names in loop.defined_at_continue
@@ -280,7 +283,7 @@ class ForLoopLowering:
                 loop = LoopContext(following, done)
                 self.loops.append(loop)
                 try:
-                    self.unrolled_body(s.body, loop, after_break)
+                    self.unrolled_body(s.body, loop, after_break, frozenset(names))
                 finally:
                     self.loops.pop()
                 self.place(following)
