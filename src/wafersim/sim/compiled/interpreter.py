@@ -46,8 +46,10 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
                     K_ORI, K_RECV, K_REM, K_SEL, K_SEND, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
-                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADD, K_VDIV, K_XOR, K_XORI, REFUSED, STOPPED, TAKEN)
-from .table import A, B, C, D, IMM, KIND, LANE_ROW, NEXT
+                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADD, K_VDIV, K_XOR, K_XORI, REFUSED, STOPPED,
+                    STOPPED_AFTER, TAKEN)
+from .routed_words import ROUTED, routed_send
+from .table import A, B, C, D, DIR, IMM, KIND, LANE_ROW, NEXT
 from .scalar_transfers import GENERAL, scalar_transfer
 from .transfers import transfer
 from .wake import lowest_first
@@ -376,6 +378,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 regs[d, i] = args[imm]
                         elif kind >= K_SEND and times[i] + run_owed >= time_limit:  # near 2**23: it stops as at
                             status = STOPPED  # a backward branch (the FIFOs' times are float32: widened first)
+                        elif kind == K_SEND and fields[DIR, run_pc] == ROUTED:  # a routed word (`routed_words`)
+                            status = routed_send(run_pc, i, run_owed, fields, costs, regs, times, resume, fabric,
+                                                 fabric[17], time_limit)
                         elif kind >= K_SEND:
                             # (a call without reference counting: `transfers`; a scalar word on its short path first)
                             status = GENERAL if kind > K_RECV else scalar_transfer(
@@ -388,10 +393,18 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                                   fabric, stream_step, half_stream_step, pc_counts, time_limit)
                             if status == BLOCKED:  # parked: out of this run
                                 continue
+                            if status == GO_ON and fields[DIR, run_pc] == ROUTED:  # a routed word's receiver
+                                status = STOPPED_AFTER  # (stops after it, as its sender: `routed_words`)
                             latest = max(latest, times[i])
                         else:  # vector ops and reductions over SRAM ranges (a call: its loops outweigh the call's cost)
                             status, extra = vector_op(kind, run_pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats,
                                                       scratch_int, scratch_float)
+                        if status == STOPPED_AFTER:  # it ran this instruction and stops after it (the others go on)
+                            times[i] += run_owed + costs[run_pc]
+                            counts[i] += run_done + 1
+                            stop_pcs[i] = fields[NEXT, run_pc]
+                            pc_counts[run_pc] += 1
+                            continue
                         if status == STOPPED:  # it stops before this instruction (the others go on)
                             times[i] += run_owed
                             counts[i] += run_done
