@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from wafersim.sim.compiled.fabric_ops import HELD, META_COLUMNS, PER_SLOT, RAW, RESIDENT, SENDER_OFFSET, UNIFORM
-from wafersim.sim.compiled.fabric_state import no_routed_words
 from wafersim.sim.compiled.kinds import BLOCKED, GO_ON, K_RECV, K_SEND
 from wafersim.sim.compiled.scalar_transfers import GENERAL, scalar_transfer
 from wafersim.sim.compiled.table import A, D, DIR, FIELDS, FIFO, LANE_ROW, OUT_FIFO, OUT_LANE_ROW, TAG
@@ -55,7 +54,7 @@ def random_state(rng: np.random.Generator, time_dtype, rings: int, per_pe_latenc
               pushed, popped, rng.choice(TAGS, (FIFOS, DEPTH, N)).astype(np.uint8), meta, OFFSETS, latency,
               WORD_TIME, np.zeros(N, dtype=np.int64), rng.integers(0, 5, N).astype(np.float64), parked,
               np.zeros(N, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros((2, N), dtype=np.int64),
-              np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), no_routed_words())
+              np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
     pe_state = (rng.integers(-2**31, 2**31, (REGISTERS, N), dtype=np.int64).astype(np.int32),
                 rng.integers(0, 40, N).astype(np.float64), rng.integers(0, 5, N).astype(np.int64),
                 rng.integers(0, 3, N).astype(np.int64))  # regs, times, counts, resume
@@ -65,7 +64,7 @@ def random_state(rng: np.random.Generator, time_dtype, rings: int, per_pe_latenc
 def run_scalar(kind, i, owed, done, fields, lane_constants, fabric, pe_state):
     regs, times, counts, resume = pe_state
     (time, value, pushed, popped, tags, meta, offsets, latency, word_time, _, stall, parked, ready, ready_top, joined,
-     joined_top, _, _) = fabric
+     joined_top, _) = fabric
     return scalar_transfer(kind, 0, i, owed, done, fields, np.array([COST]), regs, lane_constants, times, counts,
                            resume, time, value, pushed, popped, tags, meta, offsets, latency, word_time, stall, parked,
                            ready, ready_top, joined, joined_top)
@@ -84,8 +83,6 @@ def assert_same(state, other) -> None:
     for mine, theirs in zip(state, other):
         if isinstance(mine, np.ndarray):
             np.testing.assert_array_equal(mine, theirs)
-        elif isinstance(mine, tuple):  # (the fabric's routed words: `FabricState.routed`)
-            assert_same(mine, theirs)
         else:
             assert mine == theirs
 

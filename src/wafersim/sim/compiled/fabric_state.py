@@ -53,13 +53,6 @@ def _take_spare(shapes: tuple, time_dtype) -> tuple | None:
     return stacks
 
 
-def no_routed_words() -> tuple:
-    """`routed_words.routed_send`'s `routed` tuple with no sender, channel or link (a call without routed words)."""
-    return (np.zeros((INDEX_ROWS, 0), dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0),
-            np.zeros((2, 0), dtype=np.int64), np.zeros(0), np.zeros((2, 1)), np.zeros((0, 1)),
-            np.zeros((0, 1), dtype=np.int64), np.zeros((2, 1), dtype=np.int64), np.zeros(1, dtype=np.int64))
-
-
 class FabricState:
     """The FIFOs `keys` ((incoming direction, channel), as `WaveSim.fifos`) of `wave`, stacked."""
 
@@ -111,7 +104,7 @@ class FabricState:
         time, value, pushed, popped, tags = self.stacks
         return (time, value, pushed, popped, tags, self.meta, self.offsets, self.latency, wave.word_time,
                 wave.progress, wave.stall, self.parked, self.ready, self.ready_top, self.joined, self.joined_top,
-                self.vector_words, self.routed())
+                self.vector_words)
 
     def routed(self) -> tuple:
         """`routed_words.routed_send`'s `routed` tuple: the senders whose paths the NumPy path has checked on the

@@ -27,7 +27,7 @@ from ..fifo_kernels import (routed_one_deliver, routed_one_delay, routed_one_ear
 from .fabric_ops import HELD, MOVED, PER_SLOT, PUSHED, UNIFORM, WAITS, ring_slot, wake
 from .jit import njit
 from .kinds import STOPPED, STOPPED_AFTER
-from .table import A, FIFO, TAG
+from .table import A, FIFO, NEXT, TAG
 
 ROUTED = 4  # a routed word's DIR in the table: the ramp (a number here, as `fabric_ops.RAW`: see there)
 assert ROUTED == opcodes.RAMP
@@ -97,3 +97,14 @@ def routed_send(pc, i, owed, fields, costs, regs, times, resume, fabric, routed,
     sent_top[0] += 1
     times[i] = departed + word_time - owed - costs[pc]
     return STOPPED_AFTER
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def stop_after(i, pc, owed, done, fields, costs, times, counts, stop_pcs, pc_counts):
+    """PE i, owing `owed` cycles and `done` instructions, ran the routed word at `pc` and stops right after it
+    (STOPPED_AFTER): settled as at any stop, with the word's issue and count (from `run_group`'s two routed branches,
+    which Numba prunes from the machine code of programs without routed words)."""
+    times[i] += owed + costs[pc]
+    counts[i] += done + 1
+    stop_pcs[i] = fields[NEXT, pc]
+    pc_counts[pc] += 1

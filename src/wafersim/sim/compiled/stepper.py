@@ -208,6 +208,7 @@ class CompiledMixin:
         self.compiled_fabric = None  # a FabricState when the interpreter runs neighbour transfers, on first use
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
         self.compiled_resident_pcs: frozenset[int] = frozenset()  # those less routed sends (`_routed_words`)
+        self.compiled_routed = False  # whether the table has routed words (`_routed_words`)
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
         self.compiled_scratch = None  # the interpreter's region-sized (times, counts, stops), on first use
         self.compiled_last_run = (-1, 0)  # (pc, PEs) of the last group `_wants_compiled` was asked about
@@ -241,7 +242,9 @@ class CompiledMixin:
         self.compiled_fabric_pcs = self.compiled_table.fabric_pcs
         # Where lanes asleep are the interpreter's resident sleepers: not at a routed send, which sleeps in the
         # scheduler and is woken there (its receivers' pops do not know it: review54c's DeadlockError).
-        self.compiled_resident_pcs = self.compiled_fabric_pcs - _routed_words(self.compiled_table)[0]
+        sends, receives, _ = _routed_words(self.compiled_table)
+        self.compiled_resident_pcs = self.compiled_fabric_pcs - sends
+        self.compiled_routed = bool(sends or receives)  # (else `run_group` without routed words: its own compile)
         self.limit_margin = self.spec.global_latency + len(self.program.code) * max(launch.costs.values())
 
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:
@@ -318,7 +321,7 @@ class CompiledMixin:
         if fabric is not None:
             wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.resume, resident, budget, fast, steady,
+                      fabric.routed() if self.compiled_routed else None, fabric.resume, resident, budget, fast, steady,
                       WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, WAKE_WORDS if self.n > WAKE_WORK_REGION else 0,
                       wake_batch)
         else:
@@ -464,7 +467,6 @@ class CompiledMixin:
     def _no_fabric(self) -> tuple:
         """`run_group`'s fabric arguments for a call without transfers (arrays of the right types)."""
         from .fabric_ops import META_COLUMNS  # (Numba: loaded by the interpreter's import already)
-        from .fabric_state import no_routed_words
         if getattr(self, "_no_fabric_args", None) is None or self._no_fabric_args[0][0].dtype != self.time_dtype:
             empty3, empty2 = np.zeros((0, 1, 1), dtype=self.time_dtype), np.zeros((0, 1), dtype=np.int32)
             ints = np.zeros(1, dtype=np.int64)
@@ -472,11 +474,10 @@ class CompiledMixin:
                       np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, META_COLUMNS), dtype=np.int64),
                       np.zeros(4, dtype=np.int64),
                       np.zeros((4, 1)), 1.0, self.progress, self.stall, ints, ints.copy(), np.zeros(1, dtype=np.int64),
-                      np.zeros((2, 1), dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64),
-                      no_routed_words())
+                      np.zeros((2, 1), dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
             self._no_fabric_args = (fabric, np.empty(self.n, dtype=np.int64))  # (resume: region-sized)
         fabric, resume = self._no_fabric_args
-        return fabric[:9] + (self.progress, self.stall) + fabric[11:], resume, 0
+        return fabric[:9] + (self.progress, self.stall) + fabric[11:], None, resume, 0  # (None: no routed words)
 
     def _stopped_before_compute(self, pc: int) -> bool:
         """Whether the instruction at `pc` only computes (the interpreter refused it, or does not run it)."""

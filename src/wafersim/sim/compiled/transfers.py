@@ -103,7 +103,7 @@ def pull(f, i, fields, costs, regs, sram, lane_constants, times, counts, resume,
     woken run would do anything else (a resident sleeper, a time limit, a shallow value ring, a tag of its own,
     a refusal: then nothing is done, and the caller wakes it as usual)."""
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
-     ready_top, joined, joined_top, vector_words, _routed) = fabric
+     ready_top, joined, joined_top, vector_words) = fabric
     s = i + meta[f, SENDER_OFFSET]
     if s < 0 or s >= parked.shape[0] or parked[s] != 2 * f + 1:  # (a resident sleeper's has `RESIDENT`)
         return False
@@ -170,7 +170,7 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
     NumPy engine runs it, and raises what it raises) or BLOCKED (parked, `fabric`'s `parked[i]` what it waits
     for, `resume[i]` = pc; its owed cycles and instructions settled in `times` and `counts`)."""
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
-     ready_top, joined, joined_top, vector_words, _routed) = fabric
+     ready_top, joined, joined_top, vector_words) = fabric
     depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
     data_words = sram.shape[0]
     d, a, b = fields[D, pc], fields[A, pc], fields[B, pc]
