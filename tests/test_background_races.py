@@ -14,6 +14,36 @@ from wafersim.sim import strategy
 N = 8
 
 
+def refused_at_its_line(kernel, *parts: str, width: int = 2, height: int = 1, words: int = N, args: tuple = (),
+                        marked: tuple | None = None) -> ws.CompileError:
+    """The `CompileError` a launch of `kernel` (a row of `width` PEs of a `width` x `height` wafer; `out`: `words`
+    zeros, then `args`) raises: its text holds each of `parts`, and it stands at the kernel's line marked
+    `refused` (or at `marked`: (function, marker))."""
+    error = compile_error(ws.Device(ws.WaferSpec(width=width, height=height)), kernel, np.zeros(words, np.float32),
+                          *args, block=(width, 1))
+    for part in parts:
+        assert part in str(error), str(error)
+    assert error.line == line_of(*(marked or (kernel, "refused")))
+    return error
+
+
+def assert_matches_numpy_under_every_strategy(kernel, expected: np.ndarray, *args, width: int = 2,
+                                              busy: bool = False) -> None:
+    """Run `kernel` on a row of `width` PEs (`out` shaped as `expected`, then `args`, NumPy arrays copied to the
+    device) under the fast and the reference engine strategy: `out` equals `expected` under each, and both
+    take the same cycles (and, with `busy`, the same busy cycles on every PE)."""
+    runs = []
+    for forced in (strategy.FAST, strategy.REFERENCE):
+        with strategy.forced(forced):
+            dev = ws.Device(ws.WaferSpec(width=width, height=1))
+            out = dev.device_array(expected.shape)
+            stats = kernel[(1, 1), (width, 1)](out, *[dev.to_device(a) if isinstance(a, np.ndarray) else a
+                                                      for a in args])
+            runs.append((stats.cycles, stats.busy.tolist() if busy else None))
+        np.testing.assert_array_equal(out.copy_to_host(), expected)
+    assert runs[0] == runs[1]
+
+
 @ws.jit
 def fill_and_send(buf, p):
     """PE 0 sends N words east (as the senders of the kernels below do)."""
@@ -282,20 +312,14 @@ REFUSED = [
 
 @pytest.mark.parametrize("kernel, parts", REFUSED, ids=[entry[0].py_func.__name__ for entry in REFUSED])
 def test_a_slice_used_before_its_wait_is_refused_at_the_line(kernel, parts):
-    error = compile_error(ws.Device(ws.WaferSpec(width=3, height=3)), kernel, np.zeros(N, np.float32), block=(3, 1))
-    text = str(error)
-    for part in parts:
-        assert part in text
-    assert "race" in text
-    assert error.line == line_of(kernel, "refused")
-    assert "# refused" in text.splitlines()[1]  # (the line itself, shown)
+    error = refused_at_its_line(kernel, *parts, "race", width=3, height=3)
+    assert "# refused" in str(error).splitlines()[1]  # (the line itself, shown)
 
 
 def test_a_refusal_inside_a_device_function_names_the_call():
-    error = compile_error(ws.Device(ws.WaferSpec(width=3, height=1)), read_through_a_device_function,
-                          np.zeros(N, np.float32), block=(3, 1))
-    assert "reads buf[0:4] while the ws.recv_async(ws.WEST, channel 0)" in str(error)
-    assert error.line == line_of(doubled, "refused")
+    error = refused_at_its_line(read_through_a_device_function,
+                                "reads buf[0:4] while the ws.recv_async(ws.WEST, channel 0)", width=3,
+                                marked=(doubled, "refused"))
     assert f"called from {__file__}:{line_of(read_through_a_device_function, 'MARK-call')}" in str(error)
 
 
@@ -392,31 +416,15 @@ def test_transfers_posted_on_some_paths_and_waited_on_the_same_compile_and_match
             pe0[1] += 1.0
             pe1[1] += 1.0
             pe1[N:2 * N] = sent
-        results = []
-        for forced in (strategy.FAST, strategy.REFERENCE):
-            with strategy.forced(forced):
-                dev = ws.Device(ws.WaferSpec(width=2, height=1))
-                out = dev.device_array((2, 2 * N))
-                stats = correlated_conditions[(1, 1), (2, 1)](out, dev.to_device(np.array([flag], np.float32)),
-                                                              chunks)
-                results.append((out.copy_to_host(), stats.cycles))
-            np.testing.assert_array_equal(results[-1][0], np.stack([pe0, pe1]))
-        assert results[0][1] == results[1][1]
+        assert_matches_numpy_under_every_strategy(correlated_conditions, np.stack([pe0, pe1]),
+                                                  np.array([flag], np.float32), chunks)
 
 
 @pytest.mark.parametrize("kernel", [double_buffered, computed_halves])
 def test_correct_double_buffered_kernels_run_and_match_numpy_under_every_strategy(kernel):
     chunks = 4
     expected = sum(k * 100.0 + np.arange(N, dtype=np.float32) for k in range(chunks)).astype(np.float32)
-    results = []
-    for forced in (strategy.FAST, strategy.REFERENCE):
-        with strategy.forced(forced):
-            dev = ws.Device(ws.WaferSpec(width=2, height=1))
-            out = dev.device_array(N)
-            stats = kernel[(1, 1), (2, 1)](out, chunks)
-            results.append((out.copy_to_host(), stats.cycles, stats.busy.tolist()))
-        np.testing.assert_array_equal(results[-1][0], expected)
-    assert results[0][1:] == results[1][1:]
+    assert_matches_numpy_under_every_strategy(kernel, expected, chunks, busy=True)
 
 
 def test_the_library_kernels_with_background_transfers_compile_and_match_numpy():

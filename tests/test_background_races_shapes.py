@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from conftest import compile_error, line_of
-from test_background_races import LONG, N, fill_and_send
-from wafersim.sim import strategy
+from test_background_races import LONG, N, assert_matches_numpy_under_every_strategy, fill_and_send, refused_at_its_line
 
 
 # ---- loops every PE enters: a prefetch waited at the top of a `range` loop of known trips (review54b)
@@ -90,15 +88,7 @@ def posted_on_the_last_trip_too(out):
     (prefetched_wait_in_a_one_trip_loop, 1.0 + np.arange(N)),
 ], ids=["pipeline", "one_trip"])
 def test_a_prefetch_waited_in_a_loop_every_pe_enters_compiles_and_matches_numpy(kernel, expected):
-    results = []
-    for forced in (strategy.FAST, strategy.REFERENCE):
-        with strategy.forced(forced):
-            dev = ws.Device(ws.WaferSpec(width=2, height=1))
-            out = dev.device_array(N)
-            stats = kernel[(1, 1), (2, 1)](out)
-            results.append(stats.cycles)
-        np.testing.assert_array_equal(out.copy_to_host(), np.asarray(expected, np.float32))
-    assert results[0] == results[1]
+    assert_matches_numpy_under_every_strategy(kernel, np.asarray(expected, np.float32))
 
 
 @ws.jit
@@ -120,10 +110,7 @@ def waited_in_a_loop_of_no_trips(out):
                                           (posted_on_the_last_trip_too, ()), (waited_in_a_loop_of_no_trips, ())],
                          ids=["run_time_trips", "last_trip", "no_trips"])
 def test_a_loop_that_may_leave_a_transfer_outstanding_is_still_refused(kernel, args):
-    error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(N, np.float32), *args,
-                          block=(2, 1))
-    assert "reads buf[0:8] while the ws.recv_async(ws.WEST, channel 0)" in str(error)
-    assert error.line == line_of(kernel, "refused")
+    refused_at_its_line(kernel, "reads buf[0:8] while the ws.recv_async(ws.WEST, channel 0)", args=args)
 
 
 # ---- more shapes of valid and racy kernels, each as the docs promise
@@ -246,15 +233,7 @@ VALID = [(waited_in_a_device_function, _ONE_TO_N), (loop_over_the_other_half, 2.
 @pytest.mark.parametrize("kernel, expected", VALID, ids=[entry[0].py_func.__name__ for entry in VALID])
 @pytest.mark.parametrize("flag", [1.0, -1.0])
 def test_kernels_that_use_a_slice_only_after_its_wait_compile_and_match_numpy(kernel, expected, flag):
-    results = []
-    for forced in (strategy.FAST, strategy.REFERENCE):
-        with strategy.forced(forced):
-            dev = ws.Device(ws.WaferSpec(width=2, height=1))
-            out = dev.device_array(N)
-            stats = kernel[(1, 1), (2, 1)](out, dev.to_device(np.array([flag], np.float32)))
-            results.append(stats.cycles)
-        np.testing.assert_array_equal(out.copy_to_host(), expected)
-    assert results[0] == results[1]
+    assert_matches_numpy_under_every_strategy(kernel, expected, np.array([flag], np.float32))
 
 
 @ws.jit
@@ -336,11 +315,8 @@ RACY = [(read_at_a_constant_offset, "reads buf[6] while", "receiving into buf[4:
 
 @pytest.mark.parametrize("kernel, reads, slice_", RACY, ids=[entry[0].py_func.__name__ for entry in RACY])
 def test_reads_the_docs_say_are_checked_are_refused_at_their_line(kernel, reads, slice_):
-    error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(N, np.float32), 4,
-                          block=(2, 1))
-    assert reads in str(error) and slice_ in str(error), str(error)
     marked = (_word_of, "return") if kernel is read_through_a_constant_argument else (kernel, "refused")
-    assert error.line == line_of(*marked)
+    refused_at_its_line(kernel, reads, slice_, args=(4,), marked=marked)
 
 
 @ws.jit
@@ -378,19 +354,11 @@ def posted_under_several_index_tests(out, x):
 
 
 def test_a_read_on_the_pes_of_one_test_of_their_index_after_another_is_refused():
-    error = compile_error(ws.Device(ws.WaferSpec(width=3, height=1)), read_after_a_test_of_another_pe,
-                          np.zeros(3, np.float32), 4, block=(3, 1))
-    assert "reads buf[2] while the ws.recv_async(ws.WEST, channel 0)" in str(error)
-    assert error.line == line_of(read_after_a_test_of_another_pe, "refused")
+    refused_at_its_line(read_after_a_test_of_another_pe, "reads buf[2] while the ws.recv_async(ws.WEST, channel 0)",
+                        width=3, words=3, args=(4,))
 
 
 def test_posts_and_waits_under_tests_of_several_pes_compile_and_match_numpy():
     expected = np.concatenate([_ONE_TO_N, _ONE_TO_N, np.full(N, 5.0, np.float32)])
-    cycles = []
-    for forced in (strategy.FAST, strategy.REFERENCE):
-        with strategy.forced(forced):
-            dev = ws.Device(ws.WaferSpec(width=3, height=1))
-            out = dev.device_array(3 * N)
-            cycles.append(posted_under_several_index_tests[(1, 1), (3, 1)](out, dev.to_device(np.ones(1, np.float32))).cycles)
-        np.testing.assert_array_equal(out.copy_to_host(), expected)
-    assert cycles[0] == cycles[1]
+    assert_matches_numpy_under_every_strategy(posted_under_several_index_tests, expected, np.ones(1, np.float32),
+                                              width=3)

@@ -51,6 +51,26 @@ def test_select_device_makes_an_existing_device_current_again(monkeypatch):
     assert ws.to_device(np.ones(2, np.float32)).device is first and x.copy_to_host().tolist() == [0, 1, 2, 3]
 
 
+def test_device_array_like_takes_the_shape_dtype_and_device_of_its_array(monkeypatch):
+    """Numba's `d_out = cuda.device_array_like(d_in)`: a zero-filled array on the device of a device array
+    (not the current device), or on the current one for a NumPy array."""
+    monkeypatch.setattr(current, "_current", None)
+    current_dev, other = ws.select_device(ws.WaferSpec(width=2, height=2)), ws.Device(ws.WaferSpec(width=4, height=1))
+    d_in = other.to_device(np.arange(6, dtype=np.int32).reshape(2, 3))
+    d_out = ws.device_array_like(d_in)
+    assert d_out.device is other and (d_out.shape, d_out.dtype) == ((2, 3), np.int32)
+    np.testing.assert_array_equal(d_out.copy_to_host(), np.zeros((2, 3), np.int32))
+    host = np.ones(5, np.float16)
+    for made in (ws.device_array_like(host), current_dev.device_array_like(host)):
+        assert made.device is current_dev and (made.shape, made.dtype) == ((5,), np.float16)
+    s = other.stream()
+    assert other.device_array_like(d_in, stream=s).shape == (2, 3)
+    with pytest.raises(ws.ArgumentTypeError, match=r"a NumPy or device array, got list"):
+        ws.device_array_like([1, 2])
+    with pytest.raises(ws.LaunchError):  # a stream of another device, as for device_array
+        current_dev.device_array_like(d_in, stream=s)
+
+
 def test_select_device_of_a_device_number_says_there_are_none(monkeypatch):
     monkeypatch.setattr(current, "_current", None)
     for number in (0, 1, np.int64(0), True):

@@ -7,7 +7,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.sim import descriptor_kernels
-from wafersim.sim.descriptor_kernels import rank1_update_float32, rank1_updates_float32
+from wafersim.sim.descriptor_kernels import rank1_update_float32
 from wafersim.sim.strategy import Strategy, forced
 
 rng = np.random.default_rng(7)
@@ -184,6 +184,27 @@ def test_queued_rank1_updates_with_a_block_of_no_lanes_and_minority_runs_equal_n
     d = np.full(lanes, 60, dtype=np.int64)
     expected = reference_rank1_updates(sram, pes, d, a, b, m, n)
     work = np.full(descriptor_kernels.work_words(updates, m, n, total), np.nan, dtype=np.float32)
+    descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
+    np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
+
+
+@pytest.mark.parametrize("m, n", [(1, 1), (4, 1), (1, 6), (2, 2), (2, 3), (3, 2), (6, 2), (2, 17), (16, 16)])
+def test_queued_rank1_updates_whose_prefetches_look_past_the_last_rows_equal_numpy_bit_for_bit(m, n):
+    """The dense pass prefetches destination rows `AHEAD_GROUPS` groups of 2 x 2 rows ahead (wrapping to the next
+    pair of rows, nothing past the last; each block's first groups before its gather) and operand rows
+    `AHEAD_ROWS` ahead, past the end of SRAM here (the operands its last rows): tiles of no group (one row, rows
+    of one word), fewer groups than that, a row of one group, an odd row, SUMMA's 16 x 16; over two blocks,
+    against the updates one by one in NumPy."""
+    updates, lanes = 5, descriptor_kernels.BLOCK + 40
+    words = 2 * updates * max(m, n) + m * n
+    sram = (rng.standard_normal((words, lanes)) * 1e3).astype(np.float32)
+    pes = np.arange(lanes, dtype=np.int64)
+    d = np.full(lanes, 0, dtype=np.int64)
+    a = np.tile(m * n + np.arange(updates, dtype=np.int64)[:, None] * m, (1, lanes))
+    b = np.tile(words - n - np.arange(updates, dtype=np.int64)[:, None] * n, (1, lanes))  # (the last: SRAM's end)
+    a[:, ::9] += 1  # (minority runs: their rows gathered over the majority's)
+    expected = reference_rank1_updates(sram, pes, d, a, b, m, n)
+    work = np.full(descriptor_kernels.work_words(updates, m, n, lanes), np.nan, dtype=np.float32)
     descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
 

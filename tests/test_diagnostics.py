@@ -380,3 +380,39 @@ def spread(rows, out, chunk: ws.constant):
     assert "include_root=True" in text and "at most fifo_depth (16) words" in text
     kernel[1, (5, 3)](dev.to_device(rows), out, 8, routes=route)
     assert np.array_equal(out.copy_to_host(), np.repeat(rows, 5, axis=0))
+
+
+# ----------------------------------------------------------------------------- a block waiting on a later wave
+@ws.jit
+def waits_for_the_next_block(flag, out):
+    b = ws.blockIdx.x
+    if b < ws.gridDim.x - 1:
+        while flag[b + 1] == 0:
+            pass
+    flag[b] = 1
+    out[b] = b
+
+
+def test_a_block_spinning_on_a_later_waves_flag_is_told_about_waves():
+    """A CUDA port's chain of blocks waiting on the next block's flag in global memory: in one wave it ends,
+    in two (6 blocks of 4 x 4 PEs, 4 slots on an 8 x 8 wafer) block 3 waits on block 4, which runs only once a
+    block of its slot has ended. The error said only "does it ever halt?"; it now says why it cannot."""
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    flags = dev.device_array(4, np.int32)
+    waits_for_the_next_block[4, (1, 1)](flags, dev.device_array(4, np.int32), max_cycles=100_000)
+    assert flags.copy_to_host().tolist() == [1, 1, 1, 1]
+    with pytest.raises(ws.CycleLimitError) as info:
+        waits_for_the_next_block[6, (4, 4)](dev.device_array(6, np.int32), dev.device_array(6, np.int32),
+                                            max_cycles=100_000)
+    text = str(info.value)
+    assert "runs in 2 waves of at most 4 blocks, and stopped in wave 1" in text
+    assert "wait only on blocks of a lower index" in text
+    with pytest.raises(ws.CycleLimitError) as info:  # one wave: no later blocks to blame
+        spins_on_a_flag[4, (4, 4)](dev.device_array(1, np.int32), max_cycles=100_000)
+    assert "does it ever halt" in str(info.value) and "waves" not in str(info.value)
+
+
+@ws.jit
+def spins_on_a_flag(flag):
+    while flag[0] == 0:
+        pass

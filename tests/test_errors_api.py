@@ -349,3 +349,46 @@ def test_did_you_mean_names_only_a_close_public_choice(word, choices, said):
     from wafersim.errors import did_you_mean
 
     assert did_you_mean(word, choices) == said
+
+
+@pytest.mark.parametrize("package", ["wafersim.kernels.ml", "wafersim.kernels.sparse", "wafersim.kernels.classic",
+                                     "wafersim.kernels.solvers"])
+def test_a_librarys_host_functions_are_checked_and_pickle_as_themselves(package):
+    """Every function a library package exports refuses an unknown keyword as an `ArgumentTypeError` (api.md; the
+    solvers' `stencil7` and bandwidth tests raised Python's bare TypeError). `check_module_calls` rebinds a package's
+    host functions to checked ones; pickle finds a function by its `__module__` and `__qualname__` (a
+    `multiprocessing` pool's or `ProcessPoolExecutor.map`'s task), which named the defining module, whose function is
+    the unchecked one: 'not the same object', a PicklingError (stop 54's user54; before it every one pickled). Each
+    comes back as the very function the package exports, still checked."""
+    import importlib
+    import inspect
+    import pickle
+
+    module = importlib.import_module(package)
+    functions = [getattr(module, name) for name in module.__all__ if inspect.isfunction(getattr(module, name))]
+    assert len(functions) >= 5
+    for function in functions:
+        assert pickle.loads(pickle.dumps(function)) is function
+        with pytest.raises(ws.ArgumentTypeError, match="unexpected keyword argument 'not_a_parameter'"):
+            pickle.loads(pickle.dumps(function))(not_a_parameter=1)
+
+
+@pytest.mark.parametrize("package", ["wafersim", "wafersim.cluster", "wafersim.train", "wafersim.collectives"])
+def test_every_exported_function_refuses_an_unknown_keyword_as_a_wafer_error(package):
+    """Every function `ws`, the cluster, training and collectives layers export answers a call that does not fit with
+    a `WaferError` (`ws.assemble`, `ws.disassemble`, `ws.resume_launch`, `ws.debug`, `cluster.split`,
+    `tree_seconds`, `ray_available`, `train.default_device`, `synthetic_classification`, `wsc.tree_rounds` and
+    `tree_channels` raised Python's bare TypeError: review55's list; `ws.jit`'s Numba options have their own
+    messages, user55), and still pickles as itself. The math aliases are C builtins of `math`, for kernels."""
+    import importlib
+    import inspect
+    import pickle
+
+    module = importlib.import_module(package)
+    functions = [getattr(module, name) for name in module.__all__
+                 if inspect.isfunction(getattr(module, name))]
+    assert len(functions) >= 2
+    for function in functions:
+        assert pickle.loads(pickle.dumps(function)) is function
+        with pytest.raises(ws.WaferError):
+            function(not_a_parameter=1)

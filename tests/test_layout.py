@@ -75,6 +75,19 @@ def test_a_dim3_of_depth_1_is_the_2_d_shape_and_a_deeper_one_says_to_fold_it():
             store_index[(3, 2), (4, 2, depth)](out)
 
 
+def test_numbas_fourth_launch_item_is_told_there_is_no_shared_memory():
+    """Numba's kernel[grid, block, stream, sharedmem]: the fourth item, dynamic shared memory, has no
+    counterpart; the error said only which configurations are taken."""
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    out = dev.device_array((8, 12), "int32")
+    with pytest.raises(ws.LaunchError, match=r"\[grid, block, stream\]: a fourth item, Numba's dynamic shared "
+                                             r"memory in bytes, has no counterpart"):
+        store_index[(3, 2), (4, 4), 0, 1024](out)
+    with pytest.raises(ws.LaunchError) as info:  # one item: no word about shared memory
+        store_index[6]
+    assert str(info.value) == "launch configuration must be [grid, block] or [grid, block, stream]"
+
+
 # ----------------------------------------------------------------------------- slots on a defective wafer
 @ws.jit
 def neighbour_sum(v, out):

@@ -420,3 +420,41 @@ def test_numbas_nopython_code_reads_no_environments_globals():
     reading = sorted(str(path.relative_to(root)) for path in root.rglob("*.py") if "tests" not in path.parts
                      and "env_body.globals" in path.read_text(encoding="utf-8", errors="replace"))
     assert reading == ["core/pylowering.py"]
+
+
+_EXTENSIONS = """
+import json
+import numpy as np
+from numba import njit
+from numba.core import entrypoints
+from wafersim.sim import trace_kernels
+first, second = trace_kernels.fletcher64(np.arange(5, dtype=np.uint64))
+state = {"sums": [int(first), int(second)], "loaded": bool(trace_kernels.fletcher64.stats.cache_hits),
+         "started_by_engine": entrypoints._already_initialized}
+@njit
+def plus_one(x):
+    return x + 1
+state["user"] = plus_one(2)
+state["started_by_user"] = entrypoints._already_initialized
+print(json.dumps(state))
+"""
+
+
+def test_an_engine_function_loaded_from_the_cache_leaves_numbas_extensions_to_the_first_function_numba_compiles():
+    """`load_before_registries`: a fresh process's first call of an engine function loaded from Numba's cache does
+    not start Numba's third-party extensions (`entrypoints.init_all`, a scan of every installed package); a user's
+    function compiled afterwards does, as Numba's first call of any function would."""
+    import importlib
+    import json
+    import subprocess
+
+    warm = subprocess.run([sys.executable, "-c", _EXTENSIONS], capture_output=True, text=True, timeout=600)
+    assert warm.returncode == 0, warm.stderr  # (this one may compile the engine function and fill the cache)
+    done = subprocess.run([sys.executable, "-c", _EXTENSIONS], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    state = json.loads(done.stdout.strip().splitlines()[-1])
+    assert state["sums"] == [0 + 1 + 2 + 3 + 4, 0 + 1 + 3 + 6 + 10] and state["user"] == 3
+    importlib.import_module("numba")  # (`numba_verified` reads its version)
+    if not (state["loaded"] and numba_cache.numba_verified()):
+        pytest.skip("Numba compiled the engine function (no cache it can write) or loads it its own way")
+    assert state["started_by_engine"] is False and state["started_by_user"] is True

@@ -16,7 +16,8 @@ from wafersim.kernels import reduce
 from wafersim.sim.code_facts import code_facts
 from wafersim.sim.compiled import stepper
 from wafersim.sim.layout import Placement
-from wafersim.sim.routed_senders import channel_conditions, disjoint_senders, sender_conditions, single_sender
+from wafersim.sim.routed_senders import (broadcast_roots, channel_conditions, disjoint_senders, sender_conditions,
+                                         single_sender)
 from wafersim.sim.routing import RouteTables
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
 
@@ -484,3 +485,21 @@ def test_a_solver_whose_guard_is_spilled_is_proven_and_identical(monkeypatch):
     a = scipy_sparse.csr_matrix((vals, (rows, cols)), shape=(index.size, index.size))
     expected, _ = linalg.cg(a, b.astype(np.float64).ravel(), rtol=0.0, atol=0.0, maxiter=iters)
     np.testing.assert_allclose(got.ravel(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_broadcast_roots_are_the_pes_at_the_one_thread_every_path_to_a_channels_sends_pins():
+    """`broadcast_roots` (the senders `routing.RouteTables` traces ahead): a channel whose every path to a send pins
+    both axes to one thread gives that thread's PE in each block; one axis free, paths pinning different threads, a
+    channel without sends, or no analysis (None) give nothing."""
+    region = Placement(ws.WaferSpec(width=8, height=8), (2, 1), (4, 3)).wave(0)
+    by_channel = {2: [((0, 2), (1, 1))], 3: [((0, 1),)], 4: [((0, 1), (1, 0)), ((0, 2), (1, 0))],
+                  5: [((0, 1), (1, 2)), ((1, 2), (0, 1))]}
+    roots = broadcast_roots(by_channel, region, [2, 3, 4, 5, 6])
+    assert sorted(roots) == [2, 5]
+    x, y = region.xy  # (blocks of 4 x 3 PEs side by side from the corner: threads (2, 1) and (1, 2) of each)
+    np.testing.assert_array_equal(roots[2], np.flatnonzero(((x == 2) | (x == 6)) & (y == 1)))
+    np.testing.assert_array_equal(roots[5], np.flatnonzero(((x == 1) | (x == 5)) & (y == 2)))
+    assert broadcast_roots(None, region, [2]) == {} and broadcast_roots({}, region, [2]) == {}
+    program = ws.assemble(f".name t\n.sram 0\n.args 0\n.route 2 block_bus\n{ROOT_ONLY}\n    halt\n")
+    found = channel_conditions(code_facts(code_bytes(program.code)).decoded, len(program.code))
+    np.testing.assert_array_equal(broadcast_roots(found, region, [2])[2], roots[2])  # (the root (2, 1) of ROOT_ONLY)

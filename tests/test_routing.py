@@ -207,3 +207,72 @@ def test_a_launch_route_changed_by_set_is_traced_again_not_found_by_what_it_was_
     expected = routing.trace(region, second.masks[0], second.ramp_latency, 0, senders, True, second.compiled_trace)
     assert len(expected.dest) != len(unchanged.dest) or expected.messages != unchanged.messages
     assert_same_deliveries(changed, expected)
+
+
+def test_a_launch_broadcast_traced_ahead_on_a_thread_serves_its_send_and_gives_the_same_run(monkeypatch):
+    """`trace_ahead`: a block all-reduce's broadcast (one root sends on the block's bus) is traced, with
+    its root's order, on a thread of its own while the launch runs on (`AHEAD_ENTRIES` lowered to this small block);
+    the launch's send takes that trace; results, cycles and counts equal a launch on one thread, which traces it
+    itself when the send comes, and the sum NumPy gives."""
+    from wafersim.kernels import reduce
+    from wafersim.sim import parallel
+
+    monkeypatch.setattr(routing, "AHEAD_ENTRIES", 1)
+    traced_on = []
+    original = routing.trace
+
+    def recording(*args):
+        import threading
+        if len(args[4]) == 1:  # (the root's trace; a bus's whole trace, all its sources, follows on the launch's)
+            traced_on.append(threading.current_thread().name)
+        return original(*args)
+    monkeypatch.setattr(routing, "trace", recording)
+    values = np.random.default_rng(5).random((12, 16), dtype=np.float32)
+    runs = {}
+    for threads in (2, 1):
+        monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())  # (each run traces its routes again)
+        traced_on.clear()
+        with parallel.threads(threads):
+            runs[threads] = reduce.block_allreduce(values, "sum", (16, 12))
+        assert traced_on == (["wafersim-trace-ahead"] if threads == 2 else ["MainThread"])
+    (ahead, ahead_stats), (alone, alone_stats) = runs[2], runs[1]
+    np.testing.assert_array_equal(ahead, alone)
+    np.testing.assert_allclose(ahead, np.full_like(values, values.sum()), rtol=1e-5)
+    assert (ahead_stats.cycles, ahead_stats.instructions) == (alone_stats.cycles, alone_stats.instructions)
+    np.testing.assert_array_equal(ahead_stats.pe_instructions, alone_stats.pe_instructions)
+
+
+def test_a_trace_begun_ahead_serves_only_the_senders_and_masks_it_was_made_for(bus_tables, monkeypatch):
+    """A trace begun ahead for some senders is what `deliveries` gives those senders (equal to `trace`, with its one
+    source's order made); other senders, or the same senders once `set` changed the route, get their own trace."""
+    monkeypatch.setattr(routing, "AHEAD_ENTRIES", 1)
+    monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())
+    region = bus_tables.region
+    bx, by = region.placement.block
+    tiled = bus_tables.masks[0]
+    block = tiled.reshape(len(tiled), region.height, region.width)[:, :by, :bx].copy()
+    root = np.flatnonzero(tiled[routing.RAMP] != 0)[:1]
+
+    def tables() -> routing.RouteTables:
+        return routing.RouteTables(region, bus_tables.ramp_latency, {0: (block, True)}, ahead={0: root})
+
+    served = tables()
+    assert len(served._ahead) == 1
+    got = served.deliveries(0, root)
+    assert not served._ahead and "_one_source" in vars(got)  # (taken from the thread, its order made there)
+    expected = routing.trace(region, tiled, served.ramp_latency, 0, root, True, served.compiled_trace)
+    assert_same_deliveries(got, expected)
+    for array, wanted in zip(got.one_source(0), expected.one_source(0)):
+        np.testing.assert_array_equal(array, wanted)
+    monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())
+    other = tables()
+    others = np.flatnonzero(tiled[routing.RAMP] != 0)[1:3]
+    assert_same_deliveries(other.deliveries(0, others), routing.trace(region, tiled, other.ramp_latency, 0, others,
+                                                                      True, other.compiled_trace))
+    assert len(other._ahead) == 1  # (not taken)
+    monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())
+    changed = tables()
+    assert changed.set(0, root, 1 << routing.RAMP, 0)  # (the root's ramp words go nowhere now)
+    expected = routing.trace(region, changed.masks[0], changed.ramp_latency, 0, root, True, changed.compiled_trace)
+    assert_same_deliveries(changed.deliveries(0, root), expected)
+    assert expected.messages and len(changed._ahead) == 1

@@ -471,6 +471,18 @@ def test_a_raw_copy_between_a_device_array_and_a_host_array_of_another_dtype_is_
     np.testing.assert_array_equal(d.copy_to_host(), np.arange(4).astype(device_dtype)[::-1])
 
 
+def test_a_raw_copy_into_a_big_endian_host_array_names_its_dtype_not_the_native_one(dev):
+    """memcpy_dtoh into a '>f4' host array said to convert with .astype(np.float32), the device's own dtype
+    (a big-endian dtype's `name` is 'float32'): the advice names np.dtype('>f4'), which converts to it."""
+    d = dev.to_device(np.arange(4, dtype=np.float32))
+    host = np.empty(4, ">f4")
+    with pytest.raises(ws.ArgumentError, match=r"then \.astype\(np\.dtype\('>f4'\)\) on the host") as info:
+        dev.memcpy_dtoh(host, d)
+    assert "astype(np.float32)" not in str(info.value)
+    converted = d.copy_to_host().astype(np.dtype(">f4"))  # the advice, as written, gives the host's dtype
+    assert converted.dtype == host.dtype and converted.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
 def test_dev_launch_takes_a_jit_kernel_as_its_message_said(dev):
     """dev.launch(kernel, grid, block, args) with a @ws.jit kernel was refused with "expected a Program
     (ws.assemble) or a @ws.jit kernel, got Dispatcher"; it now compiles for the arguments and launches on dev,

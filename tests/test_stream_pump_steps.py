@@ -24,7 +24,9 @@ NAMES = ("s_pes s_base s_length s_cost s_state r_pes r_base r_length r_cost r_st
          "by_dest by_lane by_latency link_busy link link_lane link_offset previous by slot_free most fuse_free "
          "panel_runs first_one first_many first_values first_departures first_sent p_dest p_lane p_latency distinct "
          "low high panel_fits").split()
-CONFIGS = [(2, 8, None), (4, 8, None), (4, 6, 5), (4, 5, 3), (3, 7, 4), (5, 6, 7)]
+# (9 x 9 PEs: receiver runs of 8 and 9 PEs, walked through slices, beside the shorter ones walked by index:
+# `stream_pump_steps.SHORT_RUN`)
+CONFIGS = [(2, 8, None), (4, 8, None), (4, 6, 5), (4, 5, 3), (3, 7, 4), (5, 6, 7), (9, 4, 4)]
 
 
 def captured(p: int, tile: int, depth: int | None, monkeypatch) -> list[tuple]:
@@ -252,6 +254,19 @@ def test_send_step_in_pe_order_is_routed_send_step(p, tile, depth, monkeypatch):
             assert ok and want_ok
             np.testing.assert_array_equal(later, want_later)
             assert_states_equal(got, want)
+
+
+def test_the_configs_step_receiver_runs_shorter_and_longer_than_short_run(monkeypatch):
+    """The tests above see receiver runs of one sender and of a sender per PE, both shorter than `SHORT_RUN`
+    (walked by index) and not (through slices of the FIFO rows): each way of walking them is compared."""
+    seen = set()
+    for p, tile, depth in CONFIGS:
+        for args in captured(p, tile, depth, monkeypatch):
+            s = dict(zip(NAMES, args))
+            p_dest, p_lane, _ = pe_ordered(s)
+            for first, end, _, step, _ in stream_pump_steps.pe_segments(p_dest, p_lane, s["pushed"]):
+                seen.add((bool(step == 0), bool(step == 1), bool(end - first >= stream_pump_steps.SHORT_RUN)))
+    assert {(True, False, False), (True, False, True), (False, True, False), (False, True, True)} <= seen
 
 
 def test_pe_segments_cut_runs_of_consecutive_pes():

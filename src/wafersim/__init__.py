@@ -22,7 +22,8 @@ from .runtime.debug import DebuggerError, debug
 from .runtime.resume import resume_launch
 from .runtime.state import LaunchState, VariableUnavailableError
 from .runtime import routes
-from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
+from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array,
+                      device_array_like, event,
                       event_elapsed_time, get_current_device, init, select_device, stream, synchronize, to_device)
 from .sim import LaunchStats, PrintRecord
 from .errors import ChainWordError, WordTypeError
@@ -36,7 +37,7 @@ __all__ = [
     "ArgumentError", "ArgumentTypeError", "AssemblyError", "CheckpointError", "CompileError", "CycleLimitError", "DeadlockError", "EngineCacheError", "Device", "DeviceArray", "DevicePointer",
     "EAST", "Event", "InvalidPointerError", "Kernel", "KernelValueError", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError", "PrintRecord",
     "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "RAMP", "RaceError", "RouteError", "SOUTH", "SpecError", "SramBudgetError", "Stream", "WEST",
-    "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",
+    "WaferError", "WaferSpec", "assemble", "device_array", "device_array_like", "disassemble", "event", "event_elapsed_time",
     "get_current_device", "init", "select_device", "stream", "synchronize", "to_device",
     "jit", "grid", "gridsize", "threadIdx", "blockIdx", "blockDim", "gridDim", "send", "recv", "has_neighbor",
     "syncthreads", "cg", "local", "fma", "print", "route", "route_mask", "routes", "use_route",
@@ -45,3 +46,13 @@ __all__ = [
     "outer_add", "recv_async", "recv_wait", "send_async", "send_wait", "add_stream", "max_stream", "min_stream",
 ]
 __all__ += ["ChainWordError", "WordTypeError", "constant", *sorted(_MATH_ALIASES)]
+
+
+def __getattr__(name: str):
+    """A missing attribute, as Python's: an `AttributeError`, saying what to write instead for the CUDA and Numba
+    names a port reaches for (`ws.pinned_array`, `ws.atomic`, ...)."""
+    import sys
+    from .compiler import cuda_names
+
+    raise AttributeError(f"module 'wafersim' has no attribute {name!r}{cuda_names.module_hint(name)}",
+                         name=name, obj=sys.modules[__name__])  # (name, obj: Python's "Did you mean" for typos)

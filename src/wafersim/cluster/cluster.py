@@ -2,10 +2,12 @@
 simulation (`local`, in this process; `ray`, each system a Ray actor)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import check_calls
+from ..errors import call_checked, check_calls
 from ..kernels import ml
 from ..runtime.device import resolve_spec
 from ..train import MemoryXSpec, Model
@@ -98,6 +100,7 @@ class Cluster:
         self.close()
 
 
+@functools.partial(call_checked, error=ClusterArgumentTypeError)
 def ray_available() -> tuple[bool, str]:
     """Whether the ray backend can be used here, and if not, why."""
     try:

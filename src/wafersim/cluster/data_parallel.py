@@ -14,6 +14,8 @@ With one system and no tree this is exactly a `train.Trainer` step's time.
 """
 from __future__ import annotations
 
+import functools
+
 import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..arch.values import is_integer, plural
-from ..errors import check_calls
+from ..errors import call_checked, check_calls
 from ..train import MemoryX, Model, checkpoint
 from ..train.data import batch, check_data, training_input
 from ..train.memoryx import Optimizer
@@ -77,6 +79,7 @@ class ClusterStepReport:
 TRANSFER_KINDS = ("weight_bytes", "gradient_bytes")
 
 
+@functools.partial(call_checked, error=ClusterArgumentTypeError)
 def tree_seconds(tree: SwarmXTree, transfers: Sequence[tuple[str, str, int]]) -> tuple[float, float]:
     """(broadcast_s, reduce_s): a step's weight and gradient transfers (kind, tensor, bytes) through `tree`,
     one after another; each kind is "weight_bytes" or "gradient_bytes" (a `ClusterArgumentError` otherwise)."""
@@ -95,6 +98,7 @@ def tree_seconds(tree: SwarmXTree, transfers: Sequence[tuple[str, str, int]]) ->
     return seconds["weight_bytes"], seconds["gradient_bytes"]
 
 
+@functools.partial(call_checked, error=ClusterArgumentTypeError)
 def split(batch_size: int, n_systems: int) -> list[tuple[int, int]]:
     """Each system's rows of a batch, (start, stop), as equal as they can be (n_systems >= 1, batch_size
     >= n_systems, whole numbers, Python's or NumPy's)."""

@@ -47,7 +47,7 @@ import numbers
 
 from ..arch.spec import MAX_CHANNELS
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, call_checked
 from ..isa.routes import PATTERN_NAMES
 from ..isa.tree_routes import MAX_TREE_ROUNDS
 from ..isa.tree_routes import tree_rounds as _tree_rounds
@@ -83,6 +83,7 @@ def _whole(name: str, value, where: str) -> int:
     return int(value)
 
 
+@call_checked
 def tree_rounds(bx: int, by: int) -> int:
     """The rounds a bx x by block's tree needs (`rounds` of `block_all_reduce_tree`): the bits of the longest
     distance from the centre to an edge, 1 at least; 11 at most for blocks of up to 4,095 PEs a side (the
@@ -94,6 +95,7 @@ def tree_rounds(bx: int, by: int) -> int:
     return _tree_rounds(*sides)
 
 
+@call_checked
 def tree_channels(rounds: int = TREE_ROUNDS, stages_apart: int = 0) -> int:
     """Channels a tree collective of `rounds` rounds uses (from its `channel` on): 2 rounds + 1, or
     4 rounds + 1 with the column stage on channels of its own (`stages_apart`). A `rounds` outside 1 ..

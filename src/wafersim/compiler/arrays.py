@@ -171,8 +171,10 @@ class ArrayLowering(HalfLowering):
         try:
             ty = ARRAY_DTYPES[as_dtype(dtype)]
         except (TypeError, KeyError, ValueError):
+            numba = (f" (numba.{dtype} is Numba's type: write np.{dtype})"
+                     if (type(dtype).__module__ or "").startswith("numba.") else "")
             raise Unsupported("ws.local.array dtype must be np.float32, np.int32, np.float16 or "
-                              "ml_dtypes.bfloat16") from None
+                              f"ml_dtypes.bfloat16{numba}") from None
         array = LocalArray(name, ty, self.fn.local_words, shape)
         self.fn.local_words += array.size
         self.fn.local_arrays.append((name, array.size, shape, ty))

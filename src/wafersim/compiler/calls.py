@@ -17,6 +17,7 @@ from ..isa.routes import KNOWN as KNOWN_ROUTES
 from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import cg
+from . import cuda_names
 from . import intrinsics as wsi
 from ..arch.values import plural
 from ..errors import CompileError
@@ -326,6 +327,8 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             raise Unsupported("print() cannot be called in a kernel: write ws.print(\"label\", value), CUDA's "
                               "printf here, which prints one int32 or float32 value with the PE and the cycle")
         hint = next((h for f, h in _NUMPY_HINTS.items() if f is callee), None) or _scalar_type_hint(callee)
+        if hint is None and cuda_names.is_numba_function(callee):
+            hint = cuda_names.NUMBA_FUNCTION
         if hint is None and isinstance(callee, types.FunctionType):
             hint = ("a plain Python function; decorate it with @ws.jit to make it a device function (inlined "
                     "where it is called)" if callee.__name__ != "<lambda>" else

@@ -223,6 +223,8 @@ class CompileTimeNames:
             if base is NOT_STATIC or isinstance(base, (wsi.Dim,)):
                 return NOT_STATIC
             if isinstance(base, (types.ModuleType, type)) or base is wsi.local or isinstance(base, wsi._Local):
+                if cuda_names.is_numba_cuda(base):  # `cuda.grid(1)` left in by a port from Numba
+                    raise Unsupported(cuda_names.numba_cuda_message(node.attr))
                 if not hasattr(base, node.attr):
                     name = getattr(base, '__name__', base)
                     if name == "wafersim.compiler.cg":  # (`ws.cg`, by the name a kernel writes)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..arch.spec import MAX_CHANNELS
 from ..arch.values import plural
-from ..errors import ArgumentTypeError, AssemblyError
+from ..errors import ArgumentTypeError, AssemblyError, call_checked
 from .encoding import OPERAND_FIELD, Instr, decode, encode
 from .routes import KNOWN as KNOWN_ROUTES
 from .routes import NAMED as NAMED_ROUTES
@@ -205,6 +205,7 @@ def quoted(text: str) -> str:
     return escaped
 
 
+@call_checked
 def disassemble(program: "Program | Sequence[int]") -> str:
     """Assembly text for a program (with its directives) or for bare code words."""
     if not isinstance(program, Program):
@@ -352,6 +353,7 @@ def _split_operands(text: str) -> list[str]:
     return [part.strip() for part in text.split(",")] if text.strip() else []
 
 
+@call_checked
 def assemble(source: str, name: str | None = None, file: str | None = None) -> Program:
     """Assemble text into a `Program`; errors name the line. The program's line table maps each instruction
     to (`file`, its line), so that run-time errors and the debugger name assembly lines as they name a

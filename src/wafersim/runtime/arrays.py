@@ -367,7 +367,10 @@ def check_host_destination(ary: Any, array: DeviceArray, what: str) -> None:
 
 
 def dtype_text(dtype: np.dtype) -> str:
-    """How a dtype is written in code: `np.float32`, or `ml_dtypes.bfloat16`."""
+    """How a dtype is written in code: `np.float32`, `ml_dtypes.bfloat16`, or `np.dtype('>f4')` for a byte order
+    other than the machine's (whose `name` is the native type's: `np.float32` would name another dtype)."""
+    if not dtype.isnative:
+        return f"np.dtype({dtype.str!r})"
     return f"ml_dtypes.{dtype.name}" if halfprec.is_half(dtype) and dtype != np.float16 else f"np.{dtype.name}"
 
 

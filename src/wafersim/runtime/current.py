@@ -191,6 +191,12 @@ def device_array(shape: int | Sequence[int], dtype: Any = np.float32, stream: St
 
 
 @call_checked
+def device_array_like(ary: Any, stream: Stream | None = None) -> DeviceArray:
+    """`Device.device_array_like` on the device of `ary` where it is a device array, else the current one."""
+    return (ary.device if isinstance(ary, DeviceArray) else get_current_device()).device_array_like(ary, stream=stream)
+
+
+@call_checked
 def stream() -> Stream:
     return get_current_device().stream()
 

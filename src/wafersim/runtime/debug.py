@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..arch.values import plural
-from ..errors import ArgumentError, LaunchError
+from ..errors import ArgumentError, LaunchError, call_checked
 from ..isa.assembler import Program
 from ..isa.opcodes import PORTS
 from ..sim.debug_hooks import DebugWaveSim, line_starts, snapshot
@@ -328,6 +328,7 @@ class _Deferred:
         return self.controller.wave_class(launch.program, launch.placement)(launch, region, start, totals)
 
 
+@call_checked
 def debug(configured: ConfiguredKernel, *args: Any, **options: Any) -> Debugger:
     """Launch `configured` (kernel[grid, block]) with `args` under a debugger: use it in a `with` block."""
     return Debugger(configured, *args, **options)

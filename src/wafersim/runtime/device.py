@@ -319,6 +319,15 @@ class Device:
         self._array_layouts[pointer.serial] = (shape, dtype)
         return DeviceArray(self, shape, dtype, pointer)
 
+    @serialized
+    def device_array_like(self, ary: Any, stream: Stream | None = None) -> DeviceArray:
+        """A new zero-filled device array of the shape and dtype of `ary`, a NumPy or device array (Numba's
+        `cuda.device_array_like`)."""
+        if not (hasattr(ary, "shape") and hasattr(ary, "dtype")):
+            raise ArgumentTypeError(f"device_array_like: ary must be a NumPy or device array, got "
+                                    f"{type(ary).__name__} (np.asarray(ary) first)")
+        return self.device_array(ary.shape, ary.dtype, stream=stream)
+
     # ------------------------------------------------------------------ streams and events
     @serialized
     def stream(self) -> Stream:
@@ -531,7 +540,10 @@ class Kernel:
 
     def __getitem__(self, config) -> "ConfiguredKernel":
         if not isinstance(config, tuple) or len(config) not in (2, 3):
-            raise LaunchError("launch configuration must be [grid, block] or [grid, block, stream]")
+            shared = (": a fourth item, Numba's dynamic shared memory in bytes, has no counterpart (a block has no "
+                      "shared memory: each PE has its own SRAM, ws.local.array, and PEs exchange messages)"
+                      if isinstance(config, tuple) and len(config) == 4 else "")
+            raise LaunchError(f"launch configuration must be [grid, block] or [grid, block, stream]{shared}")
         return ConfiguredKernel(self, *config)
 
     def launch(self, device: Device, grid, block, args: Sequence[Any], stream=None, **options) -> LaunchStats:

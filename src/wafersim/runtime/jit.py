@@ -13,6 +13,7 @@ import numpy as np
 
 from ..arch.values import plural
 from ..compiler import Compiled, KernelSignature, compile_kernel
+from ..compiler import cuda_names
 from ..compiler import intrinsics as wsi
 from ..compiler.core import closure_globals
 from ..compiler.sources import remember_source
@@ -382,15 +383,24 @@ class Dispatcher(Kernel):
         return f"<ws.jit kernel {self.py_func.__name__}>"
 
 
-def jit(func: Callable | None = None, *, boundscheck: bool = True) -> Any:
+def jit(func: Callable | None = None, *, boundscheck: bool = True, **options: Any) -> Any:
     """Decorate a Python function as a wafer kernel (or a device function callable from kernels).
 
     `@ws.jit` or `@ws.jit(boundscheck=False)`: with bounds checks (the default), an array index or slice
     outside its array stops the kernel with a MemoryAccessError naming the array, the index and the PE;
-    without them, kernels run a little faster and stray accesses are caught only at the edge of memory."""
+    without them, kernels run a little faster and stray accesses are caught only at the edge of memory.
+    Numba's other `cuda.jit` options (`device=True`, `fastmath`, `cache`, ...) are an `ArgumentTypeError`
+    saying what wafersim does instead."""
+    if options:
+        raise ArgumentTypeError(cuda_names.jit_options_message(options))
     boundscheck = flag_argument(boundscheck, "boundscheck")  # (at the decorator: "False" is truthy)
     if func is None:
         return lambda f: jit(f, boundscheck=boundscheck)
+    if isinstance(func, str) or (isinstance(func, (list, tuple)) and func and all(isinstance(f, str) for f in func)):
+        raise ArgumentTypeError(f"@ws.jit decorates a Python function, not a {type(func).__name__}: a kernel is "
+                                f"compiled for the types of each launch's arguments, so it takes no Numba type "
+                                f"signature ({func!r}); write @ws.jit, and kernel.compile_for(*args) to compile "
+                                f"ahead of a launch")
     if not inspect.isfunction(func):
         raise ArgumentTypeError(f"@ws.jit decorates a Python function, not a {type(func).__name__}")
     return Dispatcher(func, boundscheck)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AssemblyError, CheckpointError, output_path, path_argument
+from ..errors import AssemblyError, CheckpointError, call_checked, output_path, path_argument
 from ..isa.assembler import Program
 from ..isa.encoding import code_before_stop_51
 from ..isa.binary import symbol_copy, symbol_of
@@ -304,6 +304,7 @@ class _ResumedWaveSim(WaveSim):
         super()._add_group(pc, lanes, blocked, cost, count)
 
 
+@call_checked
 def resume_launch(path: str | Path, max_cycles: float | None = None,
                   max_seconds: float | None = None) -> tuple[Device, LaunchStats]:
     """The device saved in a checkpoint file, with the launch finished from its checkpoint: (device, the

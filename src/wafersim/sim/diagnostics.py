@@ -39,6 +39,19 @@ def _waves_left(launch) -> str:
     return f", in wave {launch.waves_done + 1:,} of {waves:,}" if waves > 1 else ""
 
 
+def later_waves_hint(launch) -> str:
+    """For a launch stopped in a wave before its last: a block spinning on a flag another block stores waits
+    forever when that block runs in a later wave (CUDA promises no order between blocks either); else ""."""
+    placement = launch.placement
+    if launch.waves_done + 1 >= placement.waves:
+        return ""
+    return (f"\n(this launch runs in {placement.waves:,} waves of at most {placement.slots:,} blocks, and stopped in "
+            f"wave {launch.waves_done + 1:,}: a block of a later wave starts only once the block before it in its "
+            f"slot has ended, so a block that loops until another block stores a flag to global memory waits "
+            f"forever if that block is in a later wave; wait only on blocks of a lower index, launch at most "
+            f"{placement.slots:,} blocks, or split the work into launches: docs/timing.md, \"Waves and streams\")")
+
+
 def time_limit_text(launch, latest_cycle: float, in_wave: bool) -> str:
     """Why a launch stopped at `max_seconds` after some waves ran to the end, with how many ran and how many
     are left: a long grid of a kernel that halts is the likely cause, not a kernel that never halts
@@ -198,7 +211,8 @@ class DiagnosticsMixin:
         raise CycleLimitError(
             f"{self.program.name} ran past max_cycles={limit_text} (a PE reached cycle "
             f"{self.latest_over_limit:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
-            f"max_cycles to the launch if it should run longer\nPEs still running:\n{where}",
+            f"max_cycles to the launch if it should run longer{later_waves_hint(self.launch)}\nPEs still running:\n"
+            f"{where}",
             max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,
             **self._first_pe(lanes))
 
@@ -218,7 +232,7 @@ class DiagnosticsMixin:
         else:
             text = (f"{self.program.name} ran past max_seconds={launch.max_seconds:g} of host time (simulated up "
                     f"to cycle {self._latest_cycle():,.0f}{_waves_left(launch)}); does it ever halt? Pass a "
-                    f"larger max_seconds (or None) to the launch if it should run longer")
+                    f"larger max_seconds (or None) to the launch if it should run longer{later_waves_hint(launch)}")
         raise CycleLimitError(
             f"{text}\nPEs still running:\n{where}", max_seconds=launch.max_seconds, pc=first["pc"],
             source=first["source"], running=running, pe=first["pes"][0], block_index=first["block_index"],

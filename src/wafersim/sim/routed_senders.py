@@ -299,6 +299,21 @@ def single_sender(conditions: Optional[list[tuple[tuple[int, int], ...]]], block
     return len(senders) <= 1
 
 
+def broadcast_roots(by_channel: Optional[dict[int, Conditions]], region, channels) -> dict[int, np.ndarray]:
+    """For each of `channels` whose routed sends every path pins to one thread of a block on both axes (the same
+    threadIdx on every path: a broadcast from a block's root, `collectives.block_broadcast`), the PEs of
+    `region` (`layout.WaveRegion`) at that thread, sorted flat indices: who sends there, if anyone does."""
+    roots = {}
+    for channel in channels:
+        found = (by_channel or {}).get(channel)
+        pins = {tuple(sorted(dict(path).items())) for path in found or ()}
+        if len(pins) != 1 or len(next(iter(pins))) != 2:
+            continue
+        (_, x), (_, y) = next(iter(pins))
+        roots[channel] = np.flatnonzero(region.active & (region.special("tid.x") == x) & (region.special("tid.y") == y))
+    return roots
+
+
 def proven_senders(by_channel: Optional[dict[int, Conditions]], block: tuple[int, int],
                    routes: "RouteTables") -> bool:
     """Whether the routed sends of a program with these `channel_conditions` run in the same order on every

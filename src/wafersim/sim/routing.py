@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 from collections import OrderedDict
 
 import numpy as np
@@ -28,6 +29,7 @@ from ..isa.opcodes import PORTS, RAMP
 from . import trace_store
 from .layout import WaveRegion
 from .distinct import distinct
+from . import trace_ahead
 
 #: Traces kept across launches (a kernel launched again with the same routes on the same placement skips
 #: tracing: a wafer-wide bus takes seconds to trace), least recently used first out.
@@ -38,6 +40,9 @@ TRACE_CACHE_SIZE = 512
 TRACE_CACHE_BYTES = 128 << 20
 #: Receivers and links of a merging channel's whole trace at most (`RouteTables._trace_whole`; some 40 MB).
 WHOLE_TRACE_ENTRIES = 1 << 21
+#: A launch's broadcast whose trace may reach this many receivers and links is traced ahead, on a thread of its own
+#: (`trace_ahead`; as many as make a trace worth a file of `trace_store`).
+AHEAD_ENTRIES = trace_store.STORE_ENTRIES
 
 N_PORTS = len(PORTS)
 ALL_OUTPUTS = (1 << N_PORTS) - 1
@@ -139,7 +144,9 @@ class RouteTables:
 
     def __init__(self, region: WaveRegion, ramp_latency: float,
                  block_routes: dict[int, tuple[np.ndarray, bool]], whole_buses: bool = False,
-                 compiled_trace: bool = False) -> None:
+                 compiled_trace: bool = False, ahead: dict[int, np.ndarray] | None = None) -> None:
+        # (`ahead`: per merging channel of the launch, the PEs expected to send on it together, whose trace is begun
+        # on a thread of its own: `trace_ahead`)
         self.region = region
         self.ramp_latency = float(ramp_latency)
         #: a merging channel's sender sets are cut from one trace of all its sources (`_cut_from_whole`)
@@ -154,6 +161,8 @@ class RouteTables:
         self.from_launch: set[int] = set(block_routes)
         #: per launch route: (its masks, a digest of what they were tiled from), `_trace`'s key while unchanged
         self._tiled_from: dict[int, tuple[np.ndarray, bytes]] = {}
+        #: traces begun on a thread of their own (`trace_ahead`), by `_trace`'s key
+        self._ahead: dict[tuple, trace_ahead.Ahead] = {}
         for channel, (block_masks, merge) in block_routes.items():
             self.masks[channel] = self._tile(block_masks)
             self._tiled_from[channel] = (self.masks[channel], _tile_digest(block_masks, region))
@@ -164,6 +173,13 @@ class RouteTables:
                     self.deliveries(channel).check()
                 except RouteError as error:
                     raise with_launch_hint(error)
+        wanted = {channel: (self._key(channel, self.masks[channel], sources), self.masks[channel], sources)
+                  for channel, sources in (ahead or {}).items()
+                  if channel in self.merge and len(sources) and N_PORTS * region.n * len(sources) >= AHEAD_ENTRIES}
+        if wanted:  # (the launch's broadcasts, traced on a thread of their own: `trace_ahead`)
+            if self.compiled_trace:  # (Numba's import on this thread, not the other's: the trace needs it)
+                importlib.import_module(f"{__package__}.trace_kernels")
+            self._ahead = trace_ahead.begin(wanted, TRACE_CACHE, self._computed)
 
     def _tile(self, block_masks: np.ndarray) -> np.ndarray:
         """A block's (5, by, bx) masks repeated over the region's blocks; PEs outside any block get none."""
@@ -268,8 +284,8 @@ class RouteTables:
             cuts[key] = _cut(whole, pes)
         return cuts[key]
 
-    def _trace(self, channel: int, masks: np.ndarray, sources: np.ndarray) -> Deliveries:
-        """`trace`, or its result from an earlier launch with the same routes, placement and figures."""
+    def _key(self, channel: int, masks: np.ndarray, sources: np.ndarray) -> tuple:
+        """What a trace of `sources` over `masks` on `channel` depends on (`TRACE_CACHE`'s key)."""
         region = self.region
         placement = region.placement
         tiled = self._tiled_from.get(channel)
@@ -277,12 +293,31 @@ class RouteTables:
         # masks took ~3 ms a launch on a whole wafer); else of the masks themselves.
         masks_digest = (tiled[1] if tiled is not None and tiled[0] is masks
                         else b"masks" + hashlib.blake2b(masks.tobytes(), digest_size=16).digest())
-        key = (placement.spec.cache_key, placement.grid, placement.block, region.first_block, region.count,
-               channel, channel in self.merge, self.ramp_latency, masks_digest,
-               hashlib.blake2b(np.asarray(sources, dtype=np.int64).tobytes(), digest_size=16).digest())
+        return (placement.spec.cache_key, placement.grid, placement.block, region.first_block, region.count,
+                channel, channel in self.merge, self.ramp_latency, masks_digest,
+                hashlib.blake2b(np.asarray(sources, dtype=np.int64).tobytes(), digest_size=16).digest())
+
+    def _trace(self, channel: int, masks: np.ndarray, sources: np.ndarray) -> Deliveries:
+        """`trace`, or its result from an earlier launch with the same routes, placement and figures, or from the
+        thread that began it (`trace_ahead`)."""
+        key = self._key(channel, masks, sources)
         if key in TRACE_CACHE:
             TRACE_CACHE.move_to_end(key)
             return TRACE_CACHE[key]
+        ahead = self._ahead.pop(key, None)
+        result = ahead.result() if ahead is not None else None
+        if result is None:
+            result = self._computed(key, channel, masks, sources)
+        TRACE_CACHE[key] = result
+        while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE
+                                        or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
+            TRACE_CACHE.popitem(last=False)
+        return result
+
+    def _computed(self, key: tuple, channel: int, masks: np.ndarray, sources: np.ndarray) -> Deliveries:
+        """`trace` of `sources` over `masks` on `channel` (`key`: `_key`'s), or what a file of `trace_store` kept of
+        it; a large one is kept there. Changes nothing of the tables (the thread of `trace_ahead` runs it too)."""
+        region = self.region
         result = name = None
         # A trace that may be large enough to keep on disk (a merging channel's sources each reach up to the
         # whole region) is looked for there first (`trace_store`: from an earlier process).
@@ -299,10 +334,6 @@ class RouteTables:
                     and len(result.dest) + len(result.link_pe) >= trace_store.STORE_ENTRIES):
                 trace_store.store(name, {field: getattr(result, field) for field in _ARRAYS}, in_background=True)
                 result.stored_as = name
-        TRACE_CACHE[key] = result
-        while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE
-                                        or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
-            TRACE_CACHE.popitem(last=False)
         return result
 
 

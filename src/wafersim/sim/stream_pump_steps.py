@@ -23,6 +23,12 @@ from .compiled.jit import njit
 from .fifo_kernels import gather_word_runs, latest_departure, routed_arrivals, share_links, whole_cycle_departures
 from .stream_pump_closed import _first_slots, closed_form_applies, receive_closed, receive_held
 
+#: Receiver runs shorter than this are walked by index, not through slices of the FIFO rows: a slice costs more
+#: than a few PEs' work (the routed 25-point stencil's runs are 2-4 PEs, some 40 a step: its steps' slot-free
+#: pass took 13 us a call through slices, 4 us by index). Longer runs (a panel's bus) keep the slices' loops
+#: (`_deliver_many`'s uneven case, word by word with a test each, goes by index at every length).
+SHORT_RUN = 8
+
 
 @njit(cache=True, nogil=True)
 def pe_order(receiver_of: np.ndarray) -> np.ndarray:
@@ -60,7 +66,8 @@ def pe_segments(p_dest: np.ndarray, p_lane: np.ndarray, pushed: np.ndarray) -> n
 @njit(cache=True, nogil=True)
 def _slot_free_one(out: np.ndarray, time_block: np.ndarray, segments: np.ndarray, p_lane: np.ndarray,
                    p_latency: np.ndarray) -> None:
-    """`_slot_free` of segments with one sender each: `fifo_kernels.latest_departure` of each run."""
+    """`_slot_free` of segments with one sender each: `fifo_kernels.latest_departure` of each run (a short one's
+    maximum by index, equal but perhaps for the sign of a zero, which `steady_send` erases as it does that one's)."""
     depth = time_block.shape[0]
     first_slot = _first_slots(segments, depth)
     for j in range(out.shape[0]):  # (words <= depth: a slot index wraps at most once)
@@ -70,7 +77,14 @@ def _slot_free_one(out: np.ndarray, time_block: np.ndarray, segments: np.ndarray
             slot = first_slot[g] + j
             if slot >= depth:
                 slot -= depth
-            out[j, row] = latest_departure(time_block[slot, pe:pe + size], p_latency[first:end], out[j, row])
+            if size < SHORT_RUN:  # (the same maximum, but perhaps for the sign of a zero, as `latest_departure`)
+                best = out[j, row]
+                for t in range(size):
+                    f = time_block[slot, pe + t] - p_latency[first + t]
+                    best = f if f > best else best
+                out[j, row] = best
+            else:
+                out[j, row] = latest_departure(time_block[slot, pe:pe + size], p_latency[first:end], out[j, row])
 
 
 @njit(cache=True, nogil=True)
@@ -87,15 +101,15 @@ def _slot_free_many(out: np.ndarray, time_block: np.ndarray, segments: np.ndarra
             slot = first_slot[g] + j
             if slot >= depth:
                 slot -= depth
-            times_run, latency_run = time_block[slot, pe:pe + size], p_latency[first:end]
-            if step == 1:
+            if step == 1 and size >= SHORT_RUN:
+                times_run, latency_run = time_block[slot, pe:pe + size], p_latency[first:end]
                 best_run = out[j, lane0:lane0 + size]
                 for t in range(size):
                     f = times_run[t] - latency_run[t]
                     best_run[t] = f if f > best_run[t] else best_run[t]
             else:
                 for t in range(size):
-                    f = times_run[t] - latency_run[t]
+                    f = time_block[slot, pe + t] - p_latency[first + t]
                     row = lane0 + t * step
                     out[j, row] = f if f > out[j, row] else out[j, row]
 
@@ -118,6 +132,11 @@ def _deliver_one(time_block: np.ndarray, value_block: np.ndarray, segments: np.n
             if value_slot >= value_depth:
                 value_slot -= value_depth
             sent, departed = values[j, row], departures[j, row]
+            if end - first < SHORT_RUN:
+                for t in range(end - first):
+                    value_block[value_slot, pe + t] = sent
+                    time_block[slot, pe + t] = departed + p_latency[first + t]
+                continue
             value_block[value_slot, pe:pe + end - first] = sent
             times_run, latency_run = time_block[slot, pe:pe + end - first], p_latency[first:end]
             for t in range(end - first):
@@ -150,12 +169,10 @@ def _deliver_many(time_block: np.ndarray, value_block: np.ndarray, segments: np.
                 slot -= depth
             if value_slot >= value_depth:
                 value_slot -= value_depth
-            value_run, times_run = value_block[value_slot, pe:pe + size], time_block[slot, pe:pe + size]
-            latency_run = p_latency[first:end]
             for t in range(size):
                 if j < count[lane0 + t * step]:
-                    value_run[t] = values[j, lane0 + t * step]
-                    times_run[t] = departures[j, lane0 + t * step] + latency_run[t]
+                    value_block[value_slot, pe + t] = values[j, lane0 + t * step]
+                    time_block[slot, pe + t] = departures[j, lane0 + t * step] + p_latency[first + t]
 
 
 @njit(cache=True, nogil=True)
@@ -173,6 +190,11 @@ def _deliver_rows(time_block: np.ndarray, value_block: np.ndarray, segments: np.
                 slot -= depth
             if value_slot >= value_depth:
                 value_slot -= value_depth
+            if size < SHORT_RUN:
+                for t in range(size):
+                    value_block[value_slot, pe + t] = values[j, lane0 + t]
+                    time_block[slot, pe + t] = departures[j, lane0 + t] + p_latency[first + t]
+                continue
             value_block[value_slot, pe:pe + size] = values[j, lane0:lane0 + size]
             times_run, latency_run = time_block[slot, pe:pe + size], p_latency[first:end]
             departed_run = departures[j, lane0:lane0 + size]

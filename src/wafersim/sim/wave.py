@@ -29,7 +29,7 @@ from ..isa.opcodes import NOWHERE, RAMP, STREAM_OPS
 from .fabric import Fifo
 from .hostmem import SPARE
 from .lanes import Lanes
-from . import vector_batch
+from . import parallel, vector_batch
 from .vector_batch import BATCH_PASSES, REGISTER_ONLY, VectorBatch
 from .rank1_queue import Rank1Queue
 from .register_blocks import RegisterBlocks
@@ -42,6 +42,7 @@ from .racecheck_routes import RouteWatch
 from .stream_ops import StreamOpsMixin
 from .wave_end import WaveEndMixin
 from .routing import RouteTables
+from .routed_senders import broadcast_roots, channel_conditions
 from .wordtypes import WordTypeMixin
 from .strategy import active as active_strategy
 
@@ -106,8 +107,14 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.barrier_time = np.zeros(n, dtype=self.time_dtype)
         self.fifos: dict[tuple[int, int], Fifo] = {}
         self.background: dict[tuple, np.ndarray] = {}  # per (op, dir, ch): recva / senda state (`background`)
-        self.routes = RouteTables(region, spec.ramp_latency, launch.routes, active_strategy().routed_steps,
-                                  active_strategy().compiled_trace)
+        strategy = active_strategy()
+        buses = [channel for channel, (_, merge) in launch.routes.items() if merge]
+        # (a launch's broadcast is traced ahead where another thread may run: `trace_ahead`)
+        ahead = broadcast_roots(launch.facts.memo("routed_senders_by_channel", lambda: channel_conditions(
+            launch.decoded, len(self.program.code))), region, buses) if (
+            buses and strategy.compiled_trace and parallel.thread_count() > 1) else {}
+        self.routes = RouteTables(region, spec.ramp_latency, launch.routes, strategy.routed_steps,
+                                  strategy.compiled_trace, ahead)
         # a program that changes routes: its changes and routed words, to find changes run out of cycle order
         # against words (`racecheck_routes`: reported by racecheck, else a RouteError, `route_order`)
         self.route_watch = RouteWatch(self) if launch.watches_routes else None

@@ -1,12 +1,16 @@
 """A synthetic classification task, and the batches a training run takes from a data set."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from ..errors import call_checked
 from ..kernels.hosting import float32_input
-from .errors import TrainingError, check_whole
+from .errors import TrainingArgumentTypeError, TrainingError, check_whole
 
 
+@functools.partial(call_checked, error=TrainingArgumentTypeError)
 def synthetic_classification(samples: int, features: int, classes: int, seed: int = 0,
                              spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs: one random centre per class (standard normal, times 2), samples around it with

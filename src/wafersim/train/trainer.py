@@ -38,13 +38,14 @@ places, its float32 master weights and optimizer state staying on the wafer (`pi
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import OutOfMemoryError, SramBudgetError, check_calls
+from ..errors import OutOfMemoryError, SramBudgetError, call_checked, check_calls
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
 from ..kernels.ml.layout import TileTooLargeError, check_chunk, half_input, pes_per_row
@@ -97,6 +98,7 @@ class StepReport:
                 f"{self.weight_bytes:,} B weights in, {self.gradient_bytes:,} B gradients out")
 
 
+@functools.partial(call_checked, error=TrainingArgumentTypeError)
 def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_TILE,
                    chunk: int = ml.DEFAULT_CHUNK, stages: bool = False, height: int | None = None) -> Device:
     """A device just large enough for every launch of a step in either mode: the largest SUMMA block and

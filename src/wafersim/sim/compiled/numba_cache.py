@@ -19,7 +19,8 @@ compiles it again. And it lets the engine's cached functions load without Numba'
 their machine code never uses (`load_before_registries`: most of a process's Numba start-up), and without
 parsing the LLVM module each keeps for linking into functions compiled later that call it, until one is
 (`unserialize_lazily`: most of the time a load took), and without importing the modules of Numba's own whose
-implementations their machine code has inlined (`environments_kept_unimported`: `numba.np.arrayobj`, ~0.035 s).
+implementations their machine code has inlined (`environments_kept_unimported`: `numba.np.arrayobj`, ~0.035 s),
+or starting Numba's third-party extensions, which only its compiler uses.
 """
 from __future__ import annotations
 
@@ -241,6 +242,16 @@ def load_before_registries(dispatcher, runtime) -> None:
 
     cache.load_overload = load_overload
     impl.rebuild = rebuild_with_registries_if_needed
+    if callable(getattr(dispatcher, "_compilation_chain_init_hook", None)):
+        # Numba's first call of any function starts its third-party extensions (`entrypoints.init_all`: a scan of
+        # every installed package's entry points, 3-3.5 ms of CPU on the stop-55 VM with 76 packages), which only
+        # its compiler uses: the engine's functions leave that to the first function that Numba compiles (its
+        # registries start them) or that is not the engine's.
+        dispatcher._compilation_chain_init_hook = _extensions_left_to_the_compiler
+
+
+def _extensions_left_to_the_compiler() -> None:
+    """An engine function's `_compilation_chain_init_hook` (`load_before_registries`): nothing."""
 
 
 def rebuild_environment_unimported(original):
