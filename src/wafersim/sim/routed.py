@@ -128,6 +128,20 @@ class RoutedExchangeMixin:
 
     #: per channel, the routers (flat PE indices) where a `route`/`routr` ran in this wave (for `_late_rule_hint`)
     routes_ran: dict[int, np.ndarray] | None = None
+    #: per channel, {PE: its word's receivers and links, `Deliveries.one_source`} of the single senders whose paths
+    #: on the channel's current routes `routed_one.send_from_one` has checked and used (the compiled interpreter's
+    #: routed sends, `Strategy.compiled_broadcast`); `checked_version` counts its changes
+    checked_senders: dict[int, dict[int, tuple]] | None = None
+    checked_version = 0
+
+    def _checked_sender(self, channel: int, pe: int, runs: tuple) -> None:
+        """PE `pe`'s word on `channel` took the paths `runs` (`send_from_one`, on the current routes)."""
+        if self.checked_senders is None:
+            self.checked_senders = {}
+        senders = self.checked_senders.setdefault(channel, {})
+        if pe not in senders:
+            senders[pe] = runs
+            self.checked_version += 1
 
     def _route(self, ins: Instr, lanes: Lanes, pc: int = -1, owed: float = 0.0) -> None:
         """Set the route rules of `lanes`' routers. `pc` and `owed` (the issue cycles the lanes owe before it:
@@ -138,6 +152,8 @@ class RoutedExchangeMixin:
         else:
             rx, tx = ins.a, ins.b
         self._count_routed_links(ins.ch)  # the words sent so far took the paths of the routes before
+        if self.checked_senders and self.checked_senders.pop(ins.ch, None) is not None:
+            self.checked_version += 1  # (paths to check again: the routes may change)
         if self.routes_ran is None:
             self.routes_ran = {}
         if ins.ch not in self.routes_ran:

@@ -63,4 +63,6 @@ def send_from_one(wave, ins: Instr, next_pc: int, cost: float, L: Lanes, table: 
     wave.cycle[src] = depart + wave.word_time
     wave._injected(ins.ch)[src] += 1
     wave._progress(fifo, True, None if len(dest) > wave.n // 16 else dest)  # (sorted)
+    if wave.strategy.compiled_broadcast and wave.route_watch is None:  # (its next sends: compiled, `routed_words`)
+        wave._checked_sender(ins.ch, int(src[0]), runs)
     return [(next_pc, Lanes.from_indices(wave.n, src), False)]

@@ -68,6 +68,11 @@ class Strategy:
     #: a scalar routed send from one PE (a block's broadcast) runs as compiled passes over its receivers and
     #: links (`sim.routed_one`; else NumPy gathers and scatters over their expanded index arrays).
     routed_one: bool = True
+    #: a scalar routed `send` from a PE whose path the NumPy path has checked (its first send on the channel's
+    #: routes: `routed_one`), and a scalar routed `recv`, run in the compiled interpreter, which delivers the word,
+    #: wakes the receivers parked there and stops each sender and receiver right after (`compiled.routed_words`;
+    #: else the interpreter stops before them and the NumPy path runs them). Only with `compiled_fabric`.
+    compiled_broadcast: bool = True
     #: a dense group's vfma computes its products in cache-sized blocks of PEs, each added in as it is made
     #: (`sim.compute`; else into one scratch array over the region, at wafer scale a few hundred MiB of
     #: fresh memory per launch, written and read back once more).
@@ -193,7 +198,7 @@ FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
                      compiled_background=False, lockstep=False, compiled_fabric=False,
                      compiled_routed=False, stream_rows=False, batched_waves=False,
-                     compiled_loops=False, compiled_wavefronts=False, routed_one=False,
+                     compiled_loops=False, compiled_wavefronts=False, routed_one=False, compiled_broadcast=False,
                      blocked_vfma=False, lean_bulk_stores=False, gapped_bulk_copies=False, fused_vectors=False,
                      routed_steps=False,
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,

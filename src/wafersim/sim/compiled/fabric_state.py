@@ -13,10 +13,12 @@ import threading
 
 import numpy as np
 
+from ...isa.opcodes import RAMP
 from ..fabric import Fifo, SlotRows, page_staggered_zeros
 from ..hostmem import sparse_zeros
 from .fabric_ops import (HELD, META_COLUMNS, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WANTS_ROOM,
                          register_sleepers)
+from .routed_words import ARRIVALS, DEST_HI, DEST_LO, INDEX_ROWS, KEY, LINK_HI, LINK_LO
 
 
 #: Stacks of finished waves, kept for the next wave that stacks FIFOs of the same shapes: a wafer-sized
@@ -68,7 +70,16 @@ class FabricState:
         self.vector_words = np.zeros(1, dtype=np.int64)  # words moved by vector transfers (`transfers`), a count
         self.meta = np.zeros((len(keys), META_COLUMNS), dtype=np.int64)
         for f, (incoming, _) in enumerate(keys):  # words of a FIFO come from the neighbour in its direction
-            self.meta[f, SENDER_OFFSET] = region.offset(incoming)
+            # (a routed word's FIFO, (RAMP, channel): from no PE of a call, `routed_words`; n is none)
+            self.meta[f, SENDER_OFFSET] = n if incoming == RAMP else region.offset(incoming)
+        # Routed words (`routed_words`): per routed FIFO a row of its channel's last arrivals (the wave's
+        # `last_arrival` arrays are re-pointed at them, as the FIFOs at the stacks), and the sends' log.
+        self.routed_channels = [channel for incoming, channel in keys if incoming == RAMP]
+        count = len(self.routed_channels)
+        self.last_time, self.last_by = np.full((count, n), -np.inf), np.zeros((count, n), dtype=np.int64)
+        self.sent, self.sent_top = np.zeros((2, n), dtype=np.int64), np.zeros(1, dtype=np.int64)
+        self.routed_key: tuple | None = None  # (the wave's checked senders' version, its link_busy) of `routed_args`
+        self.routed_args: tuple | None = None
         self.offsets = np.array([region.offset(direction) for direction in range(4)], dtype=np.int64)
         latencies = [region.link_latency(direction) for direction in range(4)]
         if all(np.isscalar(latency) for latency in latencies):
@@ -94,6 +105,59 @@ class FabricState:
         return (time, value, pushed, popped, tags, self.meta, self.offsets, self.latency, wave.word_time,
                 wave.progress, wave.stall, self.parked, self.ready, self.ready_top, self.joined, self.joined_top,
                 self.vector_words)
+
+    def routed(self) -> tuple:
+        """`routed_words.routed_send`'s `routed` tuple: the senders whose paths the NumPy path has checked on the
+        current routes (`RoutedExchangeMixin.checked_senders`), their receivers and links, the wave's `link_busy`,
+        the channels' last arrivals, the sends' log."""
+        wave = self.wave
+        for row, channel in enumerate(self.routed_channels):  # (the wave's arrays: these rows, as FIFOs' stacks)
+            kept = wave.last_arrival.get(channel)
+            if kept is None or kept[0].base is not self.last_time or kept[1].base is not self.last_by:
+                self.last_time[row], self.last_by[row] = kept if kept is not None else (-np.inf, 0)
+                wave.last_arrival[channel] = (self.last_time[row], self.last_by[row])
+        key = (wave.checked_version, id(wave.link_busy))
+        if self.routed_args is None or self.routed_key != key:
+            self.routed_key, self.routed_args = key, self._routed_senders(wave)
+        return self.routed_args
+
+    def _routed_senders(self, wave) -> tuple:
+        """`routed`, built afresh: the checked senders sorted by (FIFO, PE), their runs concatenated."""
+        n, keys, senders = wave.n, [], []
+        for row, channel in enumerate(self.routed_channels):
+            f = self.keys.index((RAMP, channel))
+            for pe, runs in (wave.checked_senders or {}).get(channel, {}).items():
+                keys.append(f * n + pe)
+                senders.append((row, runs))
+        order = np.argsort(np.array(keys, dtype=np.int64), kind="stable")
+        index = np.zeros((INDEX_ROWS, len(keys)), dtype=np.int64)
+        dest, latency, links, offsets = [], [], [], []
+        receivers = link_count = 0
+        for k, which in enumerate(order.tolist()):
+            row, (to, lag, link_dir, link_pe, link_offset) = senders[which]
+            index[KEY, k], index[ARRIVALS, k] = keys[which], row
+            index[DEST_LO, k], index[LINK_LO, k] = receivers, link_count
+            receivers += len(to)
+            link_count += len(link_dir)
+            index[DEST_HI, k], index[LINK_HI, k] = receivers, link_count
+            dest.append(to)
+            latency.append(lag)
+            links.append(np.stack([link_dir.astype(np.int64), link_pe.astype(np.int64)]))
+            offsets.append(link_offset)
+        joined = (np.concatenate(dest).astype(np.int64) if dest else np.zeros(0, dtype=np.int64),
+                  np.concatenate(latency).astype(np.float64) if latency else np.zeros(0),
+                  np.ascontiguousarray(np.concatenate(links, axis=1)) if links else np.zeros((2, 0), dtype=np.int64),
+                  np.concatenate(offsets).astype(np.float64) if offsets else np.zeros(0))
+        link_busy = wave.link_busy if wave.link_busy is not None else np.zeros((2, 1))
+        return (index, *joined, link_busy, self.last_time, self.last_by, self.sent, self.sent_top)
+
+    def settle_sends(self) -> None:
+        """After a call: count the words its routed sends handed to their routers (`_injected`)."""
+        top = int(self.sent_top[0])
+        if top:
+            for row, pe in self.sent[:, :top].T.tolist():
+                self.wave._injected(self.routed_channels[row])[pe] += 1
+            self.sent_top[0] = 0
 
     def register(self, pc: int, pes: np.ndarray, fields: np.ndarray, times: np.ndarray,
                  counts: np.ndarray) -> np.ndarray:

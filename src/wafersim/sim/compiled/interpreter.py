@@ -46,8 +46,10 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
                     K_ORI, K_RECV, K_REM, K_SEL, K_SEND, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
-                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADD, K_VDIV, K_XOR, K_XORI, REFUSED, STOPPED, TAKEN)
-from .table import A, B, C, D, IMM, KIND, LANE_ROW, NEXT
+                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADD, K_VDIV, K_XOR, K_XORI, REFUSED, STOPPED,
+                    STOPPED_AFTER, TAKEN)
+from .routed_words import ROUTED, routed_send, stop_after
+from .table import A, B, C, D, DIR, IMM, KIND, LANE_ROW, NEXT
 from .scalar_transfers import GENERAL, scalar_transfer
 from .transfers import transfer
 from .wake import lowest_first
@@ -62,7 +64,8 @@ DENSE_VECTOR_MIN = 8  # segments of at least this many PEs try an elementwise ve
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, vector_lanes_half, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes,
-              fabric_on, fabric, resume, resident, loop_budget, fast_on, steady, wake_work, wake_words, wake_batch):
+              fabric_on, fabric, routed, resume, resident, loop_budget, fast_on, steady, wake_work, wake_words,
+              wake_batch):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -73,6 +76,10 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     it then runs alone from there. Resident sleepers (PEs asleep in the scheduler, `fabric_ops.register_sleepers`;
     `resident` of them) that a transfer wakes join the call (`fabric`'s `joined`). PEs still parked at the end
     have stopped at `resume[pe]` (not `stop_pcs`).
+    `routed`: the routed words' state (`FabricState.routed`, `routed_words.routed_send`), or None for a program
+    without routed words in its table: Numba then compiles this function a second time with their branches pruned,
+    machine code as before they existed (any change to this function's loop moved a kernel without routed words,
+    particles, by 5-12%: the register allocation and block layout of one very large loop, CHANGELOG stop 55).
     `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
     that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
     halts. `fast_on`: the segments' fast paths (`Strategy.compiled_loops`): register-only instructions
@@ -376,6 +383,13 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 regs[d, i] = args[imm]
                         elif kind >= K_SEND and times[i] + run_owed >= time_limit:  # near 2**23: it stops as at
                             status = STOPPED  # a backward branch (the FIFOs' times are float32: widened first)
+                        elif routed is not None and kind == K_SEND and fields[DIR, run_pc] == ROUTED:  # routed_words
+                            status = routed_send(run_pc, i, run_owed, fields, costs, regs, times, resume, fabric,
+                                                 routed, time_limit)
+                            if status == STOPPED_AFTER:  # sent: it stops right after
+                                stop_after(i, run_pc, run_owed, run_done, fields, costs, times, counts, stop_pcs,
+                                           pc_counts)
+                                continue
                         elif kind >= K_SEND:
                             # (a call without reference counting: `transfers`; a scalar word on its short path first)
                             status = GENERAL if kind > K_RECV else scalar_transfer(
@@ -389,6 +403,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             if status == BLOCKED:  # parked: out of this run
                                 continue
                             latest = max(latest, times[i])
+                            if routed is not None and status == GO_ON and fields[DIR, run_pc] == ROUTED:
+                                # a routed word's receiver stops
+                                stop_after(i, run_pc, run_owed, run_done, fields, costs, times, counts, stop_pcs,
+                                           pc_counts)  # right after it, as its sender (`routed_words`)
+                                continue
                         else:  # vector ops and reductions over SRAM ranges (a call: its loops outweigh the call's cost)
                             status, extra = vector_op(kind, run_pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats,
                                                       scratch_int, scratch_float)

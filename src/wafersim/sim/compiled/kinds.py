@@ -35,6 +35,8 @@ STATS = 3
 # stopped (a backward branch past a limit: the PE, with every lane of its segment, stops before it, and
 # the NumPy engine runs it; the other PEs go on to their own stops).
 GO_ON, TAKEN, REFUSED, BLOCKED, STOPPED = 0, 1, 2, 3, 4
+# ... or ran it and stops right after it (a routed word's sender and receiver: `routed_words`).
+STOPPED_AFTER = 5
 
 # The kinds of `register_block_kernels.run_block`'s own instructions, beside the register-only kinds above that
 # it runs as they are (negative: apart from KINDS), as `register_blocks.RegisterRun` writes them: a float32 `vger`,

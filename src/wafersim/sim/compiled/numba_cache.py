@@ -47,7 +47,7 @@ ENGINE_SOURCES = (
     "stream_pump_kernels.py", "stream_pump_panel.py", "stream_pump_steps.py", "trace_kernels.py",
     "compiled/arith.py", "compiled/fabric_ops.py", "compiled/interpreter.py", "compiled/scalar_transfers.py",
     "compiled/segments.py", "compiled/settle.py", "compiled/simple_ops.py", "compiled/half_arith.py",
-    "compiled/transfers.py",
+    "compiled/routed_words.py", "compiled/transfers.py",
     "compiled/wake.py",
 )
 #: Files whose constants compiled code reads (inlined into its machine code) without defining a cached function.

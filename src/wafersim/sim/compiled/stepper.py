@@ -4,8 +4,8 @@ A group the NumPy executors would run slowly -- a small one, where every NumPy c
 of overhead for a handful of PEs, or a divergent one (mask or index form), where every call is a masked
 or gathered operation over the region -- runs in the interpreter instead: each PE follows its own
 program counter through compute, SRAM, branch and neighbour send/recv and stream-op instructions until
-the next instruction the NumPy engine handles (routed fabric, global memory, barrier, print, halt, or an
-unsupported compute instruction), where it joins the group of PEs at that pc, or until it blocks on a
+the next instruction the NumPy engine handles (routed fabric but scalar words, `routed_words`, global memory,
+barrier, print, halt, or an unsupported compute instruction), where it joins the group of PEs at that pc, or until it blocks on a
 FIFO that nothing in the call can fill or drain, where it goes to sleep as the NumPy engine's blocked
 lanes do. The lanes sleeping at those transfers stay *resident* in the interpreter's parking arrays
 between calls (`_resident_sleepers`, `fabric_ops.register_sleepers`): a PE of a call that pushes or pops wakes the ones
@@ -29,8 +29,9 @@ from .. import parallel
 from ..lanes import SPARSE_FRACTION, Lanes
 from ..routed_senders import channel_conditions, proven_senders
 from . import numba_loaded
-from .kinds import FLOPS, HALF_FLOPS, STATS, VECTOR_ELEMENTS
-from .table import ProgramTable
+from .kinds import (FLOPS, HALF_FLOPS, K_BNZ, K_BZ, K_FTRUNC, K_HASNB, K_JMP, K_NOP, K_SEND, K_SREG, STATS,
+                    VECTOR_ELEMENTS)
+from .table import DIR, IMM, KIND, NEXT, ProgramTable
 
 #: Groups up to this many PEs run compiled even when converged, if they have a long enough run of
 #: instructions ahead (`ProgramTable.long_run`) and loading Numba pays (`SMALL_RUNS_BEFORE_LOADING`).
@@ -173,6 +174,28 @@ def _lane_constants(table: ProgramTable, region) -> np.ndarray:
     return constants
 
 
+def _routed_words(table: ProgramTable) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+    """The pcs of the routed words the interpreter runs (`routed_words`): (sends, receives, the pcs right after one
+    whose instruction the interpreter never stops a PE before: it cannot fail or pass a limit -- register and float
+    arithmetic, a forward jump or branch, a PE constant). A PE stopped at one of the latter ran the word and stops
+    after it: it joins the scheduler's groups, rather than having the NumPy engine run that instruction at once (a
+    block's receivers would otherwise take a NumPy step apart from their sender). Kept with the table."""
+    known = table.__dict__.get("_routed_words")
+    if known is None:
+        fields, sends, receives, after = table.fields, set(), set(), set()
+        for pc in table.fabric_pcs:
+            if fields[DIR, pc] != RAMP:
+                continue
+            (sends if fields[KIND, pc] == K_SEND else receives).add(pc)
+            following = int(fields[NEXT, pc])
+            kind = fields[KIND, following]
+            if (K_NOP <= kind <= K_FTRUNC or kind == K_HASNB or kind == K_SREG
+                    or (kind in (K_BZ, K_BNZ, K_JMP) and fields[IMM, following] > following)):
+                after.add(following)
+        known = table.__dict__["_routed_words"] = (frozenset(sends), frozenset(receives), frozenset(after))
+    return known
+
+
 class CompiledMixin:
     """Compiled execution of small and divergent groups for `WaveSim` (switched by `Strategy.compiled`)."""
 
@@ -184,6 +207,8 @@ class CompiledMixin:
         self.compiled_table = None
         self.compiled_fabric = None  # a FabricState when the interpreter runs neighbour transfers, on first use
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
+        self.compiled_resident_pcs: frozenset[int] = frozenset()  # those less routed sends (`_routed_words`)
+        self.compiled_routed = False  # whether the table has routed words (`_routed_words`)
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
         self.compiled_scratch = None  # the interpreter's region-sized (times, counts, stops), on first use
         self.compiled_last_run = (-1, 0)  # (pc, PEs) of the last group `_wants_compiled` was asked about
@@ -205,10 +230,21 @@ class CompiledMixin:
             # is the launch's).
             fabric = (self.strategy.compiled_fabric and launch.tracer is None and not launch.facts.memo(
                 "numpy_fabric", lambda: any(_numpy_fabric(instr) for instr in launch.decoded.values())))
+            # Scalar routed words too (`routed_words`: their first send from a PE runs in NumPy, `routed_one`), in
+            # regions of up to `FABRIC_GROUP` PEs: over a whole wafer the receivers parked at the end of a call cost
+            # their registration as resident sleepers, more than NumPy's receive (measured: the all-reduce over
+            # 757 x 996 PEs 0.14 -> 0.155 s of CPU; bicgstab7's 32 x 32 PEs gain, CHANGELOG stop 54, bicg54).
+            routed_words = (fabric and self.strategy.compiled_broadcast and self.strategy.routed_one
+                            and self.n <= FABRIC_GROUP)
             launch.compiled_table = ProgramTable.of(self.program, launch.decoded, launch.costs, fabric,
-                                                    launch.cost_key)
+                                                    launch.cost_key, routed_words)
         self.compiled_table = launch.compiled_table
         self.compiled_fabric_pcs = self.compiled_table.fabric_pcs
+        # Where lanes asleep are the interpreter's resident sleepers: not at a routed send, which sleeps in the
+        # scheduler and is woken there (its receivers' pops do not know it: review54c's DeadlockError).
+        sends, receives, _ = _routed_words(self.compiled_table)
+        self.compiled_resident_pcs = self.compiled_fabric_pcs - sends
+        self.compiled_routed = bool(sends or receives)  # (else `run_group` without routed words: its own compile)
         self.limit_margin = self.spec.global_latency + len(self.program.code) * max(launch.costs.values())
 
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:
@@ -217,6 +253,10 @@ class CompiledMixin:
         table = self.compiled_table
         if table is None or not table.runs(pc):
             return False
+        sends, receives, _ = _routed_words(table)
+        if pc in sends or (pc in receives and lanes.count > FABRIC_GROUP):
+            return False  # (a routed send from the scheduler: NumPy's, which checks its paths first, `routed_words`;
+            # a block's receivers that NumPy's send woke: one NumPy receive, as a large group's neighbour transfers)
         if lanes.mask is not None:  # divergent: every NumPy call a masked one over the region (in a region of
             # a few PEs cheap: a short launch stays in NumPy, and so does a short run between two instructions
             # the interpreter stops at, as for a small converged group: a float16 GEMV's unrolled column loop,
@@ -261,7 +301,7 @@ class CompiledMixin:
         # data-dependent number of words: 5x slower), so it runs on one thread, with them.
         threaded = threads > 1 and len(idx) >= PARALLEL_MIN and pc not in self.compiled_fabric_pcs
         fabric = self._fabric_state() if self.compiled_fabric_pcs and not threaded else None
-        resident = sum(sleeping.count for at, sleeping in self.asleep.items() if at in self.compiled_fabric_pcs)
+        resident = sum(sleeping.count for at, sleeping in self.asleep.items() if at in self.compiled_resident_pcs)
         times, counts, stops = self._scratch()  # (region-sized: only the lanes' entries are used)
         settle.begin(idx, _NO_PES, self.cycle, np.float64(group.cost), np.int64(group.count), times, counts)
         time_limit = TIME32_LIMIT - self.limit_margin if self.time_dtype == np.float32 else np.inf
@@ -281,7 +321,7 @@ class CompiledMixin:
         if fabric is not None:
             wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.resume, resident, budget, fast, steady,
+                      fabric.routed() if self.compiled_routed else None, fabric.resume, resident, budget, fast, steady,
                       WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, WAKE_WORDS if self.n > WAKE_WORK_REGION else 0,
                       wake_batch)
         else:
@@ -303,11 +343,12 @@ class CompiledMixin:
         self.totals.half_flops += int(stats[HALF_FLOPS])
         sleepers = _NO_PES  # (resident sleepers the call woke: members too)
         if fabric is not None:
+            fabric.settle_sends()
             sleepers = self._woken_residents(fabric)
             # Wake what the call's pushes and pops let progress outside it (with event wake-up off: every
             # blocked group), before its own parked PEs go to sleep. (The resident sleepers it concerned it woke.)
             for fifo, pushed in fabric.finish():
-                self._progress(fifo, pushed, None, self.compiled_fabric_pcs)
+                self._progress(fifo, pushed, None, self.compiled_resident_pcs)
         if self.time_dtype is np.float32:  # (the call's times are float64: exact, until written to the clocks)
             self._bound_compiled_times(times, idx, sleepers)
         codes, keys = settle.codes_for(self.n, len(idx) + len(sleepers)), np.zeros(settle.MAX_KEYS, dtype=np.int64)
@@ -321,7 +362,8 @@ class CompiledMixin:
         # (raising what it raises, with every other PE in its place), so that every visit makes progress.
         # (A call on threads runs no transfers: PEs it stopped at one join the scheduler's groups, whose next visit
         # runs it here, on one thread, with the transfers that follow.)
-        in_numpy = [not blocked and self._stopped_before_compute(stop)
+        after = _routed_words(table)[2]  # (PEs there ran a routed word and stop after it: the scheduler's)
+        in_numpy = [not blocked and stop not in after and self._stopped_before_compute(stop)
                     and (fabric is not None or stop not in self.compiled_fabric_pcs) for stop, _, blocked in places]
         now = [(stop, stopped) for (stop, stopped, _), step in zip(places, in_numpy) if step]
         for (stop, stopped, blocked), step in zip(places, in_numpy):
@@ -371,7 +413,7 @@ class CompiledMixin:
         if self.compiled_fabric is None:
             from .fabric_state import FabricState
             self.compiled_fabric = FabricState(self, self.compiled_table.fifo_keys)
-            for pc in [pc for pc in self.asleep if pc in self.compiled_fabric_pcs]:
+            for pc in [pc for pc in self.asleep if pc in self.compiled_resident_pcs]:
                 self._sleep(pc, self.asleep.pop(pc))
         return self.compiled_fabric
 
@@ -380,7 +422,7 @@ class CompiledMixin:
         interpreter runs, as resident sleepers of its parking arrays (`FabricState.register`). Those whose FIFO
         has changed since they blocked run again instead (as if woken); returns the others."""
         fabric = self.compiled_fabric
-        if fabric is None or pc not in self.compiled_fabric_pcs:
+        if fabric is None or pc not in self.compiled_resident_pcs:
             return lanes
         pes = lanes.indices().astype(np.int64, copy=False)
         times, counts, _ = self._scratch()
@@ -393,7 +435,7 @@ class CompiledMixin:
     def _unpark(self, pc: int, woken: Lanes) -> None:
         """The scheduler woke these lanes asleep at `pc` (a push or pop on the NumPy path): they are resident
         sleepers no more."""
-        if self.compiled_fabric is not None and pc in self.compiled_fabric_pcs:
+        if self.compiled_fabric is not None and pc in self.compiled_resident_pcs:
             self.compiled_fabric.unpark(woken.indices())
 
     def _woken_residents(self, fabric) -> np.ndarray:
@@ -435,7 +477,7 @@ class CompiledMixin:
                       np.zeros((2, 1), dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
             self._no_fabric_args = (fabric, np.empty(self.n, dtype=np.int64))  # (resume: region-sized)
         fabric, resume = self._no_fabric_args
-        return fabric[:9] + (self.progress, self.stall) + fabric[11:], resume, 0
+        return fabric[:9] + (self.progress, self.stall) + fabric[11:], None, resume, 0  # (None: no routed words)
 
     def _stopped_before_compute(self, pc: int) -> bool:
         """Whether the instruction at `pc` only computes (the interpreter refused it, or does not run it)."""

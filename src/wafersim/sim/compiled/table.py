@@ -69,10 +69,11 @@ class ProgramTable:
     `fabric`: the interpreter also runs neighbour send/recv/sendv/recvv and the stream ops with a neighbour
     input and a neighbour or no output (the caller decides that the program allows it: no routes, no
     background transfers); `fifo_keys` lists their FIFOs, (incoming direction, channel) as `WaveSim.fifos`
-    keys them, in the order of the FIFO rows."""
+    keys them, in the order of the FIFO rows. `routed` (with `fabric`): scalar routed sends and receives too
+    (`routed_words`: DIR is RAMP, the FIFO (RAMP, channel) at the receivers, its lane row all ones)."""
 
     def __init__(self, decoded: dict[int, Instr], code_words: int, costs: dict[str, float],
-                 fabric: bool = False) -> None:
+                 fabric: bool = False, routed: bool = False) -> None:
         # (built in Python lists, then made arrays once: item assignment into NumPy arrays cost a small program's
         # first launch some 0.2 ms of its ~4)
         size = code_words + 1  # pc = code_words: falls off the end
@@ -85,8 +86,9 @@ class ProgramTable:
             op = instr.op
             kind = KINDS.get(_HALF_STREAMS.get(op, op), STOP)
             stream = op in STREAM_OPS
-            if op in FABRIC_KINDS and not (fabric and instr.dir < RAMP and (not stream or instr.d < RAMP
-                                                                              or instr.d == NOWHERE)):
+            routed_word = routed and op in ("send", "recv") and instr.dir == RAMP
+            if op in FABRIC_KINDS and not (fabric and (routed_word or instr.dir < RAMP and (
+                    not stream or instr.d < RAMP or instr.d == NOWHERE))):
                 kind = STOP
             if kind != STOP and op in _REGISTER_WRITERS and instr.d == 0:
                 kind = NOP
@@ -98,7 +100,8 @@ class ProgramTable:
             scalar_row[pc] = int(bool(instr.flags & FLAG_SCALAR) or op in ("vscale", "vfill"))
             rows[OUT_FIFO][pc] = rows[OUT_LANE_ROW][pc] = -1
             if kind != STOP and op in FABRIC_KINDS:
-                key = (instr.dir if op.startswith("recv") or stream else (instr.dir + 2) % 4, instr.ch)
+                key = (instr.dir if op.startswith("recv") or stream or routed_word else (instr.dir + 2) % 4,
+                       instr.ch)
                 rows[FIFO][pc], rows[TAG][pc], rows[DIR][pc] = self._fifo_number(key), instr.flags, instr.dir
                 float_row[pc] = scalar_row[pc] = 0
                 if stream:  # words typed as the op's element type (`wordtypes.stream_tag`); results to d
@@ -113,7 +116,8 @@ class ProgramTable:
                 if kind == KINDS["sreg"] and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                     kind_row[pc] = STOP  # the launch refuses it before running
                     continue
-                key = ("sreg", instr.imm) if kind == KINDS["sreg"] else ("hasnb", instr.dir)  # (fabric: its neighbour)
+                key = (("sreg", instr.imm) if kind == KINDS["sreg"] else ("routed", RAMP) if routed_word
+                       else ("hasnb", instr.dir))  # (fabric: its neighbour; a routed word: every PE, all ones)
                 lane_row[pc] = self._lane_row(key)
             pc_costs[pc] = costs[op]
         self.fields = np.array(rows, dtype=np.int64)
@@ -211,17 +215,17 @@ class ProgramTable:
 
     @classmethod
     def of(cls, program, decoded: dict[int, Instr], costs: dict[str, float], fabric: bool,
-           cost_key: tuple) -> "ProgramTable":
+           cost_key: tuple, routed: bool = False) -> "ProgramTable":
         """The table of `program` (its `decoded` instructions) for these costs, built once per program and
         reused by its later launches (a table is only read). `cost_key`: `tuple(sorted(costs.items()))`
         (`Launch.cost_key`)."""
-        key = (cost_key, fabric)
+        key = (cost_key, fabric, routed)
         entry = _TABLES.get(id(program))
         if entry is None or entry[0]() is not program:
             entry = _TABLES[id(program)] = (weakref.ref(program), {})
             weakref.finalize(program, _TABLES.pop, id(program), None)
         if key not in entry[1]:
-            entry[1][key] = cls(decoded, len(program.code), costs, fabric)
+            entry[1][key] = cls(decoded, len(program.code), costs, fabric, routed)
         return entry[1][key]
 
     def runs(self, pc: int) -> bool:
@@ -233,5 +237,6 @@ class ProgramTable:
         # (empty, not zeros, where every row is written below: a wafer's table is tens of MB)
         table = (np.empty if self.lane_rows else np.zeros)((max(len(self.lane_rows), 1), region.n), dtype=np.int32)
         for row, (what, number) in enumerate(self.lane_rows):
-            table[row] = region.special(SPECIAL_REGISTERS[number]) if what == "sreg" else region.has_neighbor(number)
+            table[row] = (region.special(SPECIAL_REGISTERS[number]) if what == "sreg"
+                          else 1 if what == "routed" else region.has_neighbor(number))
         return table
