@@ -31,7 +31,6 @@ compiler refuses for a constant Python could not compute on a path the inputs di
 from __future__ import annotations
 
 import os
-import types
 import warnings
 
 import ml_dtypes
@@ -42,6 +41,7 @@ from hypothesis import strategies as st
 import wafersim as ws
 from conftest import load_source
 from test_compiler_fuzz import FUZZ, N_PE, dev, gen_dir, same_floats  # noqa: F401
+from test_compiler_fuzz_device_functions import reference
 
 #: Each program inlines several drawn functions at several call sites: fewer examples than the scalar fuzzers.
 FEW = settings(FUZZ, max_examples=max(1, int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "30")) // 6))
@@ -390,24 +390,6 @@ def render(functions: list[str], body: list[str], half: str) -> str:
     return "\n".join(["import ml_dtypes", "import numpy as np", "import wafersim as ws", "",
                       f"HALF = {'np.float16' if half == 'float16' else 'ml_dtypes.bfloat16'}", "", "",
                       *[f + "\n\n" for f in functions], *kernel, ""])
-
-
-class _Local:
-    """`ws.local.array` for the reference: a NumPy array (the kernel fills it before reading it)."""
-
-    @staticmethod
-    def array(shape, dtype):
-        return np.zeros(shape, dtype)
-
-
-def reference(module):
-    """The kernel's function run by Python over NumPy values, its device functions as plain functions."""
-    scope = dict(vars(module))
-    scope["ws"] = types.SimpleNamespace(local=_Local, grid=None)
-    for name, value in vars(module).items():
-        if hasattr(value, "py_func"):
-            scope[name] = types.FunctionType(value.py_func.__code__, scope, name, value.py_func.__defaults__)
-    return scope["kern"]
 
 
 def inputs(seed: int):

@@ -200,7 +200,8 @@ def render(functions: list[str], body: list[str]) -> str:
 
 
 class _Local:
-    """`ws.local.array` for the reference: a NumPy array (zeros, as the kernel's are after the fill)."""
+    """`ws.local.array` for the reference: a NumPy array (zeros, as the kernel's are after the fill; a kernel that
+    reads before it fills is not drawn)."""
 
     @staticmethod
     def array(shape, dtype):
@@ -213,7 +214,7 @@ def reference(module):
     scope["ws"] = types.SimpleNamespace(local=_Local, grid=None)
     for name, value in vars(module).items():
         if hasattr(value, "py_func"):
-            scope[name] = types.FunctionType(value.py_func.__code__, scope, name)
+            scope[name] = types.FunctionType(value.py_func.__code__, scope, name, value.py_func.__defaults__)
     return scope["kern"]
 
 
