@@ -11,7 +11,7 @@ import pytest
 import wafersim as ws
 from conftest import line_of
 from wafersim.kernels import gemm
-from wafersim.sim import routed, strategy
+from wafersim.sim import routed, routed_expansion, strategy
 from wafersim.sim.routed import RoutedExchangeMixin
 
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "words_moved")
@@ -19,15 +19,15 @@ STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 
 
 def expansions_made(monkeypatch) -> list[int]:
-    """One entry per `_Expansion` constructed."""
+    """One entry per `Expansion` constructed."""
     made: list[int] = []
-    original = routed._Expansion.__init__
+    original = routed_expansion.Expansion.__init__
 
     def counting(self, *args, **kwargs):
         made.append(1)
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(routed._Expansion, "__init__", counting)
+    monkeypatch.setattr(routed_expansion.Expansion, "__init__", counting)
     return made
 
 
@@ -92,7 +92,7 @@ def test_an_expansions_receiver_indices_and_lane_order_match_searches_and_lexsor
     for _ in range(20):
         table = random_table(rng, n, 10, shared)
         rows = np.sort(rng.choice(10, rng.integers(1, 11), replace=False))
-        expansion = routed._Expansion(table, rows, False, n)
+        expansion = routed_expansion.Expansion(table, rows, False, n)
         dest = np.concatenate([table.dest[table.start[r]:table.start[r + 1]] for r in rows]).astype(np.int64)
         lane = np.repeat(np.arange(len(rows)), [table.start[r + 1] - table.start[r] for r in rows])
         np.testing.assert_array_equal(expansion.dest, dest)

@@ -222,7 +222,9 @@ class AsleepMixin:
             rows = table.rows(pes)
             receivers = None
             if not ((rows < 0).any() or (table.broken[rows] >= 0).any()):
-                entry, lane = self._expand(table.start, rows)
+                from .routed_expansion import expand_rows  # (only routed launches come here)
+
+                entry, lane = expand_rows(table.start, rows)
                 receivers = (table.dest[entry], lane)
             if len(kept) >= self.SENDER_SETS_KEPT:
                 kept.clear()

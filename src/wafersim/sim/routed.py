@@ -20,107 +20,10 @@ from ..isa.opcodes import PORTS, RAMP
 from ..isa.tree_routes import merge_order_hint
 from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
+from .routed_expansion import Expansion, expand_rows, per_lane
 from .routed_one import send_from_one
 from .routing import ASSEMBLY_CLEAR_HINT, SENDERS_HINT, Deliveries, pe_names, with_launch_hint
 from .streams import send_departures, waits_added
-
-
-def _per_lane(ufunc, values: np.ndarray, lane: np.ndarray, lanes: int, empty,
-              starts: np.ndarray | None = None) -> np.ndarray:
-    """ufunc.reduce of `values` over the entries of each lane (`lane`: sorted lane numbers, as `_expand`
-    makes them; rows of a 2-D `values`), `empty` for a lane without entries: `ufunc.at` without its cost.
-    `starts`: `_lane_starts(lane)`, if known."""
-    out = np.full((lanes,) + values.shape[1:], empty, dtype=np.result_type(values, np.asarray(empty)))
-    if len(lane):
-        starts = _lane_starts(lane) if starts is None else starts
-        out[lane[starts]] = ufunc.reduceat(values, starts, axis=0)
-    return out
-
-
-def _lane_starts(lane: np.ndarray) -> np.ndarray:
-    """Where each lane's entries begin in sorted lane numbers."""
-    return np.flatnonzero(np.r_[True, lane[1:] != lane[:-1]])
-
-
-class _Expansion:
-    """The entries of some senders' rows of a `Deliveries` (receivers, or links with `links`), and what the
-    senders' steps derive from them, kept while those senders stream (a vector send runs as `depth`-word
-    steps of the same senders): `RoutedExchangeMixin._expanded`."""
-
-    def __init__(self, table: Deliveries, rows: np.ndarray, links: bool, n: int) -> None:
-        # The table's arrays, not the table: an expansion kept on its table (`_expanded`) makes no cycle.
-        self.table_dest, self.table_latency = table.dest, table.latency
-        self.table_link_dir, self.table_link_pe = table.link_dir, table.link_pe
-        self.table_link_offset = table.link_offset
-        self.entry, self.lane = RoutedExchangeMixin._expand(table.link_start if links else table.start, rows)
-        self.n = n
-
-    @functools.cached_property
-    def starts(self) -> np.ndarray:
-        return _lane_starts(self.lane)
-
-    @functools.cached_property
-    def dest(self) -> np.ndarray:
-        return self.table_dest[self.entry]
-
-    @functools.cached_property
-    def sorted_dest(self) -> np.ndarray:
-        return np.sort(self.dest)
-
-    @functools.cached_property
-    def latency(self) -> np.ndarray:
-        return self.table_latency[self.entry]
-
-    @functools.cached_property
-    def by_dest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(order, dest, lane, latency): the entries with each lane's receivers in PE order. A trace lists
-        them by distance (a bus's both ways alternately); in PE order they are a few runs of a constant
-        stride, which `fifo_kernels.receiver_segments` turns into loops without per-receiver indices."""
-        # (one stable sort of lane * n + dest: the order of lexsort((dest, lane)), as receivers are PEs of the
-        # wave, < n; a quarter of lexsort's time, which took ~9 ms of a GEMM's first launch)
-        order = np.argsort(self.lane * self.n + self.dest, kind="stable")
-        return order, self.dest[order], self.lane[order], self.latency[order]
-
-    @functools.cached_property
-    def shared(self) -> bool:
-        """Whether two senders reach a common receiver (receivers are PEs of the wave: a count each)."""
-        return len(self.dest) > 1 and int(np.bincount(self.dest).max()) > 1
-
-    @functools.cached_property
-    def link(self) -> np.ndarray:
-        return self.table_link_dir[self.entry].astype(np.int64) * self.n + self.table_link_pe[self.entry]
-
-    @functools.cached_property
-    def link_offset(self) -> np.ndarray:
-        return self.table_link_offset[self.entry]
-
-    @functools.cached_property
-    def pe_sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(dest, lane, latency) of the entries in their receivers' order, where each receiver appears once
-        (not `shared`: the stream pump's, `stream_pump_steps.send_step_in_pe_order`'s)."""
-        from .stream_pump_steps import pe_order  # (imports Numba: only routed vector sends come here)
-
-        order = pe_order(self.receiver_of)
-        return self.dest[order], self.lane[order], self.latency[order]
-
-    @functools.cached_property
-    def distinct_links(self) -> bool:
-        """Whether no link is listed twice (links expansions: `fifo_kernels.share_links`' `distinct`)."""
-        from .fifo_kernels import distinct_links  # (the stream pump's own test, on the same link numbers)
-
-        return bool(distinct_links(self.link, 4 * self.n))
-
-    @functools.cached_property
-    def receiver_of(self) -> np.ndarray:
-        """Each entry's receiver as an index into `sorted_dest` (a stream pump's receivers): the number of
-        entries with a lower PE, `searchsorted(sorted_dest, dest)`."""
-        dest = self.dest
-        if self.n <= 4 * len(dest):  # (a count per PE of the wave: a tenth of the binary searches' time, which
-            # took ~18 ms of a GEMM's first launch, 129 sender sets; where PEs far outnumber entries, the searches)
-            below = np.zeros(self.n + 1, dtype=np.int64)
-            np.cumsum(np.bincount(dest, minlength=self.n), out=below[1:])
-            return below[dest]
-        return np.searchsorted(self.sorted_dest, dest)
 
 
 class RoutedExchangeMixin:
@@ -304,15 +207,15 @@ class RoutedExchangeMixin:
     #: where 4 kept 1 visit in 13 (measured, stop 42: 5.0 -> 4.1-4.3 s CPU warm).
     TABLE_EXPANSION_BUDGET = 1 << 15
 
-    def _expanded(self, table: Deliveries, rows: np.ndarray, links: bool = False) -> _Expansion:
-        """`_Expansion` of these rows of `table`, from the table's or the wave's cache when these senders
+    def _expanded(self, table: Deliveries, rows: np.ndarray, links: bool = False) -> Expansion:
+        """`Expansion` of these rows of `table`, from the table's or the wave's cache when these senders
         streamed before."""
         if len(table.dest) + len(table.link_pe) <= self.TABLE_EXPANSION_ENTRIES:
             cache = table.__dict__.setdefault("_expansions", {})
             key = (links, self.n, rows.tobytes())
             kept = cache.get(key)
             if kept is None:
-                kept = _Expansion(table, rows, links, self.n)
+                kept = Expansion(table, rows, links, self.n)
                 entries = table.__dict__.get("_expansion_entries", 0) + len(kept.entry)
                 if len(cache) >= self.TABLE_EXPANSIONS and entries > self.TABLE_EXPANSION_BUDGET:
                     cache.clear()
@@ -326,17 +229,8 @@ class RoutedExchangeMixin:
         if kept is None or kept[0] is not table:
             if len(cache) >= self.EXPANSIONS_KEPT:
                 cache.clear()
-            kept = cache[key] = (table, _Expansion(table, rows, links, self.n))  # (held: the key holds its id)
+            kept = cache[key] = (table, Expansion(table, rows, links, self.n))  # (held: the key holds its id)
         return kept[1]
-
-    @staticmethod
-    def _expand(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(entry index, lane number) of every entry of the given rows of compressed rows with row
-        pointers `start` (`Deliveries.start` for receivers, `.link_start` for links), lane by lane."""
-        first, counts = start[rows], start[rows + 1] - start[rows]
-        lane = np.repeat(np.arange(len(rows)), counts)
-        before = np.cumsum(counts) - counts
-        return np.arange(int(counts.sum())) - before[lane] + first[lane], lane
 
     #: racecheck's record of route changes and routed words (`racecheck_routes.RouteWatch`), else None
     route_watch = None
@@ -355,7 +249,7 @@ class RoutedExchangeMixin:
             out = send_from_one(self, ins, next_pc, cost, L, table, rows, fifo)
             if out is not None:
                 return out
-        entry, lane = self._expand(table.start, rows)
+        entry, lane = expand_rows(table.start, rows)
         dest = table.dest[entry]
         queued = fifo.pushed[dest] - fifo.popped[dest]
         full = queued >= fifo.depth
@@ -376,7 +270,7 @@ class RoutedExchangeMixin:
             depart = ready.copy()
             # word k may reach each receiver only once word k - depth has left its FIFO there
             free = fifo.time.gather(slot, dest) - table.latency[entry]
-            np.maximum(depart, _per_lane(np.maximum, free, lane, len(depart), -np.inf), out=depart)
+            np.maximum(depart, per_lane(np.maximum, free, lane, len(depart), -np.inf), out=depart)
             depart += self._share_links(table, rows[~blocked_lane], depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
@@ -426,7 +320,7 @@ class RoutedExchangeMixin:
         else:
             room = np.full(len(L.idx), np.iinfo(np.int64).max)
             free = fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64)
-            np.minimum(room, _per_lane(np.minimum, free, lane, len(room), room[0], expansion.starts), out=room)
+            np.minimum(room, per_lane(np.minimum, free, lane, len(room), room[0], expansion.starts), out=room)
         count = np.minimum(length - done, room)
         can = count > 0
         if not can.any():
@@ -452,7 +346,7 @@ class RoutedExchangeMixin:
         # Single-block FIFO fields (`fabric.SlotRows`): one compiled pass per direction, else NumPy.
         compiled = fifo.time.block is not None and fifo.value.block is not None
         if compiled:
-            # The receivers in PE order (`_Expansion.by_dest`) with `routed_steps`: the same writes, and each
+            # The receivers in PE order (`Expansion.by_dest`) with `routed_steps`: the same writes, and each
             # lane's maxima over the same values (in another order, equal but for the sign of a zero, which the
             # `np.maximum` from +0.0 below erases; times are never NaN).
             order, by_dest, by_lane, by_latency = (expansion.by_dest if self.strategy.routed_steps else
@@ -462,7 +356,7 @@ class RoutedExchangeMixin:
                                                       len(pes), words)
         else:
             slots = (first_word[:, None] + columns) % fifo.depth
-            free = _per_lane(np.maximum, fifo.time.gather_run(slots, dest) - path_latency[:, None], lane, len(pes),
+            free = per_lane(np.maximum, fifo.time.gather_run(slots, dest) - path_latency[:, None], lane, len(pes),
                              -np.inf)  # (as in `_routed_send`)
         slot_free = np.zeros((len(pes), words), dtype=self.time_dtype)
         np.maximum(slot_free, free, out=slot_free)
@@ -501,7 +395,7 @@ class RoutedExchangeMixin:
         return expansion.sorted_dest  # (each receiver once: one source per receiver in a send)
 
     def _fused_stream_step(self, table: Deliveries, channel: int, pes: np.ndarray, rows: np.ndarray,
-                           expansion: _Expansion, done: np.ndarray, count: np.ndarray, base: np.ndarray,
+                           expansion: Expansion, done: np.ndarray, count: np.ndarray, base: np.ndarray,
                            words: int, fifo: Fifo, cost: float) -> np.ndarray:
         """The rest of `_routed_stream_step` as one compiled call (`routed_step_kernels`; where each receiver
         appears once, `stream_pump_steps.send_step_in_pe_order`: the same stores, the FIFO slots in PE order)."""
@@ -579,7 +473,7 @@ class RoutedExchangeMixin:
         overlap = (begin < busy_until) & (end > busy_from)
         delay = np.zeros(len(rows))
         if overlap.any():
-            np.maximum(delay, _per_lane(np.maximum, np.where(overlap, busy_until - begin, 0.0), lane, len(rows), 0.0,
+            np.maximum(delay, per_lane(np.maximum, np.where(overlap, busy_until - begin, 0.0), lane, len(rows), 0.0,
                                         links.starts), out=delay)
             begin, end = begin + delay[lane], end + delay[lane]
         later = begin >= busy_until  # after the reservation (right after it, when it waited)

@@ -336,7 +336,7 @@ def disjoint_senders(by_channel: dict[int, Conditions], routes: "RouteTables") -
     have paths that share no link (on any channel: channels share a link's bandwidth) and no receiver's FIFO
     of a channel with another such PE. False also where a potential sender has no working route (its send
     would fail: nothing to prove) or a merging channel's trace would be too large."""
-    from .routed import RoutedExchangeMixin  # (routed imports the engine's FIFOs: only routed launches need it)
+    from .routed_expansion import expand_rows  # (routing's traces: only routed launches need them)
     region = routes.region
     block_x, block_y = region.placement.block
     x, y = region.xy
@@ -362,9 +362,9 @@ def disjoint_senders(by_channel: dict[int, Conditions], routes: "RouteTables") -
         rows = table.rows(pes)
         if (rows < 0).any() or (table.broken[rows] >= 0).any():
             return False
-        entry, lane = RoutedExchangeMixin._expand(table.start, rows)
+        entry, lane = expand_rows(table.start, rows)
         fifos.append((channel * n + table.dest[entry].astype(np.int64), pes[lane]))
-        entry, lane = RoutedExchangeMixin._expand(table.link_start, rows)
+        entry, lane = expand_rows(table.link_start, rows)
         links.append((table.link_dir[entry].astype(np.int64) * n + table.link_pe[entry], pes[lane]))
     return _one_owner(links) and _one_owner(fifos)
 
