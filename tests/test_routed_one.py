@@ -135,7 +135,7 @@ def test_a_one_block_allreduce_broadcasts_on_the_compiled_path(shape, monkeypatc
 
 @pytest.mark.parametrize("seed", range(6))
 def test_one_source_sorts_a_row_by_pe_and_refuses_repeats(seed):
-    from wafersim.sim.routing import Deliveries
+    from wafersim.sim.deliveries import Deliveries
 
     g = np.random.default_rng(seed)
     sizes = g.integers(0, 40, 3)

@@ -10,7 +10,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels import gemm
-from wafersim.sim import routing
+from wafersim.sim import deliveries, routing
 from wafersim.sim.strategy import Strategy, forced
 
 rng = np.random.default_rng(3)
@@ -44,8 +44,8 @@ def bus_tables():
     return tables
 
 
-def assert_same_deliveries(got: routing.Deliveries, expected: routing.Deliveries) -> None:
-    for field in dataclasses.fields(routing.Deliveries):
+def assert_same_deliveries(got: deliveries.Deliveries, expected: deliveries.Deliveries) -> None:
+    for field in dataclasses.fields(deliveries.Deliveries):
         a, b = getattr(got, field.name), getattr(expected, field.name)
         if isinstance(b, np.ndarray):
             assert a.dtype == b.dtype, field.name
@@ -81,7 +81,7 @@ def test_bus_sender_sets_cut_from_one_trace_equal_their_own_traces(bus_tables, c
     tables = fresh_tables(bus_tables, masks)
     tables.deliveries(0, np.array([0, 6, 12]))  # the first set: traced on its own, sizes the whole trace
     whole = tables._whole[0]
-    assert isinstance(whole, routing.Deliveries) and len(whole.sources) == region.n
+    assert isinstance(whole, deliveries.Deliveries) and len(whole.sources) == region.n
     if parts > 1:
         assert len(traced) == 1 + parts
     for pes in sender_sets(region.n):
@@ -107,7 +107,7 @@ def test_a_set_with_a_pe_outside_the_whole_trace_is_traced_on_its_own(bus_tables
     masks[routing.RAMP, 4] = 0  # PE 4 takes nothing from its ramp: its set needs its own trace (and message)
     tables = fresh_tables(bus_tables, masks)
     tables.deliveries(0, np.array([1, 2]))
-    assert isinstance(tables._whole[0], routing.Deliveries)
+    assert isinstance(tables._whole[0], deliveries.Deliveries)
     assert tables._cut_from_whole(0, np.array([1, 4])) is None
     with pytest.raises(ws.RouteError, match="no route from the ramp"):
         tables.deliveries(0, np.array([1, 4])).check()
@@ -133,19 +133,6 @@ def test_gemm_traces_each_bus_once_with_whole_buses(monkeypatch):
         else:
             assert len(traced) >= 2 * p  # a trace per sender set: at least p per bus
     np.testing.assert_array_equal(runs[0], runs[1])
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_distinct_order_is_the_sorting_permutation_of_distinct_keys_else_none(seed):
-    # (its table of positions is int32 where the keys' count fits: the permutation returned is int64 as before)
-    g = np.random.default_rng(seed)
-    keys = g.permutation(5000)[: g.integers(1, 3000)].astype(np.int64) * (1 + seed)  # sparse over the range
-    order = routing._distinct_order(keys)
-    assert order.dtype == np.int64
-    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
-    repeated = np.concatenate([keys, keys[g.integers(0, len(keys), 1)]])
-    assert routing._distinct_order(repeated) is None
-    assert routing._distinct_order(np.zeros(0, dtype=np.int64)).dtype == np.int64
 
 
 def _relay(out):
@@ -314,7 +301,7 @@ def test_a_trace_ahead_that_raises_is_made_again_by_the_send(bus_tables, monkeyp
 
 def _deliveries_in_a_forked_child(tables: routing.RouteTables, root: np.ndarray, connection) -> None:
     got = tables.deliveries(0, root)
-    connection.send({name: getattr(got, name) for name in routing._ARRAYS})
+    connection.send({name: getattr(got, name) for name in deliveries.ARRAYS})
     connection.close()
 
 
@@ -355,7 +342,7 @@ def test_a_trace_still_running_at_a_fork_is_made_again_in_the_child(bus_tables, 
             child.kill()
             child.join()
     assert child.exitcode == 0
-    for name in routing._ARRAYS:
+    for name in deliveries.ARRAYS:
         np.testing.assert_array_equal(from_child[name], getattr(expected, name), err_msg=name)
     assert_same_deliveries(tables.deliveries(0, root), expected)
     assert not tables._ahead

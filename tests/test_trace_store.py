@@ -237,11 +237,11 @@ import hashlib, json, sys
 import numpy as np
 import wafersim as ws
 from wafersim.kernels import gemm, reduce
-from wafersim.sim import routing, trace_store
+from wafersim.sim import deliveries, routing, trace_store
 
 trace_store.STORE_ENTRIES = 1
 counts = {"traced": 0, "ordered": 0}
-original_trace, original_order = routing.trace, routing._distinct_order
+original_trace, original_order = routing.trace, deliveries.distinct_order
 
 def counted_trace(*args, **kwargs):
     counts["traced"] += 1
@@ -251,7 +251,7 @@ def counted_order(keys):
     counts["ordered"] += 1
     return original_order(keys)
 
-routing.trace, routing._distinct_order = counted_trace, counted_order
+routing.trace, deliveries.distinct_order = counted_trace, counted_order
 rng = np.random.default_rng(5)
 a, b = (rng.random((24, 24), dtype=np.float32) for _ in range(2))
 c, gemm_stats = gemm.gemm(a, b, 6)

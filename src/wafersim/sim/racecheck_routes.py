@@ -39,7 +39,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..isa.opcodes import RAMP
-from .routing import N_PORTS, OPPOSITE, Deliveries
+from .deliveries import Deliveries
+from .routing import N_PORTS, OPPOSITE
 from .distinct import distinct
 
 

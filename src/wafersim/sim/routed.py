@@ -22,7 +22,8 @@ from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
 from .routed_expansion import Expansion, expand_rows, per_lane
 from .routed_one import send_from_one
-from .routing import ASSEMBLY_CLEAR_HINT, SENDERS_HINT, Deliveries, pe_names, with_launch_hint
+from .deliveries import Deliveries
+from .routing import ASSEMBLY_CLEAR_HINT, SENDERS_HINT, pe_names, with_launch_hint
 from .streams import send_departures, waits_added
 
 

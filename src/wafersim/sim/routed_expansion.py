@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from .routing import Deliveries
+from .deliveries import Deliveries
 
 
 def expand_rows(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

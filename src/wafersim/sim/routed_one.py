@@ -17,7 +17,7 @@ import numpy as np
 from ..isa.encoding import Instr
 from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
-from .routing import Deliveries
+from .deliveries import Deliveries
 
 
 def send_from_one(wave, ins: Instr, next_pc: int, cost: float, L: Lanes, table: Deliveries, rows: np.ndarray,
