@@ -223,6 +223,12 @@ def sender_conditions(decoded: dict[int, Instr], code_words: int) -> Optional[li
 Conditions = list[tuple[tuple[int, int], ...]]
 
 
+def launch_channel_conditions(launch) -> Optional[dict[int, Conditions]]:
+    """`channel_conditions` of a launch's program (`engine.Launch`), found once per code (its `code_facts`)."""
+    return launch.facts.memo("routed_senders_by_channel",
+                             lambda: channel_conditions(launch.decoded, len(launch.program.code)))
+
+
 def channel_conditions(decoded: dict[int, Instr], code_words: int) -> Optional[dict[int, Conditions]]:
     """`sender_conditions` per channel: the threadIdx equalities of every path that reaches a routed send on
     that channel (the channel is a constant of each send instruction), or None."""

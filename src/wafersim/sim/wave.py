@@ -42,7 +42,7 @@ from .racecheck_routes import RouteWatch
 from .stream_ops import StreamOpsMixin
 from .wave_end import WaveEndMixin
 from .routing import RouteTables
-from .routed_senders import broadcast_roots, channel_conditions
+from .routed_senders import broadcast_roots, launch_channel_conditions
 from .wordtypes import WordTypeMixin
 from .strategy import active as active_strategy
 
@@ -110,8 +110,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         strategy = active_strategy()
         buses = [channel for channel, (_, merge) in launch.routes.items() if merge]
         # (a launch's broadcast is traced ahead where another thread may run: `trace_ahead`)
-        ahead = broadcast_roots(launch.facts.memo("routed_senders_by_channel", lambda: channel_conditions(
-            launch.decoded, len(self.program.code))), region, buses) if (
+        ahead = broadcast_roots(launch_channel_conditions(launch), region, buses) if (
             buses and strategy.compiled_trace and parallel.thread_count() > 1) else {}
         self.routes = RouteTables(region, spec.ramp_latency, launch.routes, strategy.routed_steps,
                                   strategy.compiled_trace, ahead)

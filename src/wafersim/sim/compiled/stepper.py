@@ -5,9 +5,9 @@ of overhead for a handful of PEs, or a divergent one (mask or index form), where
 or gathered operation over the region -- runs in the interpreter instead: each PE follows its own
 program counter through compute, SRAM, branch and neighbour send/recv and stream-op instructions until
 the next instruction the NumPy engine handles (routed fabric but scalar words, `routed_words`, global memory,
-barrier, print, halt, or an unsupported compute instruction), where it joins the group of PEs at that pc, or until it blocks on a
-FIFO that nothing in the call can fill or drain, where it goes to sleep as the NumPy engine's blocked
-lanes do. The lanes sleeping at those transfers stay *resident* in the interpreter's parking arrays
+barrier, print, halt, or an unsupported compute instruction), where it joins the group of PEs at that pc, or
+until it blocks on a FIFO that nothing in the call can fill or drain, where it goes to sleep as the NumPy engine's
+blocked lanes do. The lanes sleeping at those transfers stay *resident* in the interpreter's parking arrays
 between calls (`_resident_sleepers`, `fabric_ops.register_sleepers`): a PE of a call that pushes or pops wakes the ones
 it concerns inside the interpreter, where they join the call, so a pipeline (a scan along a row, a relay)
 runs through in one call instead of one scheduler round per PE, and a call costs what its PEs and those it
@@ -27,7 +27,7 @@ import numpy as np
 from ...isa.opcodes import MESSAGE_OPS, RAMP, STREAM_OPS
 from .. import parallel
 from ..lanes import SPARSE_FRACTION, Lanes
-from ..routed_senders import channel_conditions, proven_senders
+from ..routed_senders import launch_channel_conditions, proven_senders
 from . import numba_loaded
 from .kinds import (FLOPS, HALF_FLOPS, K_BNZ, K_BZ, K_FTRUNC, K_HASNB, K_JMP, K_NOP, K_SEND, K_SREG, STATS,
                     VECTOR_ELEMENTS)
@@ -208,7 +208,7 @@ class CompiledMixin:
         self.compiled_fabric = None  # a FabricState when the interpreter runs neighbour transfers, on first use
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
         self.compiled_resident_pcs: frozenset[int] = frozenset()  # those less routed sends (`_routed_words`)
-        self.compiled_routed = False  # whether the table has routed words (`_routed_words`)
+        self.compiled_routed_words = False  # whether the table has routed words (`_routed_words`)
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
         self.compiled_scratch = None  # the interpreter's region-sized (times, counts, stops), on first use
         self.compiled_last_run = (-1, 0)  # (pc, PEs) of the last group `_wants_compiled` was asked about
@@ -220,8 +220,7 @@ class CompiledMixin:
             instr.op in ("route", "routr") or (instr.op in MESSAGE_OPS and instr.dir == RAMP)
             for instr in launch.decoded.values()))
         if routed and self.strategy.compiled_routed:
-            routed = not proven_senders(launch.facts.memo("routed_senders_by_channel", lambda: channel_conditions(
-                launch.decoded, len(self.program.code))), launch.placement.block, self.routes)
+            routed = not proven_senders(launch_channel_conditions(launch), launch.placement.block, self.routes)
         if not (self.strategy.compiled and self.compiled_compute and self.whole_times) or routed:
             return  # (fractional times: sums of issue cycles taken in another order could round differently)
         if launch.compiled_table is None:
@@ -244,7 +243,7 @@ class CompiledMixin:
         # scheduler and is woken there (its receivers' pops do not know it: review54c's DeadlockError).
         sends, receives, _ = _routed_words(self.compiled_table)
         self.compiled_resident_pcs = self.compiled_fabric_pcs - sends
-        self.compiled_routed = bool(sends or receives)  # (else `run_group` without routed words: its own compile)
+        self.compiled_routed_words = bool(sends or receives)  # (else `run_group` without them: its own compile)
         self.limit_margin = self.spec.global_latency + len(self.program.code) * max(launch.costs.values())
 
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:
@@ -320,8 +319,9 @@ class CompiledMixin:
         fast, steady = self.strategy.compiled_loops, table.steady
         if fabric is not None:
             wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
-            run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.routed() if self.compiled_routed else None, fabric.resume, resident, budget, fast, steady,
+            routed = fabric.routed() if self.compiled_routed_words else None
+            run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(), routed,
+                      fabric.resume, resident, budget, fast, steady,
                       WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, WAKE_WORDS if self.n > WAKE_WORK_REGION else 0,
                       wake_batch)
         else:
