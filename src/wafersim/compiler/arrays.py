@@ -139,10 +139,8 @@ class ArrayLowering(HalfLowering):
         shape_node = node.args[0] if node.args else kwargs.get("shape")
         dtype_node = node.args[1] if len(node.args) > 1 else kwargs.get("dtype")
         shape = self.static(shape_node) if shape_node is not None else None
-        if shape is NOT_STATIC and isinstance(shape_node, ast.Attribute) and shape_node.attr == "shape":
-            dimensions = self.array_dimensions(shape_node.value)  # (`ws.local.array(g.shape, ...)` of a local g)
-            if dimensions is not None and all(is_integer(n) for n in dimensions):
-                shape = tuple(int(n) for n in dimensions)
+        if shape is NOT_STATIC:  # (`ws.local.array(g.shape, ...)` of a local g)
+            shape = self.constant_shape(shape_node) or NOT_STATIC
         dtype = self.static(dtype_node) if dtype_node is not None else np.float32
         if dtype is NOT_STATIC and isinstance(dtype_node, ast.Attribute) and dtype_node.attr == "dtype":
             dtype = self.expr(dtype_node)  # (`ws.local.array(n, x.dtype)` of an array argument: known when compiling)

@@ -298,10 +298,9 @@ class CompileTimeNames:
             return NOT_STATIC
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             base, index = self.static(node.value), self.static_tuple_index(node.slice)  # DIRECTIONS[0]
-            if isinstance(node.value, ast.Attribute) and node.value.attr == "shape":  # `a.shape[1]` of a local array
-                dimensions = self.array_dimensions(node.value.value)
-                if dimensions is not None and all(is_integer(n) for n in dimensions):
-                    base = tuple(int(n) for n in dimensions)
+            shape = self.constant_shape(node.value)  # `a.shape[1]` of a local array
+            if shape is not None:
+                base = shape
             if isinstance(base, tuple) and index is not None and -len(base) <= index < len(base):
                 return base[index]
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
@@ -317,6 +316,15 @@ class CompileTimeNames:
             return None
         value = self.lookup_or_none(node.id)
         return value.shape if isinstance(value, (LocalArray, GlobalArray)) else None
+
+    def constant_shape(self, node: ast.expr) -> tuple[int, ...] | None:
+        """`a.shape` of a local array `a`: its dimensions, constants when compiling; None for anything else."""
+        if not (isinstance(node, ast.Attribute) and node.attr == "shape"):
+            return None
+        dimensions = self.array_dimensions(node.value)
+        if dimensions is None or not all(is_integer(n) for n in dimensions):
+            return None
+        return tuple(int(n) for n in dimensions)
 
     def is_tuple(self, node: ast.expr) -> bool:
         """Whether an expression denotes a tuple, seen without evaluating it: a tuple display, a tuple
