@@ -95,7 +95,11 @@ ODD_CONSTRUCTS = [
     ("ws.syncthreads(1)  # HERE", "takes 0 argument"),
     ("y = ws.has_neighbor()  # HERE", "takes 1 argument"),
     ("ws.send(ws.EAST, 1.0, channel=99)  # HERE", "99 is not a channel: a channel is an int constant from 0 to 31"),
-    ("ws.send(ws.EAST, 1.0, channel=n)  # HERE", "the channel must be an int constant from 0 to 31"),
+    ("ws.send(ws.EAST, 1.0, channel=n)  # HERE", "the channel must be an int constant from 0 to 31; `n` is "
+     "known only when the kernel runs"),
+    ("for i in range(2):\n    ws.send(ws.RAMP, 1.0, channel=2 * i + 1)  # HERE",  # (said nothing of the loop)
+     "`2 * i + 1` is known only when the kernel runs (a `range` loop's variable is one): loop over a tuple "
+     "instead, `for i in (0, 1, 2, 3):`"),
     ("ws.send(ws.EAST, 1.0, channel=1.0)  # HERE",  # (said "must be a constant": 1.0 is one, of the wrong type)
      "1.0 is not a channel: a channel is an int constant (a whole number, not a float) from 0 to 31"),
     ("y = ws.recv(ws.EAST, channel=True)  # HERE", "True is not a channel: a channel is an int constant"),

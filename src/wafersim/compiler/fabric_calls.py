@@ -67,7 +67,12 @@ class FabricCallLowering:
         if isinstance(value, (bool, float, str, np.floating, np.bool_)):
             raise Unsupported(f"{value!r} is not a channel: a channel is an int constant (a whole number, not a "
                               f"{type(value).__name__}) from 0 to {MAX_CHANNELS - 1}", node)
-        raise Unsupported(f"the channel must be an int constant from 0 to {MAX_CHANNELS - 1}", node)
+        raise Unsupported(f"the channel must be an int constant from 0 to {MAX_CHANNELS - 1}; "
+                          f"`{ast.unparse(node)}` is known only when the kernel runs (a `range` loop's variable "
+                          f"is one): loop over a tuple instead, `for i in (0, 1, 2, 3):`, which is unrolled so "
+                          f"that `i` is a constant in each copy of the body, or pass it as a `ws.constant` "
+                          f"parameter (a route's channel is fixed in the instruction, as a CSL color is "
+                          f"fixed when the program is compiled)", node)
 
     def ports(self, node: ast.expr, what: str) -> int:
         """The bit mask of a constant port or tuple of ports (() for none)."""
