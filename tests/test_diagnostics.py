@@ -382,6 +382,40 @@ def spread(rows, out, chunk: ws.constant):
     assert np.array_equal(out.copy_to_host(), np.repeat(rows, 5, axis=0))
 
 
+@ws.jit
+def row_of_routed_words(out, n):
+    x = ws.threadIdx.x
+    if x == 0:
+        for k in range(n):
+            ws.send(ws.RAMP, float(k), channel=1)
+    else:
+        total = 0.0
+        for k in range(n):
+            total += ws.recv(ws.RAMP, channel=1)
+        out[x] = total
+
+
+def test_routed_words_a_custom_route_delivered_to_a_halted_pe_are_named():
+    """A CSL port's color whose rule at the sender sends its words to its own ramp (`.tx = RAMP`, meant
+    EAST): every receiver waits for good, and the error only asked whether a collective's root was inside
+    the block. It now names the halted PE holding the words and asks whether each PE's rule is right; with
+    the rule fixed, every receiver gets the sum (an independent reference: sum(range(n)))."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=1))
+    out = dev.device_array(4)
+
+    def route(sender_tx):
+        return [ws.routes.custom(1, lambda x, y, w, h: {ws.RAMP: sender_tx} if x == 0 else
+                                 {ws.WEST: ws.RAMP if x == w - 1 else (ws.RAMP, ws.EAST)})]
+
+    with pytest.raises(ws.DeadlockError) as info:
+        row_of_routed_words[1, (4, 1)](out, 3, routes=route(ws.RAMP))
+    text = str(info.value)
+    assert "channel 1: (0, 0) holds 3 words" in text and "is each PE's rule right" in text
+    assert "is the root inside the block" not in text
+    row_of_routed_words[1, (4, 1)](out, 3, routes=route(ws.EAST))
+    assert out.copy_to_host().tolist() == [0.0] + [float(sum(range(3)))] * 3
+
+
 # ----------------------------------------------------------------------------- a block waiting on a later wave
 @ws.jit
 def waits_for_the_next_block(flag, out):

@@ -298,11 +298,15 @@ class DiagnosticsMixin:
                and PORTS[self.launch.decoded[pc].dir] == "ramp" and not self._stream_waits_for_room(pc, lanes)
                for pc, lanes in self._places()):
             # Every PE left waits for a routed word, so no PE is left to send one: the usual cause is a
-            # broadcast whose root is no PE of the line (a collective given a root outside the block).
-            lines.append("  (every PE still running waits for a routed word, which no PE is left to send: in a "
-                         "broadcast or scatter, such as wafersim.collectives', is the root inside the block, "
-                         "0 <= root < the PEs along the line, and the same at every PE, and does the root "
-                         "reach the call, not skipping it in an `if` or after a `return`?)")
+            # broadcast whose root is no PE of the line (a collective given a root outside the block), or
+            # a route that delivered the words to a PE that halted without taking them.
+            if not self._stranded_routed_words(lines):
+                lines.append("  (every PE still running waits for a routed word, which no PE is left to send: in a "
+                             "broadcast or scatter, such as wafersim.collectives', is the root inside the block, "
+                             "0 <= root < the PEs along the line, and the same at every PE, and does the root "
+                             "reach the call, not skipping it in an `if` or after a `return`? In a custom route, "
+                             "does every PE on the way pass the words on, its rule's output ports including the "
+                             "next link?)")
         if all(self.launch.decoded[pc].op in ("send", "sendv", "senda") for pc, _ in self._places()):
             # A cycle of full FIFOs: the exchange (a swap, a ring shift) sends more than a FIFO holds first.
             lines.append(f"  (every PE still running waits to send, so none is left to receive: a PE that sends "
@@ -315,6 +319,33 @@ class DiagnosticsMixin:
                             blocked=blocked, absent=absent, halted_senders=halted_senders, pe=first["pe"],
                             block_index=first["block_index"],
                             pc=first["pc"], source=self.program.source_of(first["pc"]))
+
+    def _stranded_routed_words(self, lines: list[str]) -> bool:
+        """Appends a line naming the halted PEs whose ramp FIFO still holds words of a channel that the
+        blocked PEs wait on: the channel's route delivered them there, not to the waiting PEs (a custom route
+        whose rule at a PE sends to the wrong ports, a route to the sender's own ramp). Returns whether any."""
+        running = np.zeros(self.region.n, dtype=bool)
+        channels = set()
+        for pc, lanes in self._places():
+            running[lanes.indices()] = True
+            channels.add(self.launch.decoded[pc].ch)
+        found = []
+        for channel in sorted(channels):
+            fifo = self.fifos.get((RAMP, channel))
+            if fifo is None:
+                continue
+            held = np.flatnonzero((fifo.pushed - fifo.popped > 0) & ~running)
+            if len(held):
+                named = ", ".join(f"({px}, {py}) holds {plural(int(fifo.pushed[i] - fifo.popped[i]), 'word')}"
+                                  for (px, py), i in zip(self._coords(held), held))
+                more = f" and {len(held) - MAX_PES_NAMED} more PEs" if len(held) > MAX_PES_NAMED else ""
+                found.append(f"channel {channel}: {named}{more}")
+        if found:
+            lines.append(f"  (routed words went elsewhere: they wait unreceived in the ramp FIFOs of PEs that "
+                         f"halted ({'; '.join(found)}), where the channel's route delivers them; is each PE's "
+                         f"rule right (in ws.routes.custom, the output ports of its dict, CSL's .tx), or is a "
+                         f"receive missing at those PEs?)")
+        return bool(found)
 
     def _full_fifos(self, instr: Instr, flat: np.ndarray) -> str:
         """Where the FIFOs that hold up these senders are: ", at (x, y), ..." naming the receivers whose
