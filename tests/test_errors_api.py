@@ -369,6 +369,9 @@ def test_a_librarys_host_functions_are_checked_and_pickle_as_themselves(package)
     assert len(functions) >= 5
     for function in functions:
         assert pickle.loads(pickle.dumps(function)) is function
+        # (the defining module's name is the checked function too: `from wafersim.kernels.sparse.spmv import spmv`)
+        defined_in = importlib.import_module(inspect.unwrap(function).__module__)
+        assert getattr(defined_in, function.__name__) is function
         with pytest.raises(ws.ArgumentTypeError, match="unexpected keyword argument 'not_a_parameter'"):
             pickle.loads(pickle.dumps(function))(not_a_parameter=1)
 
