@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import wafersim as ws
 from conftest import load_source
 from test_fuzz_kernels import block_shape, kernel_source, model, spec_for, step
+from wafersim.isa.assembler import assemble
 from wafersim.kernels import gemm, gemv, heat, heat_tiled, life, reduce, saxpy, scan
 from wafersim.sim import streams
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
@@ -209,68 +210,6 @@ def test_random_exchange_kernels_are_identical_under_every_strategy(steps, block
 
     out, _ = run_every_strategy(launch)
     np.testing.assert_array_equal(out, model(steps, values, block))
-
-
-# ----------------------------------------------------------------------------- vector messages
-OPPOSITE = {"NORTH": "SOUTH", "SOUTH": "NORTH", "EAST": "WEST", "WEST": "EAST"}
-SHIFT = {"NORTH": (-1, 0), "EAST": (0, 1), "SOUTH": (1, 0), "WEST": (0, -1)}  # (dy, dx) to the neighbour
-vector_step = st.tuples(st.sampled_from(sorted(OPPOSITE)), st.integers(0, 3), st.integers(1, 12))
-
-
-def vector_kernel_source(words: int, steps) -> str:
-    """Each PE fills `a` with v + j; per step it sends a[0:n] one way and adds what arrives from the other
-    way (its own a where it has no such neighbour) into a[0:n]."""
-    body = ["    x, y = ws.grid(2)", f"    a = ws.local.array({words}, np.float32)",
-            f"    b = ws.local.array({words}, np.float32)", "    v = inp[y, x]",
-            f"    for j in range({words}):", "        a[j] = v + j"]
-    for direction, channel, n in steps:
-        back = OPPOSITE[direction]
-        body += [f"    if ws.has_neighbor(ws.{direction}):",
-                 f"        ws.send(ws.{direction}, a[0:{n}], channel={channel})",
-                 f"    if ws.has_neighbor(ws.{back}):",
-                 f"        ws.recv(ws.{back}, out=b[0:{n}], channel={channel})",
-                 "    else:", f"        b[0:{n}] = a[0:{n}]",
-                 f"    a[0:{n}] = a[0:{n}] + b[0:{n}]"]
-    body += [f"    for j in range({words}):", f"        out[y, x * {words} + j] = a[j]"]
-    return "import numpy as np\nimport wafersim as ws\n\n\n@ws.jit\ndef kernel(inp, out):\n" + "\n".join(body) + "\n"
-
-
-def vector_model(words: int, steps, values: np.ndarray, block: tuple[int, int]) -> np.ndarray:
-    """The vector kernel in NumPy: (h, w, words) per-PE arrays, blocks exchanged independently."""
-    bx, by = block
-    h, w = values.shape
-    a = values[:, :, None] + np.arange(words, dtype=np.float32)
-    for direction, _, n in steps:
-        dy, dx = SHIFT[OPPOSITE[direction]]  # receive from the opposite neighbour, inside the block
-        b = a.copy()
-        ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
-        sy, sx = ys + dy, xs + dx
-        inside = (sy // by == ys // by) & (sx // bx == xs // bx) & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
-        b[inside] = a[np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)][inside]
-        a[:, :, :n] = a[:, :, :n] + b[:, :, :n]
-    return a.reshape(h, w * words)
-
-
-@FUZZ
-@given(steps=st.lists(vector_step, min_size=1, max_size=4), block=st.tuples(st.integers(1, 5), st.integers(1, 4)),
-       grid=st.tuples(st.integers(1, 2), st.integers(1, 2)), depth=st.integers(1, 6),
-       rate=st.sampled_from([1.0, 0.5, 2.0, 0.75]), hop=st.integers(1, 3), seed=st.integers(0, 2**16))
-def test_random_vector_exchanges_are_identical_under_every_strategy(steps, block, grid, depth, rate, hop, seed,
-                                                                    tmp_path_factory):
-    words = max(n for _, _, n in steps)
-    module = load_source(tmp_path_factory.mktemp("vectors"), vector_kernel_source(words, steps))
-    h, w = grid[1] * block[1], grid[0] * block[0]
-    values = np.random.default_rng(seed).integers(-8, 8, (h, w)).astype(np.float32)  # sums stay exact
-    spec = ws.WaferSpec(width=10, height=8, fifo_depth=depth, link_words_per_cycle=rate, hop_latency=hop)
-
-    def launch():
-        dev = ws.Device(spec)
-        d_in, d_out = dev.to_device(values), dev.device_array((h, w * words))
-        stats = module.kernel[grid, block](d_in, d_out)
-        return d_out.copy_to_host(), stats
-
-    out, _ = run_every_strategy(launch)
-    np.testing.assert_array_equal(out, vector_model(words, steps, values, block))
 
 
 # ----------------------------------------------------------------------------- the timing recurrences
@@ -603,3 +542,35 @@ def test_a_wrong_transfer_raises_the_same_error_under_every_strategy(wrong, tmp_
                 module.kernel[(1, 1), (4, 1)](d_in, d_out)
             messages.add(str(info.value))
     assert len(messages) == 1, messages
+
+
+def test_a_failure_naming_other_values_in_pes_run_apart_is_still_one_failure():
+    """Found by tests/test_fuzz_engine_strategies.py: every PE fails one bounds check at one cycle, each with
+    its own index. With `compiled_fabric=False` the senders and the receivers of a transfer before it run apart, and the error
+    named only the senders (their message, "index 0", differed from the receivers' "index 1"), where one
+    NumPy group names all four PEs with the first one's index (docs/engine-strategies.md: every PE that failed the
+    same way at that instruction and cycle, whichever groups the engine ran them in)."""
+    source = """
+        sreg r1, tid.x
+        sreg r5, bid.y
+        shli r5, r5, 1
+        add r5, r5, r1          # r5 = the PE's launch index, 0..3
+        hasnb r20, east
+        bz r20, sent
+        sendv east, 0, r14, r0  # (no words: only the senders and receivers run apart)
+    sent:
+        hasnb r20, west
+        bz r20, received
+        recvv west, 0, r13, r0
+    received:
+        chk r5, r0, 0           # fails everywhere: 0 <= r5 < 0
+        halt
+    """
+    program = assemble(source, name="apart")
+
+    def launch():
+        ws.Device(ws.WaferSpec(width=2, height=2)).launch(program, (1, 2), (2, 1), [])
+
+    with pytest.raises(ws.MemoryAccessError) as info:
+        run_every_strategy(launch)  # (the same error under every strategy)
+    assert info.value.pes == [(0, 0), (1, 0), (0, 1), (1, 1)] and info.value.index == 0

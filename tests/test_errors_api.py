@@ -355,11 +355,11 @@ def test_did_you_mean_names_only_a_close_public_choice(word, choices, said):
                                      "wafersim.kernels.solvers"])
 def test_a_librarys_host_functions_are_checked_and_pickle_as_themselves(package):
     """Every function a library package exports refuses an unknown keyword as an `ArgumentTypeError` (api.md; the
-    solvers' `stencil7` and bandwidth tests raised Python's bare TypeError). `check_module_calls` rebinds a package's
-    host functions to checked ones; pickle finds a function by its `__module__` and `__qualname__` (a
-    `multiprocessing` pool's or `ProcessPoolExecutor.map`'s task), which named the defining module, whose function is
-    the unchecked one: 'not the same object', a PicklingError (stop 54's user54; before it every one pickled). Each
-    comes back as the very function the package exports, still checked."""
+    solvers' `stencil7` and bandwidth tests raised Python's bare TypeError). Each is checked where it is defined
+    (`@call_checked`); pickle finds a function by its `__module__` and `__qualname__` (a `multiprocessing` pool's or
+    `ProcessPoolExecutor.map`'s task), and a package that rebound its exports to checked copies left the defining
+    module's unchecked one there: 'not the same object', a PicklingError (stop 54's user54). Each comes back as the
+    very function the package exports, still checked."""
     import importlib
     import inspect
     import pickle
@@ -369,6 +369,9 @@ def test_a_librarys_host_functions_are_checked_and_pickle_as_themselves(package)
     assert len(functions) >= 5
     for function in functions:
         assert pickle.loads(pickle.dumps(function)) is function
+        # (the defining module's name is the checked function too: `from wafersim.kernels.sparse.spmv import spmv`)
+        defined_in = importlib.import_module(inspect.unwrap(function).__module__)
+        assert getattr(defined_in, function.__name__) is function
         with pytest.raises(ws.ArgumentTypeError, match="unexpected keyword argument 'not_a_parameter'"):
             pickle.loads(pickle.dumps(function))(not_a_parameter=1)
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,7 +45,7 @@ from wafersim.isa.float_math import VECTOR_MATH
 from wafersim.sim.layout import Placement
 from wafersim.sim.strategy import Strategy
 from engine_thresholds import small_thresholds, thresholds
-from test_fuzz_engine_strategies_ops import DATA, KINDS, PAIRS, REGION, ExtraStatements
+from test_fuzz_engine_strategies_ops import DATA, KINDS, OPPOSITE, PAIRS, REGION, ExtraStatements
 
 EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "6"))
 WIDE_EXAMPLES = max(EXAMPLES // 2, 3)  # (`test_random_programs_on_the_large_groups_paths_...`)
@@ -87,7 +86,6 @@ FLOAT_COMPARE = ("flt", "fle", "feq", "fne")
 INT_VECTOR = ("vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma")
 FLOAT_VECTOR = ("vadd.f", "vsub.f", "vmul.f", "vdiv.f", "vmin.f", "vmax.f", "vfma.f", "vfmaz.f")
 HALF_VECTOR = ("vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma")
-OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
 TAGS = {"int": ("", ".i32"), "float": ("", ".f32")}
 
 
@@ -575,35 +573,3 @@ def test_random_programs_on_the_large_groups_paths_are_identical_under_every_str
     background receives in the NumPy executor; wave batches, `batched_waves`)."""
     check_drawn_program(data, setup, seed, lambda keys: st.just(set(keys)),
                         favoured=("vexchange", "vector", "half", "vger", "background"), routes=False)
-
-
-def test_a_failure_naming_other_values_in_pes_run_apart_is_still_one_failure():
-    """Found by this fuzzer: every PE fails one bounds check at one cycle, each with its own index. With
-    `compiled_fabric=False` the senders and the receivers of a transfer before it run apart, and the error
-    named only the senders (their message, "index 0", differed from the receivers' "index 1"), where one
-    NumPy group names all four PEs with the first one's index (docs/engine-strategies.md: every PE that failed the
-    same way at that instruction and cycle, whichever groups the engine ran them in)."""
-    source = """
-        sreg r1, tid.x
-        sreg r5, bid.y
-        shli r5, r5, 1
-        add r5, r5, r1          # r5 = the PE's launch index, 0..3
-        hasnb r20, east
-        bz r20, sent
-        sendv east, 0, r14, r0  # (no words: only the senders and receivers run apart)
-    sent:
-        hasnb r20, west
-        bz r20, received
-        recvv west, 0, r13, r0
-    received:
-        chk r5, r0, 0           # fails everywhere: 0 <= r5 < 0
-        halt
-    """
-    program = assemble(source, name="apart")
-
-    def launch():
-        ws.Device(ws.WaferSpec(width=2, height=2)).launch(program, (1, 2), (2, 1), [])
-
-    with pytest.raises(ws.MemoryAccessError) as info:
-        run_every_strategy(launch)  # (the same error under every strategy)
-    assert info.value.pes == [(0, 0), (1, 0), (0, 1), (1, 1)] and info.value.index == 0

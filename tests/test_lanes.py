@@ -304,3 +304,32 @@ def test_the_two_parts_of_a_dense_split_kept_for_rejoining_are_the_group_again_a
     a, b = some.rejoins(some.split(some.get(np.arange(n) % 2 == 0)))
     merged = a.union_disjoint(b)
     assert merged is not some and np.array_equal(merged.as_mask(), some.as_mask())
+
+
+def lanes_in_every_form(n: int, members: np.ndarray):
+    """The same lane set as index, mask, complement and (when it is everything) full Lanes."""
+    mask = np.zeros(n, dtype=bool)
+    mask[members] = True
+    forms = [Lanes(n, idx=np.flatnonzero(mask)), Lanes(n, mask=mask)]
+    forms.append(Lanes(n) if mask.all() else Lanes(n, excl=np.flatnonzero(~mask)))
+    return forms
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sparse_lane_updates_agree_with_set_arithmetic_in_every_form(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 80))
+    members = np.flatnonzero(rng.random(n) < rng.random())
+    others = np.setdiff1d(np.flatnonzero(rng.random(n) < 0.3), members)  # disjoint from members
+    probe = np.unique(rng.integers(-3, n + 3, int(rng.integers(0, 20))))  # sorted, as owners always are
+    expected_pick = sorted(set(probe.tolist()) & set(members.tolist()))
+    for lanes in lanes_in_every_form(n, members):
+        picked = lanes.pick(probe)
+        assert picked.tolist() == expected_pick, lanes
+        rest = lanes.without(picked)
+        assert rest.count == len(members) - len(picked)
+        assert rest.indices().tolist() == sorted(set(members.tolist()) - set(expected_pick))
+        for other in lanes_in_every_form(n, others):
+            merged = lanes.union_disjoint(other)
+            assert merged.count == len(members) + len(others)
+            assert merged.indices().tolist() == sorted(set(members.tolist()) | set(others.tolist()))

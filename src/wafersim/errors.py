@@ -253,20 +253,6 @@ def check_calls(cls: type, error: type[ArgumentTypeError], names: Sequence[str],
             setattr(cls, name, call_checked(method, error, hints))
 
 
-def check_module_calls(namespace: dict[str, Any], hints: dict[str, dict[str, str]] | None = None) -> None:
-    """`call_checked` on every function a module (or package) exports, the functions named in its `__all__`, in its
-    `namespace` (its `globals()`): the public host functions a package re-exports, each with its own `hints` by
-    name. Classes and constants in `__all__` stay as they are. Each checked function is the package's own (its
-    `__module__` and `__qualname__` name it there), so that pickle, which finds a function by those names (a
-    `multiprocessing` pool's task, `ProcessPoolExecutor.map(spmv, ...)`), finds this one: under the defining module's
-    name it found the unchecked function, not the same object, and refused to pickle it."""
-    for name in namespace["__all__"]:
-        if inspect.isfunction(namespace[name]):
-            checked = call_checked(namespace[name], hints=(hints or {}).get(name))
-            checked.__module__, checked.__qualname__ = namespace["__name__"], name
-            namespace[name] = checked
-
-
 def _keyword_hint(function: Callable[..., Any], kwargs: dict, hints: dict[str, str]) -> str:
     """For the one keyword of `kwargs` that `function` has no parameter of: its hint in `hints`, or a near miss
     (`max_cycle`); else ""."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -37,6 +38,9 @@ TRACE_CACHE: "OrderedDict[tuple, Deliveries]" = OrderedDict()
 #: sets, keeps them all) and bytes (a wafer-wide trace is tens of MB).
 TRACE_CACHE_SIZE = 512
 TRACE_CACHE_BYTES = 128 << 20
+#: Held while `TRACE_CACHE` is read or changed: host threads launching at once share it, and a trace found kept
+#: could be pushed out by another thread's new one before it was read (a KeyError out of the launch).
+TRACE_CACHE_LOCK = threading.Lock()
 #: Receivers and links of a merging channel's whole trace at most (`RouteTables._trace_whole`; some 40 MB).
 WHOLE_TRACE_ENTRIES = 1 << 21
 #: A launch's broadcast whose trace may reach this many receivers and links is traced ahead, on a thread of its own
@@ -192,11 +196,12 @@ class RouteTables:
         # Kept with the whole trace (which `TRACE_CACHE` keeps across launches, as it kept each set's trace).
         cuts = whole.__dict__.setdefault("_cuts", {})
         key = np.asarray(pes, dtype=np.int64).tobytes()
-        if key not in cuts:
+        cut = cuts.get(key)  # (one read: another thread's launch may clear `cuts` meanwhile)
+        if cut is None:
             if len(cuts) >= self.CUTS_KEPT:
                 cuts.clear()
-            cuts[key] = cut_rows(whole, pes)
-        return cuts[key]
+            cut = cuts[key] = cut_rows(whole, pes)
+        return cut
 
     def _key(self, channel: int, masks: np.ndarray, sources: np.ndarray) -> tuple:
         """What a trace of `sources` over `masks` on `channel` depends on (`TRACE_CACHE`'s key)."""
@@ -215,17 +220,19 @@ class RouteTables:
         """`trace`, or its result from an earlier launch with the same routes, placement and figures, or from the
         thread that began it (`trace_ahead`)."""
         key = self._key(channel, masks, sources)
-        if key in TRACE_CACHE:
-            TRACE_CACHE.move_to_end(key)
-            return TRACE_CACHE[key]
+        with TRACE_CACHE_LOCK:
+            if key in TRACE_CACHE:
+                TRACE_CACHE.move_to_end(key)
+                return TRACE_CACHE[key]
         ahead = self._ahead.pop(key, None)
         result = ahead.result() if ahead is not None else None
-        if result is None:
+        if result is None:  # (traced outside the lock: another thread's launch need not wait for this one's trace)
             result = self._computed(key, channel, masks, sources)
-        TRACE_CACHE[key] = result
-        while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE
-                                        or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
-            TRACE_CACHE.popitem(last=False)
+        with TRACE_CACHE_LOCK:
+            TRACE_CACHE[key] = result
+            while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE
+                                            or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
+                TRACE_CACHE.popitem(last=False)
         return result
 
     def _computed(self, key: tuple, channel: int, masks: np.ndarray, sources: np.ndarray) -> Deliveries:

@@ -9,7 +9,6 @@ docs/classic-kernels.md:
 - `histogram`: `histogram` with equal-width bins, each value routed to the PE owning its bin;
 - `mandelbrot`: `mandelbrot` escape-time counts, a tile of pixels per PE, loops as long as the data needs.
 """
-from ...errors import check_module_calls
 from .cholesky import NotPositiveDefiniteError, cholesky
 from .common import TileTooLargeError
 from .fft import fft, fft2, fft_long
@@ -17,8 +16,3 @@ from .histogram import histogram
 from .mandelbrot import mandelbrot
 
 __all__ = ["NotPositiveDefiniteError", "TileTooLargeError", "cholesky", "fft", "fft2", "fft_long", "histogram", "mandelbrot"]
-
-# (user54: a call that does not fit, NumPy's `fft(x, n=8)`, was Python's bare TypeError)
-_NUMPY_FFT = {"n": "pad or cut x first: the transform is of x's own length, a power of two",
-              "axis": "the transform is along the last axis (a batch is rows)", "norm": "the scaling is NumPy's default"}
-check_module_calls(globals(), {"fft": _NUMPY_FFT, "fft_long": _NUMPY_FFT})

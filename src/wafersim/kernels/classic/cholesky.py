@@ -35,7 +35,7 @@ import numpy as np
 
 from ...arch.values import whole_argument
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError, ArgumentTypeError
+from ...errors import ArgumentError, ArgumentTypeError, call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -163,6 +163,7 @@ def cholesky_flops(n: int) -> int:
     return n * (n + 1) * (2 * n + 1) // 6
 
 
+@call_checked
 def cholesky(a: np.ndarray, p: int, device: Device | None = None, stream=None,
              routed: bool = True) -> tuple[np.ndarray, LaunchStats]:
     """The lower-triangular L (float32) with A = L L^T, like `numpy.linalg.cholesky`, on a row of `p` PEs.

@@ -39,7 +39,7 @@ import numpy as np
 
 from ...arch.values import plural, whole_argument
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError, ArgumentTypeError
+from ...errors import ArgumentError, ArgumentTypeError, call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -297,6 +297,13 @@ def _run(packed: np.ndarray, plane_words: int, tw: np.ndarray, kernel: Dispatche
         return mem.get(d_out), stats
 
 
+#: What to write instead of NumPy's `fft` keywords (user54: `fft(x, n=8)` was Python's bare TypeError).
+NUMPY_FFT_HINTS = {"n": "pad or cut x first: the transform is of x's own length, a power of two",
+                   "axis": "the transform is along the last axis (a batch is rows)",
+                   "norm": "the scaling is NumPy's default"}
+
+
+@functools.partial(call_checked, hints=NUMPY_FFT_HINTS)
 def fft(x: np.ndarray, p: int = 1, device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
     """`numpy.fft.fft(x, axis=-1)` in complex64 for a length-n vector or a (batch, n) array of them.
 
@@ -318,6 +325,7 @@ def fft(x: np.ndarray, p: int = 1, device: Device | None = None, stream=None) ->
     return _from_element_major(out, p, n).reshape(array.shape), stats
 
 
+@call_checked
 def fft2(a: np.ndarray, p: int, device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
     """`numpy.fft.fft2(a)` in complex64 for an (m, n) array, m and n powers of two, on a row of `p` PEs.
 
@@ -361,6 +369,7 @@ def fft_long_flops(n: int) -> int:
     return fft_flops(n1, n2) + 6 * n + fft_flops(n2, n1)
 
 
+@functools.partial(call_checked, hints=NUMPY_FFT_HINTS)
 def fft_long(x: np.ndarray, p: int, device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
     """`numpy.fft.fft(x)` in complex64 for one vector of n points (a power of two >= 4) spread over a row of
     `p` PEs: the four-step FFT (D. H. Bailey, "FFTs in external or hierarchical memory", J. Supercomputing

@@ -28,7 +28,7 @@ import functools
 import numpy as np
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError, ArgumentTypeError
+from ...errors import ArgumentError, ArgumentTypeError, call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -128,6 +128,7 @@ def float32_edges(edges: np.ndarray) -> np.ndarray:
     return rounded
 
 
+@call_checked
 def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | None = None, p: int = 1,
               device: Device | None = None, stream=None) -> tuple[np.ndarray, np.ndarray, LaunchStats]:
     """`numpy.histogram(values, bins, range)` for float32 values and `bins` equal-width bins, on a row of

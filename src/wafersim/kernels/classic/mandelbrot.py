@@ -20,7 +20,7 @@ import functools
 import numpy as np
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...errors import ArgumentError, call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -101,6 +101,7 @@ def mandelbrot_flops(counts: np.ndarray, max_iter: int) -> int:
     return int(8 * counts.sum() + 3 * np.count_nonzero(counts < max_iter))
 
 
+@call_checked
 def mandelbrot(width: int, height: int, max_iter: int, tile: tuple[int, int] = (8, 8),
                extent: tuple[float, float, float, float] = DEFAULT_EXTENT, device: Device | None = None,
                stream=None) -> tuple[np.ndarray, LaunchStats]:

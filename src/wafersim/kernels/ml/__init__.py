@@ -14,7 +14,6 @@
 
 docs/training.md shows them at work in `wafersim.train`.
 """
-from ...errors import check_module_calls
 from .attention import attention_backward, attention_forward
 from .dense import column_sum, dense_backward, dense_forward, matmul
 from .elementwise import ACTIVATIONS, activation_backward, activation_forward, add, bias_add
@@ -29,6 +28,3 @@ __all__ = [
     "layer_norm_backward", "matmul", "softmax", "softmax_backward", "time_split",
     "PRECISIONS", "matmul_mixed",
 ]
-
-# (user54: a call that does not fit, `dense_forward(..., precison="float16")`, was Python's bare TypeError)
-check_module_calls(globals())

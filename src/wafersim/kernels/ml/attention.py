@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from ...errors import call_checked
 from ...runtime.device import Device
 from ...sim.stats import LaunchStats
 from .dense import DEFAULT_TILE, matmul, summa_side
@@ -39,6 +40,7 @@ def attention_device(length: int, width: int, tile: int = DEFAULT_TILE, chunk: i
     return fitting_device(max(p, pes_per_row(length, chunk)), max(p, length))
 
 
+@call_checked
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool = False,
                       tile: int = DEFAULT_TILE, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                       stream=None) -> tuple[tuple[np.ndarray, np.ndarray], LaunchStats]:
@@ -52,6 +54,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool 
     return (out, probs), combine_stats([s1, s2, s3])
 
 
+@call_checked
 def attention_backward(q: np.ndarray, k: np.ndarray, v: np.ndarray, probs: np.ndarray, d_out: np.ndarray,
                        tile: int = DEFAULT_TILE, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                        stream=None) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LaunchStats]:

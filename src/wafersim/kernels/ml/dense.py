@@ -15,6 +15,7 @@ import numpy as np
 
 from ...arch.spec import WaferSpec
 from ...compiler import intrinsics as ws
+from ...errors import call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -46,6 +47,7 @@ def _check_tile(tile: int, spec: WaferSpec) -> None:
                                 f"{spec.sram_bytes}: use a smaller tile", needed=needed, available=spec.sram_bytes)
 
 
+@call_checked
 def matmul(a: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE, device: Device | None = None,
            stream=None) -> tuple[np.ndarray, LaunchStats]:
     """a @ b for float32 (m, k) and (k, n) matrices, on the library's SUMMA GEMM over a `p x p` block
@@ -143,6 +145,7 @@ def _column_sum_shape(rows: int, cols: int, chunk: int, spec: WaferSpec | None) 
     return -(-rows // rows_per_pe), rows_per_pe
 
 
+@call_checked
 def column_sum(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                stream=None) -> tuple[np.ndarray, LaunchStats]:
     """The sum over rows of a (rows, cols) float32 matrix (the bias gradient db = sum_i dY[i]).
@@ -171,6 +174,7 @@ def dense_device(rows: int, features: tuple[int, ...], tile: int, chunk: int) ->
     return fitting_device(max(p, q), max(p, rows))
 
 
+@call_checked
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE,
                   chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                   stream=None, precision: str = "float32") -> tuple[np.ndarray, LaunchStats]:
@@ -193,6 +197,7 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, tile: int = DEFAU
         return mem.get(d_y), combine_stats([gemm_stats, bias_stats])
 
 
+@call_checked
 def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, tile: int = DEFAULT_TILE,
                    chunk: int = DEFAULT_CHUNK, device: Device | None = None, need_dx: bool = True,
                    stream=None, precision: str = "float32") -> tuple[tuple[np.ndarray | None, np.ndarray, np.ndarray], LaunchStats]:

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ...compiler import intrinsics as ws
+from ...errors import call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -146,6 +147,7 @@ def activation_code(kind: str) -> int:
     return ACTIVATIONS[kind]
 
 
+@call_checked
 def activation_forward(x: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                        stream=None) -> tuple[np.ndarray, LaunchStats]:
     """f(x) element-wise for `kind` in "relu", "gelu" (tanh approximation), "tanh"; x is (rows, cols).
@@ -161,6 +163,7 @@ def activation_forward(x: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK, dev
         return mem.get(d_y), stats
 
 
+@call_checked
 def activation_backward(x: np.ndarray, dy: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK,
                         device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
     """dy * f'(x): the gradient of the loss at the activation's input `x`, given the gradient `dy` at its
@@ -178,6 +181,7 @@ def activation_backward(x: np.ndarray, dy: np.ndarray, kind: str, chunk: int = D
         return mem.get(d_dx), stats
 
 
+@call_checked
 def bias_add(x: np.ndarray, b: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
              stream=None) -> tuple[np.ndarray, LaunchStats]:
     """x + b for a (rows, cols) x and a length-cols b. Returns (the sum as float32, LaunchStats)."""
@@ -190,6 +194,7 @@ def bias_add(x: np.ndarray, b: np.ndarray, chunk: int = DEFAULT_CHUNK, device: D
         return mem.get(d_y), stats
 
 
+@call_checked
 def add(x: np.ndarray, y: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
         stream=None) -> tuple[np.ndarray, LaunchStats]:
     """x + y for two (rows, cols) float32 matrices. Returns (the sum, LaunchStats)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...arch.spec import WaferSpec
 from ...arch.values import is_integer
-from ...errors import ArgumentError, OutOfMemoryError, WaferError
+from ...errors import ArgumentError, OutOfMemoryError, WaferError, call_checked
 from ...runtime.device import Device
 from ...sim.stats import LaunchStats
 from ..hosting import device_argument, fitting_device, float32_input
@@ -126,6 +126,7 @@ def launch_rows(kernel, rows: int, cols: int, chunk: int, *args, stream=None) ->
     return kernel[(1, rows), (pes_per_row(cols, chunk), 1), stream](*args)
 
 
+@call_checked
 def combine_stats(stats: Sequence[LaunchStats]) -> LaunchStats:
     """The counters of launches run one after another on one device, added up (cycles, instructions,
     per-PE busy, stall and link words, bytes, FLOPs): what a host function that makes several launches
@@ -153,6 +154,7 @@ def combine_stats(stats: Sequence[LaunchStats]) -> LaunchStats:
         words_left_in_fifos=sum(s.words_left_in_fifos for s in stats), trace=None)
 
 
+@call_checked
 def time_split(stats: LaunchStats) -> tuple[float, float]:
     """(compute, waiting) seconds of a launch: its simulated time divided in the ratio of the PE-cycles its
     PEs spent issuing instructions (`busy`) to those they spent waiting (`stall`: on messages over the

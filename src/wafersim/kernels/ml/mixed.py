@@ -23,6 +23,7 @@ import numpy as np
 
 from ...arch.spec import WaferSpec
 from ...compiler import intrinsics as ws
+from ...errors import call_checked
 from ...isa.halfprec import HALF_DTYPES
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
@@ -168,6 +169,7 @@ def checked_side(m: int, k: int, n: int, tile: int, spec: WaferSpec | None) -> t
     return p, t
 
 
+@call_checked
 def matmul_mixed(a: np.ndarray, b: np.ndarray, precision: str = "float16", tile: int = 8,
                  bias: np.ndarray | None = None, round_out: bool = False, device: Device | None = None,
                  stream=None) -> tuple[np.ndarray, LaunchStats]:

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ...compiler import intrinsics as ws
+from ...errors import call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -244,6 +245,7 @@ def _same_shape(name: str, value: np.ndarray, shape: tuple[int, int]) -> np.ndar
     return array
 
 
+@call_checked
 def softmax(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None, stream=None,
             scale: float = 1.0, causal: bool = False) -> tuple[np.ndarray, LaunchStats]:
     """softmax(x * scale) along each row of a (rows, cols) float32 matrix; `causal` keeps only columns
@@ -256,6 +258,7 @@ def softmax(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = N
         return mem.get(d_y), stats
 
 
+@call_checked
 def softmax_backward(y: np.ndarray, dy: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                      stream=None, scale: float = 1.0) -> tuple[np.ndarray, LaunchStats]:
     """The gradient at the input x of y = softmax(x * scale), given y and the gradient `dy` at the output
@@ -290,6 +293,7 @@ def _check_row_moments(x: np.ndarray) -> None:
                            f"eps * c**2 is that of x)", shape=x.shape)
 
 
+@call_checked
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5,
                chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                stream=None) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LaunchStats]:
@@ -310,6 +314,7 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 
         return (mem.get(d_y), mem.get(d_mean), mem.get(d_rstd)), stats
 
 
+@call_checked
 def layer_norm_backward(x: np.ndarray, gamma: np.ndarray, mean: np.ndarray, rstd: np.ndarray, dy: np.ndarray,
                         chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                         stream=None) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LaunchStats]:
@@ -333,6 +338,7 @@ def layer_norm_backward(x: np.ndarray, gamma: np.ndarray, mean: np.ndarray, rstd
     return (dx, dgamma, dbeta), combine_stats([row_stats, gamma_stats, beta_stats])
 
 
+@call_checked
 def cross_entropy(logits: np.ndarray, labels: np.ndarray, chunk: int = DEFAULT_CHUNK,
                   device: Device | None = None, stream=None,
                   grad_scale: float | None = None) -> tuple[tuple[np.ndarray, np.ndarray], LaunchStats]:

@@ -51,6 +51,7 @@ def predicted_memcpy_seconds(spec: WaferSpec, nbytes: int) -> float:
     return spec.host_transfer_latency_s + nbytes / spec.global_bytes_per_s
 
 
+@call_checked
 def memcpy_bandwidth(sizes: Iterable[int], direction: str = "htod", device: Device | None = None
                      ) -> list[BandwidthPoint]:
     """Time one host copy of each size in `sizes` (bytes, multiples of 4) with events on a fresh stream.
@@ -140,6 +141,7 @@ def _words_and_block(words, block) -> tuple[int, tuple[int, int]]:
     return whole_argument(words, "words", 1), shape_argument(block, "block")
 
 
+@call_checked
 def global_read_bandwidth(words: int, block: tuple[int, int], device: Device | None = None
                           ) -> tuple[BandwidthPoint, LaunchStats]:
     """Every PE of an nx x ny block reads `words` float32 words from off-wafer memory in one bulk copy;
@@ -191,6 +193,7 @@ def predicted_broadcast_cycles(spec: WaferSpec, words: int, length: int) -> floa
     return words / spec.link_words_per_cycle + 2 * spec.ramp_latency + (length - 1) * spec.hop_latency
 
 
+@call_checked
 def broadcast_bandwidth(words: int, block: tuple[int, int], axis: str = "row", device: Device | None = None
                         ) -> tuple[BandwidthPoint, LaunchStats]:
     """PE 0 of every row (`axis="row"`) or column of an nx x ny block broadcasts `words` words along it
@@ -212,10 +215,3 @@ def broadcast_bandwidth(words: int, block: tuple[int, int], axis: str = "row", d
     nbytes = 4 * words
     predicted = device.spec.seconds(predicted_broadcast_cycles(device.spec, words, nx if axis == "row" else ny))
     return BandwidthPoint(nbytes, stats.seconds, nbytes / stats.seconds, nbytes / predicted), stats
-
-
-# (review55: a call that does not fit, `memcpy_bandwidth(sizes, dir="htod")`, was Python's bare TypeError; rebound
-# here, not decorated, so that the kernels below keep their lines)
-memcpy_bandwidth = call_checked(memcpy_bandwidth)
-global_read_bandwidth = call_checked(global_read_bandwidth)
-broadcast_bandwidth = call_checked(broadcast_bandwidth)

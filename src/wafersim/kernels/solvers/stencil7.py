@@ -61,6 +61,7 @@ def stencil7_kernel(nz: int) -> Dispatcher:
     return stencil7
 
 
+@call_checked
 def stencil7(u: np.ndarray, coeffs: tuple[float, float, float, float], steps: int = 1,
              device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
     """`steps` applications of the 7-point stencil with coefficients (c0, cx, cy, cz) to the (nz, ny, nx)
@@ -83,7 +84,3 @@ def stencil7(u: np.ndarray, coeffs: tuple[float, float, float, float], steps: in
         stats = stencil7_kernel(nz)[(1, 1), (nx, ny), stream](
             d_u, d_out, int(nx), int(steps), *coeffs)
         return from_padded_columns(mem.get(d_out), u.shape), stats
-
-
-# (review55: a call that does not fit, `stencil7(u, c, step=2)`, was Python's bare TypeError)
-stencil7 = call_checked(stencil7)

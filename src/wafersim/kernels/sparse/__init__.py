@@ -1,11 +1,7 @@
 """Sparse kernels that never multiply by zero (docs/sparsity.md): SciPy sparse matrices in, NumPy out."""
-from ...errors import check_module_calls
 from .dense import dense_spmv
 from .layout import as_csr
 from .spmspv import spmspv
 from .spmv import hypersparse_spmv, spmm, spmv, stencil7_matrix, stencil7_spmv
 
 __all__ = ["as_csr", "dense_spmv", "hypersparse_spmv", "spmm", "spmspv", "spmv", "stencil7_matrix", "stencil7_spmv"]
-
-# (user54: a call that does not fit, `spmv(a, x, pe=8)`, was Python's bare TypeError)
-check_module_calls(globals())

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...errors import ArgumentError, call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -52,6 +52,7 @@ def dense_rows_kernel(rows: int, cols: int, zero_skip: bool) -> Dispatcher:
     return dense_rows
 
 
+@call_checked
 def dense_spmv(a, x, pes: int, zero_skip: bool = False, device: Device | None = None, stream=None,
                repeats: int = 1) -> tuple[np.ndarray, LaunchStats]:
     """y = A @ x with A (SciPy sparse or dense) stored densely over `pes` PEs; see the module docstring."""

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from ...arch.spec import PRESET_SIZES, WaferSpec
 from ...arch.values import whole_argument
-from ...errors import ArgumentError, ArgumentTypeError
+from ...errors import ArgumentError, ArgumentTypeError, call_checked
 from ..hosting import complex_input_error, float32_input
 
 INDEX_LIMIT = 1 << 16  # rows and columns of a PE's block: 16 bits each in a packed index word
@@ -26,6 +26,7 @@ MAX_PES = max(w * h for w, h in PRESET_SIZES.values())
 CODE_RESERVE_WORDS = 1024  # SRAM kept for the kernel's code and scratch when checking that data fits
 
 
+@call_checked
 def as_csr(a, name: str = "a") -> sp.csr_array:
     """`a` (a SciPy sparse matrix or array, or a dense 2-D array) as a new float32 CSR with explicit zeros
     removed (a stored zero would still be multiplied) and sorted column indices; `a` itself is left as it was."""

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...errors import ArgumentError, call_checked
 from ...runtime import routes
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
@@ -79,6 +79,7 @@ def column_layout(csr: sp.csr_array, workers: int) -> tuple[np.ndarray, np.ndarr
     return colptr, pairs, rows
 
 
+@call_checked
 def spmspv(a, x, pes: int, device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
     """y = A @ x for a sparse (m, n) `a` (SciPy) and a vector `x` with zeros, on `pes` worker PEs plus one
     source PE per row of PEs. Only the nonzeros of x travel and only they trigger work; a stored inf or NaN

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...errors import ArgumentError, call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -95,6 +95,7 @@ def rows_over_pes(csr: sp.csr_array, b: np.ndarray, pes: int, what: str, device:
     return y[:, :k], stats
 
 
+@call_checked
 def spmm(a, b, pes: int, device: Device | None = None, stream=None,
          repeats: int = 1) -> tuple[np.ndarray, LaunchStats]:
     """A @ B for a sparse (m, n) matrix `a` (SciPy) and a dense (n, k) `b`, CSR rows over `pes` PEs.
@@ -106,6 +107,7 @@ def spmm(a, b, pes: int, device: Device | None = None, stream=None,
     return rows_over_pes(csr, b, pes, "spmm", device, stream, repeats)
 
 
+@call_checked
 def spmv(a, x, pes: int, device: Device | None = None, stream=None,
          repeats: int = 1) -> tuple[np.ndarray, LaunchStats]:
     """y = A @ x for a sparse (m, n) matrix `a` (SciPy) and a length-n `x`, CSR rows over `pes` PEs.
@@ -116,6 +118,7 @@ def spmv(a, x, pes: int, device: Device | None = None, stream=None,
     return y[:, 0], stats
 
 
+@call_checked
 def hypersparse_spmv(a, x, pes: int, device: Device | None = None, stream=None,
                      repeats: int = 1) -> tuple[np.ndarray, LaunchStats]:
     """y = A @ x for a hypersparse `a` (far fewer nonzeros than rows): only rows with nonzeros are placed,
@@ -130,6 +133,7 @@ def hypersparse_spmv(a, x, pes: int, device: Device | None = None, stream=None,
     return y[:, 0], stats
 
 
+@call_checked
 def stencil7_matrix(nx: int, ny: int, nz: int) -> sp.csr_array:
     """The 7-point 3-D Laplacian on an nx x ny x nz grid (Dirichlet zero outside), as a float32 CSR matrix:
     6 on the diagonal, -1 for each of the up to six neighbours. Unknown (x, y, z) is number (z*ny + y)*nx + x."""
@@ -147,6 +151,7 @@ def stencil7_matrix(nx: int, ny: int, nz: int) -> sp.csr_array:
     return sp.csr_array(off + 6.0 * sp.eye_array(n), dtype=np.float32)
 
 
+@call_checked
 def stencil7_spmv(u: np.ndarray, pes: int, device: Device | None = None, stream=None,
                   repeats: int = 1) -> tuple[np.ndarray, LaunchStats]:
     """The 7-point Laplacian of a (nz, ny, nx) grid `u` as a sparse matrix-vector product; returns the
