@@ -117,3 +117,71 @@ def test_float_register_instructions_over_rows_match_numpy(op, checked):
         np.testing.assert_array_equal(fregs[d, ~inside].view(np.uint32), before[d, ~inside].view(np.uint32))
         others = [r for r in range(len(fregs)) if r != d]
         np.testing.assert_array_equal(fregs[others].view(np.uint32), before[others].view(np.uint32))
+
+
+# A vector op over lanes by index (`_vector_op`: element by element over the lanes, each lane's result whole
+# before its stores), against each lane's own NumPy arithmetic on its SRAM column, the lanes' lengths, bases and
+# overlaps all different: lengths 0 to 9, a destination overlapping its source at shifts -3 .. 3 or the
+# other operand, the PEs between the lanes untouched.
+VECTOR_PES, VECTOR_WORDS = 1024, 48  # (a row of SRAM 4 KiB: the stride the element-major walk is for)
+_VECTOR = {"vadd": (kinds.BLOCK_VADD, np.add), "vsub": (kinds.BLOCK_VSUB, np.subtract),
+           "vmul": (kinds.BLOCK_VMUL, np.multiply), "vscale": (kinds.BLOCK_VSCALE, np.multiply),
+           "vcopy": (kinds.BLOCK_VCOPY, None)}
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("op", sorted(_VECTOR))
+def test_vector_ops_over_lanes_by_index_match_each_lane(op, seed):
+    rng = np.random.default_rng(seed)
+    kind, ufunc = _VECTOR[op]
+    pes = np.sort(rng.choice(VECTOR_PES, 40, replace=False)).astype(np.int64)
+    regs = np.zeros((8, VECTOR_PES), dtype=np.int32)
+    length = rng.integers(0, 10, len(pes))
+    length[:2] = 0, 1
+    src = rng.integers(4, 30, len(pes))
+    regs[1, pes], regs[4, pes] = length, src  # (c: the length; a: the first operand)
+    regs[3, pes] = src + rng.integers(-3, 4, len(pes))  # (d: the destination, overlapping a's range)
+    regs[3, pes[::7]] = rng.integers(0, 38, len(pes[::7]))
+    if op == "vscale":
+        regs.view(np.float32)[2, pes] = rng.standard_normal(len(pes)).astype(np.float32)  # (b: the factor)
+    else:
+        regs[2, pes] = np.where(rng.random(len(pes)) < 0.3, regs[3, pes], rng.integers(0, 38, len(pes)))
+    sram = rng.standard_normal((VECTOR_WORDS, VECTOR_PES)).astype(np.float32).view(np.int32)
+    expected = sram.copy()
+    words = expected.view(np.float32)
+    for i in pes:  # (each lane alone, its operands read whole before its stores)
+        n, dst, a = regs[1, i], regs[3, i], regs[4, i]
+        if op == "vcopy":
+            expected[dst:dst + n, i] = expected[a:a + n, i].copy()
+        elif op == "vscale":
+            words[dst:dst + n, i] = words[a:a + n, i] * regs.view(np.float32)[2, i]
+        else:
+            b = regs[2, i]
+            words[dst:dst + n, i] = ufunc(words[a:a + n, i], words[b:b + n, i])
+    fields = np.array([[kind, 3, 4, 2, 1]], dtype=np.int64)
+    element_cycles, stats = np.zeros(len(pes)), np.zeros(kinds.STATS, np.int64)
+    ran, _, _, _ = kernels.run_block(fields, 1, False, 0, VECTOR_PES, np.empty(0, dtype=np.int64), pes, regs,
+                                     regs.view(np.float32), sram, sram.view(np.float32),
+                                     np.empty((1, 3, 0), dtype=np.int64), 0, 0, 0, VECTOR_WORDS, 4, element_cycles,
+                                     stats)
+    assert ran == 1
+    np.testing.assert_array_equal(sram, expected)  # (bit for bit: float32 rounding per element, as NumPy's)
+    np.testing.assert_array_equal(element_cycles, -(-length // 4))
+    assert stats[kinds.VECTOR_ELEMENTS] == length.sum()
+    assert stats[kinds.FLOPS] == (0 if op == "vcopy" else length.sum())
+
+
+def test_vector_op_leaving_sram_in_one_lane_does_nothing():
+    pes = np.array([3, 700, 1000], dtype=np.int64)
+    regs = np.zeros((8, VECTOR_PES), dtype=np.int32)
+    regs[1, pes], regs[4, pes], regs[3, pes], regs[2, pes] = 5, 2, 10, 20
+    regs[2, 1000] = VECTOR_WORDS - 4  # (its second operand's last word past the data segment)
+    sram = np.arange(VECTOR_WORDS * VECTOR_PES, dtype=np.int32).reshape(VECTOR_WORDS, VECTOR_PES)
+    before = sram.copy()
+    fields = np.array([[kinds.BLOCK_VADD, 3, 4, 2, 1]], dtype=np.int64)
+    ran, _, _, _ = kernels.run_block(fields, 1, False, 0, VECTOR_PES, np.empty(0, dtype=np.int64), pes, regs,
+                                     regs.view(np.float32), sram, sram.view(np.float32),
+                                     np.empty((1, 3, 0), dtype=np.int64), 0, 0, 0, VECTOR_WORDS, 4,
+                                     np.zeros(len(pes)), np.zeros(kinds.STATS, np.int64))
+    assert ran == 0
+    np.testing.assert_array_equal(sram, before)
