@@ -546,7 +546,7 @@ def test_compile_error_points_at_source(dev):
 
 
 def test_the_garbage_collector_is_off_while_compiling_and_restored_after():
-    """compile_kernel pauses Python's cyclic collector (compiler._collector_paused) and gives it back as it
+    """compile_kernel pauses Python's cyclic collector (compiler.collector_paused) and gives it back as it
     was, after a compile error too, and leaves it off where the caller turned it off."""
     import gc
 

@@ -1,6 +1,7 @@
 """`numba_import`: the engine's import of Numba leaves out the optional packages Numba imports for features the
 engine never uses (coverage, SciPy, PyYAML), from the importing thread only, and only where the process has not
-imported them already (PyYAML only where no Numba config file is there to read)."""
+imported them already (PyYAML only where no Numba config file is there to read), with Python's cyclic collector
+paused, and what the import made then moved to the collector's oldest generation."""
 from __future__ import annotations
 
 import importlib
@@ -97,3 +98,63 @@ def test_a_fresh_process_loads_numba_without_them_unless_coverage_runs_or_a_conf
     (tmp_path / numba_import.NUMBA_CONFIG_FILE).write_text("disable_performance_warnings: 1\n")
     configured = _fresh("plain", cwd=tmp_path)
     assert configured["yaml"] and configured["quiet"] == 1 and not configured["coverage"]
+
+
+class _Node:
+    """A tracked object that can be put in a reference cycle and weakly referenced."""
+
+    def __init__(self) -> None:
+        self.other: object = None
+
+
+def test_the_collector_is_paused_within_and_restored_as_it_was_after_an_error_too():
+    import gc
+
+    assert gc.isenabled()
+    with numba_import.optional_packages_left_out():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), numba_import.optional_packages_left_out():
+        raise RuntimeError("inside")
+    assert gc.isenabled()
+    gc.disable()  # (turned off by the caller: left off)
+    try:
+        with numba_import.optional_packages_left_out():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_what_the_block_made_joins_the_oldest_generation_and_a_full_collection_still_frees_its_garbage():
+    import gc
+    import weakref
+
+    gc.collect()
+    with numba_import.optional_packages_left_out():
+        kept = [_Node() for _ in range(5000)]  # (as Numba's types and registries: kept by the process)
+        first, second = _Node(), _Node()  # a cycle that is garbage once the block ends
+        first.other, second.other = second, first
+        gone = weakref.ref(first)
+        del first, second
+    oldest = {id(obj) for obj in gc.get_objects(generation=2)}
+    assert all(id(node) in oldest for node in kept)
+    assert gc.get_count()[0] < 100  # (no young objects left to start a collection at once)
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert gone() is None
+
+
+def test_objects_frozen_before_stay_frozen():
+    import gc
+
+    gc.freeze()  # (as a process does before forking)
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with numba_import.optional_packages_left_out():
+            made = [_Node() for _ in range(100)]
+        assert gc.get_freeze_count() >= frozen
+        assert made
+    finally:
+        gc.unfreeze()

@@ -29,7 +29,7 @@ def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec, 
     names the smaller need: the SRAM that would be enough."""
     view = RecordingSpec(spec)
     try:
-        with _collector_paused():
+        with collector_paused():
             compiled = _compile(func, signature, view, boundscheck, passes)  # type: ignore[arg-type]
     finally:
         reads = finish_recording(view)
@@ -38,12 +38,13 @@ def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec, 
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while compiling: a compile makes ~10^5 short-lived IR objects,
-    and each collection they trigger walks everything the process keeps (a test session's or a notebook's
-    compiled kernels, Numba's dispatchers): 27% of the CPU of compile-heavy test files (stop 49's test49),
-    7-15% of a lone GEMM compile. Nothing a compile makes outlives it in a cycle that needs collecting sooner;
-    the collector runs again at its next threshold. Left as it is where something else turned it off."""
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off within, as while compiling: a compile makes ~10^5 short-lived IR
+    objects, and each collection they trigger walks everything the process keeps (a test session's or a
+    notebook's compiled kernels, Numba's dispatchers): 27% of the CPU of compile-heavy test files (stop 49's
+    test49), 7-15% of a lone GEMM compile. Nothing a compile makes outlives it in a cycle that needs collecting
+    sooner; the collector runs again at its next threshold. Left as it is where something else turned it off.
+    (Also the engine's import of Numba, `sim.compiled.numba_import`.)"""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
