@@ -539,3 +539,51 @@ def test_a_root_asleep_at_a_full_fifo_wakes_as_its_receivers_take_words():
         new[0, 0] = root
         acc = new * np.float32(0.75)
     np.testing.assert_array_equal(reference[0], acc)
+
+
+@ws.jit
+def block_word(acc, k, is_root):
+    """A device function that sends a word from the root over the block bus, or receives it at the others."""
+    if is_root:
+        ws.send(ws.RAMP, acc + k, channel=2)
+        return acc + k
+    return ws.recv(ws.RAMP, channel=2)
+
+
+@ws.jit
+def routed_in_a_late_round(values, out, rounds, late):
+    """Rows' prefix sums (neighbour words) each round; routed words only in round `late`, inside a device function:
+    the interpreter's first groups run no routed word (review56: `run_group` gets the routed state wherever the
+    program's table has routed words, not only where a group reached one first)."""
+    x, y = ws.grid(2)
+    ws.use_route(2, "block_bus")
+    acc = values[y, x]
+    for r in range(rounds):
+        if ws.has_neighbor(ws.WEST):
+            acc = ws.recv(ws.WEST) + acc
+        if ws.has_neighbor(ws.EAST):
+            ws.send(ws.EAST, acc)
+        if r == late:
+            for k in range(2):
+                acc = acc * 0.5 + block_word(acc, k, ws.threadIdx.x == 0 and ws.threadIdx.y == 0) * 0.25
+    out[y, x] = acc
+
+
+def test_routed_words_reached_only_in_a_late_round_inside_a_device_function_are_identical(compiled_sends):
+    rounds, late, block = 4, 3, (6, 4)
+    values = np.random.default_rng(7).standard_normal((block[1], block[0])).astype(np.float32)
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=6))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = routed_in_a_late_round[(1, 1), block](d_values, d_out, rounds, late)
+        return d_out.copy_to_host(), stats
+
+    reference = same_everywhere(run, compiled_sends)
+    acc = values.copy()
+    for r in range(rounds):
+        acc = np.cumsum(acc, axis=1, dtype=np.float32)  # (the rows' prefix sums, in the kernel's order)
+        if r == late:
+            for k in range(2):
+                acc = acc * np.float32(0.5) + (acc[0, 0] + np.float32(k)) * np.float32(0.25)
+    np.testing.assert_array_equal(reference[0], acc)

@@ -416,6 +416,25 @@ def test_routed_words_a_custom_route_delivered_to_a_halted_pe_are_named():
     assert out.copy_to_host().tolist() == [0.0] + [float(sum(range(3)))] * 3
 
 
+def test_routed_words_stranded_in_several_blocks_name_each_blocks_holder_under_every_strategy():
+    """The same wrong rule tiled over blocks of 4 x 1 PEs, 3 x 3 blocks on a wafer of 8 x 2 PEs (4 blocks a wave; the
+    first deadlocks): the PEs named are the senders, thread 0 of each block of the first wave (blocks taken in
+    order, x fastest), by their global coordinates, not their places on the wafer, and every strategy names the
+    same ones (review56)."""
+    from test_engine_strategies import STRATEGIES
+    from wafersim.sim.strategy import REFERENCE, forced
+
+    route = [ws.routes.custom(1, lambda x, y, w, h: {ws.RAMP: ws.RAMP} if x == 0 else
+                              {ws.WEST: ws.RAMP if x == w - 1 else (ws.RAMP, ws.EAST)})]
+    first_wave = [(bx * 4, by) for by in range(3) for bx in range(3)][:4]
+    expected = "channel 1: " + ", ".join(f"({x}, {y}) holds 3 words" for x, y in first_wave) + "), "
+    for strategy in [REFERENCE, *STRATEGIES]:
+        dev = ws.Device(ws.WaferSpec(width=8, height=2))
+        with forced(strategy), pytest.raises(ws.DeadlockError) as info:
+            row_of_routed_words[(3, 3), (4, 1)](dev.device_array(4), 3, routes=route)
+        assert expected in str(info.value), (strategy, str(info.value))
+
+
 # ----------------------------------------------------------------------------- a block waiting on a later wave
 @ws.jit
 def waits_for_the_next_block(flag, out):
