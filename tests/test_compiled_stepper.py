@@ -1,6 +1,7 @@
 """Which groups `CompiledMixin._wants_compiled` sends to the interpreter: a few PEs of a large region that loop
 alone do (once loading Numba pays), a stencil's block edges do not; either way results and cycles are those of
-the NumPy engine, and results those of NumPy; so does a mid-sized converged group with a loop ahead."""
+the NumPy engine, and results those of NumPy; so does a mid-sized converged group with a loop ahead, and a converged group at a block all-reduce's chain split
+(`Strategy.compiled_chains`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,8 @@ from wafersim.sim.compiled import stepper
 from wafersim.sim.compiled.table import ProgramTable
 from wafersim.sim.lanes import Lanes
 from wafersim.isa.encoding import decode
-from wafersim.sim.strategy import Strategy, forced
+from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
+from test_engine_strategies import assert_same_run
 from test_bench_workloads import workloads
 
 # (the kernels of bench's `sparse` and `matvec` workloads and their NumPy versions)
@@ -149,7 +151,7 @@ def test_a_divergent_group_with_a_short_run_ahead_stays_in_numpy_in_a_small_regi
         mask = np.zeros(region, dtype=bool)
         mask[::3] = True
         wave = type("Wave", (), {"compiled_table": table, "n": region, "compiled_fabric_pcs": frozenset(),
-                                 "compiled_last_run": (-1, 0)})()
+                                 "compiled_last_run": (-1, 0), "compiled_chains": frozenset()})()
         lanes = Lanes.from_mask(mask)
         assert stepper.CompiledMixin._wants_compiled(wave, short, lanes) is short_goes
         assert stepper.CompiledMixin._wants_compiled(wave, long, lanes) is True
@@ -166,3 +168,52 @@ def test_woken_pes_sorted_through_a_region_mask_are_those_np_sort_gives():
         got = stepper._sorted_pes(pes, n)
         np.testing.assert_array_equal(got, np.sort(pes))
         assert got.dtype == np.int64
+
+
+def test_a_converged_group_at_a_chain_split_runs_the_all_reduce_in_one_call(monkeypatch):
+    """Block all-reduces of dot products in a loop over 32 x 16 PEs (a region of up to `FABRIC_GROUP`, a group too
+    large for the interpreter's loops: NumPy runs the vector code): under FAST the whole block enters the
+    interpreter at the chain's split (`ProgramTable.chain_entries`), one call per all-reduce; with `compiled_chains`
+    off it does not. Results, cycles and statistics are the reference engine's either way, and the values NumPy's
+    (the chains' float32 order: loosely)."""
+    from wafersim import collectives as wsc
+
+    @ws.jit
+    def scaled_sums(b_rows, out, rounds):
+        pe = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+        a = ws.local.array(16, np.float32)
+        b = ws.local.array(16, np.float32)
+        b[0:16] = b_rows[pe, 0:16]
+        a[0:16] = b[0:16]
+        for _ in range(rounds):
+            total = wsc.block_all_reduce(ws.dot(a[0:16], a[0:16]), wsc.SUM)
+            a[0:16] = a[0:16] * (16.0 / total) + b[0:16]
+        out[pe, 0:16] = a[0:16]
+
+    rows = np.random.default_rng(3).standard_normal((512, 16)).astype(F)
+
+    def run():
+        device = ws.Device(ws.WaferSpec(width=32, height=16))
+        d_rows, d_out = device.to_device(rows), device.device_array(rows.shape, F)
+        stats = scaled_sums[1, (32, 16)](d_rows, d_out, 4)
+        return d_out.copy_to_host(), stats
+
+    with forced(REFERENCE):
+        reference = run()
+    a = rows.astype(np.float64)
+    for _ in range(4):
+        a = a * (16.0 / (a * a).sum()) + rows
+    np.testing.assert_allclose(reference[0], a, rtol=1e-4, atol=1e-5)
+    at_entries = []
+    original = stepper.CompiledMixin._run_compiled
+
+    def recording(self, pc, group):
+        if pc in self.compiled_table.chain_entries:
+            at_entries.append(group.lanes.count)
+        return original(self, pc, group)
+    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled", recording)
+    for strategy, entered in ((FAST, [512] * 4), (Strategy(compiled_chains=False), [])):
+        at_entries.clear()
+        with forced(strategy):
+            assert_same_run(reference, run())
+        assert at_entries == entered

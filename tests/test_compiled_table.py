@@ -1,14 +1,18 @@
-"""`ProgramTable`'s per-pc facts (`long_run`, `loop_ahead`, `steady`) equal the plain walks they are defined by:
-from every pc, as the interpreter would go (`_runs_ahead`), and from every conditional branch, everywhere it
-may go (`_steady_branches`), on random control flow and on a compiled 25-point stencil."""
+"""`ProgramTable`'s per-pc facts (`long_run`, `loop_ahead`, `steady`, `chain_entries`) equal the plain walks they are
+defined by: from every pc, as the interpreter would go (`_runs_ahead`), from every conditional branch, everywhere it
+may go (`_steady_branches`), and every way of a few scalar instructions from it (`_chain_entries`), on random
+control flow and on a compiled 25-point stencil; a block all-reduce's chain split is a chain entry."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import wafersim as ws
+
 from wafersim.isa.encoding import decode
 from wafersim.kernels import stencil25 as st
-from wafersim.sim.compiled.table import (A, D, FIELDS, IMM, KIND, KINDS, LONG_RUN, NEXT, STOP, ProgramTable)
+from wafersim.sim.compiled.table import (A, CHAIN_AHEAD, D, FIELDS, IMM, KIND, KINDS, LONG_RUN, NEXT, STOP,
+                                         ProgramTable)
 
 
 def walked_runs_ahead(rows):
@@ -60,11 +64,42 @@ def walked_steady_branches(rows):
     return steady
 
 
-def random_rows(rng: np.random.Generator, size: int) -> list[list[int]]:
+def walked_chain_entries(rows):
+    """The reference: the forward bz/bnz whose fall-through and target each start some way (fall-through, forward
+    jumps, either way of a forward branch) that meets a stream op after at most `CHAIN_AHEAD` instructions, all of
+    them scalar ones the interpreter runs (no vector op, no transfer, no STOP)."""
+    kinds, targets, nexts = rows[KIND], rows[IMM], rows[NEXT]
+    size = len(kinds)
+    transfers = {KINDS[name] for name in ("vaddx", "vmaxx", "vminx")}
+    scalar = {kind for name, kind in KINDS.items() if KINDS["nop"] <= kind <= KINDS["arg"]}
+    conditional = (KINDS["bz"], KINDS["bnz"])
+
+    def reaches(pc, budget):
+        if not 0 <= pc < size:
+            return False
+        kind = kinds[pc]
+        if kind in transfers:
+            return True
+        if budget == 0 or kind not in scalar:
+            return False
+        if kind == KINDS["jmp"] or kind in conditional:
+            if targets[pc] <= pc:
+                return False
+            ways = [targets[pc]] if kind == KINDS["jmp"] else [nexts[pc], targets[pc]]
+        else:
+            ways = [nexts[pc]]
+        return any(reaches(way, budget - 1) for way in ways)
+    return {pc for pc in range(size) if kinds[pc] in conditional and targets[pc] > pc
+            and reaches(nexts[pc], CHAIN_AHEAD) and reaches(targets[pc], CHAIN_AHEAD)}
+
+
+def random_rows(rng: np.random.Generator, size: int, branchy: bool = False) -> list[list[int]]:
     """Control flow of `size` code words: straight runs, branches and jumps either way (and out of the code),
     instructions of one or two words (the second word STOP, as in a table), registers r0..r3."""
-    names = ["stop", "nop", "add", "addi", "ld", "st", "bz", "bnz", "jmp", "send", "vaddx", "fadd"]
-    weights = np.array([1, 2, 6, 4, 2, 2, 2, 2, 2, 1, 1, 2], dtype=float)
+    names = ["stop", "nop", "add", "addi", "ld", "st", "bz", "bnz", "jmp", "send", "vaddx", "fadd", "recv", "vadd"]
+    weights = np.array([1, 2, 6, 4, 2, 2, 2, 2, 2, 1, 1, 2, 1, 1], dtype=float)
+    if branchy:  # (more branches and transfers, few plain instructions: many chain entries)
+        weights = np.array([1, 1, 1, 1, 1, 1, 4, 4, 2, 3, 3, 1, 3, 1], dtype=float)
     rows = [[0] * size for _ in range(FIELDS)]
     pc = 0
     while pc < size - 1:
@@ -83,6 +118,14 @@ def test_runs_ahead_and_steady_branches_equal_the_walks_on_random_control_flow(s
     long, loops = ProgramTable._runs_ahead(rows)
     assert (long.tolist(), loops.tolist()) == walked_runs_ahead(rows)
     assert ProgramTable._steady_branches(rows).tolist() == walked_steady_branches(rows)
+    assert set(ProgramTable._chain_entries(rows)) == walked_chain_entries(rows)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_chain_entries_equal_the_walk_on_branchy_random_control_flow(seed):
+    rng = np.random.default_rng(100 + seed)
+    rows = random_rows(rng, int(rng.integers(2, 80)), branchy=True)
+    assert set(ProgramTable._chain_entries(rows)) == walked_chain_entries(rows)
 
 
 def test_runs_ahead_and_steady_branches_equal_the_walks_on_a_compiled_stencil():
@@ -97,4 +140,37 @@ def test_runs_ahead_and_steady_branches_equal_the_walks_on_a_compiled_stencil():
     rows = table.fields.tolist()
     assert (table.long_run.tolist(), table.loop_ahead.tolist()) == walked_runs_ahead(rows)
     assert table.steady.tolist() == walked_steady_branches(rows)
+    assert set(table.chain_entries) == walked_chain_entries(rows)
     assert table.loop_ahead.any() and table.steady.any() and not table.long_run.all()
+
+
+def test_a_block_all_reduces_chain_split_is_a_chain_entry_and_a_halo_exchange_is_not():
+    """`block_all_reduce`'s row chain splits its PEs at a branch into the root column (a `vaddx` from the east), the
+    chain's end (a `send` west) and its middle (a `vaddx`): that branch is an entry; a halo exchange is none."""
+    from wafersim import collectives as wsc
+
+    @ws.jit
+    def reduce_then_halo(values, out):
+        x, y = ws.grid(2)
+        halo = ws.local.array(16, np.float32)
+        halo[0:16] = values[y, x]
+        total = wsc.block_all_reduce(values[y, x], wsc.SUM)
+        if ws.has_neighbor(ws.EAST):
+            ws.send(ws.EAST, halo[0:8])
+        if ws.has_neighbor(ws.WEST):
+            ws.recv(ws.WEST, out=halo[8:16])
+        out[y, x] = total + halo[8]
+
+    device = ws.Device(ws.WaferSpec(width=8, height=4))
+    values = device.to_device(np.ones((4, 8), np.float32))
+    program = reduce_then_halo.compile_for(values, device.device_array((4, 8), np.float32), device=device).program
+    decoded = dict(decode(program.code))
+    table = ProgramTable(decoded, len(program.code), {instr.op: 1.0 for instr in decoded.values()}, fabric=True,
+                         routed=True)
+    entries = sorted(table.chain_entries)
+    assert entries, "no chain entry"
+    vector = {pc for pc, instr in decoded.items() if instr.op in ("sendv", "recvv")}
+    row_chain = min(pc for pc, instr in decoded.items() if instr.op == "vaddx")
+    assert vector and entries[0] < row_chain and all(pc < min(vector) for pc in entries)
+    for pc in entries:  # (both ways of each reach a transfer soon)
+        assert decoded[pc].op in ("bz", "bnz")

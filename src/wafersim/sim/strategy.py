@@ -73,6 +73,12 @@ class Strategy:
     #: wakes the receivers parked there and stops each sender and receiver right after (`compiled.routed_words`;
     #: else the interpreter stops before them and the NumPy path runs them). Only with `compiled_fabric`.
     compiled_broadcast: bool = True
+    #: a converged group of a region of up to `compiled.stepper.FABRIC_GROUP` PEs that reaches the split of a chain
+    #: reduction (a conditional branch both ways of which reach a stream op such as `vaddx` within a few scalar
+    #: instructions, `ProgramTable.chain_entries`: a block all-reduce's chain root, middle and end) runs
+    #: from there in the compiled interpreter, in one call (else NumPy splits it, runs the root's first receive,
+    #: and the interpreter takes the chain's end and middle in a call each). Only with `compiled_fabric`.
+    compiled_chains: bool = True
     #: a dense group's vfma computes its products in cache-sized blocks of PEs, each added in as it is made
     #: (`sim.compute`; else into one scratch array over the region, at wafer scale a few hundred MiB of
     #: fresh memory per launch, written and read back once more).
@@ -199,6 +205,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      compiled_background=False, lockstep=False, compiled_fabric=False,
                      compiled_routed=False, stream_rows=False, batched_waves=False,
                      compiled_loops=False, compiled_wavefronts=False, routed_one=False, compiled_broadcast=False,
+                     compiled_chains=False,
                      blocked_vfma=False, lean_bulk_stores=False, gapped_bulk_copies=False, fused_vectors=False,
                      routed_steps=False,
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,

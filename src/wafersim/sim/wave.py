@@ -428,6 +428,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         rank1 = self.rank1_queue
         blocks = self.register_blocks if not one_step and RegisterBlocks.applies() else None
         updates = rank1 is not None and rank1.lanes is lanes and self.strategy.compiled_descriptors
+        # (a converged group stops at a chain collective's split, which the interpreter runs: `_wants_compiled`)
+        chains = self.compiled_chains if lanes.idx is None and lanes.mask is None else ()
         while True:
             if batch is not None and (pc not in self.ops or self.ops[pc][0].op not in BATCH_PASSES):
                 batch.flush()  # (the next instruction may read or write SRAM the queued ones write)
@@ -452,7 +454,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 pending_count += ran
                 previous = run.instrs[ran - 1]
                 pc = run.pcs[ran] if ran < len(run.pcs) else run.after
-                if pc in self.groups or pc in self.held_loads:
+                if pc in self.groups or pc in self.held_loads or pc in chains:
                     return [(pc, lanes, False, pending_cost, pending_count)]
                 continue
             instr, next_pc, cost, plain = self.ops[pc]
@@ -472,7 +474,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 pc = next_pc
                 # Another group waits here: merge with it. At a global load that another PE's store could
                 # precede, the scheduler decides when these PEs may load (`_next_group`): return to it.
-                if pc in self.groups or one_step or pc in self.held_loads:
+                if pc in self.groups or one_step or pc in self.held_loads or pc in chains:
                     return [(pc, lanes, False, pending_cost, pending_count)]
                 continue
             if instr.op in ("bz", "bnz", "jmp"):

@@ -209,6 +209,7 @@ class CompiledMixin:
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
         self.compiled_resident_pcs: frozenset[int] = frozenset()  # those less routed sends (`_routed_words`)
         self.compiled_routed_words = False  # whether the table has routed words (`_routed_words`)
+        self.compiled_chains: frozenset[int] = frozenset()  # chain entries a converged group runs compiled from
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
         self.compiled_scratch = None  # the interpreter's region-sized (times, counts, stops), on first use
         self.compiled_last_run = (-1, 0)  # (pc, PEs) of the last group `_wants_compiled` was asked about
@@ -244,6 +245,9 @@ class CompiledMixin:
         sends, receives, _ = _routed_words(self.compiled_table)
         self.compiled_resident_pcs = self.compiled_fabric_pcs - sends
         self.compiled_routed_words = bool(sends or receives)  # (else `run_group` without them: its own compile)
+        if self.strategy.compiled_chains and self.compiled_fabric_pcs and self.n <= FABRIC_GROUP:  # (NumPy runs
+            # stop there too: `WaveSim._run_lanes`)
+            self.compiled_chains = self.compiled_table.chain_entries
         self.limit_margin = self.spec.global_latency + len(self.program.code) * max(launch.costs.values())
 
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:
@@ -256,6 +260,12 @@ class CompiledMixin:
         if pc in sends or (pc in receives and lanes.count > FABRIC_GROUP):
             return False  # (a routed send from the scheduler: NumPy's, which checks its paths first, `routed_words`;
             # a block's receivers that NumPy's send woke: one NumPy receive, as a large group's neighbour transfers)
+        if pc in self.compiled_chains and lanes.idx is None and lanes.mask is None:
+            # A converged group of a small region at a chain collective's split (`ProgramTable.chain_entries`): one
+            # call runs the chain's end, middle and root through, and those they wake (NumPy split them, ran the
+            # root's first receive, and the interpreter took the end and the middle in a call each: bicgstab7's
+            # block all-reduces ~0.45 -> ~0.25 ms each). (A region of up to `FABRIC_GROUP` PEs, `_compiled_setup`.)
+            return True
         if lanes.mask is not None:  # divergent: every NumPy call a masked one over the region (in a region of
             # a few PEs cheap: a short launch stays in NumPy, and so does a short run between two instructions
             # the interpreter stops at, as for a small converged group: a float16 GEMV's unrolled column loop,

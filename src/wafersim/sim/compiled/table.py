@@ -56,6 +56,7 @@ FABRIC_KINDS = frozenset({"send", "recv", "sendv", "recvv"}) | STREAM_OPS
 KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW, FIFO, TAG, DIR, OUT_FIFO, OUT_LANE_ROW = range(15)
 FIELDS = 15
 LONG_RUN = 12  # instructions (see `ProgramTable._runs_ahead`)
+CHAIN_AHEAD = 8  # instructions (see `ProgramTable._chain_entries`)
 _TABLES: dict[int, tuple] = {}  # id(program) -> (a weak reference to it, {(costs, fabric): its table})
 
 
@@ -126,6 +127,7 @@ class ProgramTable:
         self.steady = self._steady_branches(rows)
         fabric_kinds = {KINDS[_HALF_STREAMS.get(name, name)] for name in FABRIC_KINDS}
         self.fabric_pcs = frozenset(pc for pc, kind in enumerate(kind_row) if kind in fabric_kinds)  # its transfers
+        self.chain_entries = self._chain_entries(rows)
 
     def _fifo_number(self, key: tuple[int, int]) -> int:
         if key not in self.fifo_keys:
@@ -170,6 +172,30 @@ class ProgramTable:
                 steps[pc] = 1
         long = [loop or count >= LONG_RUN for loop, count in zip(loops, steps)]
         return np.array(long, dtype=bool), np.array(loops, dtype=bool)
+
+    @staticmethod
+    def _chain_entries(rows: list[list[int]]) -> frozenset[int]:
+        """The conditional forward branches from which both ways reach a stream op (`vaddx`, `vmaxx`, `vminx`: a
+        neighbour's word folded in) within `CHAIN_AHEAD` instructions of scalar code the interpreter runs: where a
+        chain reduction (`collectives.lines`, a block all-reduce's rows and column) splits its PEs into the chain's
+        root, middle and end. A converged group there runs the chain through in one interpreter call
+        (`CompiledMixin._wants_compiled`), rather than NumPy's split and a call per part. (A halo exchange of plain
+        sends and receives is none: its block stays with NumPy, its edges apart. `rows`: `fields` as lists.)"""
+        kinds, targets, nexts = rows[KIND], rows[IMM], rows[NEXT]
+        size = len(kinds)
+        chain_kinds = {KINDS[name] for name in ("vaddx", "vmaxx", "vminx")}
+        branches, jmp = {KINDS["bz"], KINDS["bnz"]}, KINDS["jmp"]
+        scalar = set(range(NOP, KINDS["arg"] + 1))  # register, float, control, SRAM-word and lane-constant kinds
+        steps = [CHAIN_AHEAD + 1] * (size + 1)  # instructions before a stream op, by a way within reach
+        for pc in range(size - 1, -1, -1):
+            kind = kinds[pc]
+            if kind in chain_kinds:
+                steps[pc] = 0
+            elif kind in scalar and (kind not in branches and kind != jmp or targets[pc] > pc):
+                ways = [targets[pc]] if kind == jmp else [nexts[pc], targets[pc]] if kind in branches else [nexts[pc]]
+                steps[pc] = min(CHAIN_AHEAD + 1, 1 + min(steps[min(way, size)] for way in ways))
+        return frozenset(pc for pc in range(size) if kinds[pc] in branches and targets[pc] > pc
+                         and steps[nexts[pc]] <= CHAIN_AHEAD and steps[min(targets[pc], size)] <= CHAIN_AHEAD)
 
     @staticmethod
     def _steady_branches(rows: list[list[int]]) -> np.ndarray:
