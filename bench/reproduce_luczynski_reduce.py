@@ -52,8 +52,8 @@ cycles (20 for an all-reduce) of issues and branches around the stream op, half 
 of one word a PE (6 cycles a hop, the model's, where a receive, an add and a send took 12): the model's
 time plus 7 cycles, reduce and all-reduce, 1.00-1.08x from 16 PEs on, 1.37x (reduce) and 1.26x (all-reduce)
 over 4 (was 2-2.6x and 1.4-1.6x). The tree (this script's recursive halving over routes) still
-receives each round's chunks into memory, adds and sends them: its long vectors 1.3-1.4x, its 16- and
-256-word ones 1.5-2.4x (a stream op sends only to a neighbour, not along a route). The latency terms agree
+receives each round's chunks into memory, adds and sends them: its long vectors 1.2-1.4x, its 16- and
+256-word ones 1.25-2.4x (a stream op sends only to a neighbour, not along a route). The latency terms agree
 where those costs vanish: one more cycle per hop adds exactly P - 1 (tests)."""
 
 TREE_CHANNEL0 = 2  # rounds use channels 2, 3, ...; the chain collectives use 0 and 1

@@ -21,8 +21,9 @@ the PE at one end:
 An all-reduce is the reduce followed by a broadcast of the result from the root, which the router's
 multicast does in L + B cycles plus the two ramps (one dependent step without an add).
 
-Rocki et al., "Fast Stencil-Code Computation on a Wafer-Scale Processor" (SC20) report a whole-fabric
-all-reduce of one value per PE in about 10% more cycles than the fabric's diameter (W - 1) + (H - 1).
+Rocki et al., "Fast Stencil-Code Computation on a Wafer-Scale Processor" (SC20, arXiv:2010.03660, on a
+CS-1) report a whole-fabric all-reduce of one value per PE in about 10% more cycles than the fabric's
+diameter (W - 1) + (H - 1), which they credit to the interconnect's latency of one cycle a hop.
 """
 from __future__ import annotations
 

@@ -54,21 +54,22 @@ none): W in float32 words saved a cycle per fma (9,423 -> 8,394 cycles a product
 -> 9,406 with running offsets); the indexed loop (offsets (j + u) * Mt, folded by the compiler) beat
 running offsets (8,394 vs 9,406); and
 unrolls 1, 2, 4, 8 and 16 gave 9,930, 8,906, 8,394, 8,165 and 8,037 cycles, so the default is the
-largest of 16, 8, 4, 2, 1 that divides Nt. A step then costs ~7.6 cycles per fma (a load, an address and
+largest of 16, 8, 4, 2, 1 that divides Nt. A step then costs ~7.45 cycles per fma (a load, an address and
 the 5-cycle fma) against the 5 of `model_cycles`.
 
 Result (wse2, this host: 137 s for the four launches): [1024, 1024] @ [1024, 1024] on 64 x 64 PEs takes
-124,497 cycles a product, 113.2 us at 1.1 GHz (146.5 us at wse2's 0.85 GHz), 1,945 cycles a step against
-the structure's bound of 1,280 (256 fmas at 5 cycles); the same steps with no shifts take 98.5% of it.
+122,063 cycles a product, 111.0 us at 1.1 GHz (143.6 us at wse2's 0.85 GHz), 1,907 cycles a step against
+the structure's bound of 1,280 (256 fmas at 5 cycles); the same steps with no shifts take 98.8% of it (at
+first 124,497 cycles and 98.5%: compiler improvements since, stop 56's rerun).
 What differs from the hardware, and would matter against a published time: (1) the artifact's `@map` over
 `@fmach` streams W's row through one DSD loop, where our PE issues a scalar load and an address per fma
-(~7.6 cycles an fma here against the bound's 5); (2) our background transfers share neither the PE's
+(~7.45 cycles an fma here against the bound's 5); (2) our background transfers share neither the PE's
 SRAM ports nor its ramp with the fmas (docs/timing.md, "Background transfers": not modelled), so the
 shifts hide almost entirely, where the paper reports over 70% computational efficiency on 720 x 720
 cores with tiles of a few elements; (3) X is skewed on the host by default, not in P / 2 timed device
 shifts: with `--device-skew` the launch takes 8,804 cycles more (32 shifts of a 256-word tile, ~275 cycles
 each against `model_cycles`' 262; 8.0 us at 1.1 GHz, 7% of one product), once before the products, whose
-period is one cycle longer (124,498 cycles against 124,497: the start buffer is then a variable); this host took 386 s for the
+period is one cycle longer (122,064 cycles against 122,063: the start buffer is then a variable); this host took 386 s for the
 two host-skewed launches and 1,091 s for the two device-skewed ones (a loaded machine; the skew's rows
 run different shift counts, divergent groups for the engine); (4)
 one routed channel per axis stands for the artifact's three interleaved colours.

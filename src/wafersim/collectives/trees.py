@@ -1,4 +1,5 @@
-"""Block all-reduce as a 2-D binary tree over routed channels (Rocki et al., SC20): about the block's
+"""Block all-reduce as a 2-D binary tree over routed channels (our construction, after the ~1.1 x diameter
+that Rocki et al., SC20, report for a wafer-wide all-reduce): about the block's
 diameter plus a few cycles a round, where the chains of `block.py` pay a receive, a combine, a send and
 two ramps at every PE of a row and of the first column (about 9 cycles a hop on `wse2`).
 
