@@ -431,6 +431,12 @@ def few_registers():
 # with "li axis 0: index -1 is out of bounds", where Python counts from the end.
 @example(body=["    i0: int = (_I(-9) // i0)", "    mark(li, back1, _I(-9))", "    f0 = _AUGX(f0 + kcf)"],
          seed=0, kci=0, kcf=0.5)
+# The augmented assignments `make test`'s few random draws may miss (docs/compiler.md, "Which fuzzer draws what"):
+# `<<=` of a name, `**=` and `>>=` of elements (int and float), `<<=` of an element by a run-time count.
+@example(body=["    i1 = _AUGX(_SHL(i1, _I(3)))", "    li[2] = _AUGX(li[2] ** _I(3))",
+               "    li[back1] = _AUGX(_SHR(li[back1], (i0 % _I(40))))", "    la[1] = _AUGX(_POW(la[1], _R(3.0)))",
+               "    la[back2] = _AUGX(_POWI(la[back2], _I(2)))", "    li[0] = _AUGX(_SHL(li[0], (i2 % _I(40))))",
+               "    i2 = _AUGX(_SHR(i2, _I(31)))"], seed=5, kci=3, kcf=0.5)
 def test_straight_line_control_kernels_match_the_reference(dev, gen_dir, body, seed, kci, kcf):
     run(dev, gen_dir, body, seed, kci, kcf)
 
