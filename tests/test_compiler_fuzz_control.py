@@ -232,8 +232,7 @@ class ControlGen(MixedGen):
         if kind == "plus":
             return f"(+{self.int_expr(depth - 1)})"
         if kind == "toi":  # int() of a run-time float32 (an out-of-range one discards the example)
-            self.exact_consumer = True
-            return f"_TOI({self.float_expr(depth - 1)})"
+            return self.to_int(depth - 1)
         if kind == "first_hit":
             return f"first_hit({self.int_expr(depth - 1)}, {self.int_expr(0)} & _I(7))"
         if kind == "grid_find":

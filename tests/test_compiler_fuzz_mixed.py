@@ -294,11 +294,27 @@ class MixedGen(Gen):
         if kind == "invert":
             return f"(~{self.int_expr(depth - 1)})"
         if kind == "toi":
-            self.exact_consumer = True
-            return f"_TOI({self.float_expr(depth - 1)})"
+            return self.to_int(depth - 1)
         if kind == "round":
             return f"_ROUND({self.float_expr(depth - 1)})"
         return f"({self.int_expr(depth - 1)} {self.choice(['//', '%'])} {self.int_expr(depth - 1)})"
+
+    def to_int(self, depth: int) -> str:
+        """int() of a float32 expression, or (a quarter of the time) of a conditional expression between an int32
+        and a float32 whose condition is decided when compiling: its branch, of its own type (int() of the int32
+        exact, as Python's; the run-time rule would convert it to float32 first)."""
+        if self.draw(st.integers(0, 3)):
+            self.exact_consumer = True
+            return f"_TOI({self.float_expr(depth)})"
+        known = ["kci", "MI", "kcf", "MF", f"_I({self.choice(INT_POOL)})", f"_R({self.choice(FLOAT_POOL)!r})",
+                 f"np.int32({self.choice(INT_POOL)})"]
+        x, y = self.choice(known), self.choice(known)
+        test = self.choice([f"_CMP({x}, {self.choice(list(COMPARE))!r}, {y})", f"_IN({x}, MT, {self.draw(st.booleans())})"])
+        assert decided_when_compiling(test) is True, test
+        branches = [f"_K({self.int_expr(depth)})", self.float_expr(depth)]
+        if self.draw(st.booleans()):
+            branches.reverse()
+        return f"_TOI({branches[0]} if {test} else {branches[1]})"
 
     def mixed_operand(self, depth: int) -> str:
         text, is_float = self.number(depth)
