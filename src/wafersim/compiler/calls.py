@@ -554,8 +554,17 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
 
 
 def _has_string(node: ast.expr) -> bool:
-    """Whether a string is written anywhere in `node`."""
-    return any(isinstance(part, ast.Constant) and isinstance(part.value, str) for part in ast.walk(node))
+    """Whether a string is written as an item of the tuple `node` (of a display in it: `(0.5, 'b')[0:1]`, not
+    `(v, len('ab'))`, whose string is no item)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.Tuple):
+        return any(map(_has_string, node.elts))
+    if isinstance(node, ast.Subscript):
+        return _has_string(node.value)
+    if isinstance(node, ast.BinOp):
+        return _has_string(node.left) or _has_string(node.right)
+    return False
 
 
 def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Source,
