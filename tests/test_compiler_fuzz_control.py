@@ -49,6 +49,7 @@ from test_compiler_fuzz_mixed import (CONSTANT_ARGS, REFERENCE_MARKERS, MixedGen
                                       dev, gen_dir)
 
 import wafersim as ws
+from conftest import load_source
 
 #: A few examples in `make test` (about 6 s on 2 cores); WAFERSIM_FUZZ_EXAMPLES=400 WS_FUZZ_RANDOM=1 searches longer.
 FUZZ = settings(MIXED_FUZZ, max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "8")))
@@ -231,7 +232,7 @@ class ControlGen(MixedGen):
         if kind == "plus":
             return f"(+{self.int_expr(depth - 1)})"
         if kind == "toi":  # int() of a run-time float32 (an out-of-range one discards the example)
-            return f"_TOI({self.float_expr(depth - 1)})"
+            return self.to_int(depth - 1)
         if kind == "first_hit":
             return f"first_hit({self.int_expr(depth - 1)}, {self.int_expr(0)} & _I(7))"
         if kind == "grid_find":
@@ -253,6 +254,7 @@ class ControlGen(MixedGen):
     def float_expr(self, depth: int) -> str:
         if depth <= 0 or not self.mine():
             return super().float_expr(depth)
+        self.exact_consumer = False  # (MixedGen's: for this expression, not its operands)
         kind = self.choice(["tof", "plus", "clampf", "pick", "guarded", "operator", "scaled"])
         if kind == "scaled":  # a helper's `s=None` default: `if s is None: return x` then code for a given s
             if self.draw(st.booleans()):
@@ -428,12 +430,23 @@ def few_registers():
 # with "li axis 0: index -1 is out of bounds", where Python counts from the end.
 @example(body=["    i0: int = (_I(-9) // i0)", "    mark(li, back1, _I(-9))", "    f0 = _AUGX(f0 + kcf)"],
          seed=0, kci=0, kcf=0.5)
+# The augmented assignments `make test`'s few random draws may miss (docs/compiler.md, "Which fuzzer draws what"):
+# `<<=` of a name, `**=` and `>>=` of elements (int and float), `<<=` of an element by a run-time count.
+@example(body=["    i1 = _AUGX(_SHL(i1, _I(3)))", "    li[2] = _AUGX(li[2] ** _I(3))",
+               "    li[back1] = _AUGX(_SHR(li[back1], (i0 % _I(40))))", "    la[1] = _AUGX(_POW(la[1], _R(3.0)))",
+               "    la[back2] = _AUGX(_POWI(la[back2], _I(2)))", "    li[0] = _AUGX(_SHL(li[0], (i2 % _I(40))))",
+               "    i2 = _AUGX(_SHR(i2, _I(31)))"], seed=5, kci=3, kcf=0.5)
 def test_straight_line_control_kernels_match_the_reference(dev, gen_dir, body, seed, kci, kcf):
     run(dev, gen_dir, body, seed, kci, kcf)
 
 
 @FUZZ
 @given(body=programs(branching=True), seed=st.integers(0, 2**32 - 1), **CONSTANT_ARGS)
+# int() of a conditional expression whose constant condition (`-5 in MT`: false) chooses its int32 branch: the
+# int, exactly, as Python gives (the branch keeps its type). The reference converted it to float32 first, as for a
+# condition known at run time (16777217 became 16777216): now the generator marks such a branch `_K` there.
+@example(body=["    i0 = _TOI(+f1 if _IN(_I(-5), MT, False) else _K(i1 & _I(255) | _I(16777217)))",
+               "    i2 = _TOI(f1 if _IN(kci, (_I(-9),), False) else _K(i1 | _I(-16777215)))"], seed=13936, kci=3, kcf=0.5)
 def test_control_kernels_spilling_every_register_match_the_reference(few_registers, gen_dir, body, seed, kci, kcf):
     run(few_registers, gen_dir, body, seed, kci, kcf)
 
@@ -447,3 +460,30 @@ def test_control_kernels_spilling_every_register_match_the_reference(few_registe
                "        tc = (tc[1], tc[0])", "    i0 = tp[0] - tc[1] + tp[1] * tc[0]"], seed=1, kci=0, kcf=0.5)
 def test_branching_control_kernels_match_the_reference(dev, gen_dir, body, seed, kci, kcf):
     run(dev, gen_dir, body, seed, kci, kcf)
+
+
+#: Conditions as the fuzzers' reference writes them, and whether the compiler decides them when compiling.
+CONDITIONS = {"_IN(_I(-5), MT, False)": True, "_CMP(kci, '>', _I(5))": True, "_CMP(np.sin(_R(3.0)), '>', kcf)": True,
+              "_IN(i0, (), True)": None, "_CMP(i0 * _I(0), '>', _I(5))": False, "_CMP(_I(3), '<', _I(2), '<', i0)": None,
+              "_IN(i1, MT, False)": False, "_CMP(first_hit(_I(3), _I(4)), '>', _I(5))": None,
+              "_CMP(first_hit(i0, _I(4)), '>', _I(5))": False, "_CMP(li[0], '<', kci)": False}
+
+
+def test_the_generator_tells_constant_conditions_as_the_compiler_decides(dev, gen_dir):
+    """`decided_when_compiling` (which marks a conditional expression's int32 branch `_K`, of its own type, or `_F`,
+    converted to float32) against the compiler: int() of `f1 if C else n` is n exactly where C is decided when
+    compiling (Python's int of the int branch), int(float32(n)) where it is decided at run time (the documented
+    mixed-branch rule); None (the text cannot tell) is converted written out by the generator."""
+    from test_compiler_fuzz_mixed import decided_when_compiling
+    lines = [f"    out[{k}] = int(f1 if {to_kernel(test)} else i0)" for k, test in enumerate(CONDITIONS)]
+    source = "\n".join(["import numpy as np", "import wafersim as ws", "MT = (3, 0.5, -2, 16777216.0)",
+                        CONTROL_HELPERS, "@ws.jit", "def kern(out, i0, i1, f1, li, kci: ws.constant, kcf: ws.constant):",
+                        *lines, ""])
+    kern = load_source(gen_dir, source).kern
+    out = dev.device_array(len(CONDITIONS), np.int32)
+    n = 16777217  # int32 -> float32 rounds it to 16777216
+    kern[(1, 1), (1, 1)](out, n, 4, 0.5, dev.to_device(np.array([7], np.int32)), 3, 0.5)
+    for (test, decided), got in zip(CONDITIONS.items(), out.copy_to_host()):
+        assert decided_when_compiling(test) is decided, test
+        if decided is not None:  # (the conditions are false: the int branch is chosen)
+            assert got == (n if decided else int(np.float32(n))), test

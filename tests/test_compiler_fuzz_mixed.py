@@ -127,7 +127,7 @@ def _pow(a, b):
 
 
 REFERENCE_MARKERS = {
-    "_I": np.int32, "_R": np.float32, "_F": np.float32, "_TOI": np.int32, "_ROUND": _round, "_POW": _pow, "_POWI": _powi,
+    "_I": np.int32, "_R": np.float32, "_F": np.float32, "_K": lambda value: value, "_TOI": np.int32, "_ROUND": _round, "_POW": _pow, "_POWI": _powi,
     "_POWC": _pow, "_POWIC": _powi,  # the same powers written as the builtin pow(x, y)
     "_SHL": lambda a, k: _wrap(int(a) << int(k)), "_SHR": lambda a, k: _wrap(int(a) >> int(k)),
     "_CMP": _cmp, "_IN": _in,
@@ -144,7 +144,7 @@ class ToKernel(ast.NodeTransformer):
         self.generic_visit(node)
         name = node.func.id if isinstance(node.func, ast.Name) else None
         args = node.args
-        if name in ("_I", "_R", "_F"):
+        if name in ("_I", "_R", "_F", "_K"):
             return args[0]
         if name == "_TOI":
             return ast.Call(ast.Name("int", ast.Load()), args, [])
@@ -167,10 +167,68 @@ def to_kernel(source: str) -> str:
     return ast.unparse(ast.fix_missing_locations(ToKernel().visit(ast.parse(source))))
 
 
+# ----------------------------------------------------------------------------- which conditions are constants
+#: Names whose values the compiler knows: the `ws.constant` parameters and the module constants.
+KNOWN_NAMES = {"kci", "kcf", "MI", "MF", "MT"}
+#: Arrays, whose elements are read at run time (`li`, `la` local; the others the kernel's parameters).
+ARRAY_NAMES = {"li", "la", "gf", "ki", "kf", "xi", "xf"}
+#: Calls the compiler folds when every argument is a constant: the markers (as the kernel writes them), builtins,
+#: and every `np.` / `math.` / `operator.` function (attributes); other names are device functions.
+FOLDED_CALLS = {"_I", "_R", "_F", "_K", "_TOI", "_ROUND", "_POW", "_POWI", "_POWC", "_POWIC", "_SHL", "_SHR", "_CMP",
+                "_IN", "_B", "_BOOLC", "_TOF", "_POWOP", "_SHLOP", "_SHROP", "int", "float", "bool", "min", "max",
+                "abs", "round", "pow"}
+CONSTANT, RUN_TIME, UNSURE = "constant", "run time", "unsure"
+
+
+def _known(node: ast.AST) -> str:
+    """Whether the compiler knows `node`'s value (CONSTANT), not (RUN_TIME), or whether the text cannot tell
+    (UNSURE: an unrolled loop's variable is a constant in each copy, `back2` is assigned once from one, a device
+    function's constant arguments bind as constants, and a short-circuit (`and`, `or`, a chain, `x in ()`) is decided
+    by a constant part)."""
+    if isinstance(node, (ast.Constant, ast.Attribute)):  # (np.pi, math.e)
+        return CONSTANT
+    if isinstance(node, ast.Name):
+        return CONSTANT if node.id in KNOWN_NAMES else RUN_TIME if node.id in INT_VARS + FLOAT_VARS else UNSURE
+    if isinstance(node, ast.Subscript):
+        return RUN_TIME if isinstance(node.value, ast.Name) and node.value.id in ARRAY_NAMES else UNSURE
+    if isinstance(node, ast.Call):
+        children = node.args + [keyword.value for keyword in node.keywords]
+    else:
+        children = [child for child in ast.iter_child_nodes(node) if not isinstance(child, (ast.operator,
+                    ast.unaryop, ast.cmpop, ast.boolop, ast.expr_context))]
+    kinds = {_known(child) for child in children}
+    if UNSURE in kinds:
+        return UNSURE
+    name = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+    if name is not None and name not in FOLDED_CALLS and RUN_TIME not in kinds:
+        return UNSURE  # (a device function of constants: its result is a register, but stay safe)
+    short_circuit = isinstance(node, (ast.BoolOp, ast.IfExp)) or (isinstance(node, ast.Compare) and len(node.ops) > 1) \
+        or (name == "_CMP" and len(node.args) > 3) \
+        or (name == "_IN" and isinstance(node.args[1], ast.Tuple) and not node.args[1].elts)
+    if short_circuit and kinds == {CONSTANT, RUN_TIME}:
+        return UNSURE
+    if short_circuit and name == "_IN":
+        return UNSURE  # (`x in ()` is False whatever x is)
+    return RUN_TIME if RUN_TIME in kinds else CONSTANT
+
+
+def decided_when_compiling(test: str) -> bool | None:
+    """Whether the compiler decides the condition `test` (a reference text) when compiling, so that a conditional
+    expression it decides is its branch, of that branch's own type (docs/python-supported.md), and not the
+    float32 of an int32 branch meeting a float32 one; None where the text cannot tell."""
+    kind = _known(ast.parse(test, mode="eval").body)
+    return None if kind == UNSURE else kind == CONSTANT
+
+
 # ----------------------------------------------------------------------------- the generator
 class MixedGen(Gen):
     """`Gen` with the forms above mixed in at every level (a quarter of the nodes)."""
     uses_base_render = False  # (its bodies have a render of their own)
+    #: Whether the float_expr being drawn is the operand of int() (`_TOI`), where the int32 branch a constant
+    #: condition chooses is converted exactly, as Python's int of an int: there a conditional expression with a
+    #: constant condition keeps its int32 branch (`_K`); elsewhere that branch is converted (`np.float32(...)`),
+    #: as the generator's float32 type for every float_expr needs
+    exact_consumer = False
 
     def mine(self) -> bool:
         return self.draw(st.integers(0, 3)) == 0
@@ -236,10 +294,27 @@ class MixedGen(Gen):
         if kind == "invert":
             return f"(~{self.int_expr(depth - 1)})"
         if kind == "toi":
-            return f"_TOI({self.float_expr(depth - 1)})"
+            return self.to_int(depth - 1)
         if kind == "round":
             return f"_ROUND({self.float_expr(depth - 1)})"
         return f"({self.int_expr(depth - 1)} {self.choice(['//', '%'])} {self.int_expr(depth - 1)})"
+
+    def to_int(self, depth: int) -> str:
+        """int() of a float32 expression, or (a quarter of the time) of a conditional expression between an int32
+        and a float32 whose condition is decided when compiling: its branch, of its own type (int() of the int32
+        exact, as Python's; the run-time rule would convert it to float32 first)."""
+        if self.draw(st.integers(0, 3)):
+            self.exact_consumer = True
+            return f"_TOI({self.float_expr(depth)})"
+        known = ["kci", "MI", "kcf", "MF", f"_I({self.choice(INT_POOL)})", f"_R({self.choice(FLOAT_POOL)!r})",
+                 f"np.int32({self.choice(INT_POOL)})"]
+        x, y = self.choice(known), self.choice(known)
+        test = self.choice([f"_CMP({x}, {self.choice(list(COMPARE))!r}, {y})", f"_IN({x}, MT, {self.draw(st.booleans())})"])
+        assert decided_when_compiling(test) is True, test
+        branches = [f"_K({self.int_expr(depth)})", self.float_expr(depth)]
+        if self.draw(st.booleans()):
+            branches.reverse()
+        return f"_TOI({branches[0]} if {test} else {branches[1]})"
 
     def mixed_operand(self, depth: int) -> str:
         text, is_float = self.number(depth)
@@ -254,6 +329,7 @@ class MixedGen(Gen):
         return operands
 
     def float_expr(self, depth: int) -> str:
+        exact, self.exact_consumer = self.exact_consumer, False  # (for this expression, not its operands)
         if not self.mine():
             return super().float_expr(depth)
         kinds = ["const", "const", "named", "elem"]
@@ -281,7 +357,13 @@ class MixedGen(Gen):
             if not self.branching:
                 return f"({self.float_expr(depth - 1)} * _F({self.int_expr(depth - 1)}))"
             yes, no = self.mixed_operands(depth - 1, 2)
-            return f"({yes} if {self.cond(depth - 1)} else {no})"
+            test = self.cond(depth - 1)
+            decided = decided_when_compiling(test)
+            if decided is not False:  # a constant condition gives its branch of its own type: an int32 one is
+                # int32 (kept where int() takes it, converted written out elsewhere: the kernel's type is float32)
+                form = "_K({})" if decided and exact else "np.float32({})"
+                yes, no = (form.format(text[3:-1]) if text.startswith("_F(") else text for text in (yes, no))
+            return f"({yes} if {test} else {no})"
         if kind == "math":  # an int32 argument is converted to float32 first
             return f"np.{self.choice(['sin', 'floor', 'sqrt', 'tanh', 'rint'])}(_F({self.int_expr(depth - 1)}))"
         if kind == "pow":

@@ -394,6 +394,50 @@ def kern(out, v):
     assert got.tolist() == [() < ((('a',),)[0] * 0), ((('a',),)[0] * 2) == ('a', 'a'), 8 + 5]
 
 
+def test_a_tuple_item_of_a_slice_and_a_sliced_display_with_a_string_passed_to_a_device_function_fold(dev, tmp_path):
+    # `(np.float32(0.5), ('b', 2))[1:][0] in U` (an item of a display's slice: not seen as a tuple, so `in` took it
+    # for a number and evaluated the string) and `less((1,), (np.float32(0.5), 'b')[0:1])` (the argument evaluated
+    # as kernel values) were refused at the string, where Python compares (found by
+    # test_compiler_fuzz_tuple_compare.py's random draws); a run-time item with a string is still refused there
+    source = """
+C = ('b', 2)
+
+
+@ws.jit
+def less(a, b):
+    return a < b
+
+
+@ws.jit
+def first(t):
+    return t[0]
+
+
+@ws.jit
+def kern(out, v):
+    out[0] = (np.float32(0.5), ('b', 2))[1:][0] in (C, (1,))
+    out[1] = (np.float32(0.5), ('b', 2))[1:][0] not in ((np.float32(0.5), 'b')[0:1], C[1:])
+    out[2] = less((1,), (np.float32(0.5), 'b')[0:1])
+    out[3] = less((np.float32(0.5), 'b')[0:1], (1,))
+    out[4] = less(('a',), ((np.float32(0.5),) + (('b', 2),))[1]) + first((v, 3)[1:]) * 10
+    out[5] = int(first((np.float32(0.5), 'b')[0:1]) * 4)
+
+
+@ws.jit
+def run_time(out, v):
+    out[0] = first((v, 'b')[0:1])
+"""
+    m = load_source(tmp_path, PRELUDE + source)
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(6, np.int32), 7)[:1]
+    namespace: dict = {"np": np}
+    exec(source.replace("@ws.jit", ""), namespace)  # (the same functions as plain Python)
+    want = np.zeros(6, np.int32)
+    namespace["kern"](want, 7)
+    assert got.tolist() == want.tolist() == [1, 1, 0, 1, 31, 2]
+    with pytest.raises(ws.CompileError, match=r":\d+:\d+: a str cannot be used as a kernel value"):
+        run_on_one_block(dev, m.run_time, np.zeros(1, np.int32), 7)
+
+
 @pytest.mark.parametrize("body,text", [
     ("y = ('a', 1) < (1, 1)", "cannot compare 'a' and 1"),
     ("y = (1, 2) < (n, 1)", "comparing tuples is not supported"),

@@ -525,6 +525,14 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         """A device function's argument: a kernel value, or a compile-time object that is not a number (a
         string, a tuple of constants, a dtype), passed as it is so it binds as a constant."""
         static = self.static(node)
+        if static is NOT_STATIC and self.is_tuple(node) and _has_string(node) and self.calls_without_effect(node):
+            # (`(np.float32(0.5), 'b')[0:1]`: a string is no kernel value, so such a tuple binds as the constant it
+            # folds to, as comparisons fold it; one holding a value known only at run time is evaluated below, where
+            # its string is refused: evaluating it twice is harmless, as it calls nothing with an effect)
+            try:
+                return self.python_value(self.tuple_operand(node))
+            except (Unsupported, CompileError):
+                pass
         if static is NOT_STATIC or isinstance(static, (bool, int, float, np.number)):
             value = self.expr(node)
             # `last = -1; f(a, last)`: a variable assigned once from an integer constant binds as that constant,
@@ -533,6 +541,30 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                 else None
             return value if known is None else self.const(known)
         return self.python_value(static)
+
+    def calls_without_effect(self, node: ast.expr) -> bool:
+        """Whether every call in `node` is of a NumPy, math or builtin function (no device function, no intrinsic)."""
+        for part in ast.walk(node):
+            if isinstance(part, ast.Call):
+                func = self.static(part.func)
+                if func is NOT_STATIC or (getattr(func, "__module__", None) or "").split(".")[0] not in (
+                        "numpy", "builtins", "math"):
+                    return False
+        return True
+
+
+def _has_string(node: ast.expr) -> bool:
+    """Whether a string is written as an item of the tuple `node` (of a display in it: `(0.5, 'b')[0:1]`, not
+    `(v, len('ab'))`, whose string is no item)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.Tuple):
+        return any(map(_has_string, node.elts))
+    if isinstance(node, ast.Subscript):
+        return _has_string(node.value)
+    if isinstance(node, ast.BinOp):
+        return _has_string(node.left) or _has_string(node.right)
+    return False
 
 
 def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Source,

@@ -337,14 +337,48 @@ class CompileTimeNames:
             return isinstance(self.lookup_or_none(node.id), Tup) or isinstance(self.static_or_none(node), tuple)
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
             return self.is_tuple(node.value)
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Tuple):  # an item of a display
-            index, items = self.static_tuple_index(node.slice), node.value.elts
-            return index is not None and -len(items) <= index < len(items) and self.is_tuple(items[index])
+        if isinstance(node, ast.Subscript):  # an item that is a tuple: of a display, of a slice or a concatenation
+            # of one (`(v, (1, 2))[1:][0]`, `((1, 2),) + C)[0]`)
+            shape, index = self.tuple_shape(node.value), self.static_tuple_index(node.slice)
+            return (isinstance(shape, list) and index is not None and -len(shape) <= index < len(shape)
+                    and shape[index] is not False)
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
             return self.is_tuple(node.left) or self.is_tuple(node.right)
         if isinstance(node, ast.IfExp):
             return self.is_tuple(node.body) or self.is_tuple(node.orelse)
         return False
+
+    def tuple_shape(self, node: ast.expr):
+        """Which items of the tuple `node` denotes are tuples, seen without evaluating it: a list with, per item,
+        False (not a tuple), True (a tuple) or such a list (a tuple whose items are known so); None where `node`
+        is no tuple whose items are known so (a display, a tuple variable or constant, a slice, an item, a
+        concatenation or a repetition of those)."""
+        if isinstance(node, ast.Tuple):
+            if any(isinstance(item, ast.Starred) for item in node.elts):
+                return None
+            return [(self.tuple_shape(item) or True) if self.is_tuple(item) else False for item in node.elts]
+        if isinstance(node, ast.Name):
+            value = self.lookup_or_none(node.id)
+            value = value if isinstance(value, Tup) else self.static_or_none(node)
+            return _value_shape(value) if isinstance(value, (Tup, tuple)) else None
+        if isinstance(node, ast.Subscript):
+            shape = self.tuple_shape(node.value)
+            if not isinstance(shape, list):
+                return None
+            if isinstance(node.slice, ast.Slice):
+                return shape[self.tuple_slice(node.slice)]
+            index = self.static_tuple_index(node.slice)
+            item = shape[index] if index is not None and -len(shape) <= index < len(shape) else None
+            return item if isinstance(item, list) else None
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self.tuple_shape(node.left), self.tuple_shape(node.right)
+            return left + right if isinstance(left, list) and isinstance(right, list) else None
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            for items, count in ((node.left, node.right), (node.right, node.left)):
+                shape, times = self.tuple_shape(items), self.static_tuple_index(count)
+                if isinstance(shape, list) and times is not None:
+                    return shape * times
+        return None
 
     def static_or_none(self, node: ast.expr):
         """static(), or None where the name is unknown or read before its assignment (lowering says so)."""
@@ -528,3 +562,9 @@ class CompileTimeNames:
         finally:
             self.resolving.discard(name)
         return static if isinstance(static, (int, float, tuple, np.int32, np.int64)) else NOT_STATIC
+
+
+def _value_shape(value) -> list:
+    """`tuple_shape` of a tuple known when compiling, or of a tuple variable's items (`Tup`)."""
+    items = value.items if isinstance(value, Tup) else value
+    return [_value_shape(item) if isinstance(item, (Tup, tuple)) else False for item in items]
