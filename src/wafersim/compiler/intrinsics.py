@@ -113,7 +113,7 @@ is_float = Intrinsic("is_float", "is_float(x): 1 if the number x is a float32, 0
                      "other branch is never compiled.")
 #: Not public (left out of `__all__`): wafersim's own device functions call it where an argument they were
 #: given cannot work (a reduction's `op` that is no operation); lowering the call is a CompileError with
-#: the message, at the user's call of the library function (see calls.called_from).
+#: the message, at the user's call of the library function (see device_functions.called_from).
 refuse = Intrinsic("refuse", "refuse(message): a CompileError with this constant message where lowering reaches "
                    "this call (for device-function libraries: a branch that only a bad argument compiles).")
 print_ = Intrinsic("print", "print([label,] value): debug print (CUDA's printf) of one int32 or float32 value, "
