@@ -51,6 +51,18 @@ def test_info_prints_the_machine_and_its_peak_rates(tmp_path):
     assert result.exit_code != 0 and "unknown spec" in result.output
 
 
+def test_info_prints_the_16_bit_peak_that_utilization_uses():
+    """`wafersim info` printed only the float32 peak, though `LaunchStats.utilization` counts 16-bit FLOPs
+    against a peak of `vector_lanes_half` lanes; the 16-bit peak, by hand: 2 FLOPs x lanes x clock x PEs."""
+    for preset, lanes in (("wse2", 4), ("wse3", 8)):
+        out = invoke("info", "--spec", preset).output
+        spec = ws.WaferSpec.preset(preset)
+        by_hand = 2 * lanes * 0.85e9 * spec.width * spec.height
+        assert spec.peak_flops_half == by_hand == spec.peak_flops * lanes
+        line = next(row for row in out.splitlines() if row.strip().startswith("peak 16-bit"))
+        assert f"{by_hand / 1e12:,.1f} TFLOP/s" in line  # 5,127.3 on wse2, 12,145.7 on wse3
+
+
 def test_info_writes_one_cycle_word_and_pe_in_the_singular(tmp_path):
     """`wafersim info` printed "hop latency 1 cycles": counts of 1 are singular, others plural."""
     path = tmp_path / "one.toml"

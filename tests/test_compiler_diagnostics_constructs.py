@@ -114,6 +114,8 @@ ODD_CONSTRUCTS = [
     ("y = ws.recv(ws.EAST, dtype=np.float64)  # HERE", "dtype= must be np.float32 or np.int32"),
     ("y = ws.recv(ws.EAST, dtype=5)  # HERE", "dtype= must be np.float32 or np.int32"),
     ("ws.recv(ws.EAST, out=out)  # HERE", "needs a slice of a local array"),
+    ("b = ws.local.array(4)\nws.recv(ws.WEST, b[0:4])  # HERE",  # (said only "takes one direction")
+     "takes one direction; a slice to fill goes by name: ws.recv(direction, out=buf[i:j])"),
     ("ws.print('a', 'b')  # HERE", "str cannot be used"),
     ("y = ws.syncthreads() + 1  # HERE", "cannot compute with None"),
     ("y = ws.syncthreads()  # HERE", "ws.syncthreads() gives no value (None), so it cannot be assigned"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,6 +217,39 @@ def test_the_cli_prompt_stops_shows_and_runs_on(tmp_path):
     assert "line 10: 16 PEs" in text and "  0 words\n" in text  # (its own line: was run into the prompt)
     assert "stop when a PE" in text  # help
     assert "double" in text.splitlines()[-1]  # the launch table at the end
+
+
+def test_the_cli_prompt_answers_a_mistyped_command_with_its_usage(tmp_path):
+    """`break abc` answered "invalid literal for int() with base 10: 'abc'", `fifo 0 0` "list index out of
+    range", and `locals` before the launch ran said to "call cont(), step() or step_barrier()", the Python
+    API's names: each now says what the command takes, as docs/debugging.md lists the commands."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent('''
+        import numpy as np
+        import wafersim as ws
+
+        @ws.jit
+        def double(out):
+            x, y = ws.grid(2)
+            out[y, x] = x * 2
+
+        dev = ws.Device(ws.WaferSpec(width=4, height=4))
+        out = dev.device_array((2, 2), np.int32)
+        double[(1, 1), (2, 2)](out)
+        assert out.copy_to_host().tolist() == [[0, 2], [0, 2]]
+    '''))
+    documented = (Path(__file__).parents[1] / "docs" / "debugging.md").read_text()
+    commands = "break abc\nlocals 1 x\nfifo 0 0\nsram a\np v\nlocals 0 0\ncont\n"
+    result = CliRunner().invoke(cli, ["debug", str(script)], input=commands)
+    assert result.exit_code == 0, result.output
+    errors = [line.split("error: ", 1)[1] for line in result.output.splitlines() if "error: " in line]
+    usages = {"break LINE [X Y]": "LINE, X, Y", "locals X Y": "X, Y", "fifo X Y DIR [CH]": "X, Y, CH",
+              "sram X Y [START [COUNT]]": "X, Y, START, COUNT", "print NAME X Y": "X, Y"}
+    for error, (usage, numbers) in zip(errors, usages.items()):
+        assert f"`{usage}`" in documented  # the syntax the guide gives
+        assert error.endswith(f": usage: {usage} ({numbers}: integers)"), error
+    assert errors[-1] == "the launch is not stopped: type cont, step or barrier first"
+    assert len(errors) == 6 and "int()" not in result.output and "index out of range" not in result.output
 
 
 def test_the_cli_refuses_a_bad_breakpoint_line(tmp_path):

@@ -129,3 +129,19 @@ def test_a_bar_shown_by_the_heartbeat_is_cleared_when_the_launch_ends(capsys):
     bar.close()
     written = [chunk for chunk in capsys.readouterr().err.split("\r") if chunk]
     assert written and written[-1].strip() == ""  # spaces over the old text, last
+
+
+def test_progress_counts_a_release_of_blocks_waiting_together_once():
+    """docs/api.md said the callback gets "barriers released", read as every block's: a wave's blocks that
+    reach their k-th barrier together release at once and count once, as documented now. 3 equal blocks of 6
+    barriers in one wave: 6 releases, where the blocks ran 18 barriers (`op_counts['bar']` per PE of a block);
+    12 such blocks in 4 waves of 3: 6 a wave."""
+    for grid, waves in (((3, 1), 1), ((3, 4), 4)):
+        events = []
+        dev = ws.Device(ws.WaferSpec(width=24, height=8))  # 3 slots of 8 x 8
+        u = np.ones((8 * grid[1], 24), np.float32)
+        stats = heat_kernel[grid, (8, 8)](dev.to_device(u), dev.device_array(u.shape), np.float32(0.1), 6,
+                                          progress=lambda *e: events.append(e))
+        blocks = grid[0] * grid[1]
+        assert stats.waves == waves and stats.op_counts["bar"] == 6 * blocks * 64
+        assert events[-1] == (waves, waves, 6 * waves)

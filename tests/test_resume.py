@@ -130,14 +130,17 @@ def test_launches_a_checkpoint_cannot_hold_are_refused_before_they_run(kernels, 
     u = dev.to_device(np.zeros((8, 4), np.float32))
     args = (u, dev.device_array((8, 4)), np.float32(0.1), 2)
     path = tmp_path / "x.npz"
-    with pytest.raises(ws.CheckpointError, match="traced"):
+    with pytest.raises(ws.CheckpointError, match="traced .*launch it without tracing") as traced:
         kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=1, checkpoint=path, trace=True)
-    with pytest.raises(ws.CheckpointError, match="race-checked"):
+    assert "race-checked" not in str(traced.value)  # (it said "traced or race-checked": which, and what to do)
+    with pytest.raises(ws.CheckpointError, match="race-checked .*without racecheck"):
         kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=1, checkpoint=path, racecheck=True)
     with pytest.raises(ws.CheckpointError, match="positive number of barriers"):
         kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=0, checkpoint=path)
     with pytest.raises(ws.CheckpointError, match="needs checkpoint="):
         kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=2)
+    with pytest.raises(ws.CheckpointError, match="checkpoint= needs checkpoint_every="):  # (said: "got None")
+        kernels.smooth[(1, 1), (4, 4)](*args, checkpoint=path)
     assert not (tmp_path / "x.npz").exists() and dev.launches == []
 
 
@@ -328,10 +331,19 @@ def test_a_launch_stopped_by_max_cycles_resumes_with_a_larger_limit(kernels, tmp
     cycles of the launch run through."""
     dev, out, whole = run(kernels, 8)
     path = tmp_path / "stopped.npz"
-    with pytest.raises(ws.CycleLimitError):
+    with pytest.raises(ws.CycleLimitError) as stopped:
         run(kernels, 8, checkpoint_every=2, checkpoint=path, max_cycles=whole.cycles * 0.6)
-    with pytest.raises(ws.CycleLimitError):
+    # one barrier a step, steps of about equal cycles: 60% of the way is in step 5, past releases 2 and 4
+    first_line = str(stopped.value).splitlines()[0]
+    assert f"its last checkpoint, {path} (written at barrier release 4)" in first_line
+    assert f"ws.resume_launch({str(path)!r}, max_cycles=" in first_line
+    with pytest.raises(ws.CycleLimitError) as again:
         resume_launch(path)
+    assert "to the launch" not in str(again.value)  # (it said to pass the limit to the launch: here, to resume)
+    assert f"resumed from {path}: pass it to ws.resume_launch({str(path)!r}, max_cycles=" in str(again.value)
+    with pytest.raises(ws.CycleLimitError, match="no checkpoint was written"):  # stopped before release 2
+        run(kernels, 8, checkpoint_every=2, checkpoint=tmp_path / "never.npz", max_cycles=whole.cycles * 0.1)
+    assert not (tmp_path / "never.npz").exists()
     resumed_dev, stats = resume_launch(path, max_cycles=whole.cycles * 2)
     assert stats.cycles == whole.cycles
     np.testing.assert_array_equal(list(resumed_dev.arrays().values())[-1].copy_to_host(), out.copy_to_host())

@@ -325,3 +325,43 @@ def test_tracks_name_the_block_index_and_the_wafer_pe_and_add_up_to_its_elapsed_
     assert len(elapsed_us) == 2 * grid and len(per_pe_us) == 8  # two PEs of each block; 4 slots' two PEs
     for (x, y), us in per_pe_us.items():
         assert us == pytest.approx(stats.spec.seconds(stats.busy[y, x] + stats.stall[y, x]) * 1e6, abs=1e-5)
+
+
+def test_a_launchs_slices_sit_at_its_start_cycle_on_the_devices_timeline(tmp_path):
+    """docs/reading-traces.md said only "times are simulated microseconds": a launch's trace is on the device's
+    timeline, so a second launch's slices begin at its `start_cycle`, not at 0, and ws.print's cycles and
+    busy + stall (counted from the launch's start) need it added. Each track's last slice ends at start_cycle
+    plus the PE's busy + stall, and a print just after the k-th barrier is stamped the same few cycles (the
+    `if` before it) after that barrier slice's end, less start_cycle, in both launches."""
+
+    @ws.jit
+    def steps(out, n):
+        x, y = ws.grid(2)
+        s = 0
+        for t in range(n):
+            for j in range(x + 1):
+                s += j
+            ws.syncthreads()
+            if x == 2 and y == 1:
+                ws.print("s", s)
+        out[y, x] = s
+
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    clock = dev.spec.clock_hz
+    first = steps[(1, 1), (4, 4)](dev.device_array((4, 4), np.int32), 3, trace=True, print_output=False)
+    second = steps[(1, 1), (4, 4)](dev.device_array((4, 4), np.int32), 3, trace=True, print_output=False)
+    assert second.start_cycle == pytest.approx(first.cycles)
+    for stats in (first, second):
+        events = json.loads(stats.to_perfetto(tmp_path / "t.json").read_text())["traceEvents"]
+        names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+        slices = [e for e in events if e["ph"] == "X" and e.get("cat") == "pe"]
+        assert min(e["ts"] for e in slices) * 1e-6 * clock == pytest.approx(stats.start_cycle, abs=1e-3)
+        for tid, name in names.items():
+            x, y = (int(v) for v in name.split("PE (")[1].rstrip(")").split(", "))
+            end = max(e["ts"] + e["dur"] for e in slices if e["tid"] == tid) * 1e-6 * clock
+            assert end - stats.start_cycle == pytest.approx(stats.busy[y, x] + stats.stall[y, x], abs=1e-3)
+        tid = next(t for t, name in names.items() if name.endswith("PE (2, 1)"))
+        barrier_ends = [(e["ts"] + e["dur"]) * 1e-6 * clock - stats.start_cycle
+                        for e in slices if e["tid"] == tid and e["name"] == "barrier"]
+        gaps = [p.cycle - end for p, end in zip(stats.prints, barrier_ends, strict=True)]
+        assert len(gaps) == 3 and 0 < gaps[0] < 10 and gaps == pytest.approx([gaps[0]] * 3, abs=1e-3)

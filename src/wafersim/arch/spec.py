@@ -353,6 +353,12 @@ class WaferSpec:
         """Peak float32 FLOP/s of the wafer: every PE doing `vector_lanes` fused multiply-adds a cycle."""
         return 2.0 * self.vector_lanes * self.clock_hz * self.n_pes
 
+    @property
+    def peak_flops_half(self) -> float:
+        """Peak 16-bit (float16, bfloat16) FLOP/s of the wafer: every PE doing `vector_lanes_half` fused
+        multiply-adds a cycle in its 16-bit vector instructions."""
+        return 2.0 * self.vector_lanes_half * self.clock_hz * self.n_pes
+
     def barrier_cycles(self, block_width: int, block_height: int) -> float:
         """Cycles from the last arrival at a block barrier to its release (grows with the diameter); the
         block is 1 to `width` x 1 to `height` PEs."""

@@ -123,7 +123,9 @@ class FabricCallLowering:
 
     def recv(self, node, args, kwargs) -> Val | None:
         if len(args) != 1:
-            raise Unsupported("ws.recv(direction, channel=0) takes one direction")
+            into = ("; a slice to fill goes by name: ws.recv(direction, out=buf[i:j])"
+                    if len(args) == 2 and isinstance(args[1], ast.Subscript) else "")
+            raise Unsupported(f"ws.recv(direction, channel=0) takes one direction{into}")
         direction, channel = self.direction(args[0], ramp=True), self.channel(kwargs)
         bitcast = self.bitcast_flag(kwargs)
         if "out" in kwargs:

@@ -494,6 +494,9 @@ class Device:
         except WaferError as error:
             if getattr(error, "wave_states", None) is not None and getattr(error, "state", None) is None:
                 error.state = LaunchState(program, Placement(self.spec, grid, block), error.wave_states)
+            explain_failure = getattr(_wave_class, "explain_failure", None)  # (a checkpointed launch's: resume)
+            if explain_failure is not None:
+                explain_failure(error)
             for failure_observer in launch_failure_observers:
                 failure_observer(self, program.name, grid, block, error)
             raise

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AssemblyError, CheckpointError, call_checked, output_path, path_argument
+from ..errors import AssemblyError, CheckpointError, CycleLimitError, WaferError, call_checked, output_path, path_argument
 from ..isa.assembler import Program
 from ..isa.encoding import code_before_stop_51
 from ..isa.binary import symbol_copy, symbol_of
@@ -54,6 +54,7 @@ class _Saver:
     def __init__(self, device: Device, path: Path, every: int | None, seconds: float | None = None) -> None:
         self.device, self.path, self.every, self.seconds = device, path, every, seconds
         self.saved = 0
+        self.saved_at = 0  # the barrier release of the last checkpoint written (`launch.barriers` then)
         self.stream_index = 0  # the launch's stream, in `device.streams` (set by `Device.launch`)
         self.last = time.monotonic()  # host time of the launch's start, then of the last checkpoint
 
@@ -64,10 +65,27 @@ class _Saver:
             return barriers % self.every == 0
         return time.monotonic() - self.last >= self.seconds
 
+    def explain_failure(self, error: WaferError) -> None:
+        """Add to a cycle or time limit's message whether the launch left a checkpoint to go on from, and how
+        (`Device.launch` calls it on the launch's error): its message otherwise says only to launch again."""
+        if not isinstance(error, CycleLimitError) or not error.args:
+            return
+        if self.saved:
+            hint = (f"; its last checkpoint, {self.path} (written at barrier release {self.saved_at:,}), finishes it "
+                    f"without starting over: ws.resume_launch({str(self.path)!r}, max_cycles=..., max_seconds=...)")
+        else:
+            hint = (f"; no checkpoint was written to {self.path} (none of the launch's barrier releases before the "
+                    f"limit was a checkpoint_every-th one with every PE at one point)")
+        _add_to_first_line(error, hint)
+
     def __call__(self, launch, region, start, totals) -> WaveSim:
         refuse = []
-        if launch.tracer is not None or launch.racecheck is not None:
-            refuse.append("it is traced or race-checked")
+        if launch.tracer is not None:
+            refuse.append("it is traced (trace=True, dev.trace, WAFERSIM_TRACE or `wafersim trace`): launch it "
+                          "without tracing, or trace it without checkpoint_every=")
+        if launch.racecheck is not None:
+            refuse.append("it is race-checked (racecheck=): launch it without racecheck, or race-check it "
+                          "without checkpoint_every=")
         if refuse:
             raise CheckpointError(f"{launch.program.name} cannot be checkpointed: " + "; ".join(refuse))
         sim = _CheckpointingWaveSim(launch, region, start, totals)
@@ -82,8 +100,9 @@ class _CheckpointingWaveSim(WaveSim):
         released = self.launch.barriers
         result = super()._control(pc, ins, next_pc, cost, lanes)
         if self.launch.barriers > released and self.saver.due(self.launch.barriers) and self._at_one_point():
-            self.saver.saved += 1
             _save(self, self.saver.device, self.saver.path)
+            self.saver.saved += 1
+            self.saver.saved_at = self.launch.barriers
             self.saver.last = time.monotonic()
         return result
 
@@ -93,6 +112,12 @@ class _CheckpointingWaveSim(WaveSim):
         group = next(iter(self.groups.values()))
         return not group.blocked and group.cost == 0 and group.count == 0 \
             and group.lanes.count == int(self.region.active.sum())
+
+
+def _add_to_first_line(error: WaferError, text: str) -> None:
+    """`text` appended to the first line of `error`'s message (the lines after it list PEs)."""
+    first, newline, rest = str(error.args[0]).partition("\n")
+    error.args = (first + text + newline + rest, *error.args[1:])
 
 
 def _program_record(program: Program) -> dict[str, Any]:
@@ -212,6 +237,10 @@ def checkpoint_saver(device: Device, path: Any, every: Any) -> _Saver:
     `every` a number of barrier releases, or a string of host seconds such as "30s" (the first barrier
     release at which the whole wave is together after that long)."""
     seconds = None
+    if every is None:
+        raise CheckpointError("launch option checkpoint= needs checkpoint_every=, how often to write it: a number of "
+                              "barrier releases (checkpoint_every=100) or a time such as '30s'",
+                              option="checkpoint_every")
     if isinstance(every, str) and every.endswith("s"):
         try:
             seconds = float(every[:-1])
@@ -348,12 +377,23 @@ def resume_launch(path: str | Path, max_cycles: float | None = None,
                                for pc, calls in record.get("callers", [])},
                       routes=tuple(tuple(r) for r in record["routes"]),
                       symbols=tuple(symbol_of(entry) for entry in record["symbols"]))
-    stats = device.launch(program, tuple(meta["grid"]), tuple(meta["block"]), [a & 0xFFFFFFFF for a in meta["args"]],
-                          max_cycles=meta["max_cycles"] if max_cycles is None else max_cycles,
-                          max_seconds=max_seconds, print_limit=meta["print_limit"], routes=_launch_routes(meta, data),
-                          stream=device.streams[meta.get("stream", 0)],  # (files before it was kept: the default)
-                          _wave_class=_Restorer(meta, data), progress=False, print_output=False,
-                          keep_state=meta.get("keep_state", False))  # (absent from older checkpoints)
+    try:
+        stats = device.launch(program, tuple(meta["grid"]), tuple(meta["block"]),
+                              [a & 0xFFFFFFFF for a in meta["args"]],
+                              max_cycles=meta["max_cycles"] if max_cycles is None else max_cycles,
+                              max_seconds=max_seconds, print_limit=meta["print_limit"],
+                              routes=_launch_routes(meta, data),
+                              stream=device.streams[meta.get("stream", 0)],  # (files before it was kept: the default)
+                              _wave_class=_Restorer(meta, data), progress=False, print_output=False,
+                              keep_state=meta.get("keep_state", False))  # (absent from older checkpoints)
+    except CycleLimitError as error:  # (its message says to pass a larger limit "to the launch": here, to resume)
+        if error.args:
+            message = str(error.args[0]).replace(" to the launch if it should run longer", "")
+            error.args = (message, *error.args[1:])
+            _add_to_first_line(error, f"; resumed from {path}: pass it to ws.resume_launch({str(path)!r}, "
+                                      f"max_cycles=..., max_seconds=...) (max_cycles counts the whole launch's "
+                                      f"cycles, those before the checkpoint too)")
+        raise
     if stats.state is not None and meta["wave"] > 0:
         stats.state.missing_why = (f"the launch was resumed from a checkpoint taken in wave {meta['wave']}: the "
                                    f"file holds no state of the waves before it")

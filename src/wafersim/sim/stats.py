@@ -119,8 +119,7 @@ class LaunchStats:
         if not self.cycles:
             return 0.0
         spec = self.spec
-        half_peak = spec.peak_flops * spec.vector_lanes_half / spec.vector_lanes
-        return ((self.flops - self.half_flops) / spec.peak_flops + self.half_flops / half_peak) / self.seconds
+        return ((self.flops - self.half_flops) / spec.peak_flops + self.half_flops / spec.peak_flops_half) / self.seconds
 
     HEATMAP_METRICS = {
         "busy": ("cycles", "busy cycles per PE"),
@@ -189,7 +188,8 @@ class LaunchStats:
             return self.link_words.sum(axis=0) / max(self.cycles, 1)
         from ..errors import ArgumentError
 
-        raise ArgumentError(f"unknown metric {name!r}; known: {', '.join(self.HEATMAP_METRICS)}", metric=name)
+        raise ArgumentError(f"unknown metric {name!r}; known: {', '.join(self.HEATMAP_METRICS)}, and "
+                            f"routed_words_<channel> (routed_words_1: one channel's routed words)", metric=name)
 
     @property
     def waves_note(self) -> str:

@@ -56,6 +56,7 @@ def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_
             ("global memory", f"{spec.global_bytes / 1e12:g} TB, {spec.global_bytes_per_s / 1e9:g} GB/s, "
                               f"{plural(spec.global_latency, 'cycle', 'g')} + hops to the edge"),
             ("peak fp32", f"{spec.peak_flops / 1e12:,.1f} TFLOP/s"),
+            ("peak 16-bit", f"{spec.peak_flops_half / 1e12:,.1f} TFLOP/s (float16, bfloat16 vector instructions)"),
             ("aggregate link bandwidth", unit_text(spec.n_links * spec.link_words_per_cycle * 4 * spec.clock_hz,
                                                   (("PB/s", 1e15), ("TB/s", 1e12), ("GB/s", 1e9)), 3)),
             ("barrier", f"{spec.barrier_base_cycles:g} + {spec.barrier_cycles_per_hop:g} x diameter cycles"),

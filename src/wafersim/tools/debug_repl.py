@@ -33,6 +33,9 @@ from ..sim.debug_hooks import DebugWaveSim
 from ..sim.lanes import Lanes
 from ..sim.layout import Placement
 
+#: a debugger not yet stopped says to call these (`runtime.debug`); at the prompt they are commands
+NOT_STOPPED_API = "call cont(), step() or step_barrier() first"
+NOT_STOPPED_PROMPT = "type cont, step or barrier first"
 RUNS = {"c": "run", "cont": "run", "s": "step", "step": "step", "sb": "barrier", "barrier": "barrier"}
 
 
@@ -87,8 +90,10 @@ class ReplDebugger(Controller):
             try:
                 if self.command(words[0].lower(), words[1:]):
                     return
-            except (WaferError, ValueError, IndexError) as exc:
-                self.echo(f"error: {exc}")
+            except WaferError as exc:  # (the API's advice, in the prompt's commands)
+                self.echo(f"error: {str(exc).replace(NOT_STOPPED_API, NOT_STOPPED_PROMPT)}")
+            except (ValueError, IndexError):  # (a word that is not a number, one missing: int()'s text said little)
+                self.echo(f"error: {text.strip()!r}: {_usage(words[0].lower())}")
 
     def command(self, name: str, args: list[str]) -> bool:
         """Run one command; True when it lets the launch run."""
@@ -128,6 +133,8 @@ class ReplDebugger(Controller):
             words = self.sram(values[:2], *values[2:4])
             self.echo(f"  {_show(words)}")
         elif name in ("p", "print"):
+            if len(args) != 3:
+                raise IndexError("print takes NAME X Y")
             self.echo(f"  {args[0]} = {_show(self.read_local(args[0], tuple(int(a) for a in args[1:3])))}")
         elif name == "fifo":
             channel = int(args[3]) if len(args) > 3 else 0
@@ -139,6 +146,19 @@ class ReplDebugger(Controller):
         else:
             self.echo(next(part for part in __doc__.split("\n\n") if part.lstrip().startswith("break")))
         return False
+
+
+def _usage(name: str) -> str:
+    """What the command `name` (or its short form) takes, from the table above: `usage: print NAME X Y (X, Y
+    and the other capitals but NAME and DIR are integers)`."""
+    for line in __doc__.splitlines():
+        words = line.split()
+        if words and line.startswith("    ") and (words[0] == name or line.rstrip().endswith(f"({name})")):
+            usage = line.strip().split("  ")[0]
+            numbers = [word for word in ("LINE", "X", "Y", "START", "COUNT", "CH") if word in usage.split("[")[0]
+                       or f"[{word}" in usage or f" {word}]" in usage]
+            return f"usage: {usage}" + (f" ({', '.join(numbers)}: integers)" if numbers else "")
+    return "unknown command (help lists them)"
 
 
 def _show(value) -> str:
