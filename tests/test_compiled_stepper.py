@@ -217,3 +217,60 @@ def test_a_converged_group_at_a_chain_split_runs_the_all_reduce_in_one_call(monk
         with forced(strategy):
             assert_same_run(reference, run())
         assert at_entries == entered
+
+
+def test_a_broadcasts_sender_joins_its_receivers_rather_than_stepping_alone(monkeypatch):
+    """Two block all-reduces back to back (32 x 16 PEs): the root's instruction after its broadcast word is the next
+    dot product's `vdot`, which an interpreter call's stop before it would have the NumPy engine run for the root
+    alone. A PE that sent a routed word in the call stopped right after it, refused nothing: it joins the scheduler
+    and meets its receivers there. Under FAST no lone NumPy step follows a call after the root's first (checked)
+    send; results, cycles and statistics are the reference engine's under every strategy, the values NumPy's."""
+    from wafersim import collectives as wsc
+    from wafersim.sim import wave
+    from test_engine_strategies import run_every_strategy
+
+    @ws.jit
+    def two_sums(b_rows, out, rounds):
+        pe = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+        a = ws.local.array(16, np.float32)
+        b = ws.local.array(16, np.float32)
+        b[0:16] = b_rows[pe, 0:16]
+        a[0:16] = b[0:16]
+        for _ in range(rounds):
+            total = wsc.block_all_reduce(ws.dot(a[0:16], a[0:16]), wsc.SUM)
+            cross = wsc.block_all_reduce(ws.dot(a[0:16], b[0:16]), wsc.SUM)
+            a[0:16] = a[0:16] * (16.0 / total) + b[0:16] * (cross * 0.001)
+        out[pe, 0:16] = a[0:16]
+
+    rows = np.random.default_rng(5).standard_normal((512, 16)).astype(F)
+
+    def run():
+        device = ws.Device(ws.WaferSpec(width=32, height=16))
+        d_rows, d_out = device.to_device(rows), device.device_array(rows.shape, F)
+        stats = two_sums[1, (32, 16)](d_rows, d_out, 4)
+        return d_out.copy_to_host(), stats
+
+    reference = run_every_strategy(run)
+    a = b = rows.astype(np.float64)
+    for _ in range(4):
+        a = a * (16.0 / (a * a).sum()) + b * ((a * b).sum() * 0.001)
+    np.testing.assert_allclose(reference[0], a, rtol=1e-4, atol=1e-5)
+    inside, lone_steps = [0], []
+    run_compiled, run_numpy = stepper.CompiledMixin._run_compiled, wave.WaveSim._run_numpy
+
+    def calling(self, pc, group):
+        inside[0] += 1
+        try:
+            return run_compiled(self, pc, group)
+        finally:
+            inside[0] -= 1
+
+    def stepping(self, pc, lanes, *args, **kwargs):
+        if inside[0]:
+            lone_steps.append((pc, lanes.count))
+        return run_numpy(self, pc, lanes, *args, **kwargs)
+    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled", calling)
+    monkeypatch.setattr(wave.WaveSim, "_run_numpy", stepping)
+    with forced(FAST):
+        assert_same_run(reference, run())
+    assert len(lone_steps) <= 1  # (the root's first send on a channel runs in NumPy: the interpreter's then)

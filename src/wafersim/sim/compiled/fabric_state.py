@@ -151,13 +151,18 @@ class FabricState:
         link_busy = wave.link_busy if wave.link_busy is not None else np.zeros((2, 1))
         return (index, *joined, link_busy, self.last_time, self.last_by, self.sent, self.sent_top)
 
-    def settle_sends(self) -> None:
-        """After a call: count the words its routed sends handed to their routers (`_injected`)."""
+    def settle_sends(self) -> frozenset[int]:
+        """After a call: count the words its routed sends handed to their routers (`_injected`); returns the PEs
+        that sent them (each stopped right after its send, `routed_words.stop_after`)."""
         top = int(self.sent_top[0])
-        if top:
-            for row, pe in self.sent[:, :top].T.tolist():
-                self.wave._injected(self.routed_channels[row])[pe] += 1
-            self.sent_top[0] = 0
+        if not top:
+            return frozenset()
+        senders = set()
+        for row, pe in self.sent[:, :top].T.tolist():
+            self.wave._injected(self.routed_channels[row])[pe] += 1
+            senders.add(pe)
+        self.sent_top[0] = 0
+        return frozenset(senders)
 
     def register(self, pc: int, pes: np.ndarray, fields: np.ndarray, times: np.ndarray,
                  counts: np.ndarray) -> np.ndarray:
