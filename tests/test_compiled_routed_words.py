@@ -73,7 +73,7 @@ def compiled_sends(monkeypatch):
 
     def counting(self):
         sent.append(int(self.sent_top[0]))
-        original(self)
+        return original(self)  # (the PEs that sent: `CompiledMixin._run_compiled` reads them)
 
     monkeypatch.setattr(fabric_state.FabricState, "settle_sends", counting)
     return sent
