@@ -170,6 +170,14 @@ def test_woken_pes_sorted_through_a_region_mask_are_those_np_sort_gives():
         assert got.dtype == np.int64
 
 
+def _rows_through(kernel, rows: np.ndarray):
+    """`kernel(rows, out, 4)` on one block of 32 x 16 PEs, a row of `rows` a PE: (out, stats)."""
+    device = ws.Device(ws.WaferSpec(width=32, height=16))
+    d_rows, d_out = device.to_device(rows), device.device_array(rows.shape, F)
+    stats = kernel[1, (32, 16)](d_rows, d_out, 4)
+    return d_out.copy_to_host(), stats
+
+
 def test_a_converged_group_at_a_chain_split_runs_the_all_reduce_in_one_call(monkeypatch):
     """Block all-reduces of dot products in a loop over 32 x 16 PEs (a region of up to `FABRIC_GROUP`, a group too
     large for the interpreter's loops: NumPy runs the vector code): under FAST the whole block enters the
@@ -193,10 +201,7 @@ def test_a_converged_group_at_a_chain_split_runs_the_all_reduce_in_one_call(monk
     rows = np.random.default_rng(3).standard_normal((512, 16)).astype(F)
 
     def run():
-        device = ws.Device(ws.WaferSpec(width=32, height=16))
-        d_rows, d_out = device.to_device(rows), device.device_array(rows.shape, F)
-        stats = scaled_sums[1, (32, 16)](d_rows, d_out, 4)
-        return d_out.copy_to_host(), stats
+        return _rows_through(scaled_sums, rows)
 
     with forced(REFERENCE):
         reference = run()
@@ -245,10 +250,7 @@ def test_a_broadcasts_sender_joins_its_receivers_rather_than_stepping_alone(monk
     rows = np.random.default_rng(5).standard_normal((512, 16)).astype(F)
 
     def run():
-        device = ws.Device(ws.WaferSpec(width=32, height=16))
-        d_rows, d_out = device.to_device(rows), device.device_array(rows.shape, F)
-        stats = two_sums[1, (32, 16)](d_rows, d_out, 4)
-        return d_out.copy_to_host(), stats
+        return _rows_through(two_sums, rows)
 
     reference = run_every_strategy(run)
     a = b = rows.astype(np.float64)
