@@ -58,11 +58,17 @@ def model(values: np.ndarray, block: tuple[int, int], rounds: int, root: tuple[i
     return acc
 
 
-def launch(values: np.ndarray, grid: tuple[int, int], block: tuple[int, int], rounds: int, root: tuple[int, int]):
-    dev = ws.Device(ws.WaferSpec(width=16, height=12))
+def values_through(launcher, spec: ws.WaferSpec, values: np.ndarray, *args, **options):
+    """`launcher(values, out, *args, **options)` (a kernel configured as `kernel[grid, block]`) on a device of
+    `spec`, `out` float32 of `values`' shape: (out, stats)."""
+    dev = ws.Device(spec)
     d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-    stats = broadcast_rounds[grid, block](d_values, d_out, rounds, root[0], root[1])
+    stats = launcher(d_values, d_out, *args, **options)
     return d_out.copy_to_host(), stats
+
+
+def launch(values: np.ndarray, grid: tuple[int, int], block: tuple[int, int], rounds: int, root: tuple[int, int]):
+    return values_through(broadcast_rounds[grid, block], ws.WaferSpec(width=16, height=12), values, rounds, *root)
 
 
 @pytest.fixture
@@ -121,10 +127,7 @@ def test_a_block_all_reduce_in_a_loop_is_identical_and_sends_in_the_interpreter(
     values = rng.standard_normal((8, 12)).astype(np.float32)
 
     def run():
-        dev = ws.Device(ws.WaferSpec(width=16, height=12))
-        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-        stats = all_reduces[(1, 1), (12, 8)](d_values, d_out, 4)
-        return d_out.copy_to_host(), stats
+        return values_through(all_reduces[(1, 1), (12, 8)], ws.WaferSpec(width=16, height=12), values, 4)
 
     with forced(REFERENCE):
         reference = run()
@@ -181,10 +184,7 @@ def test_a_word_that_waits_for_a_link_in_the_interpreter_is_timed_as_on_the_nump
     routes = [ws.routes.custom(2, straight_east), ws.routes.custom(3, detour_east)]
 
     def run():
-        dev = ws.Device(ws.WaferSpec(width=8, height=8))
-        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-        stats = two_paths[(1, 1), (3, 3)](d_values, d_out, 4, routes=routes)
-        return d_out.copy_to_host(), stats
+        return values_through(two_paths[(1, 1), (3, 3)], ws.WaferSpec(width=8, height=8), values, 4, routes=routes)
 
     with forced(REFERENCE):
         reference = run()
@@ -251,10 +251,8 @@ def test_a_broadcast_into_fifos_full_at_some_receivers_only_is_identical(depth, 
     values = np.random.default_rng(depth).standard_normal((3, 5)).astype(np.float32)
 
     def run():
-        dev = ws.Device(ws.WaferSpec(width=8, height=6, fifo_depth=depth))
-        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-        stats = late_receivers[(1, 1), (5, 3)](d_values, d_out, 3, words)
-        return d_out.copy_to_host(), stats
+        return values_through(late_receivers[(1, 1), (5, 3)], ws.WaferSpec(width=8, height=6, fifo_depth=depth),
+                              values, 3, words)
 
     reference = same_everywhere(run, compiled_sends)
     acc = values.copy()
@@ -303,10 +301,8 @@ def test_broadcasts_around_a_route_change_that_leaves_receivers_words_apart_are_
     rounds = 5
 
     def run():
-        dev = ws.Device(ws.WaferSpec(width=8, height=8))
-        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-        stats = rerouted[(1, 1), (3, 2)](d_values, d_out, rounds, routes=[ws.routes.custom(2, straight_east)])
-        return d_out.copy_to_host(), stats
+        return values_through(rerouted[(1, 1), (3, 2)], ws.WaferSpec(width=8, height=8),
+                              values, rounds, routes=[ws.routes.custom(2, straight_east)])
 
     reference = same_everywhere(run, compiled_sends, expect_compiled=False)
     acc = values.copy()
@@ -406,11 +402,9 @@ def test_two_roots_each_the_others_receiver_are_identical(compiled_sends):
     rounds = 5
 
     def run():
-        dev = ws.Device(ws.WaferSpec(width=8, height=8))
-        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-        stats = two_roots[(1, 1), (3, 2)](d_values, d_out, rounds,
-                                          routes=[ws.routes.custom(2, straight_east), ws.routes.custom(3, west_from_1)])
-        return d_out.copy_to_host(), stats
+        return values_through(two_roots[(1, 1), (3, 2)], ws.WaferSpec(width=8, height=8),
+                              values, rounds,
+                              routes=[ws.routes.custom(2, straight_east), ws.routes.custom(3, west_from_1)])
 
     reference = same_everywhere(run, compiled_sends)
     acc = values.copy()
@@ -450,10 +444,7 @@ def test_broadcasts_of_several_blocks_at_different_times_are_identical(compiled_
     values = np.random.default_rng(8).standard_normal((grid[1] * block[1], grid[0] * block[0])).astype(np.float32)
 
     def run():
-        dev = ws.Device(ws.WaferSpec(width=16, height=12))
-        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-        stats = staggered_blocks[grid, block](d_values, d_out, rounds)
-        return d_out.copy_to_host(), stats
+        return values_through(staggered_blocks[grid, block], ws.WaferSpec(width=16, height=12), values, rounds)
 
     reference = same_everywhere(run, compiled_sends, expect_compiled=False)
     acc = values.copy()
@@ -472,10 +463,9 @@ def test_broadcasts_whose_times_pass_the_float32_limit_are_identical(compiled_se
     values = np.random.default_rng(4).standard_normal((2, 3)).astype(np.float32)
 
     def run():
-        dev = ws.Device(ws.WaferSpec(width=8, height=8, cost_cycles={"send": 1_000_003}))
-        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-        stats = broadcast_rounds[(1, 1), (3, 2)](d_values, d_out, 4, 0, 0)
-        return d_out.copy_to_host(), stats
+        return values_through(broadcast_rounds[(1, 1), (3, 2)],
+                              ws.WaferSpec(width=8, height=8, cost_cycles={"send": 1_000_003}),
+                              values, 4, 0, 0)
 
     reference = same_everywhere(run, compiled_sends)
     assert reference[1].cycles > TIME32_LIMIT
@@ -516,10 +506,8 @@ def test_a_root_asleep_at_a_full_fifo_wakes_as_its_receivers_take_words():
     rounds, words = 3, 4
 
     def run():
-        dev = ws.Device(ws.WaferSpec(width=8, height=6, fifo_depth=1))
-        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-        stats = held_up[(1, 1), (3, 2)](d_values, d_out, rounds, words)
-        return d_out.copy_to_host(), stats
+        return values_through(held_up[(1, 1), (3, 2)], ws.WaferSpec(width=8, height=6, fifo_depth=1),
+                              values, rounds, words)
 
     with forced(REFERENCE):
         reference = run()
@@ -574,10 +562,8 @@ def test_routed_words_reached_only_in_a_late_round_inside_a_device_function_are_
     values = np.random.default_rng(7).standard_normal((block[1], block[0])).astype(np.float32)
 
     def run():
-        dev = ws.Device(ws.WaferSpec(width=8, height=6))
-        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
-        stats = routed_in_a_late_round[(1, 1), block](d_values, d_out, rounds, late)
-        return d_out.copy_to_host(), stats
+        return values_through(routed_in_a_late_round[(1, 1), block], ws.WaferSpec(width=8, height=6),
+                              values, rounds, late)
 
     reference = same_everywhere(run, compiled_sends)
     acc = values.copy()
