@@ -31,6 +31,7 @@ from ..isa.encoding import code_before_stop_51
 from ..isa.binary import symbol_copy, symbol_of
 from ..isa.opcodes import WORD_TAG
 from ..sim.debug_hooks import wave_of
+from ..sim.diagnostics import RUN_LONGER
 from ..sim.fabric import Fifo
 from ..sim.lanes import Lanes
 from ..sim.stats import LaunchStats
@@ -388,7 +389,7 @@ def resume_launch(path: str | Path, max_cycles: float | None = None,
                               keep_state=meta.get("keep_state", False))  # (absent from older checkpoints)
     except CycleLimitError as error:  # (its message says to pass a larger limit "to the launch": here, to resume)
         if error.args:
-            message = str(error.args[0]).replace(" to the launch if it should run longer", "")
+            message = str(error.args[0]).replace(RUN_LONGER, "")
             error.args = (message, *error.args[1:])
             _add_to_first_line(error, f"; resumed from {path}: pass it to ws.resume_launch({str(path)!r}, "
                                       f"max_cycles=..., max_seconds=...) (max_cycles counts the whole launch's "

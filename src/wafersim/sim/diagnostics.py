@@ -16,6 +16,8 @@ from ..isa.opcodes import FLAG_FLOAT, NOWHERE, PORTS, RAMP, STREAM_OPS, output_p
 from .lanes import Lanes, park
 
 MAX_PES_NAMED = 8  # PEs listed by name in an error message
+#: where a cycle or time limit's message says to pass a larger limit (`ws.resume_launch` names itself instead)
+RUN_LONGER = " to the launch if it should run longer"
 _NUMBER = re.compile(r"-?\d+")
 
 
@@ -211,7 +213,7 @@ class DiagnosticsMixin:
         raise CycleLimitError(
             f"{self.program.name} ran past max_cycles={limit_text} (a PE reached cycle "
             f"{self.latest_over_limit:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
-            f"max_cycles to the launch if it should run longer{later_waves_hint(self.launch)}\nPEs still running:\n"
+            f"max_cycles{RUN_LONGER}{later_waves_hint(self.launch)}\nPEs still running:\n"
             f"{where}",
             max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,
             **self._first_pe(lanes))
@@ -232,7 +234,7 @@ class DiagnosticsMixin:
         else:
             text = (f"{self.program.name} ran past max_seconds={launch.max_seconds:g} of host time (simulated up "
                     f"to cycle {self._latest_cycle():,.0f}{_waves_left(launch)}); does it ever halt? Pass a "
-                    f"larger max_seconds (or None) to the launch if it should run longer{later_waves_hint(launch)}")
+                    f"larger max_seconds (or None){RUN_LONGER}{later_waves_hint(launch)}")
         raise CycleLimitError(
             f"{text}\nPEs still running:\n{where}", max_seconds=launch.max_seconds, pc=first["pc"],
             source=first["source"], running=running, pe=first["pes"][0], block_index=first["block_index"],
