@@ -162,6 +162,8 @@ TREE = SwarmXTree(3)
     (lambda: tree_seconds(TREE, None), CTYPE, "transfers"),
     (lambda: Cluster(2, swarmx="x"), CTYPE, "swarmx"),
     (lambda: Cluster(2, memoryx=5), CTYPE, "memoryx"),
+    # a spec per system is no cluster's: one spec for all (was an OSError, "File name too long")
+    (lambda: Cluster(2, [SPEC, SPEC]), ws.SpecError, "a spec cannot be a list .every system of a cluster"),
     (lambda: Cluster(2, SPEC).trainer(MODEL, None, 4), train.TrainingArgumentTypeError, "optimizer"),
     (lambda: Cluster(2, SPEC).trainer(MODEL, "sgd", 4), train.TrainingArgumentTypeError, "optimizer"),
     (lambda: Cluster(2, SPEC).trainer(None, train.SGD(), 4), train.TrainingArgumentTypeError, "model"),
