@@ -155,6 +155,41 @@ def test_models_that_do_not_fit_fail_with_the_sizes():
     assert issubclass(train.TrainingError, ws.WaferError)
 
 
+DEAD_COLUMN = [(0, y) for y in range(8)]   # every row of an 8 x 8 wafer loses a PE: 7 live PEs a row
+
+
+@pytest.mark.parametrize("chunk, message", [
+    (8, "rows of 64 features in chunks of 8 need 8 PEs across, the wafer's defects leave a usable 7 x 8"),
+    (16, r"product in 8 x 8 tiles needs a 8 x 8 block of PEs, the wafer's defects leave a usable 7 x 8")])
+def test_a_wafer_whose_defects_leave_too_little_is_refused_when_the_trainer_is_made(chunk, message):
+    # The checks read the mesh's size alone: the trainer was made and its first step failed with the
+    # launch's LaunchError (docs/training.md promises the refusal when the trainer is made).
+    model = train.Model.mlp([4, 64, 2])
+    defective = ws.Device(ws.WaferSpec(width=8, height=8, defects=DEAD_COLUMN))
+    with pytest.raises(train.ActivationsTooLargeError, match=message):
+        train.Trainer(model, train.SGD(), batch_size=4, device=defective, chunk=chunk, mode="streaming")
+
+
+def test_pipelined_mode_on_a_wafer_whose_defects_leave_too_little_is_refused_when_made():
+    model = train.Model.mlp([6, 8, 3])                   # a 2 x 8 block: a column of PEs per layer
+    defective = ws.Device(ws.WaferSpec(width=2, height=8, defects=[(1, 5)]))
+    with pytest.raises(train.ModelDoesNotFitError, match="needs a 2 x 8 block .*, the wafer's defects leave a "
+                                                         "usable 2 x 7 of its 2 x 8"):
+        train.Trainer(model, train.SGD(), batch_size=4, device=defective, mode="pipelined")
+
+
+@pytest.mark.parametrize("mode", ["streaming", "pipelined"])
+def test_a_spare_column_covers_the_dead_column_and_training_is_numpys(mode):
+    model = train.Model.mlp([4, 64, 2])
+    x, labels = train.synthetic_classification(8, 4, 2, seed=3)
+    repaired = ws.Device(ws.WaferSpec(width=8, height=8, spare_cols=1, defects=DEAD_COLUMN))
+    trainer = train.Trainer(model, train.SGD(lr=0.2), batch_size=4, device=repaired, mode=mode)
+    start = trainer.params
+    losses = [r.loss for r in trainer.fit(x, labels, steps=2)]
+    reference, _ = train_reference(model, start, train.SGD(lr=0.2), x, labels, 2, 4)
+    assert np.allclose(losses, reference, rtol=1e-4)
+
+
 def test_pipelined_mode_matches_numpy_with_padded_columns():
     # 7 hidden neurons on 2 PEs per column: 4 each, one padded; 3 classes: 2 per PE, one padded logit.
     model = train.Model.mlp([5, 7, 3], activation="gelu")
