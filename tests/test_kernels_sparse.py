@@ -424,3 +424,21 @@ def test_a_call_that_does_not_fit_is_an_argument_type_error():
     with pytest.raises(ws.ArgumentTypeError, match="'pe'; did you mean 'pes'"):
         sparse.spmspv(a, x, pe=2)
     np.testing.assert_allclose(sparse.spmv(a, x, pes=2)[0], a @ x, rtol=1e-6)
+
+
+def test_a_defective_wafer_too_short_of_spares_for_the_block_says_what_a_library_caller_can_change():
+    """The launch's refusal ended "Launch smaller blocks (a grid of many runs in more waves)", advice for a
+    kernel's author; a caller of spmv chooses `pes` and the device. With fewer PEs, or spares, it runs and
+    gives SciPy's product."""
+    a = sp.random_array((32, 16), density=0.3, format="csr", dtype=np.float32, rng=np.random.default_rng(4))
+    x = np.random.default_rng(5).random(16, dtype=np.float32)
+    want = a.astype(np.float64) @ x.astype(np.float64)
+    short = ws.Device(ws.WaferSpec(width=16, height=2, defects=[(3, 0), (5, 1)]))   # 15 live PEs a row
+    for host in (spmv, hypersparse_spmv, dense_spmv):
+        with pytest.raises(ws.LaunchError, match="runs on a block of 16 x 1 PEs: pass a device whose WaferSpec has "
+                                                 "more spare_cols or spare_rows, fewer PEs") as caught:
+            host(a, x, 16, device=short)
+        assert "Launch smaller blocks" not in str(caught.value) and caught.value.defects == [(3, 0), (5, 1)]
+        np.testing.assert_allclose(host(a, x, 8, device=short)[0], want, rtol=1e-5, atol=1e-6)
+        spared = ws.Device(ws.WaferSpec(width=16, height=2, spare_cols=1, defects=[(3, 0), (5, 1)]))
+        np.testing.assert_allclose(host(a, x, 16, device=spared)[0], want, rtol=1e-5, atol=1e-6)
