@@ -521,3 +521,19 @@ def test_fit_takes_nested_lists_as_step_does():
     losses, weights = train_reference(model, model.init_params(0), train.SGD(lr=0.1), x, labels, 3, 6)
     assert np.allclose([r.loss for r in reports], losses, rtol=1e-5)
     assert all(np.allclose(trainer.params[k], w, atol=1e-6) for k, w in weights.items())
+
+
+def test_zeros_in_the_weights_cost_what_other_values_cost():
+    """docs/training.md: the ML kernels are dense, so a pruned model's step costs the dense model's (zero-skipping
+    is the sparse kernels'); its loss is still NumPy's."""
+    model = train.Model.mlp([16, 32, 4])
+    x, labels = train.synthetic_classification(8, 16, 4, seed=1)
+    dense = model.init_params(0)
+    keep = np.random.default_rng(1)
+    pruned = {k: np.where(keep.random(w.shape) < 0.95, 0, w).astype(np.float32) if k.endswith(".w") else w
+              for k, w in dense.items()}
+    reports = [train.Trainer(model, train.SGD(), batch_size=8, params=p).step(x, labels) for p in (dense, pruned)]
+    for field in ("compute_s", "wafer_traffic_s", "streaming_s", "flops", "fabric_words", "weight_bytes"):
+        assert getattr(reports[0], field) == getattr(reports[1], field), field
+    reference, _ = loss_and_gradients(model, pruned, x, labels)
+    assert np.isclose(reports[1].loss, reference, rtol=1e-5)
