@@ -166,8 +166,9 @@ def test_a_wafer_whose_defects_leave_too_little_is_refused_when_the_trainer_is_m
     # launch's LaunchError (docs/training.md promises the refusal when the trainer is made).
     model = train.Model.mlp([4, 64, 2])
     defective = ws.Device(ws.WaferSpec(width=8, height=8, defects=DEAD_COLUMN))
-    with pytest.raises(train.ActivationsTooLargeError, match=message):
+    with pytest.raises(train.ActivationsTooLargeError, match=message) as caught:
         train.Trainer(model, train.SGD(), batch_size=4, device=defective, chunk=chunk, mode="streaming")
+    assert caught.value.needed == 8 and caught.value.available == 7    # 7 live PEs a row; a 7 x 7 square fits
 
 
 def test_pipelined_mode_on_a_wafer_whose_defects_leave_too_little_is_refused_when_made():

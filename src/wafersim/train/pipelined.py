@@ -14,6 +14,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..arch.defects import rows_with_at_least
 from ..arch.spec import WaferSpec
 from ..errors import SramBudgetError
 from ..kernels.ml.elementwise import ACTIVATIONS
@@ -141,6 +142,17 @@ def room_on_wafer(spec: WaferSpec, width: int, height: int) -> str | None:
         return (f"the wafer's defects leave a usable {usable[0]} x {usable[1]} of its {spec.width} x {spec.height} "
                 f"(spares: {spec.spare_cols} columns, {spec.spare_rows} rows)")
     return None
+
+
+def widest_block(spec: WaferSpec, height: int) -> int:
+    """The widest block of `height` rows of PEs the wafer can lay out (on its live PEs, by `WaferSpec.repair`'s
+    rule: the rows with at least that many live PEs); 0 if none."""
+    if height > spec.height:
+        return 0
+    if not spec.has_physical_layout:
+        return spec.width
+    tall_enough = np.flatnonzero(rows_with_at_least(spec.dead, spec.width) >= height)
+    return int(tall_enough.max())
 
 
 def default_micro_batch(batch_size: int, layers: int) -> int:
