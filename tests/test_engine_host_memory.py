@@ -94,9 +94,24 @@ def doubled(u, out):
     out[y, x] = u[y, x] * 2.0
 
 
+@ws.jit
+def halved(u, out):
+    x, y = ws.grid(2)
+    out[y, x] = u[y, x] * 0.5
+
+
 u = np.arange(600 * 500, dtype=np.float32).reshape(500, 600)
 dev = ws.Device(ws.WaferSpec(width=600, height=500))
 d_u, d_out = dev.to_device(u), dev.device_array(u.shape)
+for refused in ((601, 500), (600, -1), "whole"):  # (shapes the launch refuses reserve nothing)
+    try:
+        halved[(1, 1), refused](d_u, d_out)
+    except ws.WaferError:
+        pass
+    else:
+        raise AssertionError(refused)
+assert hostmem.reserve_heap(0) == 0
+reserved_at_compile.clear()
 doubled[(1, 1), (600, 500)](d_u, d_out)
 assert np.array_equal(d_out.copy_to_host(), u * 2) and len(reserved_at_compile) == 1
 print(hostmem.tune_allocator(), reserved_at_compile[0])

@@ -144,6 +144,8 @@ def reserve_before_compile(spec: WaferSpec, grid, block) -> None:
         (gx, gy), (bx, by) = normalize_dims(grid, "grid"), normalize_dims(block, "block")
     except WaferError:
         return
+    if bx > spec.width or by > spec.height:  # (a block larger than the wafer: refused by the launch)
+        return
     pes = min(gx * gy * bx * by, spec.n_pes)
     heap = heap_bytes(launch_bytes(pes, spec.n_pes, 0, 0, 0, 0, 4)) if pes > 0 else 0
     if heap and tune_allocator():
