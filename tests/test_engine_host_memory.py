@@ -2,6 +2,7 @@
 process's first large launch maps in ahead (`Launch.heap_to_reserve`)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -67,3 +68,72 @@ def test_a_processs_first_large_launch_maps_its_heap_estimate_in_and_a_small_one
     heap = parts["PE state"] + parts["temporaries"] + parts["statistics"]
     assert heap >= 64 << 20
     assert heap <= int(large) < heap + (8 << 20)  # (whole 8 MiB blocks)
+
+
+_BEFORE_COMPILE = """
+import numpy as np
+import wafersim as ws
+from wafersim.runtime import jit
+from wafersim.sim import hostmem
+
+reserved_at_compile = []
+compile_kernel = jit.compile_kernel
+
+
+def watched(*args, **kwargs):
+    reserved_at_compile.append(hostmem.reserve_heap(0))  # (what the process has reserved when the kernel compiles)
+    return compile_kernel(*args, **kwargs)
+
+
+jit.compile_kernel = watched
+
+
+@ws.jit
+def doubled(u, out):
+    x, y = ws.grid(2)
+    out[y, x] = u[y, x] * 2.0
+
+
+@ws.jit
+def halved(u, out):
+    x, y = ws.grid(2)
+    out[y, x] = u[y, x] * 0.5
+
+
+u = np.arange(600 * 500, dtype=np.float32).reshape(500, 600)
+dev = ws.Device(ws.WaferSpec(width=600, height=500))
+d_u, d_out = dev.to_device(u), dev.device_array(u.shape)
+for refused in ((601, 500), (600, -1), "whole"):  # (shapes the launch refuses reserve nothing)
+    try:
+        halved[(1, 1), refused](d_u, d_out)
+    except ws.WaferError:
+        pass
+    else:
+        raise AssertionError(refused)
+assert hostmem.reserve_heap(0) == 0
+reserved_at_compile.clear()
+doubled[(1, 1), (600, 500)](d_u, d_out)
+assert np.array_equal(d_out.copy_to_host(), u * 2) and len(reserved_at_compile) == 1
+print(hostmem.tune_allocator(), reserved_at_compile[0])
+"""
+
+
+def test_a_jit_kernels_first_large_launch_maps_its_heap_in_before_the_kernel_compiles(tmp_path):
+    """`engine.reserve_before_compile`: the populating thread is given the launch's heap estimate before the
+    compile (which it overlaps), the same estimate the launch itself reserves (`Launch.heap_to_reserve`)."""
+    from wafersim.sim.hostmem import launch_bytes
+    (tmp_path / "before.py").write_text(_BEFORE_COMPILE)
+    env = {**os.environ, "WAFERSIM_CACHE_DIR": str(tmp_path / "kernels")}  # (an empty kernel cache: it compiles)
+    result = subprocess.run([sys.executable, str(tmp_path / "before.py")], capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    tuned, reserved = result.stdout.split()
+    if tuned == "False":  # (not glibc, or WAFERSIM_NO_MALLOC_TUNING: nothing is reserved)
+        assert reserved == "0"
+        return
+    n = 600 * 500
+    parts = launch_bytes(n, n, 0, 0, 0, 0, 4)
+    heap = parts["PE state"] + parts["temporaries"] + parts["statistics"]
+    assert heap >= 64 << 20
+    assert heap <= int(reserved) < heap + (8 << 20)  # (whole 8 MiB blocks)
+

@@ -20,6 +20,7 @@ from ..compiler.sources import remember_source
 from ..compiler.spec_reads import reads_match
 from ..compiler.values import ARRAY_DTYPES, fits_int32
 from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError, flag_argument
+from ..sim.engine import reserve_before_compile
 from . import kernel_cache
 from .device import Device, DeviceArray, Kernel, is_half_scalar
 from .arrays import DevicePointer
@@ -203,6 +204,7 @@ class Dispatcher(Kernel):
 
     def _launch(self, device: Device, grid, block, args, stream=None, **options):
         self.check_option_names(len(args), options)
+        reserve_before_compile(device.spec, grid, block)  # (the launch's heap mapped in while the kernel compiles)
         compiled, words = self.prepare(device, args)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
 
