@@ -63,7 +63,7 @@ from ..compiler.backend import Compiled
 from ..compiler.spec_reads import SpecReads, reads_match, reads_of
 from ..envvars import env_flag
 from ..errors import ArgumentError
-from ..sim import trace_store
+from ..sim import facts_store, trace_store
 
 #: Use the cache (`WAFERSIM_KERNEL_CACHE=0` turns it off at import; the tests set this to False).
 ENABLED: bool = env_flag("WAFERSIM_KERNEL_CACHE", True, at_import=True)
@@ -424,3 +424,4 @@ def _trace_folder() -> Path | None:
 
 
 trace_store.folder = _trace_folder
+facts_store.version = compiler_version  # (a program's kept analyses: the same folder, keyed by every source)

@@ -14,6 +14,7 @@ import numpy as np
 from ..isa.encoding import Instr, decode
 from ..isa.float_math import VECTOR_MATH
 from ..isa.opcodes import DIRECTIONS, NOWHERE, PORTS, SPECIAL_REGISTERS, STREAM_OPS
+from . import facts_store
 
 #: Instructions whose `ch` field names a channel.
 CHANNEL_OPS = frozenset({"send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "route", "routr"}) | STREAM_OPS
@@ -23,6 +24,7 @@ class CodeFacts:
     """Facts of one code segment (its bytes: `isa.encoding.code_bytes`). Shared by launches: read only."""
 
     def __init__(self, code: bytes) -> None:
+        self.code = code
         #: pc -> instruction
         self.decoded: dict[int, Instr] = dict(decode(np.frombuffer(code, dtype=np.uint32)))
         #: registers the code uses (r0 included; route's a and b are port masks, not registers)
@@ -44,6 +46,29 @@ class CodeFacts:
         if key not in self._memo:
             self._memo[key] = make()
         return self._memo[key]
+
+    def kept_memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """`memo`, kept on disk for later processes too (`facts_store`, next to the kernel cache): for an
+        analysis of the code alone (`key`, of strings, numbers and tuples and frozensets of them, names it and
+        whatever else it depends on) whose result is plain data, which a process's first launch would
+        otherwise run again (tens of milliseconds for a program of a thousand instructions)."""
+        return self.memo(key, lambda: facts_store.kept(self.code, stable_text(key), make))
+
+
+def stable_text(key: Any) -> str:
+    """`key` as text that is the same in every process: a frozenset's elements sorted (the order of a set of
+    strings changes with each process's hash seed); anything but strings, numbers, booleans, None, tuples and
+    frozensets of them refused (a repr could name an address)."""
+    def stable(value: Any) -> Any:
+        if isinstance(value, frozenset):
+            return ("frozenset", tuple(sorted((stable(item) for item in value), key=repr)))
+        if isinstance(value, tuple):
+            return tuple(stable(item) for item in value)
+        if value is None or isinstance(value, (str, int, float)):
+            return value
+        raise TypeError(f"a kept analysis's key holds a {type(value).__name__}: {value!r}")
+
+    return repr(stable(key))
 
 
 @functools.lru_cache(maxsize=64)
