@@ -9,7 +9,8 @@ Where: `$WAFERSIM_CACHE_DIR` if set, else `$XDG_CACHE_HOME/wafersim/kernels`, el
 `~/.cache/wafersim/kernels`. Off: `WAFERSIM_KERNEL_CACHE=0` (or `ENABLED = False` here; the test suite
 turns it off). Nothing is ever evicted: delete the directory to empty it. The same folder, under the same
 switch, keeps large route traces (`sim.trace_store`: `<key>.routes` files, bounded, least recently used
-out). A directory that cannot be written, or a file that cannot be read, only means compiling as without
+out) and programs' static analyses (`sim.facts_store`: `<hash>.facts` files, keyed by `compiler_version`, never
+evicted). A directory that cannot be written, or a file that cannot be read, only means compiling as without
 the cache.
 
 The key (`key`) holds everything a compilation depends on, so that a cached program is never stale:
