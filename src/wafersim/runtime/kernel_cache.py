@@ -9,7 +9,8 @@ Where: `$WAFERSIM_CACHE_DIR` if set, else `$XDG_CACHE_HOME/wafersim/kernels`, el
 `~/.cache/wafersim/kernels`. Off: `WAFERSIM_KERNEL_CACHE=0` (or `ENABLED = False` here; the test suite
 turns it off). Nothing is ever evicted: delete the directory to empty it. The same folder, under the same
 switch, keeps large route traces (`sim.trace_store`: `<key>.routes` files, bounded, least recently used
-out). A directory that cannot be written, or a file that cannot be read, only means compiling as without
+out) and programs' static analyses (`sim.facts_store`: `<hash>.facts` files, keyed by `compiler_version`, never
+evicted). A directory that cannot be written, or a file that cannot be read, only means compiling as without
 the cache.
 
 The key (`key`) holds everything a compilation depends on, so that a cached program is never stale:
@@ -63,7 +64,7 @@ from ..compiler.backend import Compiled
 from ..compiler.spec_reads import SpecReads, reads_match, reads_of
 from ..envvars import env_flag
 from ..errors import ArgumentError
-from ..sim import trace_store
+from ..sim import facts_store, trace_store
 
 #: Use the cache (`WAFERSIM_KERNEL_CACHE=0` turns it off at import; the tests set this to False).
 ENABLED: bool = env_flag("WAFERSIM_KERNEL_CACHE", True, at_import=True)
@@ -424,3 +425,4 @@ def _trace_folder() -> Path | None:
 
 
 trace_store.folder = _trace_folder
+facts_store.version = compiler_version  # (a program's kept analyses: the same folder, keyed by every source)

@@ -14,6 +14,7 @@ import numpy as np
 from ..isa.encoding import Instr, decode
 from ..isa.float_math import VECTOR_MATH
 from ..isa.opcodes import DIRECTIONS, NOWHERE, PORTS, SPECIAL_REGISTERS, STREAM_OPS
+from . import facts_store
 
 #: Instructions whose `ch` field names a channel.
 CHANNEL_OPS = frozenset({"send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "route", "routr"}) | STREAM_OPS
@@ -23,6 +24,7 @@ class CodeFacts:
     """Facts of one code segment (its bytes: `isa.encoding.code_bytes`). Shared by launches: read only."""
 
     def __init__(self, code: bytes) -> None:
+        self.code = code
         #: pc -> instruction
         self.decoded: dict[int, Instr] = dict(decode(np.frombuffer(code, dtype=np.uint32)))
         #: registers the code uses (r0 included; route's a and b are port masks, not registers)
@@ -44,6 +46,32 @@ class CodeFacts:
         if key not in self._memo:
             self._memo[key] = make()
         return self._memo[key]
+
+    def kept_memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """`memo`, kept on disk for later processes too (`facts_store`, next to the kernel cache): for an
+        analysis of the code alone (`key`, of strings, numbers and tuples and frozensets of them, names it and
+        whatever else it depends on) whose result is plain data, which a process's first launch would
+        otherwise run again (tens of milliseconds for a program of a thousand instructions)."""
+        return self.memo(key, lambda: facts_store.kept(self.code, stable_text(key), make))
+
+
+def stable_text(key: Any) -> str:
+    """`key` as text that is the same in every process (a frozenset's elements sorted: the order of a set of
+    strings changes with each process's hash seed) and tells keys apart as their reprs do; anything but
+    strings, numbers, None, tuples and frozensets of them refused (a repr could name an address)."""
+    if type(key) is tuple:
+        return _tuple_text(key)
+    if isinstance(key, frozenset):
+        return "frozenset{" + ", ".join(sorted(map(stable_text, key))) + "}"
+    if key is None or isinstance(key, (str, int, float)):
+        return repr(key)
+    raise TypeError(f"a kept analysis's key holds a {type(key).__name__}: {key!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def _tuple_text(key: tuple) -> str:
+    # (kept: the keys of one launch share a cost table's tuple of a hundred pairs, 0.3 ms to write out each time)
+    return "(" + "".join(stable_text(item) + ", " for item in key) + ")"
 
 
 @functools.lru_cache(maxsize=64)

@@ -277,8 +277,8 @@ class _OrderFacts:
         self.to_load: dict[int, float] = {}
         if self.active:
             self.to_store, self.to_load = (
-                facts.memo(("cycles_until", targets, timing),
-                           lambda targets=targets: cycles_until(decoded, costs, targets, code_words, latency))
+                facts.kept_memo(("cycles_until", targets, timing),
+                                lambda targets=targets: cycles_until(decoded, costs, targets, code_words, latency))
                 for targets in (STORE_OPS, LOAD_OPS))
         #: Fewest cycles from pc until a load or store can issue, and fewest between two accesses of one PE
         #: (the issue of one to the issue of the next), for the bandwidth's order (`sim.bandwidth`): only
@@ -289,8 +289,8 @@ class _OrderFacts:
         self.bulk = bool(ops & {"gldv", "gstv"})
         if ops & (LOAD_OPS | STORE_OPS):
             targets = LOAD_OPS | STORE_OPS
-            self.to_access = facts.memo(("cycles_until", targets, timing),
-                                        lambda: cycles_until(decoded, costs, targets, code_words, latency))
+            self.to_access = facts.kept_memo(("cycles_until", targets, timing),
+                                             lambda: cycles_until(decoded, costs, targets, code_words, latency))
             self.access_gap = min((self._after(pc, instr, code_words)
                                    for pc, instr in decoded.items() if instr.op in targets), default=np.inf)
 

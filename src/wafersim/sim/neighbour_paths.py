@@ -45,8 +45,8 @@ class StorePaths:
 
     def __init__(self, launch, region, targets: frozenset[str] = STORE_OPS) -> None:
         order = launch.memory_order
-        branches = launch.facts.memo("neighbour_branches_through_vectors",
-                                     lambda: neighbour_branches(launch.decoded, WRITES_NO_REGISTER))
+        branches = launch.facts.kept_memo("neighbour_branches_through_vectors",
+                                          lambda: neighbour_branches(launch.decoded, WRITES_NO_REGISTER))
         self.generic = order.to_store if targets == STORE_OPS else order.to_access
         self.issue = launch.facts.memo(("issue_cycles", launch.cost_key), lambda: {
             pc: float(launch.costs[instr.op]) for pc, instr in launch.decoded.items()})  # (only read)
@@ -60,7 +60,7 @@ class StorePaths:
         decoded = launch.decoded
         self.paths = {}
         for c in self.members:  # (each class's branches fixed only where its paths are made: once per code)
-            self.paths[c] = launch.facts.memo(
+            self.paths[c] = launch.facts.kept_memo(
                 ("store_paths_by_neighbours", c, timing, targets),
                 lambda c=c: cycles_until(decoded, launch.costs, targets, len(launch.program.code), order.latency,
                                          fixed_branches(decoded, branches, c)))

@@ -13,10 +13,13 @@ from .deliveries import Deliveries
 def expand_rows(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(entry index, lane number) of every entry of the given rows of compressed rows with row
     pointers `start` (`Deliveries.start` for receivers, `.link_start` for links), lane by lane."""
-    first, counts = start[rows], start[rows + 1] - start[rows]
+    first = start[rows]
+    counts = start[rows + 1] - first
     lane = np.repeat(np.arange(len(rows)), counts)
-    before = np.cumsum(counts) - counts
-    return np.arange(int(counts.sum())) - before[lane] + first[lane], lane
+    ends = np.cumsum(counts)
+    # (each row's first entry less the entries of the rows before it, repeated: one pass over the entries where
+    # gathering `before[lane]` and `first[lane]` took two, 30-60% of the time for 8-126 rows)
+    return np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(first - (ends - counts), counts), lane
 
 
 def per_lane(ufunc, values: np.ndarray, lane: np.ndarray, lanes: int, empty,

@@ -224,8 +224,9 @@ Conditions = list[tuple[tuple[int, int], ...]]
 
 
 def launch_channel_conditions(launch) -> Optional[dict[int, Conditions]]:
-    """`channel_conditions` of a launch's program (`engine.Launch`), found once per code (its `code_facts`)."""
-    return launch.facts.memo("routed_senders_by_channel",
+    """`channel_conditions` of a launch's program (`engine.Launch`), found once per code (its `code_facts`, and
+    on disk for later processes: `facts_store`)."""
+    return launch.facts.kept_memo("routed_senders_by_channel",
                              lambda: channel_conditions(launch.decoded, len(launch.program.code)))
 
 

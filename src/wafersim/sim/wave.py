@@ -145,12 +145,12 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.cycle_cap = float(launch.max_cycles)
         # Splits on has_neighbor are the same every time the same lanes reach the same branch.
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
-        self.neighbour_branches: dict[int, int] = launch.facts.memo(  # pc -> dir of has_neighbor tested
+        self.neighbour_branches: dict[int, int] = launch.facts.kept_memo(  # pc -> dir of has_neighbor tested
             "neighbour_branches", lambda: neighbour_branches(launch.decoded))
         # ...and those proved through every instruction that leaves the register alone (vector ops, dot products,
         # stream ops: a solver's halo loop), memoized for dense groups only, whose keys are short and few
-        # (a mask's key is the region's size; the narrow proof above keeps every form, as it did)
-        self.dense_neighbour_branches: dict[int, int] = launch.facts.memo(
+        # (a mask's key is the region's size; the narrow proof above keeps every form, as it did); and on disk
+        self.dense_neighbour_branches: dict[int, int] = launch.facts.kept_memo(
             "neighbour_branches_any", lambda: neighbour_branches(launch.decoded, WRITES_NO_REGISTER_ANY,
                                                                  WRITES_ONLY_D_ANY))
         self.checked_neighbors: set[tuple] = set()  # (direction, dense lanes' key) that all have that neighbour
