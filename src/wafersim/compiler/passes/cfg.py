@@ -79,6 +79,19 @@ class CFG:
             return handed
         return cls(fn)
 
+    def after_insertions(self, fn: IRFunction) -> CFG:
+        """A new CFG of `fn`, whose ops are this CFG's with instructions added or rewritten that neither branch
+        nor label (strength reduction's, once per derived variable it reduces): the same edges, so the
+        dominators and loops found here hold there and are carried over instead of computed again (they
+        depend on the edges alone). Blocks, edges and all else are built afresh; edges that differ after
+        all carry nothing."""
+        new = CFG(fn)
+        if new.succ == self.succ:
+            new._idom, new._order, new._loops, new._dom = self._idom, self._order, self._loops, self._dom
+            if self._order is not None:
+                new._preorder = self._preorder
+        return new
+
     def __getattr__(self, name: str):
         # `rw`: (registers read, register written) of each op, computed on first use (a CFG built only for
         # its loops, as the layout pass builds one per rewrite, never needs them), then a plain attribute

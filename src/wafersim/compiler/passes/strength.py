@@ -20,13 +20,14 @@ from .induction import Affine, analyse, reads_before_change
 
 def reduce_induction_variables(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Give every worthwhile derived induction variable its own register, stepped with the loop."""
+    cfg = CFG.of(fn)
     while True:
-        cfg = CFG.of(fn)
         # (the definitions and readers of these ops, shared by the loops' attempts: none changes `fn` but the
         # one that reduces, after which all is computed again; built on the first loop with a preheader)
         found: list = []
         if not any(_reduce_one(fn, cfg, loop, undefined, found) for loop in cfg.loops()):
             return
+        cfg = cfg.after_insertions(fn)  # (a reduction adds instructions, no branch: the loops stay)
 
 
 def _reduce_one(fn: IRFunction, cfg: CFG, loop, undefined: frozenset, found: list) -> bool:
