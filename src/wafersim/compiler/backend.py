@@ -80,8 +80,13 @@ def live_intervals(fn: IRFunction) -> dict[VReg, tuple[int, int]]:
     intervals: dict[VReg, list[int]] = {}
 
     def extend(reg: VReg, pos: int) -> None:
-        span = intervals.setdefault(reg, [pos, pos])
-        span[0], span[1] = min(span[0], pos), max(span[1], pos)
+        span = intervals.get(reg)
+        if span is None:
+            intervals[reg] = [pos, pos]
+        elif pos < span[0]:
+            span[0] = pos
+        elif pos > span[1]:
+            span[1] = pos
 
     for k, block in enumerate(blocks):
         for reg in live_in[k]:
@@ -93,8 +98,9 @@ def live_intervals(fn: IRFunction) -> dict[VReg, tuple[int, int]]:
             if isinstance(op, Op):
                 for reg in op.reads():
                     extend(reg, i)
-                if op.writes() is not None:
-                    extend(op.writes(), i)
+                written = op.writes()
+                if written is not None:
+                    extend(written, i)
     return {reg: (s, e) for reg, (s, e) in intervals.items()}
 
 

@@ -44,11 +44,16 @@ def analyse(fn: IRFunction, cfg: CFG, loop: Loop, defs: dict[VReg, list[int]],
     """Basic and derived induction variables of `loop`."""
     in_loop = sorted(i for b in loop.blocks for i in cfg.blocks[b])
     in_set = set(in_loop)
+    rw = cfg.rw  # (each op's written register, listed once per CFG: as `op.writes()`, a label's None)
+    # The registers written in the loop, in `defs`'s order (`definitions`: by first definition), as walking
+    # all of `defs` finds them: that order is the order the derived ones are tried in (strength reduction
+    # takes the first worth it). Walking every register of the function for each loop was most of this.
+    written = {reg for i in in_loop if (reg := rw[i][1]) is not None}
     increments: dict[VReg, list[tuple[int, int]]] = {}
-    for reg, where in defs.items():
-        inside = [i for i in where if i in in_set]
-        if not inside or reg in undefined or reg.ty != "i32":
+    for reg in sorted(written, key=lambda reg: defs[reg][0]):
+        if reg in undefined or reg.ty != "i32":
             continue
+        inside = [i for i in defs[reg] if i in in_set]
         ops = [fn.ops[i] for i in inside]
         if all(op.op == "addi" and op.a is reg and op.reloc is None for op in ops):
             increments[reg] = [(i, fn.ops[i].imm) for i in inside]
@@ -57,17 +62,16 @@ def analyse(fn: IRFunction, cfg: CFG, loop: Loop, defs: dict[VReg, list[int]],
     def invariant(reg) -> bool:
         return isinstance(reg, VReg) and reg not in undefined and not any(i in in_set for i in defs.get(reg, []))
 
+    # the in-loop ops that may define a derived one (single-definition i32 registers), in program order
+    candidates = [(i, t) for i in in_loop if (t := rw[i][1]) is not None and t not in affine
+                  and len(defs[t]) == 1 and t not in undefined and t.ty == "i32"]
     changed = True
     while changed:
         changed = False
-        for i in in_loop:
-            op = fn.ops[i]
-            if not isinstance(op, Op):
+        for i, t in candidates:
+            if t in affine:
                 continue
-            t = op.writes()
-            if t is None or t in affine or len(defs[t]) != 1 or t in undefined or t.ty != "i32":
-                continue
-            form = _derive(op, affine, invariant)
+            form = _derive(fn.ops[i], affine, invariant)
             if form is not None:
                 affine[t] = form
                 changed = True

@@ -46,23 +46,28 @@ def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset, defs
         return False
     live_header = cfg.live_in_of(loop.header)
     in_loop = sorted(i for b in loop.blocks for i in cfg.blocks[b])
-    in_loop_set = set(in_loop)
+    rw = cfg.rw  # (each op's reads and write: `op.reads()`, `op.writes()`, listed once per CFG)
+    # the registers the loop writes (`defs`: the same ops'), and the ops it may hoist, in program order
+    written_in_loop = {written for i in in_loop if (written := rw[i][1]) is not None}
+    candidates = [i for i in in_loop
+                  if isinstance(op := fn.ops[i], Op) and op.op in PURE and op.op not in _NOT_HOISTED]
     hoisted: list[int] = []
+    hoisted_at: set[int] = set()  # (the same: `i in hoisted` made the fixed point quadratic in a loop's ops)
     hoisted_regs: set[VReg] = set()
     changed = True
     while changed:  # an invariant may become hoistable once the invariant it reads is
         changed = False
-        for i in in_loop:
-            op = fn.ops[i]
-            if i in hoisted or not isinstance(op, Op) or op.op not in PURE or op.op in _NOT_HOISTED:
+        for i in candidates:
+            if i in hoisted_at:
                 continue
-            written = op.writes()
+            reads, written = rw[i]
             if written is None or len(defs[written]) != 1 or written in live_header or written in undefined:
                 continue
             if written in kept:
                 continue
-            if all(r in hoisted_regs or not any(d in in_loop_set for d in defs.get(r, [])) for r in op.reads()):
+            if all(r in hoisted_regs or r not in written_in_loop for r in reads):
                 hoisted.append(i)
+                hoisted_at.add(i)
                 hoisted_regs.add(written)
                 changed = True
     if not hoisted:
