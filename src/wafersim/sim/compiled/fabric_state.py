@@ -68,6 +68,7 @@ class FabricState:
         self.joined = np.empty((2, n), dtype=np.int64)  # resident sleepers a call woke: (PE, pc it slept at)
         self.joined_top = np.zeros(1, dtype=np.int64)
         self.vector_words = np.zeros(1, dtype=np.int64)  # words moved by vector transfers (`transfers`), a count
+        self.part_buffers: list | None = None  # the lists of a call's row parts on threads (`fabric_parts`)
         self.meta = np.zeros((len(keys), META_COLUMNS), dtype=np.int64)
         for f, (incoming, _) in enumerate(keys):  # words of a FIFO come from the neighbour in its direction
             # (a routed word's FIFO, (RAMP, channel): from no PE of a call, `routed_words`; n is none)

@@ -206,6 +206,7 @@ class CompiledMixin:
         launch = self.launch
         self.compiled_table = None
         self.compiled_fabric = None  # a FabricState when the interpreter runs neighbour transfers, on first use
+        self.compiled_push_tags = None  # per FIFO, the tag its pushes push (`fabric_parts.push_tags`), on first use
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
         self.compiled_resident_pcs: frozenset[int] = frozenset()  # those less routed sends (`_routed_words`)
         self.compiled_routed_words = False  # whether the table has routed words (`_routed_words`)
@@ -330,10 +331,25 @@ class CompiledMixin:
         if fabric is not None:
             wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             routed = fabric.routed() if self.compiled_routed_words else None
-            run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(), routed,
-                      fabric.resume, resident, budget, fast, steady,
-                      WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, WAKE_WORDS if self.n > WAKE_WORK_REGION else 0,
-                      wake_batch)
+            wake_work, wake_words = (WAKE_WORK if self.n <= WAKE_WORK_REGION else 0,
+                                     WAKE_WORDS if self.n > WAKE_WORK_REGION else 0)
+            arrays = fabric.arrays()  # (the FIFOs' tags as they are now: `_fabric_parts` reads them)
+            parts = self._fabric_parts(fabric, idx, threads, resident) if routed is None else None
+            if parts is None:
+                run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, arrays, routed,
+                          fabric.resume, resident, budget, fast, steady, wake_work, wake_words, wake_batch)
+            else:  # rows that transfer only among themselves, on several threads (`fabric_parts`)
+                from .fabric_parts import merge_parts, part_fabrics
+                fabrics = part_fabrics(fabric, arrays, len(parts))
+                outputs = [(np.zeros_like(pc_counts), np.zeros(STATS, dtype=np.int64)) for _ in parts]
+                parallel.run(lambda part, part_fabric, pcs, part_stats: run_group(
+                    part, pc, *fixed, pcs, part_stats, alone_below, CHUNK_LANES, True, part_fabric, None, fabric.resume,
+                    resident, budget, fast, steady, wake_work, wake_words, wake_batch),
+                    [[part, part_fabric, *output] for part, part_fabric, output in zip(parts, fabrics, outputs)])
+                merge_parts(fabric, fabrics)
+                for part_pc_counts, part_stats in outputs:
+                    pc_counts += part_pc_counts
+                    stats += part_stats
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
@@ -392,6 +408,16 @@ class CompiledMixin:
             for continuation in self._run_numpy(stop, stopped, one_step=True):
                 self._continue(*continuation)
         return []
+
+    def _fabric_parts(self, fabric, idx: np.ndarray, threads: int, resident: int) -> list | None:
+        """A large fabric call's lanes as parts of whole rows for `threads` threads (`fabric_parts.row_parts`), or
+        None: one thread."""
+        if threads < 2 or len(idx) + resident < PARALLEL_MIN:
+            return None
+        from .fabric_parts import push_tags, row_parts
+        if self.compiled_push_tags is None:  # (a fact of the program: once per wave)
+            self.compiled_push_tags = push_tags(self.compiled_table.fields, len(self.compiled_table.fifo_keys))
+        return row_parts(fabric, idx, threads, self.compiled_push_tags)
 
     def _bound_compiled_times(self, times: np.ndarray, idx: np.ndarray, sleepers: np.ndarray) -> None:
         """After an interpreter call, before its (float64) times become the clocks: raise the wave's time bound
