@@ -137,3 +137,39 @@ def test_a_jit_kernels_first_large_launch_maps_its_heap_in_before_the_kernel_com
     assert heap >= 64 << 20
     assert heap <= int(reserved) < heap + (8 << 20)  # (whole 8 MiB blocks)
 
+
+
+_FEW_BLOCKS_A_WAVE = """
+import numpy as np
+import wafersim as ws
+from wafersim.sim import hostmem
+
+
+@ws.jit
+def doubled(u, out):
+    x, y = ws.grid(2)
+    out[y, x] = u[y, x] * 2.0
+
+
+u = np.arange(502 * 602, dtype=np.float32).reshape(502, 602)
+dev = ws.Device(ws.WaferSpec(width=600, height=500))
+d_u, d_out = dev.to_device(u), dev.device_array(u.shape)
+stats = doubled[(2, 2), (301, 251)](d_u, d_out)
+assert np.array_equal(d_out.copy_to_host(), u * 2)
+print(stats.waves, hostmem.reserve_heap(0))
+"""
+
+
+def test_the_reserve_before_the_compile_counts_the_largest_waves_pes_not_the_grids(tmp_path):
+    """Four blocks of 301 x 251 PEs on a 600 x 500 wafer run one a wave (no two fit side by side): the launch's
+    estimate, for one block's 75,551 PEs and the wafer's statistics, is below `RESERVE_MIN_BYTES` and reserves
+    nothing. The reserve before the compile counted the grid's PEs (capped at the wafer's 300,000) and mapped in
+    ~80 MiB the launch never used (on wse2, 195 MiB for a launch that needs 79)."""
+    from wafersim.sim.engine import RESERVE_MIN_BYTES
+    from wafersim.sim.hostmem import launch_bytes
+    wave = launch_bytes(301 * 251, 600 * 500, 0, 0, 0, 0, 4)
+    assert wave["PE state"] + wave["temporaries"] + wave["statistics"] < RESERVE_MIN_BYTES  # (the case's premise)
+    (tmp_path / "few.py").write_text(_FEW_BLOCKS_A_WAVE)
+    result = subprocess.run([sys.executable, str(tmp_path / "few.py")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["4", "0"]  # (one block a wave, and nothing reserved)

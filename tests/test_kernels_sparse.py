@@ -436,9 +436,9 @@ def test_a_defective_wafer_too_short_of_spares_for_the_block_says_what_a_library
     want = a.astype(np.float64) @ x.astype(np.float64)
     short = ws.Device(ws.WaferSpec(width=16, height=2, defects=[(3, 0), (5, 1)]))   # 15 live PEs a row
     for host in (spmv, hypersparse_spmv, dense_spmv):
-        with pytest.raises(ws.LaunchError, match="runs on a block of 16 x 1 PEs: pass a device whose WaferSpec has "
+        with pytest.raises(ws.LaunchError, match="runs on a block of 16 x 2 PEs: pass a device whose WaferSpec has "
                                                  "more spare_cols or spare_rows, fewer PEs") as caught:
-            host(a, x, 16, device=short)
+            host(a, x, 31, device=short)  # (more than the 15 x 2 its live PEs lay out)
         assert "Launch smaller blocks" not in str(caught.value) and caught.value.defects == [(3, 0), (5, 1)]
         np.testing.assert_allclose(host(a, x, 8, device=short)[0], want, rtol=1e-5, atol=1e-6)
         spared = ws.Device(ws.WaferSpec(width=16, height=2, spare_cols=1, defects=[(3, 0), (5, 1)]))
@@ -462,3 +462,22 @@ def test_more_pes_than_the_wafer_is_wide_fold_into_rows_of_its_width(pes):
         assert stats.block == (width + extra, -(-pes // width)), (host.__name__, stats.block)
         perfect, _ = host(a, x, pes)                     # a row of pes PEs on a wafer just that wide
         assert np.array_equal(y, perfect), host.__name__
+
+
+@pytest.mark.parametrize("pes", [8, 9, 20, 48])
+def test_pes_fold_into_rows_as_wide_as_a_defective_wafers_live_pes_lay_out(pes):
+    """An 8 x 8 wafer with a dead PE in every row and no spares lays out 7 x 8 PEs: `spmv(a, x, pes=9)` folded
+    into rows of the mesh's width 8 and was refused ("the launch needs a 8 x 2 rectangle of PEs"), though 7 x 2
+    fit. Rows are now as wide as the live PEs lay out (spmspv's workers one fewer, beside its source PE);
+    SciPy's product, bit-identical to a perfect wafer's."""
+    a = sp.random_array((50, 30), density=0.2, format="csr", dtype=np.float32, rng=np.random.default_rng(10))
+    x = np.random.default_rng(11).standard_normal(30).astype(np.float32)
+    x[::4] = 0
+    want = a.astype(np.float64) @ x.astype(np.float64)
+    device = ws.Device(ws.WaferSpec(width=8, height=8, defects=[(i, (3 * i) % 8) for i in range(8)]))
+    for host, width in ((spmv, 7), (hypersparse_spmv, 7), (dense_spmv, 7), (spmspv, 6)):
+        y, stats = host(a, x, pes, device=device)
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6, err_msg=host.__name__)
+        extra = 1 if host is spmspv else 0
+        assert stats.block == (width + extra, -(-pes // width)), (host.__name__, stats.block)
+        assert np.array_equal(y, host(a, x, pes)[0]), host.__name__

@@ -139,14 +139,13 @@ def reserve_before_compile(spec: WaferSpec, grid, block) -> None:
     as 4 bytes, the fewer), for the PEs of the grid, at most the wafer's; the launch then adds what its own
     estimate needs beyond (`_run`). Shapes the launch will refuse reserve nothing here (its error comes from
     the launch). A process's first whole-wafer heat launch, compiling its kernel: ~8,000 page faults fewer on
-    the launch's thread (the compile's 20-30 ms of CPU are the populating thread's head start)."""
-    try:
-        (gx, gy), (bx, by) = normalize_dims(grid, "grid"), normalize_dims(block, "block")
+    the launch's thread (the compile's 20-30 ms of CPU are the populating thread's head start). The PEs are
+    the largest wave's, as the launch counts them (`Launch.host_memory`): the grid's PEs capped at the wafer's
+    reserved 195 MiB on wse2 for four blocks of 379 x 499 PEs, one a wave, whose launch needs 79 MiB."""
+    try:  # (a shape the launch refuses, a block larger than the wafer among them, is its LaunchError)
+        pes = Placement(spec, normalize_dims(grid, "grid"), normalize_dims(block, "block")).wave(0).n
     except WaferError:
         return
-    if bx > spec.width or by > spec.height:  # (a block larger than the wafer: refused by the launch)
-        return
-    pes = min(gx * gy * bx * by, spec.n_pes)
     heap = heap_bytes(launch_bytes(pes, spec.n_pes, 0, 0, 0, 0, 4)) if pes > 0 else 0
     if heap and tune_allocator():
         reserve_heap(heap, background=True)

@@ -139,12 +139,58 @@ def column_sum_kernel(chunk: int) -> Dispatcher:
     return column_sum
 
 
-def _column_sum_shape(rows: int, cols: int, chunk: int, spec: WaferSpec | None) -> tuple[int, int]:
-    """(P, rows_per_pe): as many rows of PEs as there are rows, up to the rows of PEs the wafer can lay out
-    Q = ceil(cols / chunk) wide: its height, less where defects leave rows too few live PEs."""
-    height = _rows_of_width(spec, pes_per_row(cols, chunk)) if spec else rows
-    rows_per_pe = -(-rows // min(rows, height))
-    return -(-rows // rows_per_pe), rows_per_pe
+@functools.lru_cache(maxsize=None)
+def grouped_column_sum_kernel(chunk: int) -> Dispatcher:
+    """`column_sum_kernel`'s sums on fewer rows of PEs: PE row r holds `groups` consecutive groups of
+    `rows_per_group` rows (the rows one PE of the taller block holds) and adds them in that block's order,
+    group g's left-to-right sum plus the sum of the groups south of it, so that the result is bit for bit the
+    taller block's. Launch ``kernel[(1, 1), (Q, P)](x, out, rows_per_group, groups)``."""
+    C = chunk
+
+    @jit
+    def grouped_column_sum(x, out, rows_per_group, groups):
+        q = ws.threadIdx.x
+        r = ws.threadIdx.y
+        acc = ws.local.array(C, np.float32)
+        part = ws.local.array(C, np.float32)
+        buf = ws.local.array(C, np.float32)
+        start = q * C
+        n = min(C, x.shape[1] - start)
+        rows = x.shape[0]
+        first = r * groups
+        last = min(first + groups, (rows + rows_per_group - 1) // rows_per_group) - 1
+        acc[0:n] = 0.0
+        for i in range(last * rows_per_group, min(last * rows_per_group + rows_per_group, rows)):
+            buf[0:n] = x[i, start:start + n]
+            acc[0:n] = acc[0:n] + buf[0:n]
+        if ws.has_neighbor(ws.SOUTH):
+            ws.recv(ws.SOUTH, out=buf[0:n])
+            acc[0:n] = acc[0:n] + buf[0:n]
+        for g in range(last - 1, first - 1, -1):  # (whole groups: only the last group of the matrix is short)
+            part[0:n] = 0.0
+            for i in range(g * rows_per_group, g * rows_per_group + rows_per_group):
+                buf[0:n] = x[i, start:start + n]
+                part[0:n] = part[0:n] + buf[0:n]
+            acc[0:n] = part[0:n] + acc[0:n]
+        if ws.has_neighbor(ws.NORTH):
+            ws.send(ws.NORTH, acc[0:n])
+        else:
+            out[start:start + n] = acc[0:n]
+
+    return grouped_column_sum
+
+
+def _column_sum_shape(rows: int, cols: int, chunk: int, spec: WaferSpec | None) -> tuple[int, int, int]:
+    """(P, rows_per_group, groups): the groups are those of as many rows of PEs as there are rows, up to the
+    mesh's height (a perfect wafer's block, one group a PE row); P rows of PEs hold `groups` each, up to the
+    rows of PEs the wafer can lay out Q = ceil(cols / chunk) wide: its height, less where defects leave rows
+    too few live PEs (then `grouped_column_sum_kernel` keeps the perfect wafer's sums)."""
+    height = spec.height if spec else rows
+    rows_per_group = -(-rows // min(rows, height))
+    total = -(-rows // rows_per_group)
+    laid_out = _rows_of_width(spec, pes_per_row(cols, chunk)) if spec else total
+    groups = -(-total // min(total, laid_out))
+    return -(-total // groups), rows_per_group, groups
 
 
 def _rows_of_width(spec: WaferSpec, width: int) -> int:
@@ -165,7 +211,7 @@ def column_sum(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None 
     x = as_matrix("x", x)
     check_chunk(chunk, spec_of(device), arrays=2)
     rows, cols = x.shape
-    pe_rows, rows_per_pe = _column_sum_shape(rows, cols, chunk, spec_of(device))
+    pe_rows, rows_per_group, groups = _column_sum_shape(rows, cols, chunk, spec_of(device))
     q = pes_per_row(cols, chunk)
     device = device or fitting_device(q, pe_rows)
     if q > device.spec.width:
@@ -173,7 +219,11 @@ def column_sum(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None 
                            f"width {device.spec.width}: use a larger chunk", needed=q, available=device.spec.width)
     with Scratch(device, stream) as mem:
         d_x, d_out = mem.put(x), mem.empty(cols)
-        stats = column_sum_kernel(chunk)[(1, 1), (q, pe_rows), stream](d_x, d_out, rows_per_pe)
+        if groups == 1:
+            stats = column_sum_kernel(chunk)[(1, 1), (q, pe_rows), stream](d_x, d_out, rows_per_group)
+        else:  # (a wafer whose defects retire rows of PEs)
+            stats = grouped_column_sum_kernel(chunk)[(1, 1), (q, pe_rows), stream](d_x, d_out, rows_per_group,
+                                                                                   groups)
         return mem.get(d_out), stats
 
 

@@ -115,7 +115,8 @@ def without_empty_sides(csr: sp.csr_array, b: np.ndarray) -> tuple[sp.csr_array,
 def block_shape(pes: int, device: Any = None, spare: int = 0) -> tuple[int, int]:
     """(width, height) of a block of at least `pes` PEs, in rows of up to MAX_BLOCK_WIDTH, and no wider
     than `device`'s wafer less `spare` columns (spmspv's source PE), so that 9 PEs on an 8 x 8 wafer are two
-    rows of 8 rather than a 9-wide row no 8-wide wafer holds. (Each output row is one PE's, added in pair
+    rows of 8 rather than a 9-wide row no 8-wide wafer holds; on a wafer whose defects leave its rows fewer
+    live PEs, no wider than they lay out (`laid_out_width`). (Each output row is one PE's, added in pair
     order, so the partition changes no result.)"""
     if not isinstance(pes, (int, np.integer)) or isinstance(pes, bool) or pes < 1:
         raise ArgumentError(f"pes must be a whole number of PEs >= 1, got {pes!r}")
@@ -125,8 +126,25 @@ def block_shape(pes: int, device: Any = None, spare: int = 0) -> tuple[int, int]
                             f"'{name}'); a PE past the matrix's rows holds nothing, so a few rows a PE is plenty")
     width = min(int(pes), MAX_BLOCK_WIDTH)
     if isinstance(device, Device):  # (anything else is the host function's ArgumentTypeError to raise)
-        width = max(1, min(width, device.spec.width - spare))
+        width = laid_out_width(device.spec, max(1, min(width, device.spec.width - spare)), int(pes), spare)
     return width, math.ceil(pes / width)
+
+
+def laid_out_width(spec: WaferSpec, width: int, pes: int, spare: int) -> int:
+    """The widest of `width`, `width` - 1, ... 1 whose rows of `pes` PEs (and `spare` more columns) the
+    wafer's live PEs lay out (`WaferSpec.repair`, the launch's own test); `width` on a wafer without defects,
+    or where none fits (the host function's check then refuses it, naming the dead PEs in the way). Folding
+    to the mesh's width alone refused `spmv(a, x, pes=9)` on an 8 x 8 wafer with a dead PE in every row and
+    no spares, whose live PEs lay out 7 x 8."""
+    if not spec.has_physical_layout:
+        return width
+    for narrower in range(width, 0, -1):
+        height = math.ceil(pes / narrower)
+        if height > spec.height or narrower + spare > spec.width:
+            break
+        if spec.repair(narrower + spare, height) is not None:
+            return narrower
+    return width
 
 
 @dataclasses.dataclass
