@@ -207,7 +207,8 @@ def programs(draw):
     for k in range(N_OUT):
         if k == N_OUT - 2 and draw(st.booleans()):  # a call in a `while` condition, run before each trip
             counter = gen.fresh("w")
-            call = f"{gen.call(values, 0, 'scratch')} {draw(st.sampled_from(['<', '>=', '!=']))} {gen.expr(values, 0, None)}"
+            relation = draw(st.sampled_from(["<", ">=", "!="]))
+            call = f"{gen.call(values, 0, 'scratch')} {relation} {gen.expr(values, 0, None)}"
             bound = f"{counter} < np.int32({draw(st.integers(0, 3))})"
             body += [f"    r{k} = {gen.expr(values, 1, 'scratch')}", f"    {counter} = np.int32(0)",
                      f"    while {' and '.join(draw(st.permutations([bound, call])))}:",
