@@ -166,7 +166,12 @@ def render(body: list[str]) -> tuple[str, str]:
     module = "\n".join(["import math", "import numpy as np", "import wafersim as ws", "", "", "@ws.jit",
                         "def kern(xf, xi, of, oi):", "    p = ws.grid(1)", *[f"    {line}" for line in kernel_body],
                         ""])
-    reference = "\n".join(["def ref(p, xf, xi, of, oi):", *[f"    {line}" for line in loads + body], ""])
+    # The reference reads the ints as float32: an int32 meeting a float32 is converted to float32 first (the docs),
+    # where NumPy 2 computes np.int32 with np.float32 in float64 (`(i0 + f1) + f2` rounded once, not twice). Every
+    # use of them meets a float or is a truth value, and the ints drawn (-3..3) are exact in float32.
+    reference_loads = [f"f{k} = xf[p, {k}]" for k in range(N_F)] + [f"i{k} = np.float32(xi[p, {k}])"
+                                                                    for k in range(N_I)]
+    reference = "\n".join(["def ref(p, xf, xi, of, oi):", *[f"    {line}" for line in reference_loads + body], ""])
     return module, reference
 
 
@@ -185,12 +190,13 @@ def same_bits(got: np.ndarray, want: np.ndarray) -> bool:
     return bool(np.all(nan | ((got == want) & (np.signbit(got) == np.signbit(want)))))
 
 
-def check(dev, directory, body: list[str], seed: int) -> None:
+def check(dev, directory, body: list[str], seed: int, values: tuple | None = None) -> None:
+    """Run `body` on every PE (inputs drawn from `seed`, or `values`: (xf, xi)) against the reference."""
     source, reference = render(body)
     module = load_source(directory, source)
     names = {"math": math, "np": np}
     exec(compile(reference, "<reference>", "exec"), names)
-    xf, xi = inputs(seed)
+    xf, xi = inputs(seed) if values is None else values
     want_f, want_i = np.zeros((N_PE, N_OUT), np.float32), np.zeros((N_PE, N_OUT), np.int32)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -210,3 +216,16 @@ def check(dev, directory, body: list[str], seed: int) -> None:
 @given(body=programs(), seed=st.integers(0, 2**32 - 1))
 def test_nan_and_signed_zero_conditions_match_python(dev, gen_dir, body, seed):
     check(dev, gen_dir, body, seed)
+
+
+def test_reference_converts_an_int_meeting_a_float_to_float32_first(dev, gen_dir):
+    """`(i0 + f1) + f2` with i0 = 3, f1 = 0.0123, f2 = -3.0: the kernel rounds `i0 + f1` to float32 before adding
+    `f2` (0.012300015, as the docs say), where the reference computed the np.int32 with the np.float32 in float64
+    (NumPy 2's promotion) and rounded once (0.0123): a false failure the random draws could meet (fuzz57)."""
+    xf = np.tile(np.array([1.0, 0.0123, -3.0, -np.inf], np.float32), (N_PE, 1))
+    xi = np.tile(np.array([3, -3], np.int32), (N_PE, 1))
+    body = ["b0 = bool(f0 < f1)", "b1 = bool(f1 < f0)", "of[p, 0] = max(((i0 + f1) + f2), f3)",
+            "f0 = ((i1 * f1) - f2)", "of[p, 1] = f0"]
+    check(dev, gen_dir, body, 0, (xf, xi))
+    want = (np.float32(3) + np.float32(0.0123)) + np.float32(-3.0)
+    assert want != np.float32(0.0123)  # (the value the float64 reference gave)
