@@ -162,6 +162,12 @@ TREE = SwarmXTree(3)
     (lambda: tree_seconds(TREE, None), CTYPE, "transfers"),
     (lambda: Cluster(2, swarmx="x"), CTYPE, "swarmx"),
     (lambda: Cluster(2, memoryx=5), CTYPE, "memoryx"),
+    # a wafer whose defects leave 7 live PEs a row, for rows of 64 features on 8 PEs: refused when the trainer
+    # is made (it was made, and its first step failed with the launch's LaunchError)
+    (lambda: Cluster(2, ws.WaferSpec(width=8, height=8, defects=[(0, y) for y in range(8)])).trainer(
+        train.Model.mlp([4, 64, 2]), train.SGD(), 4), train.ActivationsTooLargeError, "defects leave a usable 7 x 8"),
+    # a spec per system is no cluster's: one spec for all (was an OSError, "File name too long")
+    (lambda: Cluster(2, [SPEC, SPEC]), ws.SpecError, "a spec cannot be a list .every system of a cluster"),
     (lambda: Cluster(2, SPEC).trainer(MODEL, None, 4), train.TrainingArgumentTypeError, "optimizer"),
     (lambda: Cluster(2, SPEC).trainer(MODEL, "sgd", 4), train.TrainingArgumentTypeError, "optimizer"),
     (lambda: Cluster(2, SPEC).trainer(None, train.SGD(), 4), train.TrainingArgumentTypeError, "model"),

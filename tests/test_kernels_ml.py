@@ -446,3 +446,28 @@ def test_a_call_that_does_not_fit_is_an_argument_type_error(call, match):
         call(x)
     y, _ = ml.dense_forward(x, x, np.zeros(3, np.float32), precision="float16")
     assert (y == x.astype(np.float16)).all()
+
+
+@pytest.mark.parametrize("defects, pe_rows", [([(0, 0)], 4), ([(3, 0), (5, 6)], 4), ([(1, 7)], 4)])
+def test_column_sum_on_a_wafer_whose_defects_retire_a_row_uses_the_rows_left(defects, pe_rows):
+    """A column sum as tall as the mesh (8 rows of 8 PEs for 8 rows in chunks of 1) failed at launch with a
+    LaunchError on a wafer whose defects leave a row too few live PEs and no spare to replace it (a
+    weight-streaming step's bias gradient did so); it now uses the rows of PEs the wafer can lay out."""
+    x = np.random.default_rng(6).standard_normal((8, 8)).astype(np.float32)
+    device = ws.Device(ws.WaferSpec(width=8, height=8, defects=defects))
+    out, stats = ml.column_sum(x, chunk=1, device=device)
+    np.testing.assert_allclose(out, x.astype(np.float64).sum(axis=0), rtol=1e-6, atol=1e-6)
+    assert stats.block == (8, pe_rows) and stats.waves == 1
+
+
+def test_a_streaming_step_on_a_wafer_with_a_retired_row_is_numpys():
+    from wafersim import train
+    from wafersim.train.reference import train_reference
+    model = train.Model.mlp([4, 8, 2])
+    x, labels = train.synthetic_classification(8, 4, 2, seed=1)
+    device = ws.Device(ws.WaferSpec(width=8, height=8, defects=[(0, 0)]))
+    trainer = train.Trainer(model, train.SGD(), batch_size=8, device=device, mode="streaming", chunk=1)
+    start = trainer.params
+    losses = [r.loss for r in trainer.fit(x, labels, steps=2)]
+    reference, _ = train_reference(model, start, train.SGD(), x, labels, 2, 8)
+    np.testing.assert_allclose(losses, reference, rtol=1e-4)

@@ -235,7 +235,8 @@ def test_spmm_with_no_columns_in_b_gives_an_empty_product():
         np.testing.assert_array_equal(y, m @ b)
 
 
-@pytest.mark.parametrize("host, block", [(spmv, "20 x 1"), (spmspv, "21 x 1"), (dense_spmv, "20 x 1")])
+# (20 PEs fold into rows of the 4-wide wafer's width, 3 for spmspv's workers beside its source PE: still too many)
+@pytest.mark.parametrize("host, block", [(spmv, "4 x 5"), (spmspv, "4 x 7"), (dense_spmv, "4 x 5")])
 def test_more_pes_than_the_device_has_is_an_argument_error_saying_what_to_pass(host, block):
     a = sp.eye_array(40, dtype=np.float32, format="csr")
     with pytest.raises(ws.ArgumentError, match=rf"block of {block} PEs, larger than the device's 4 x 4 wafer"):
@@ -424,3 +425,40 @@ def test_a_call_that_does_not_fit_is_an_argument_type_error():
     with pytest.raises(ws.ArgumentTypeError, match="'pe'; did you mean 'pes'"):
         sparse.spmspv(a, x, pe=2)
     np.testing.assert_allclose(sparse.spmv(a, x, pes=2)[0], a @ x, rtol=1e-6)
+
+
+def test_a_defective_wafer_too_short_of_spares_for_the_block_says_what_a_library_caller_can_change():
+    """The launch's refusal ended "Launch smaller blocks (a grid of many runs in more waves)", advice for a
+    kernel's author; a caller of spmv chooses `pes` and the device. With fewer PEs, or spares, it runs and
+    gives SciPy's product."""
+    a = sp.random_array((32, 16), density=0.3, format="csr", dtype=np.float32, rng=np.random.default_rng(4))
+    x = np.random.default_rng(5).random(16, dtype=np.float32)
+    want = a.astype(np.float64) @ x.astype(np.float64)
+    short = ws.Device(ws.WaferSpec(width=16, height=2, defects=[(3, 0), (5, 1)]))   # 15 live PEs a row
+    for host in (spmv, hypersparse_spmv, dense_spmv):
+        with pytest.raises(ws.LaunchError, match="runs on a block of 16 x 1 PEs: pass a device whose WaferSpec has "
+                                                 "more spare_cols or spare_rows, fewer PEs") as caught:
+            host(a, x, 16, device=short)
+        assert "Launch smaller blocks" not in str(caught.value) and caught.value.defects == [(3, 0), (5, 1)]
+        np.testing.assert_allclose(host(a, x, 8, device=short)[0], want, rtol=1e-5, atol=1e-6)
+        spared = ws.Device(ws.WaferSpec(width=16, height=2, spare_cols=1, defects=[(3, 0), (5, 1)]))
+        np.testing.assert_allclose(host(a, x, 16, device=spared)[0], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("pes", [9, 15, 20])
+def test_more_pes_than_the_wafer_is_wide_fold_into_rows_of_its_width(pes):
+    """`spmv(a, x, pes=9, device=<8 x 8>)` was refused ("a block of 9 x 1 PEs, larger than the device's 8 x 8
+    wafer") though the wafer has 64 PEs: the PEs now fold into rows of the wafer's width (spmspv: less its
+    source PE), and the product is SciPy's."""
+    a = sp.random_array((50, 30), density=0.2, format="csr", dtype=np.float32, rng=np.random.default_rng(8))
+    x = np.random.default_rng(9).standard_normal(30).astype(np.float32)
+    x[::3] = 0
+    want = a.astype(np.float64) @ x.astype(np.float64)
+    device = ws.Device(ws.WaferSpec(width=8, height=8))
+    for host, width in ((spmv, 8), (hypersparse_spmv, 8), (dense_spmv, 8), (spmspv, 7)):
+        y, stats = host(a, x, pes, device=device)
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6, err_msg=host.__name__)
+        extra = 1 if host is spmspv else 0
+        assert stats.block == (width + extra, -(-pes // width)), (host.__name__, stats.block)
+        perfect, _ = host(a, x, pes)                     # a row of pes PEs on a wafer just that wide
+        assert np.array_equal(y, perfect), host.__name__

@@ -74,6 +74,18 @@ def test_spec_error_is_a_wafer_error():
         WaferSpec.preset("nope")
 
 
+@pytest.mark.parametrize("spec", [[WaferSpec(width=8, height=8)] * 2, (WaferSpec(width=2, height=2),), 3])
+def test_a_spec_that_is_no_name_is_a_spec_error(spec):
+    # str() of a list of specs is a file name too long for the OS: Path.exists() raised OSError, not SpecError
+    with pytest.raises(SpecError, match=f"a spec cannot be a {type(spec).__name__}.*a preset"):
+        ws.Device(spec)
+
+
+def test_a_name_too_long_for_a_path_is_an_unknown_spec():
+    with pytest.raises(SpecError, match="unknown spec 'xxx"):
+        ws.Device("x" * 5000)
+
+
 # ----------------------------------------------------------------------------- TOML
 def test_toml_round_trip_of_a_preset(tmp_path):
     spec = WaferSpec.preset("wse2")

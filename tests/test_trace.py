@@ -249,6 +249,52 @@ def test_two_background_transfers_back_to_back_are_two_slices(tmp_path):
     assert first["dur"] > 0 and second["dur"] > 0
 
 
+@ws.jit
+def sends_on_two_channels(out):
+    """PE 0 sends 32 words east in the background on channel 0, then 32 more on channel 1 of the same link."""
+    p = ws.grid(1)
+    buf = ws.local.array(64, np.float32)
+    if p == 0:
+        for i in range(64):
+            buf[i] = i
+        ws.send_async(ws.EAST, buf[0:32], channel=0)
+        ws.send_async(ws.EAST, buf[32:64], channel=1)
+        ws.send_wait(ws.EAST, channel=0)
+        ws.send_wait(ws.EAST, channel=1)
+    else:
+        ws.recv_async(ws.WEST, out=buf[0:32], channel=0)
+        ws.recv_async(ws.WEST, out=buf[32:64], channel=1)
+        ws.recv_wait(ws.WEST, channel=0)
+        ws.recv_wait(ws.WEST, channel=1)
+        out[0:64] = buf[0:64]
+
+
+def test_a_second_channels_send_slice_begins_with_its_issue_beside_the_first_sends_last_word(tmp_path):
+    """docs/reading-traces.md: a send slice is 1 + n cycles (docs/timing.md: the issue, then n words at
+    `link_words_per_cycle`); channels of one link share it, so channel 1's words follow channel 0's last one
+    and its slice, which begins with its issue, begins one cycle before channel 0's ends: the two take as long
+    as one send of all their words."""
+    spec = ws.WaferSpec(width=2, height=1)
+    dev = ws.Device(spec)
+    out = dev.device_array(64)
+    stats = sends_on_two_channels[1, (2, 1)](out, trace=True)
+    np.testing.assert_array_equal(out.copy_to_host(), np.arange(64))
+    events = json.loads(stats.to_perfetto(tmp_path / "channels.json").read_text())["traceEvents"]
+    names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    slices = {}
+    for e in events:
+        if e["ph"] == "X" and "background send east ch" in names[e["tid"]]:
+            slices[names[e["tid"]][-4:]] = e
+    cycle_us = 1e6 / spec.clock_hz
+    words_cycles = 32 / spec.link_words_per_cycle
+    first, second = slices["ch 0"], slices["ch 1"]
+    assert first["dur"] == pytest.approx((1 + words_cycles) * cycle_us, abs=1e-6)
+    assert second["dur"] == pytest.approx((1 + words_cycles) * cycle_us, abs=1e-6)
+    assert second["ts"] == pytest.approx(first["ts"] + words_cycles * cycle_us, abs=1e-6)  # issue beside last word
+    one_send = (1 + 64 / spec.link_words_per_cycle) * cycle_us
+    assert second["ts"] + second["dur"] - first["ts"] == pytest.approx(one_send, abs=1e-6)
+
+
 def test_a_cut_track_ends_in_a_not_recorded_slice_and_not_in_compute(tmp_path):
     """A track past its 1,000 slices was filled with `compute` to the PE's end, so a long heat launch's
     sampled time read ~70% compute where the PEs sent, received and waited at barriers every step. The

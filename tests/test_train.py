@@ -155,6 +155,42 @@ def test_models_that_do_not_fit_fail_with_the_sizes():
     assert issubclass(train.TrainingError, ws.WaferError)
 
 
+DEAD_COLUMN = [(0, y) for y in range(8)]   # every row of an 8 x 8 wafer loses a PE: 7 live PEs a row
+
+
+@pytest.mark.parametrize("chunk, message", [
+    (8, "rows of 64 features in chunks of 8 need 8 PEs across, the wafer's defects leave a usable 7 x 8"),
+    (16, r"product in 8 x 8 tiles needs a 8 x 8 block of PEs, the wafer's defects leave a usable 7 x 8")])
+def test_a_wafer_whose_defects_leave_too_little_is_refused_when_the_trainer_is_made(chunk, message):
+    # The checks read the mesh's size alone: the trainer was made and its first step failed with the
+    # launch's LaunchError (docs/training.md promises the refusal when the trainer is made).
+    model = train.Model.mlp([4, 64, 2])
+    defective = ws.Device(ws.WaferSpec(width=8, height=8, defects=DEAD_COLUMN))
+    with pytest.raises(train.ActivationsTooLargeError, match=message) as caught:
+        train.Trainer(model, train.SGD(), batch_size=4, device=defective, chunk=chunk, mode="streaming")
+    assert caught.value.needed == 8 and caught.value.available == 7    # 7 live PEs a row; a 7 x 7 square fits
+
+
+def test_pipelined_mode_on_a_wafer_whose_defects_leave_too_little_is_refused_when_made():
+    model = train.Model.mlp([6, 8, 3])                   # a 2 x 8 block: a column of PEs per layer
+    defective = ws.Device(ws.WaferSpec(width=2, height=8, defects=[(1, 5)]))
+    with pytest.raises(train.ModelDoesNotFitError, match="needs a 2 x 8 block .*, the wafer's defects leave a "
+                                                         "usable 2 x 7 of its 2 x 8"):
+        train.Trainer(model, train.SGD(), batch_size=4, device=defective, mode="pipelined")
+
+
+@pytest.mark.parametrize("mode", ["streaming", "pipelined"])
+def test_a_spare_column_covers_the_dead_column_and_training_is_numpys(mode):
+    model = train.Model.mlp([4, 64, 2])
+    x, labels = train.synthetic_classification(8, 4, 2, seed=3)
+    repaired = ws.Device(ws.WaferSpec(width=8, height=8, spare_cols=1, defects=DEAD_COLUMN))
+    trainer = train.Trainer(model, train.SGD(lr=0.2), batch_size=4, device=repaired, mode=mode)
+    start = trainer.params
+    losses = [r.loss for r in trainer.fit(x, labels, steps=2)]
+    reference, _ = train_reference(model, start, train.SGD(lr=0.2), x, labels, 2, 4)
+    assert np.allclose(losses, reference, rtol=1e-4)
+
+
 def test_pipelined_mode_matches_numpy_with_padded_columns():
     # 7 hidden neurons on 2 PEs per column: 4 each, one padded; 3 classes: 2 per PE, one padded logit.
     model = train.Model.mlp([5, 7, 3], activation="gelu")
@@ -486,3 +522,19 @@ def test_fit_takes_nested_lists_as_step_does():
     losses, weights = train_reference(model, model.init_params(0), train.SGD(lr=0.1), x, labels, 3, 6)
     assert np.allclose([r.loss for r in reports], losses, rtol=1e-5)
     assert all(np.allclose(trainer.params[k], w, atol=1e-6) for k, w in weights.items())
+
+
+def test_zeros_in_the_weights_cost_what_other_values_cost():
+    """docs/training.md: the ML kernels are dense, so a pruned model's step costs the dense model's (zero-skipping
+    is the sparse kernels'); its loss is still NumPy's."""
+    model = train.Model.mlp([16, 32, 4])
+    x, labels = train.synthetic_classification(8, 16, 4, seed=1)
+    dense = model.init_params(0)
+    keep = np.random.default_rng(1)
+    pruned = {k: np.where(keep.random(w.shape) < 0.95, 0, w).astype(np.float32) if k.endswith(".w") else w
+              for k, w in dense.items()}
+    reports = [train.Trainer(model, train.SGD(), batch_size=8, params=p).step(x, labels) for p in (dense, pruned)]
+    for field in ("compute_s", "wafer_traffic_s", "streaming_s", "flops", "fabric_words", "weight_bytes"):
+        assert getattr(reports[0], field) == getattr(reports[1], field), field
+    reference, _ = loss_and_gradients(model, pruned, x, labels)
+    assert np.isclose(reports[1].loss, reference, rtol=1e-5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -499,9 +500,23 @@ def resolve_spec(spec: "WaferSpec | str | Path | None" = None) -> WaferSpec:
         return WaferSpec.preset("dev")
     if isinstance(spec, WaferSpec):
         return spec
+    choices = f"give a WaferSpec, a preset ({', '.join(PRESET_SIZES)}) or a .toml path"
+    if not isinstance(spec, (str, os.PathLike)):
+        # str() of a list of specs is a long text that Path.exists() refused with an OSError (a file name too
+        # long), not a SpecError: a Cluster(2, [spec, spec]) failed so.
+        plural = " (every system of a cluster has the same spec)" if isinstance(spec, (list, tuple)) else ""
+        raise SpecError(f"a spec cannot be a {type(spec).__name__}{plural}: {choices}")
     text = str(spec)
     if text.lower() in PRESET_SIZES:
         return WaferSpec.preset(text)
-    if text.endswith(".toml") or Path(text).exists():
+    if text.endswith(".toml") or _is_file(text):
         return WaferSpec.load(text)
-    raise SpecError(f"unknown spec {text!r}: give a WaferSpec, a preset ({', '.join(PRESET_SIZES)}) or a .toml path")
+    raise SpecError(f"unknown spec {text!r}: {choices}")
+
+
+def _is_file(text: str) -> bool:
+    """Whether `text` names an existing path; a name the OS refuses (too long, a NUL) names none."""
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):
+        return False

@@ -179,6 +179,12 @@ def check_block_fits(device: Device, width: int, height: int, what: str) -> Devi
         raise ArgumentError(f"{what} runs on a block of {width} x {height} PEs, larger than the device's "
                             f"{spec.width} x {spec.height} wafer: pass a larger device, or device=None for one "
                             f"just large enough", needed=(width, height), available=(spec.width, spec.height))
+    # A block the spares cannot cover fails at launch too, ending with the kernel author's advice ("launch
+    # smaller blocks"), which a caller of the library cannot follow.
+    spec.repair_for_launch(width, height, advice=(
+        f"{what} runs on a block of {width} x {height} PEs: pass a device whose WaferSpec has more spare_cols or "
+        f"spare_rows, fewer PEs where the function takes pes=, or device=None for a perfect wafer just large "
+        f"enough"))
     return device
 
 

@@ -470,6 +470,7 @@ class Device:
         stream = self._stream(stream)
         words = [self.kernel_argument(a, i) for i, a in enumerate(args)]
         check_program_arguments(program, args, words)
+        explain_failure = None  # what adds to a failed launch's message (a checkpointed launch's: the file to resume)
         if checkpoint_every is not None or checkpoint is not None:
             from .resume import checkpoint_saver
 
@@ -477,6 +478,7 @@ class Device:
                 raise LaunchError("a launch under the debugger cannot take checkpoints (checkpoint_every=)")
             _wave_class = checkpoint_saver(self, checkpoint, checkpoint_every)
             _wave_class.stream_index = self.streams.index(stream)  # the resumed launch runs on it again
+            explain_failure = _wave_class.explain_failure
         if _wave_class is None and launch_debuggers:
             _wave_class = launch_debuggers[-1].wave_class(program, Placement(self.spec, grid, block))
         bar = launch_progress(progress, program.name)
@@ -494,7 +496,6 @@ class Device:
         except WaferError as error:
             if getattr(error, "wave_states", None) is not None and getattr(error, "state", None) is None:
                 error.state = LaunchState(program, Placement(self.spec, grid, block), error.wave_states)
-            explain_failure = getattr(_wave_class, "explain_failure", None)  # (a checkpointed launch's: resume)
             if explain_failure is not None:
                 explain_failure(error)
             for failure_observer in launch_failure_observers:

@@ -14,6 +14,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..arch.defects import rows_with_at_least
+from ..arch.spec import WaferSpec
 from ..errors import SramBudgetError
 from ..kernels.ml.elementwise import ACTIVATIONS
 from ..runtime.device import Device, DeviceArray
@@ -128,6 +130,31 @@ class PipelineLayout:
         return (f"{i}.gamma", f"{i}.beta") if isinstance(self.layers[i], LayerNorm) else (f"{i}.w", f"{i}.b")
 
 
+def room_on_wafer(spec: WaferSpec, width: int, height: int) -> str | None:
+    """None if a `width` x `height` block of PEs fits the wafer, on its live PEs where it has defects (the
+    launch's own test, `WaferSpec.repair`); else what the wafer offers, for an error's message. (A check of
+    the mesh's size alone let a trainer be made on a wafer whose defects leave too small a rectangle, and its
+    first step fail with the launch's `LaunchError`.)"""
+    if width > spec.width or height > spec.height:
+        return f"the wafer is {spec.width} x {spec.height}"
+    if spec.has_physical_layout and spec.repair(width, height) is None:
+        usable = spec.usable_rectangle
+        return (f"the wafer's defects leave a usable {usable[0]} x {usable[1]} of its {spec.width} x {spec.height} "
+                f"(spares: {spec.spare_cols} columns, {spec.spare_rows} rows)")
+    return None
+
+
+def widest_block(spec: WaferSpec, height: int) -> int:
+    """The widest block of `height` rows of PEs the wafer can lay out (on its live PEs, by `WaferSpec.repair`'s
+    rule: the rows with at least that many live PEs); 0 if none."""
+    if height > spec.height:
+        return 0
+    if not spec.has_physical_layout:
+        return spec.width
+    tall_enough = np.flatnonzero(rows_with_at_least(spec.dead, spec.width) >= height)
+    return int(tall_enough.max())
+
+
 def default_micro_batch(batch_size: int, layers: int) -> int:
     """The largest micro-batch that still gives every one of `layers` columns a micro-batch in flight (at
     least `layers` micro-batches), dividing the batch; 1 when the batch is smaller than that."""
@@ -168,11 +195,11 @@ class PipelinedRunner:
         self.micro_batch = micro_batch
         height = height or min(spec.height, max(layer.out_features for layer in model.layers))
         self.layout = PipelineLayout.plan(model, height)
-        if self.layout.width > spec.width or height > spec.height:
+        room = room_on_wafer(spec, self.layout.width, height)
+        if room:
             raise ModelDoesNotFitError(
-                f"pipelined mode needs a {self.layout.width} x {height} block (a column of PEs per layer), the "
-                f"wafer is {spec.width} x {spec.height}", needed=(self.layout.width, height),
-                available=(spec.width, spec.height))
+                f"pipelined mode needs a {self.layout.width} x {height} block (a column of PEs per layer), "
+                f"{room}", needed=(self.layout.width, height), available=(spec.width, spec.height))
         self.model, self.optimizer, self.batch_size, self.device = model, optimizer, batch_size, device
         self.kernel_options = dict(optimizer=ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE,
                                    activations=self.layout.activation_codes(), micro_batch=micro_batch,

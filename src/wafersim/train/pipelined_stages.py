@@ -47,7 +47,7 @@ from .errors import ModelDoesNotFitError, TrainingArgumentError
 from .memoryx import Adam, Optimizer
 from .model import Model
 from .pipeline_kernel import ADAM_CODE, SGD_CODE
-from .pipelined import applied_whole, default_micro_batch
+from .pipelined import applied_whole, default_micro_batch, room_on_wafer
 from .stage_kernels import handoff_kernel, update_kernel
 from .timeline import Timeline
 
@@ -89,12 +89,12 @@ def plan_regions(model: Model, micro_batch: int, tile: int, chunk: int, spec: Wa
         regions.append(Region(x, width, height))
         x += width
     height = max(r.height for r in regions)
-    if x > spec.width or height > spec.height:
+    room = room_on_wafer(spec, x, height)
+    if room:
         sizes = ", ".join(f"{r.width} x {r.height}" for r in regions)
         raise ModelDoesNotFitError(
             f"pipelined mode needs a region per layer side by side ({sizes}: {x} x {height} PEs for micro-batches "
-            f"of {micro_batch}), the wafer is {spec.width} x {spec.height}", needed=(x, height),
-            available=(spec.width, spec.height))
+            f"of {micro_batch}), {room}", needed=(x, height), available=(spec.width, spec.height))
     return regions
 
 

@@ -58,7 +58,7 @@ from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLar
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters, check_optimizer
 from . import checkpoint, layers
 from .model import Dense, Model, TransformerBlock
-from .pipelined import PipelinedRunner
+from .pipelined import PipelinedRunner, room_on_wafer, widest_block
 from .pipelined_stages import StagedPipeline, stage_block
 from .stage_kernels import HANDOFF_PROGRAM
 from .timeline import Timeline
@@ -288,20 +288,27 @@ class Trainer:
                                            available=err.fields.get("available")) from None
         for i, layer in enumerate(self.model.layers):
             for _, features in layer.row_tensors(self.batch_size):
-                if pes_per_row(features, self.chunk) > spec.width:
+                across = pes_per_row(features, self.chunk)
+                if across > spec.width:
                     raise ActivationsTooLargeError(
                         f"layer {i}: rows of {features} features in chunks of {self.chunk} need "
-                        f"{pes_per_row(features, self.chunk)} PEs across, the wafer has {spec.width}: pass a larger "
+                        f"{across} PEs across, the wafer has {spec.width}: pass a larger "
                         f"chunk= or a wider wafer",
-                        layer=i, needed=pes_per_row(features, self.chunk), available=spec.width)
+                        layer=i, needed=across, available=spec.width)
+                room = room_on_wafer(spec, across, 1)
+                if room:
+                    raise ActivationsTooLargeError(
+                        f"layer {i}: rows of {features} features in chunks of {self.chunk} need {across} PEs "
+                        f"across, {room}: pass a larger chunk= or a wafer with more spares",
+                        layer=i, needed=across, available=widest_block(spec, 1))
             for m, k, n in layer.products(self.batch_size):
                 p, t = summa_side(m, k, n, self.tile)
-                if p > side:
+                room = room_on_wafer(spec, p, p)
+                if room:
                     raise ActivationsTooLargeError(
                         f"layer {i}: the {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} "
-                        f"block of PEs, the wafer is {spec.width} x {spec.height}: pass a larger tile= or a larger "
-                        f"wafer", layer=i, needed=p,
-                        available=side)
+                        f"block of PEs, {room}: pass a larger tile= or a larger wafer", layer=i, needed=p,
+                        available=max(k for k in range(side + 1) if widest_block(spec, k) >= k))
         self._check_products_fit_sram()
 
     def _check_products_fit_sram(self) -> None:

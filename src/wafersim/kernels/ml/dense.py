@@ -13,6 +13,7 @@ import functools
 
 import numpy as np
 
+from ...arch.defects import rows_with_at_least
 from ...arch.spec import WaferSpec
 from ...compiler import intrinsics as ws
 from ...errors import call_checked
@@ -139,10 +140,20 @@ def column_sum_kernel(chunk: int) -> Dispatcher:
 
 
 def _column_sum_shape(rows: int, cols: int, chunk: int, spec: WaferSpec | None) -> tuple[int, int]:
-    """(P, rows_per_pe): as many rows of PEs as there are rows, up to the wafer's height."""
-    height = spec.height if spec else rows
+    """(P, rows_per_pe): as many rows of PEs as there are rows, up to the rows of PEs the wafer can lay out
+    Q = ceil(cols / chunk) wide: its height, less where defects leave rows too few live PEs."""
+    height = _rows_of_width(spec, pes_per_row(cols, chunk)) if spec else rows
     rows_per_pe = -(-rows // min(rows, height))
     return -(-rows // rows_per_pe), rows_per_pe
+
+
+def _rows_of_width(spec: WaferSpec, width: int) -> int:
+    """The rows of PEs a `width`-wide block can have on the wafer (WaferSpec.repair's rule: rows with fewer
+    live PEs are retired), at least 1 (a block that fits nowhere is the launch's LaunchError). A column sum
+    as tall as the mesh failed at launch on a wafer whose defects retire a row."""
+    if not spec.has_physical_layout or width > spec.width:
+        return spec.height
+    return max(1, min(spec.height, int(rows_with_at_least(spec.dead, spec.width)[width])))
 
 
 @call_checked

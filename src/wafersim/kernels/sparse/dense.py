@@ -63,7 +63,7 @@ def dense_spmv(a, x, pes: int, zero_skip: bool = False, device: Device | None = 
         raise ArgumentError(f"x must be a vector of length {n} (the columns of the {m} x {n} matrix), got "
                             f"shape {x.shape}")
     repeats = check_repeats(repeats)
-    width, height = block_shape(pes)
+    width, height = block_shape(pes, device)
     total = width * height
     result_rows = m
     if m == 0 or n == 0:  # (an empty product, zeros as SciPy gives it: the kernel's arrays cannot have length 0)

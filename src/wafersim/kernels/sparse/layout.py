@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +17,7 @@ import scipy.sparse as sp
 from ...arch.spec import PRESET_SIZES, WaferSpec
 from ...arch.values import whole_argument
 from ...errors import ArgumentError, ArgumentTypeError, call_checked
+from ...runtime.device import Device
 from ..hosting import complex_input_error, float32_input
 
 INDEX_LIMIT = 1 << 16  # rows and columns of a PE's block: 16 bits each in a packed index word
@@ -110,8 +112,11 @@ def without_empty_sides(csr: sp.csr_array, b: np.ndarray) -> tuple[sp.csr_array,
     return csr, b
 
 
-def block_shape(pes: int) -> tuple[int, int]:
-    """(width, height) of a block of at least `pes` PEs, in rows of up to MAX_BLOCK_WIDTH."""
+def block_shape(pes: int, device: Any = None, spare: int = 0) -> tuple[int, int]:
+    """(width, height) of a block of at least `pes` PEs, in rows of up to MAX_BLOCK_WIDTH, and no wider
+    than `device`'s wafer less `spare` columns (spmspv's source PE), so that 9 PEs on an 8 x 8 wafer are two
+    rows of 8 rather than a 9-wide row no 8-wide wafer holds. (Each output row is one PE's, added in pair
+    order, so the partition changes no result.)"""
     if not isinstance(pes, (int, np.integer)) or isinstance(pes, bool) or pes < 1:
         raise ArgumentError(f"pes must be a whole number of PEs >= 1, got {pes!r}")
     if pes > MAX_PES:
@@ -119,6 +124,8 @@ def block_shape(pes: int) -> tuple[int, int]:
         raise ArgumentError(f"pes = {pes} is more PEs than a wafer has: at most {MAX_PES:,} (the {w} x {h} PEs of "
                             f"'{name}'); a PE past the matrix's rows holds nothing, so a few rows a PE is plenty")
     width = min(int(pes), MAX_BLOCK_WIDTH)
+    if isinstance(device, Device):  # (anything else is the host function's ArgumentTypeError to raise)
+        width = max(1, min(width, device.spec.width - spare))
     return width, math.ceil(pes / width)
 
 

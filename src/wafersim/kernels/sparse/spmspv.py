@@ -93,7 +93,7 @@ def spmspv(a, x, pes: int, device: Device | None = None, stream=None) -> tuple[n
     csr, x = without_empty_sides(csr, vector_block(x, n, "x", f"the columns of the {m} x {n} matrix"))
     m, n = csr.shape
     x = x[:, 0]
-    width, height = block_shape(pes)
+    width, height = block_shape(pes, device, spare=1)
     workers = width * height
     colptr, pairs, rows = column_layout(csr, workers)
     device = check_block_fits(device or fitting_device(width + 1, height), width + 1, height,

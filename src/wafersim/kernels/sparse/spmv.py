@@ -86,7 +86,7 @@ def one_vector(x, n: int, m: int) -> np.ndarray:
 def rows_over_pes(csr: sp.csr_array, b: np.ndarray, pes: int, what: str, device: Device | None, stream,
                   repeats: int) -> tuple[np.ndarray, LaunchStats]:
     """CSR rows over `pes` PEs (PE p owns rows [p*R, (p+1)*R)) times the (n, k) block b."""
-    width, height = block_shape(pes)
+    width, height = block_shape(pes, device)
     k = b.shape[1]
     csr, b = without_empty_sides(csr, b)
     row_ids, counts = row_blocks(csr.shape[0], width * height)
@@ -126,7 +126,7 @@ def hypersparse_spmv(a, x, pes: int, device: Device | None = None, stream=None,
     csr = as_csr(a)
     m, n = csr.shape
     csr, x = without_empty_sides(csr, one_vector(x, n, m))
-    width, height = block_shape(pes)
+    width, height = block_shape(pes, device)
     row_ids, counts = nonempty_row_blocks(csr, width * height)
     y, stats = run_layout(layout_rows(csr, row_ids, counts, width, height), x, m, "hypersparse_spmv", device,
                           stream, repeats)
