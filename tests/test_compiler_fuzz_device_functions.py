@@ -5,7 +5,10 @@ nested loops and `if`/`elif`/`else` at any depth (with `break` and `continue` un
 conditions beside them), functions calling the functions drawn before them inside their own loops, in
 conditions and in the operands of `and`/`or` (so a call may not run), a local array passed by reference and
 changed by the callee (`buf[k % 4] += ...` at computed indices), and loop counts known only at run time (a
-parameter, a value a call returned).
+parameter, a value a call returned). A function's parameters may have defaults naming module constants (`def
+h0(a, b=B0, buf=None)` with `B0 = np.int32(...)`), which calls omit or pass by keyword; a `while` condition may
+call a function (so the call runs once a test, or not at all after a false `and` operand), and a condition may be
+a comparison chain (`x < h0(...) <= y`: the middle operand evaluated once).
 
 The reference runs the same source text as plain Python on np.int32 scalars and NumPy arrays (the device
 functions as the plain functions they are), so every value wraps as the kernel's int32 does; divisors are
@@ -41,6 +44,7 @@ class FunctionGen:
         self.functions: list[str] = []  # names drawn so far, callable from later ones
         self.counter = 0
         self.calls_left = 0  # call sites left to draw in this function (each inlines its callee's body)
+        self.with_defaults: set[str] = set()  # functions whose `b` and `buf` have defaults (`b=B0, buf=None`)
 
     def choice(self, options):
         return self.draw(st.sampled_from(options))
@@ -84,13 +88,25 @@ class FunctionGen:
         self.calls_left -= 1
         callee = self.choice(self.functions)
         args = [self.expr(names, max(depth, 0), buf) for _ in range(2)]
+        if callee in self.with_defaults:  # `b` and `buf` by position, by keyword or left to their defaults
+            form = self.choice(["positional", "keywords", "no b", "a alone"])
+            if form == "keywords":
+                return f"{callee}({args[0]}, buf={buf}, b={args[1]})"
+            if form == "no b":
+                return f"{callee}({args[0]}, buf={buf})"
+            if form == "a alone":
+                return f"{callee}({args[0]})"
         return f"{callee}({', '.join(args)}, {buf})"  # (None where the caller has no array: folded)
 
     def cond(self, names: list[str], depth: int, buf: str | None) -> str:
-        kind = self.choice(["cmp", "cmp", "and", "or", "not"] if depth > 0 else ["cmp"])
+        kind = self.choice(["cmp", "cmp", "and", "or", "not", "chain"] if depth > 0 else ["cmp"])
         if kind == "cmp":
             op = self.choice(["<", "<=", ">", ">=", "==", "!="])
             return f"{self.expr(names, max(depth, 0), buf)} {op} {self.expr(names, max(depth, 0), buf)}"
+        if kind == "chain":  # `x < m <= y`: `m` (a call, where one is left) evaluated once, `y` only if `x < m`
+            first, second = (self.choice(["<", "<=", ">", ">=", "==", "!="]) for _ in range(2))
+            middle = self.call(names, 0, buf) if self.functions and self.calls_left > 0 else self.expr(names, 1, buf)
+            return f"{self.expr(names, 0, buf)} {first} {middle} {second} {self.expr(names, 1, buf)}"
         if kind == "not":
             return f"not ({self.cond(names, depth - 1, buf)})"
         return f"({self.cond(names, depth - 1, buf)}) {kind} ({self.cond(names, depth - 1, buf)})"
@@ -107,6 +123,8 @@ class FunctionGen:
         kinds = ["assign", "assign", "aug"]
         if indent < 3:  # (loops two deep at most, a few trips each: the simulator runs every trip)
             kinds += ["if", "for", "while"]
+            if self.functions and self.calls_left > 0:
+                kinds += ["while call", "while call"]
         if loop:
             kinds += ["break", "continue"]
         if in_function:
@@ -147,7 +165,11 @@ class FunctionGen:
             lines = [f"{pad}for {counter} in range({count}):"]
         else:  # counted, the counter stepped first so that `continue` cannot skip it
             trips = self.draw(st.integers(0, 3))
-            lines = [f"{pad}{counter} = np.int32(0)", f"{pad}while {counter} < np.int32({trips}):",
+            test = f"{counter} < np.int32({trips})"
+            if kind == "while call":  # a call in the condition: run before each trip, or only while the count holds
+                called = f"{self.call(names, 0, buf)} {self.choice(['<', '>=', '!='])} {self.expr(names, 0, buf)}"
+                test = f"{test} and {called}" if self.draw(st.booleans()) else f"{called} and {test}"
+            lines = [f"{pad}{counter} = np.int32(0)", f"{pad}while {test}:",
                      f"{pad}    {counter} += np.int32(1)"]
         inner = names + [counter]
         lines += self.block(inner, indent + 1, self.draw(st.integers(1, 3)), True, in_function, buf)
@@ -159,6 +181,11 @@ class FunctionGen:
         params = ["a", "b"]
         local = ["v0", "v1"]
         lines = ["@ws.jit", f"def {name}(a, b, buf):", "    v0 = a", "    v1 = b"]
+        if self.draw(st.booleans()):  # defaults: a module constant (bound when the function is defined) and None
+            default = f"B{len(self.functions)}"
+            lines = [f"{default} = np.int32({self.choice(CONSTS)})", "", "",
+                     "@ws.jit", f"def {name}(a, b={default}, buf=None):", "    v0 = a", "    v1 = b"]
+            self.with_defaults.add(name)
         uses_buf = self.draw(st.booleans())
         buf = "buf" if uses_buf else None
         if uses_buf:
@@ -178,7 +205,15 @@ def programs(draw):
     values = [f"x{k}" for k in range(N_IN)]
     body: list[str] = []
     for k in range(N_OUT):
-        if k == N_OUT - 1:  # a call in a loop, its result carried
+        if k == N_OUT - 2 and draw(st.booleans()):  # a call in a `while` condition, run before each trip
+            counter = gen.fresh("w")
+            relation = draw(st.sampled_from(["<", ">=", "!="]))
+            call = f"{gen.call(values, 0, 'scratch')} {relation} {gen.expr(values, 0, None)}"
+            bound = f"{counter} < np.int32({draw(st.integers(0, 3))})"
+            body += [f"    r{k} = {gen.expr(values, 1, 'scratch')}", f"    {counter} = np.int32(0)",
+                     f"    while {' and '.join(draw(st.permutations([bound, call])))}:",
+                     f"        {counter} += np.int32(1)", f"        r{k} = r{k} * np.int32(3) + {counter}"]
+        elif k == N_OUT - 1:  # a call in a loop, its result carried
             counter = gen.fresh("k")
             body += [f"    r{k} = np.int32(0)", f"    for {counter} in range({draw(st.integers(1, 3))}):",
                      f"        r{k} = r{k} ^ {gen.call(values + [counter, f'r{k}'], 1, 'scratch')}"]

@@ -122,8 +122,11 @@ def _round(x):
 def _pow(a, b):
     """`fpow` as docs/python-supported.md states it: the power evaluated in float64, rounded once to float32.
     (Not NumPy's float32 `np.power`, which on some CPUs takes a SIMD `powf` 1 ulp off: 2.1501741 ** 2.0 is
-    4.6232486 there, where the correctly rounded square is 4.623249.)"""
-    return np.float32(np.power(np.float64(a), np.float64(b)))
+    4.6232486 there, where the correctly rounded square is 4.623249. Nor its float64 *scalar* power, which takes
+    a square root for an exponent 0.5: `(-0.0) ** 0.5` -0.0 and `(-inf) ** 0.5` nan, where C's `pow`, Python's
+    `**` and the kernel give 0.0 and inf; one-element arrays take C's `pow`, as tests/test_compiler_fuzz_math.py's
+    reference does.)"""
+    return np.float32(np.power(np.array([a], np.float64), np.array([b], np.float64))[0])
 
 
 REFERENCE_MARKERS = {
@@ -554,3 +557,12 @@ def test_straight_line_mixed_kernels_match_the_reference(dev, gen_dir, body, see
 @given(body=programs(branching=True), seed=st.integers(0, 2**32 - 1), **CONSTANT_ARGS)
 def test_branching_mixed_kernels_match_the_reference(dev, gen_dir, body, seed, kci, kcf):
     check(dev, gen_dir, body, seed, kci, kcf)
+
+
+def test_reference_power_of_a_negative_zero_or_infinity_to_one_half_is_c_pow(dev, gen_dir):
+    """`(-0.0) ** 0.5` is 0.0 and `(-inf) ** 0.5` inf in the kernel (`fpow`: C's `pow`, as Python's `**`), where the
+    reference's NumPy float64 scalar power gave -0.0 (a false failure: FLOAT_POOL holds -0.0 and 0.5 is a drawn
+    exponent) and nan (a draw discarded) (fuzz57)."""
+    assert FLOAT_POOL[12] == 0.0 and math.copysign(1.0, FLOAT_POOL[12]) < 0 and FLOAT_POOL[7] == -3.5
+    check(dev, gen_dir, ["    f0 = _POW(kf[12], _R(0.5))", "    f1 = _POW(kf[7] * _R(1e38) * _R(1e38), _R(0.5))"],
+          1, 0, 0.5)

@@ -13,7 +13,11 @@ int32 compares with a float32 as Python's int does) and bool variables (`b0 = f0
 - statements: `if`/`elif`/`else` chains storing different values, conditional expressions (nested), comparisons
   stored as int32 numbers and added (`(a < b) + 2 * (not c)`), `min`/`max` of 2 or 3 operands mixing bools, int32
   and float32 (a float32 result), `abs`, and `while` loops whose condition reads a float the body changes (at most
-  four trips, counted).
+  four trips, counted);
+- arithmetic on those values: `+ - *`, and `/`, `//`, `%` by a float variable (zeros, infinities and nan among the
+  divisors: IEEE's quotient, NumPy's float `//` and `%`), and `int()` / `round()` of such results stored as int32
+  (a nan gives 0, an infinity or a value beyond int32 saturates, as the docs say; the reference binds `int` and
+  `round` to those rules).
 
 The reference is the same body text run by Python on np.float32 / np.int32 scalars (a condition kept or stored as a
 number is written `bool(...)`, in the kernel too: NumPy's `np.bool_` adds as a logical or, and `bool()` of a float32
@@ -77,8 +81,10 @@ class NanGen:
             return self.choice(["i0", "i1", "3", "-1"])
         if kind == "bool":
             return self.choice(self.bools)
-        if kind == "arith":
-            return f"({self.number(depth - 1)} {self.choice(['+', '-', '*'])} {self.fleaf()})"
+        if kind == "arith":  # `/`, `//`, `%` (IEEE's, Python's float ones) by a value known at run time
+            op = self.choice(["+", "-", "*", "/", "//", "%"])
+            right = self.choice([f"f{k}" for k in range(N_F)]) if op in ("/", "//", "%") else self.fleaf()
+            return f"({self.number(depth - 1)} {op} {right})"
         if kind == "ternary":
             return f"({self.number(depth - 1)} if {self.cond(depth - 1)} else {self.number(depth - 1)})"
         if kind == "abs":
@@ -117,8 +123,17 @@ class NanGen:
         return f"oi[p, {(self.slot_i - 1) % N_OUT}]"
 
     def statement(self) -> list[str]:
-        kind = self.choice(["if", "if", "ternary", "stored", "count", "minmax", "while", "rebind"])
+        kind = self.choice(["if", "if", "ternary", "stored", "count", "minmax", "while", "rebind", "convert",
+                            "quotient"])
         depth = self.draw(st.integers(0, 2))
+        if kind == "quotient":  # a nan, an infinity or a zero divided, floor-divided or reduced by another
+            divisor = f"f{self.draw(st.integers(0, N_F - 1))}"
+            return [f"{self.out_f()} = {self.number(depth)} {self.choice(['/', '//', '%'])} {divisor}"]
+        if kind == "convert":  # int() / round() of a nan (0), an infinity or beyond int32 (saturated), a variable in
+            # it so that it is never a constant (int() of a constant nan is refused when compiling)
+            function = self.choice(["int", "round"])
+            return [f"{self.out_i()} = {function}({self.number(depth)} {self.choice(['+', '*'])} "
+                    f"f{self.draw(st.integers(0, N_F - 1))})"]
         if kind == "if":
             target = self.out_f()
             lines = [f"if {self.cond(depth)}:", f"    {target} = {self.number(1)}"]
@@ -166,7 +181,12 @@ def render(body: list[str]) -> tuple[str, str]:
     module = "\n".join(["import math", "import numpy as np", "import wafersim as ws", "", "", "@ws.jit",
                         "def kern(xf, xi, of, oi):", "    p = ws.grid(1)", *[f"    {line}" for line in kernel_body],
                         ""])
-    reference = "\n".join(["def ref(p, xf, xi, of, oi):", *[f"    {line}" for line in loads + body], ""])
+    # The reference reads the ints as float32: an int32 meeting a float32 is converted to float32 first (the docs),
+    # where NumPy 2 computes np.int32 with np.float32 in float64 (`(i0 + f1) + f2` rounded once, not twice). Every
+    # use of them meets a float or is a truth value, and the ints drawn (-3..3) are exact in float32.
+    reference_loads = [f"f{k} = xf[p, {k}]" for k in range(N_F)] + [f"i{k} = np.float32(xi[p, {k}])"
+                                                                    for k in range(N_I)]
+    reference = "\n".join(["def ref(p, xf, xi, of, oi):", *[f"    {line}" for line in reference_loads + body], ""])
     return module, reference
 
 
@@ -179,18 +199,31 @@ def inputs(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return xf, xi
 
 
+def saturated(convert):
+    """`int` or `round` as the kernel computes them (the docs): a nan gives 0, an infinity or a value beyond int32
+    the nearest int32, where Python raises or gives a larger int."""
+    def kernel_conversion(value):
+        if isinstance(value, (float, np.floating)) and math.isnan(value):
+            return 0
+        if isinstance(value, (float, np.floating)) and math.isinf(value):
+            return 2**31 - 1 if value > 0 else -2**31
+        return min(max(convert(float(value)) if convert is round else convert(value), -2**31), 2**31 - 1)
+    return kernel_conversion
+
+
 def same_bits(got: np.ndarray, want: np.ndarray) -> bool:
     """Equal float32 values, the sign of a zero included; any nan equals any nan."""
     nan = np.isnan(got) & np.isnan(want)
     return bool(np.all(nan | ((got == want) & (np.signbit(got) == np.signbit(want)))))
 
 
-def check(dev, directory, body: list[str], seed: int) -> None:
+def check(dev, directory, body: list[str], seed: int, values: tuple | None = None) -> None:
+    """Run `body` on every PE (inputs drawn from `seed`, or `values`: (xf, xi)) against the reference."""
     source, reference = render(body)
     module = load_source(directory, source)
-    names = {"math": math, "np": np}
+    names = {"math": math, "np": np, "int": saturated(int), "round": saturated(round)}
     exec(compile(reference, "<reference>", "exec"), names)
-    xf, xi = inputs(seed)
+    xf, xi = inputs(seed) if values is None else values
     want_f, want_i = np.zeros((N_PE, N_OUT), np.float32), np.zeros((N_PE, N_OUT), np.int32)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -210,3 +243,16 @@ def check(dev, directory, body: list[str], seed: int) -> None:
 @given(body=programs(), seed=st.integers(0, 2**32 - 1))
 def test_nan_and_signed_zero_conditions_match_python(dev, gen_dir, body, seed):
     check(dev, gen_dir, body, seed)
+
+
+def test_reference_converts_an_int_meeting_a_float_to_float32_first(dev, gen_dir):
+    """`(i0 + f1) + f2` with i0 = 3, f1 = 0.0123, f2 = -3.0: the kernel rounds `i0 + f1` to float32 before adding
+    `f2` (0.012300015, as the docs say), where the reference computed the np.int32 with the np.float32 in float64
+    (NumPy 2's promotion) and rounded once (0.0123): a false failure the random draws could meet (fuzz57)."""
+    xf = np.tile(np.array([1.0, 0.0123, -3.0, -np.inf], np.float32), (N_PE, 1))
+    xi = np.tile(np.array([3, -3], np.int32), (N_PE, 1))
+    body = ["b0 = bool(f0 < f1)", "b1 = bool(f1 < f0)", "of[p, 0] = max(((i0 + f1) + f2), f3)",
+            "f0 = ((i1 * f1) - f2)", "of[p, 1] = f0"]
+    check(dev, gen_dir, body, 0, (xf, xi))
+    want = (np.float32(3) + np.float32(0.0123)) + np.float32(-3.0)
+    assert want != np.float32(0.0123)  # (the value the float64 reference gave)
