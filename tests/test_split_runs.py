@@ -1,11 +1,13 @@
 """A converged group's run taking the scheduler's two steps after a forward branch splits it (`sim.split_runs`,
-`Strategy.split_runs`): a halo exchange's `if has_neighbor(d)` transfers (taken whole, `_run_transfer`), a
-data-dependent `if` whose body is other code, and a chain along rows whose receives must wait (the split's run
-hands back to the scheduler) give NumPy's answers with the same results, cycles and per-PE statistics as the
-scheduler's loop taking every step, in fewer NumPy runs."""
+`Strategy.split_runs`): a halo exchange's `if has_neighbor(d)` transfers (an `li` and a `sendv` / `recvv`, taken
+whole, `_run_transfer`) give NumPy's answers with the same results, cycles and per-PE statistics as the
+scheduler's loop taking every step, in fewer NumPy runs; a transfer that cannot go whole fails with the same
+deadlock; transfers behind bounds checks, ragged rows, a data-dependent `if` and a chain of waiting receives stay
+with the loop, with the same results under every strategy."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import wafersim as ws
 from conftest import load_source
@@ -21,13 +23,13 @@ OFF = Strategy(split_runs=False)
 
 def counting(monkeypatch) -> dict:
     """Counts, per strategy's `split_runs`: NumPy runs begun (`_run_lanes`), split runs that ran on with the group
-    met again ("on"), transfers taken whole (`_run_transfer` with the `li`s and one transfer)."""
+    met again ("on"), plain transfers run from a split (`_run_transfer`) and those of them that went on whole."""
     counts: dict = {}
     run_lanes, run_split, run_transfer = (wave.WaveSim._run_lanes, split_runs.SplitRunsMixin._run_split,
                                           split_runs.SplitRunsMixin._run_transfer)
 
     def count(self, what: str) -> None:
-        mine = counts.setdefault(self.strategy.split_runs, {"runs": 0, "on": 0, "whole": 0})
+        mine = counts.setdefault(self.strategy.split_runs, {"runs": 0, "on": 0, "transfers": 0, "whole": 0})
         mine[what] += 1
 
     def counted_run_lanes(self, *args):
@@ -36,13 +38,14 @@ def counting(monkeypatch) -> dict:
 
     def counted_run_split(self, *args):
         picked = run_split(self, *args)
-        if type(picked) is not list:
+        if picked is not None and type(picked) is not list:
             count(self, "on")
         return picked
 
     def counted_run_transfer(self, *args):
         out = run_transfer(self, *args)
-        if out is not None and len(out) == 1 and not out[0][2]:
+        count(self, "transfers")
+        if len(out) == 1 and not out[0][2]:
             count(self, "whole")
         return out
 
@@ -98,7 +101,18 @@ def test_a_halo_exchange_runs_its_splits_on_with_the_schedulers_results_cycles_a
     assert counts[True]["runs"] < counts[False]["runs"] / 4  # (REFERENCE and OFF in the latter: two a split)
 
 
-def test_a_halo_exchange_whose_transfers_are_not_plain_runs_on_through_run_lanes(tmp_path, monkeypatch):
+def test_a_plain_transfer_that_cannot_go_whole_runs_through_run_lanes_to_the_same_deadlock(tmp_path, monkeypatch):
+    halo = load_source(tmp_path, HALO).halo
+    monkeypatch.setattr(stepper, "FABRIC_GROUP", 0)
+    counts = counting(monkeypatch)
+    spec = ws.WaferSpec(width=20, height=18, fifo_depth=2)  # (chunks of 4 words, all sent before any receive)
+    cols = np.ones((18, 20, 8), np.float32)
+    with pytest.raises(ws.DeadlockError, match="waits for room to send"):
+        halo_under_every_strategy(halo, spec, cols, 4, [REFERENCE, OFF, FAST])
+    assert counts[True]["transfers"] > counts[True]["whole"] == 0
+
+
+def test_a_halo_exchange_whose_transfers_are_not_plain_keeps_its_steps_in_the_loop(tmp_path, monkeypatch):
     width, height, nz, chunk = 20, 18, 12, 4  # (test_stream_whole's kernel: bounds checks before each transfer)
     halo = load_source(tmp_path, KERNEL.format(order=(2, 0, 3, 1), dtype="float32", ragged=False, dirs=4)).halo
     monkeypatch.setattr(stepper, "FABRIC_GROUP", 0)
@@ -108,7 +122,7 @@ def test_a_halo_exchange_whose_transfers_are_not_plain_runs_on_through_run_lanes
     out = halo_under_every_strategy(halo, spec, cols, chunk, [REFERENCE, OFF, FAST])
     for k, got in enumerate(expected(cols, np.full(height, nz))):
         np.testing.assert_array_equal(out[:, :, k], got, err_msg=f"direction {k}")
-    assert counts[True]["on"] == (nz // chunk) * 8 and counts[True]["whole"] == 0
+    assert counts[True]["on"] == counts[True]["whole"] == 0  # (bounds checks: the loop takes those steps)
 
 
 def test_ragged_rows_whose_groups_diverge_keep_the_schedulers_order(tmp_path, monkeypatch):
@@ -131,19 +145,21 @@ import wafersim as ws
 
 @ws.jit
 def branchy(x, out, n: ws.constant):
-    """Where x is positive, 3 x + 1 then a word east (where there is a neighbour); every PE's running sum of
-    what came from the west, received word by word along the row (each PE waits for its west neighbour's)."""
+    """Where x is positive, 3 x + 1 - pe % 5; then every PE's running sums along its row: four words from the
+    west (each PE's receive waits for its west neighbour's send), this PE's value added, sent east."""
     pe = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    buf = ws.local.array(4, np.int32)
+    buf[0:4] = 0
     v = x[pe]
     if v > 0:
         v = v * 3 + 1
         v = v - pe % 5
-    acc = v
     if ws.has_neighbor(ws.WEST):
-        acc = acc + ws.recv(ws.WEST, dtype=np.int32)
+        ws.recv(ws.WEST, out=buf[0:4])
+    buf[0:4] = buf[0:4] + v
     if ws.has_neighbor(ws.EAST):
-        ws.send(ws.EAST, acc)
-    out[pe] = acc
+        ws.send(ws.EAST, buf[0:4])
+    out[pe] = buf[3]
 '''
 
 
@@ -156,7 +172,6 @@ def numpy_branchy(x: np.ndarray) -> np.ndarray:
 def test_a_data_dependent_if_and_a_waiting_chain_give_numpys_answers_under_every_strategy(tmp_path, monkeypatch):
     kernel = load_source(tmp_path, BRANCHY).branchy
     monkeypatch.setattr(stepper, "FABRIC_GROUP", 0)
-    counts = counting(monkeypatch)
     width, height = 40, 24  # (a region large enough for NumPy to run its groups)
     x = np.random.default_rng(5).integers(-50, 50, (height, width)).astype(np.int32)
 
@@ -166,8 +181,6 @@ def test_a_data_dependent_if_and_a_waiting_chain_give_numpys_answers_under_every
         stats = kernel[1, (width, height)](device.to_device(x.reshape(-1)), d_out, width * height)
         return d_out.copy_to_host(), stats
 
-    # (without the interpreter, which takes the `if`'s body under FAST, NumPy runs it from the split)
     out, _ = run_every_strategy(launch, [REFERENCE, OFF, Strategy(compiled=False, split_runs=False),
                                          Strategy(compiled=False), FAST])
     np.testing.assert_array_equal(out.reshape(height, width), numpy_branchy(x))
-    assert counts[True]["on"] > 0 and counts[False]["on"] == 0

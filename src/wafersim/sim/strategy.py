@@ -186,10 +186,11 @@ class Strategy:
     #: bandwidth to settle, no clock to look at): that group's run goes on in the same call, the same groups
     #: in the same order, without a trip through the scheduler's loop (bicgstab7's ~7,000 runs a launch).
     runs_on: bool = True
-    #: where a converged group's run splits at a forward branch with no other group waiting, the run takes the
-    #: scheduler's next two steps itself (`SplitRunsMixin._run_split`): the part that falls through, then the
-    #: group met again at the target, the same groups in the same order without two hand-ons (a halo exchange's
-    #: `if has_neighbor(d)`: bicgstab7's ~5,100 of ~5,500 NumPy runs a launch). Only with `runs_on`.
+    #: where a converged group's run splits at a forward branch with no other group waiting and the part that
+    #: falls through has only a plain vector transfer to run (an `li`, a `sendv` / `recvv`), the run takes the
+    #: scheduler's next two steps itself (`SplitRunsMixin._run_split`): that part, then the group met again at the
+    #: target, the same groups in the same order without two hand-ons (a halo exchange's `if has_neighbor(d)`:
+    #: bicgstab7's ~5,100 of ~5,500 NumPy runs a launch). Only with `runs_on`.
     split_runs: bool = True
     #: a vector op or reduction of a group of every PE of a region below `parallel.PARALLEL_LANES` tests its
     #: register operands (SRAM addresses, length) for one common value in one pass over their rows, and a vector

@@ -480,11 +480,12 @@ class WaveSim(SplitRunsMixin, CompiledMixin, ComputeMixin, ExchangeMixin, Stream
                 if instr.op == "jmp":
                     return [(instr.target, lanes, False, pending_cost, pending_count)]
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
-                if self.runs_split and not one_step and not self.groups and instr.target > next_pc and taken.count \
-                        and fall.count:  # (the scheduler's next two steps, taken here: `split_runs`)
-                    picked = self._run_split(instr.target, taken, next_pc, fall, pending_cost, pending_count)
-                    if type(picked) is list:
-                        return picked
+                picked = self._run_split(instr.target, taken, next_pc, fall, pending_cost, pending_count) if (
+                    self.runs_split and not one_step and not self.groups and instr.target > next_pc and taken.count
+                    and fall.count) else None  # (the scheduler's next two steps, taken here: `split_runs`)
+                if type(picked) is list:
+                    return picked
+                if picked is not None:
                     pc, group = picked  # (the group met again at the target runs on, as `_run_numpy`'s loop would)
                     lanes, pending_cost, pending_count, previous = group.lanes, group.cost, group.count, None
                     batch, rank1 = self._run_queues(lanes, False), self.rank1_queue
