@@ -41,6 +41,7 @@ STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
               Strategy(compiled=False, owed_transfers=False), Strategy(compiled=False, deferred_counts=False),
               Strategy(compiled=False, fused_bulk_receive=False), Strategy(compiled=False, fused_receive_rows=False),
               Strategy(fused_stream_rows=False), Strategy(routed_wake_room=False), Strategy(runs_on=False),
+              Strategy(split_runs=False),
               Strategy(whole_vectors=False), Strategy(compiled_sums=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")

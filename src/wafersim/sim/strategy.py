@@ -186,6 +186,12 @@ class Strategy:
     #: bandwidth to settle, no clock to look at): that group's run goes on in the same call, the same groups
     #: in the same order, without a trip through the scheduler's loop (bicgstab7's ~7,000 runs a launch).
     runs_on: bool = True
+    #: where a converged group's run splits at a forward branch with no other group waiting and the part that
+    #: falls through has only a plain vector transfer to run (an `li`, a `sendv` / `recvv`), the run takes the
+    #: scheduler's next two steps itself (`SplitRunsMixin._run_split`): that part, then the group met again at the
+    #: target, the same groups in the same order without two hand-ons (a halo exchange's `if has_neighbor(d)`:
+    #: bicgstab7's ~5,100 of ~5,500 NumPy runs a launch). Only with `runs_on`.
+    split_runs: bool = True
     #: a vector op or reduction of a group of every PE of a region below `parallel.PARALLEL_LANES` tests its
     #: register operands (SRAM addresses, length) for one common value in one pass over their rows, and a vector
     #: op runs as one call on the SRAM rows (a `vfma`'s product, where one block of `compute._vfma_blocked`
@@ -213,7 +219,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      pump_first_step=False, register_blocks=False, owed_transfers=False,
                      deferred_counts=False, compiled_half_vectors=False, fused_bulk_receive=False,
                      fused_receive_rows=False, fused_stream_rows=False, routed_wake_room=False,
-                     runs_on=False, whole_vectors=False, compiled_sums=False)
+                     runs_on=False, split_runs=False, whole_vectors=False, compiled_sums=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

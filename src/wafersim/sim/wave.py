@@ -36,6 +36,8 @@ from .register_blocks import RegisterBlocks
 from .layout import WaveRegion
 from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
+from .groups import Group as _Group
+from .split_runs import SplitRunsMixin
 from .stream_rows import StreamRowsMixin
 from .stream_pump import StreamPumpMixin
 from .racecheck_routes import RouteWatch
@@ -56,21 +58,9 @@ HEARTBEAT_SECONDS = 1.0  # how often a long wave reports cycles and running PEs 
 RANK1_PASSES = REGISTER_ONLY | {"vger"}
 
 
-class _Group:
-    """PEs at one program counter. `cost`/`count`: issue cycles and instructions every lane has executed
-    but that are not yet added to the per-PE arrays (written once, at the next timing instruction or
-    when merging with a group that owes a different amount, rather than at every branch)."""
-
-    __slots__ = ("lanes", "blocked", "cost", "count")
-
-    def __init__(self, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
-        self.lanes, self.blocked, self.cost, self.count = lanes, blocked, cost, count
-
-
-
-class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin, WordTypeMixin,
-              OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin, StreamOpsMixin,
-              AsleepMixin, ClockMixin, WaveEndMixin):
+class WaveSim(SplitRunsMixin, CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin,
+              WordTypeMixin, OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin,
+              StreamOpsMixin, AsleepMixin, ClockMixin, WaveEndMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
@@ -217,6 +207,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # (a run goes on with the group this loop would run next, `_hand_on`: not where the loop must look at
         # the clock between groups, nor where every group run must be seen, the debugger's stops)
         self.runs_on = (self.strategy.runs_on and self.batches_vectors and deadline is None and heartbeat is None)
+        self.runs_split = self.runs_on and self.strategy.split_runs  # (and takes two steps at a split: `split_runs`)
         with np.errstate(all="ignore"):
             while self.groups or self.asleep:
                 if deadline is not None or heartbeat is not None:
@@ -489,6 +480,18 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 if instr.op == "jmp":
                     return [(instr.target, lanes, False, pending_cost, pending_count)]
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
+                picked = self._run_split(instr.target, taken, next_pc, fall, pending_cost, pending_count) if (
+                    self.runs_split and not one_step and not self.groups and instr.target > next_pc and taken.count
+                    and fall.count) else None  # (the scheduler's next two steps, taken here: `split_runs`)
+                if type(picked) is list:
+                    return picked
+                if picked is not None:
+                    pc, group = picked  # (the group met again at the target runs on, as `_run_numpy`'s loop would)
+                    lanes, pending_cost, pending_count, previous = group.lanes, group.cost, group.count, None
+                    batch, rank1 = self._run_queues(lanes, False), self.rank1_queue
+                    updates = rank1 is not None and rank1.lanes is lanes and self.strategy.compiled_descriptors
+                    chains = self.compiled_chains if lanes.idx is None and lanes.mask is None else ()
+                    continue
                 return [(instr.target, taken, False, pending_cost, pending_count),
                         (next_pc, fall, False, pending_cost, pending_count)]
             if instr.op in ("sendv", "recvv") and self.lockstep_owing and self._whole_owing(instr, pending_cost + cost,
