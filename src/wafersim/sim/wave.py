@@ -38,6 +38,7 @@ from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
 from .groups import Group as _Group
 from .split_runs import SplitRunsMixin
+from .branch_splits import BranchSplitMixin
 from .stream_rows import StreamRowsMixin
 from .stream_pump import StreamPumpMixin
 from .racecheck_routes import RouteWatch
@@ -58,9 +59,9 @@ HEARTBEAT_SECONDS = 1.0  # how often a long wave reports cycles and running PEs 
 RANK1_PASSES = REGISTER_ONLY | {"vger"}
 
 
-class WaveSim(SplitRunsMixin, CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin,
-              WordTypeMixin, OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin,
-              StreamOpsMixin, AsleepMixin, ClockMixin, WaveEndMixin):
+class WaveSim(SplitRunsMixin, BranchSplitMixin, CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin,
+              RoutedExchangeMixin, WordTypeMixin, OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin,
+              BarrierMixin, StreamOpsMixin, AsleepMixin, ClockMixin, WaveEndMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
@@ -544,26 +545,6 @@ class WaveSim(SplitRunsMixin, CompiledMixin, ComputeMixin, ExchangeMixin, Stream
     def _watched_route(self, pc: int, instr: Instr, lanes: Lanes, owed: float = 0.0) -> None:
         """A `route` under racecheck's route watch, its lanes owing `owed` issue cycles before it."""
         self._route(instr, lanes, pc, owed)
-
-    def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
-        """(taken, not taken) lanes of a conditional branch."""
-        direction = None
-        if self.strategy.lockstep:
-            direction = self.neighbour_branches.get(pc)
-            if direction is None and lanes.idx is None and lanes.mask is None:
-                direction = self.dense_neighbour_branches.get(pc)
-        if direction is None and previous is not None and previous.op == "hasnb" and previous.d == instr.a != 0:
-            direction = previous.dir
-        static = direction is not None
-        if static:  # the condition is has_neighbor(dir) over these lanes: a fixed function of the lane set
-            key = (pc, direction, lanes.key())
-            if key in self.static_splits:
-                return self.static_splits[key]
-        nonzero = lanes.get(self.regs[instr.a]) != 0
-        result = lanes.split(nonzero if instr.op == "bnz" else ~nonzero)
-        if static:  # (parts that meet again are these lanes again: `Lanes.rejoins`)
-            self.static_splits[key] = lanes.rejoins(result)
-        return result
 
     def _flush(self, lanes: Lanes, cost: float, count: int) -> None:
         if cost:
