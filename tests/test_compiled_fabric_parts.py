@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from test_engine_strategies import assert_same_run
+from test_engine_strategies import assert_same_run, error_facts
 from wafersim.sim import parallel
 from wafersim.sim.compiled import fabric_parts, stepper
 from wafersim.sim.compiled.fabric_parts import MIXED, push_tags
@@ -79,6 +79,29 @@ def two_tags(values, out):
     else:
         out[y, 0:4] = buf[0:4]
         out[y, 4] = count
+
+
+@ws.jit
+def failing_relay(words, index, stuck, east, rounds, out):
+    """Rows relay words east twice, each PE reading `buf[index[y, x]]` (out of bounds where it is large) and
+    sending east past the block's edge where `east` is set; a PE with `stuck` set waits for a word that never
+    comes (a deadlock at the barrier)."""
+    x, y = ws.grid(2)
+    buf = ws.local.array(8, np.float32)
+    for r in range(rounds[y]):
+        if ws.has_neighbor(ws.WEST):
+            ws.recv(ws.WEST, out=buf[0:6])
+        else:
+            buf[0:6] = words[y, 0:6]
+        buf[0:6] = buf[0:6] * 2.0 + 1.0
+        buf[0] = buf[0] + buf[index[y, x] + r]
+        if ws.has_neighbor(ws.EAST) or east[y, x] != 0:
+            ws.send(ws.EAST, buf[0:6])
+        else:
+            out[y, 0:6] = buf[0:6]
+    if stuck[y, x] != 0:
+        ws.recv(ws.WEST, out=buf[0:6])
+    ws.syncthreads()
 
 
 def numpy_row_relay(words, scale, rounds):
@@ -198,3 +221,49 @@ def test_push_tags_names_the_one_tag_pushed_into_each_fifo():
     expected = [-1 if f not in pushed else pushed[f].pop() if len(pushed[f]) == 1 else MIXED for f in range(fifos)]
     assert push_tags(fields, fifos).tolist() == expected
     assert {MIXED, -1, 7} <= set(expected)  # (the draw has every case)
+
+
+FAILURES = {  # what to plant at PEs (x, y) of rows 1 and 4 (other parts on 2 and 3 threads); the error's PEs
+    "bounds": ("index", {(6, 1): 40, (1, 4): 1000}, ws.MemoryAccessError, [(1, 4)]),  # (row 4's first in time)
+    "bounds at once": ("index", {(3, 1): 40, (3, 4): 1000}, ws.MemoryAccessError, [(3, 1), (3, 4)]),
+    "second round": ("index", {(7, 1): 7, (0, 4): 7}, ws.MemoryAccessError, [(0, 4)]),  # (buf[8] at r = 1)
+    "edge": ("east", {(7, 2): 1, (7, 3): 1}, ws.MeshBoundaryError, [(7, 2), (7, 3)]),
+    "deadlock": ("stuck", {(2, 1): 1, (5, 4): 1}, ws.DeadlockError, None),
+    "cycle limit": (None, {}, ws.CycleLimitError, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILURES))
+def test_a_failure_in_any_part_is_reported_as_on_one_thread(parts_seen, case):
+    """The failure first in simulated time, its message and PEs, whichever part met it and whatever the other
+    parts ran on meanwhile (a part does not stop at another's refusal)."""
+    width, height = 8, 6
+    planted, at, error_type, pes = FAILURES[case]
+    arrays = {name: np.zeros((height, width), dtype=np.int32) for name in ("index", "stuck", "east")}
+    for (x, y), value in at.items():
+        arrays[planted][y, x] = value
+    words = np.random.default_rng(2).integers(-3, 4, (height, 6)).astype(np.float32)
+    spec = ws.WaferSpec(width=width, height=height, fifo_depth=4)
+    options = {"max_cycles": 600} if case == "cycle limit" else {}
+
+    def failure(strategy, threads):
+        parts_seen.clear()
+        dev = ws.Device(spec)
+        args = [dev.to_device(a) for a in (words, arrays["index"], arrays["stuck"], arrays["east"],
+                                              np.full(height, 2, dtype=np.int32))]
+        with parallel.threads(threads), forced(strategy), pytest.raises(error_type) as raised:
+            failing_relay[(1, 1), (width, height)](*args, dev.to_device(np.zeros((height, 6), np.float32)),
+                                                   **options)
+        return error_facts(raised.value), any(parts is not None for _, _, parts in parts_seen)
+
+    reference, _ = failure(REFERENCE, 1)
+    if pes is not None:
+        assert reference[2] == pes
+    if case == "deadlock":  # (the planted PEs wait for a word; every other PE at the barrier)
+        assert "(2, 1), (5, 4)" in reference[1] and "46 PEs at pc" in reference[1]
+    for strategy in (FAST, Strategy(event_wakeup=False)):
+        assert failure(strategy, 1)[0] == reference
+        for threads in (2, 3):
+            facts, split = failure(strategy, threads)
+            assert facts == reference, (strategy, threads)
+            assert split, "no call ran in parts"

@@ -154,3 +154,41 @@ def test_a_launch_that_reads_the_kept_analyses_computes_the_same_to_the_cycle(st
         assert (len(runs) > 0) == (launch == 0), launch
     assert list(store_dir.glob("*.facts"))
     code_facts_module.code_facts.cache_clear()
+
+
+# A loop before a store, a load after it: the fewest cycles from each pc to the next store or load depend on the
+# spec's costs and its global latency (`memory_order.cycles_until`), which the kept file's key must name.
+ORDERED = """
+.name ordered
+.sram 0
+.args 1
+    sreg r1, tid.x
+    arg r2, 0
+    li r3, 5
+loop:
+    addi r3, r3, -1
+    bnz r3, loop
+    gld r5, r2, 0
+    gst r5, r2, 4
+    halt
+"""
+
+
+def test_kept_distances_to_global_accesses_are_those_of_the_launch_spec_timing(store_dir):
+    from wafersim.isa.opcodes import opcode_cycles
+    from wafersim.sim.memory_order import LOAD_OPS, STORE_OPS, GlobalOrder, cycles_until
+
+    program = ws.assemble(ORDERED)
+    specs = [ws.WaferSpec(width=2, height=1, global_latency=latency, op_cycles={"addi": addi})
+             for latency, addi in ((400, 30), (3, 1))]
+    for spec in specs:  # (the facts of the code dropped before each: as in a new process, reading the store)
+        costs = opcode_cycles(spec)
+        facts = CodeFacts(code_bytes(program.code))
+        order = GlobalOrder(facts, costs, len(program.code), spec.global_latency, tuple(sorted(costs.items())), 2)
+        expected = {targets: cycles_until(facts.decoded, costs, targets, len(program.code), spec.global_latency)
+                    for targets in (STORE_OPS, LOAD_OPS)}
+        assert order.to_store == expected[STORE_OPS] and order.to_load == expected[LOAD_OPS]
+        # (by hand: through the loop once, the load and its latency, the store's issue)
+        path = ("sreg", "arg", "li", "addi", "bnz", "gld", "gst")
+        assert order.to_store[0] == pytest.approx(sum(costs[op] for op in path) + spec.global_latency)
+    assert len(list(store_dir.glob("*.facts"))) >= 4  # (each timing's files kept apart)
