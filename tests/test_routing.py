@@ -92,6 +92,31 @@ def test_bus_sender_sets_cut_from_one_trace_equal_their_own_traces(bus_tables, c
         assert_same_deliveries(tables.deliveries(0, pes), expected)
 
 
+def test_a_whole_trace_in_parts_is_kept_for_later_launches_of_the_same_route(bus_tables, monkeypatch):
+    """A later launch's tables (same region, routes and first set) find the joined trace kept: its parts are
+    neither traced nor joined again; another route gets a whole trace of its own, cut as its sets' own traces."""
+    monkeypatch.setattr(routing, "WHOLE_TRACE_ENTRIES", 36 * 10)  # parts of 9 sources: 4 parts
+    monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())
+    joined, traced = [], []
+    join, original = routing.concatenate, routing.trace
+    monkeypatch.setattr(routing, "concatenate", lambda parts: joined.append(len(parts)) or join(parts))
+    monkeypatch.setattr(routing, "trace", lambda *args, **kwargs: traced.append(1) or original(*args, **kwargs))
+    region, first_set = bus_tables.region, np.array([0, 6, 12])
+    launches = [fresh_tables(bus_tables, bus_tables.channel(0).copy()) for _ in range(2)]
+    for tables in launches:
+        tables.deliveries(0, first_set)
+    assert joined == [4] and len(traced) == 1 + 4  # (the first set, then the parts, once)
+    assert launches[1]._whole[0] is launches[0]._whole[0]
+    other = fresh_tables(bus_tables, bus_tables.channel(1).copy())  # (the column bus's routes on channel 0)
+    other.deliveries(0, first_set)
+    assert joined == [4, 4] and other._whole[0] is not launches[0]._whole[0]
+    for channel, tables in ((0, launches[1]), (1, other)):
+        for pes in sender_sets(region.n):
+            expected = routing.trace(region, bus_tables.channel(channel), bus_tables.ramp_latency, channel, pes,
+                                     merge=True)
+            assert_same_deliveries(tables.deliveries(0, pes), expected)
+
+
 def test_a_bus_too_large_for_one_trace_is_traced_set_by_set(bus_tables, monkeypatch):
     monkeypatch.setattr(routing, "WHOLE_TRACE_ENTRIES", 100)  # fewer than 36 sources x 10 receivers and links
     masks = bus_tables.channel(0)
