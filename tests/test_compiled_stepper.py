@@ -151,10 +151,52 @@ def test_a_divergent_group_with_a_short_run_ahead_stays_in_numpy_in_a_small_regi
         mask = np.zeros(region, dtype=bool)
         mask[::3] = True
         wave = type("Wave", (), {"compiled_table": table, "n": region, "compiled_fabric_pcs": frozenset(),
-                                 "compiled_last_run": (-1, 0), "compiled_chains": frozenset()})()
+                                 "compiled_last_run": (-1, 0), "compiled_chains": frozenset(),
+                                 "compiled_refused": {}})()
         lanes = Lanes.from_mask(mask)
         assert stepper.CompiledMixin._wants_compiled(wave, short, lanes) is short_goes
         assert stepper.CompiledMixin._wants_compiled(wave, long, lanes) is True
+
+
+def test_a_converged_groups_refusal_kept_per_pc_gives_the_answer_the_tests_give(monkeypatch):
+    """`compiled_refused` (a converged group refused on the pc's and its size's facts alone: the same answer at
+    once when asked again) against a wave that keeps nothing, for groups of every form and size asked in random
+    order at every pc of a program with a loop (whose mid-sized converged groups' answer depends on Numba being
+    loaded, and is never kept), a long run and a transfer."""
+    source = ("    li r1, 3\n    recv r5, north, 0\ntop:\n" + "    addi r2, r2, 1\n" * 12
+              + "    addi r1, r1, -1\n    bnz r1, top\n    gld r4, r3, 0\n    li r2, 1\n    halt\n")
+    program = ws.assemble(source)
+    decoded = dict(decode(program.code))
+    table = ProgramTable(decoded, len(program.code), {instr.op: 1.0 for instr in decoded.values()})
+    assert table.loop_ahead.any() and not table.loop_ahead.all()
+    n, g = 1024, np.random.default_rng(5)
+    fabric_pcs = frozenset(pc for pc, instr in decoded.items() if instr.op == "recv")
+    mask = np.zeros(n, dtype=bool)
+    mask[::3] = True
+    groups = [Lanes.full(n), Lanes.all_but(n, np.arange(0, n, 32)), Lanes.full(128), Lanes.full(256),
+              Lanes.full(257), Lanes.full(64), Lanes.full(65), Lanes(n, idx=np.arange(5)), Lanes.from_mask(mask)]
+
+    def wave():
+        return type("Wave", (), {"compiled_table": table, "n": n, "compiled_fabric_pcs": fabric_pcs,
+                                 "compiled_last_run": (-1, 0), "compiled_chains": frozenset(),
+                                 "compiled_refused": {}, "asleep": {}})()
+    for loaded in (True, False):
+        monkeypatch.setattr(stepper, "numba_loaded", lambda: loaded)
+        monkeypatch.setattr(stepper, "_small_runs", 0)
+        keeping = wave()
+        asks = [(pc, lanes) for pc in decoded for lanes in groups] * 3
+        for i in g.permutation(len(asks)):
+            pc, lanes = asks[i]
+            fresh = wave()
+            fresh.compiled_last_run = keeping.compiled_last_run
+            monkeypatch.setattr(stepper, "_small_runs", 0)
+            expected = stepper.CompiledMixin._wants_compiled(fresh, pc, lanes)
+            monkeypatch.setattr(stepper, "_small_runs", 0)
+            assert stepper.CompiledMixin._wants_compiled(keeping, pc, lanes) is expected, (pc, lanes.count)
+            assert keeping.compiled_last_run == fresh.compiled_last_run == (pc, lanes.count)
+        kept = keeping.compiled_refused
+        assert kept and set(kept.values()) <= {65, 128, 256, 257, n - 32, n} and not set(kept) & fabric_pcs
+        assert all(size > stepper.DENSE_LOOP_GROUP or not table.loop_ahead[pc] for pc, size in kept.items())
 
 
 def test_woken_pes_sorted_through_a_region_mask_are_those_np_sort_gives():

@@ -214,6 +214,10 @@ class CompiledMixin:
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
         self.compiled_scratch = None  # the interpreter's region-sized (times, counts, stops), on first use
         self.compiled_last_run = (-1, 0)  # (pc, PEs) of the last group `_wants_compiled` was asked about
+        # pc -> PEs of a converged group `_wants_compiled` refused there on the wave's fixed facts alone (the pc's, the
+        # group's form and size): asked again, the same answer at once (a halo's two steps a direction, 5,120 a
+        # bicgstab7 launch)
+        self.compiled_refused: dict[int, int] = {}
         # Routed channels share links first come, first served in the order groups reach their sends:
         # PEs that ran ahead here could reach them in another order (a measured difference of cycles),
         # unless one PE per block sends all of them, or each sender has links and receivers of its own
@@ -254,6 +258,8 @@ class CompiledMixin:
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:
         again = self.compiled_last_run == (pc, lanes.count)  # (the last group asked about was this one)
         self.compiled_last_run = (pc, lanes.count)
+        if self.compiled_refused.get(pc) == lanes.count and lanes.idx is None and lanes.mask is None:
+            return False
         table = self.compiled_table
         if table is None or not table.runs(pc):
             return False
@@ -292,6 +298,9 @@ class CompiledMixin:
         small = self.n <= SMALL_REGION if lanes.idx is not None else lanes.count <= SMALL_GROUP
         if not small and lanes.idx is None and lanes.count <= DENSE_LOOP_GROUP and table.loop_ahead[pc]:
             return _loading_pays(DENSE_LOOP_RUNS)
+        if not small and lanes.idx is None:  # (a converged group, refused on fixed facts only: each test above)
+            self.compiled_refused[pc] = lanes.count
+            return False
         return small and bool(table.long_run[pc]) and _loading_pays()
 
     def _run_compiled(self, pc: int, group) -> list[tuple]:
