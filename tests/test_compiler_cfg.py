@@ -1,7 +1,7 @@
 """The control-flow analysis (compiler/passes/cfg.py): dominators (Cooper, Harvey and Kennedy), the
 dominance test, natural loops, and the verifier's CFG handed to the next pass, against brute force and
 the set-based dataflow the analysis used before, on random control-flow graphs (loops, irreducible
-cycles, unreachable blocks)."""
+cycles, unreachable blocks); strength reduction's CFG updated in place against one built afresh."""
 from __future__ import annotations
 
 import dataclasses
@@ -275,3 +275,73 @@ def test_live_in_of_one_block_is_what_a_set_based_liveness_gives_it(seed):
     assert [cfg.live_in_of(b) for b in headers] == [live[b] for b in headers]   # before live_in() was asked
     assert cfg.live_in() == live
     assert [cfg.live_in_of(b) for b in headers] == [live[b] for b in headers]   # and after
+
+
+@ws.jit
+def _scaled(buf, k, scale):
+    """A device function inlined in the loops below: a strided element scaled."""
+    return buf[k * 3 + 1] * scale
+
+
+@ws.jit
+def _inductions(out, n):
+    """Loops whose induction variables strength reduction rewrites: several of one loop (i, and j and k stepped
+    beside it), nested loops, a while loop with break and continue, a device function inlined in a loop."""
+    j = 0
+    k = 5
+    for i in range(n):
+        out[i * 4] = out[j * 2 + 1] + out[k * 3]
+        j += 1
+        k += 2
+    for a in range(4):
+        for b in range(a, 6):
+            out[a * 8 + b * 2] = out[b * 5 + a] * 2.0
+    t = 0
+    s = 1
+    while t < n:
+        t += 1
+        s += 3
+        if out[t * 2] > 1.0:
+            continue
+        if out[s * 2 + 3] < -4.0:
+            break
+        out[t * 6] = out[t * 2] + 1.0
+    for m in range(n):
+        out[m * 3 + 2] = _scaled(out, m, 0.5) + out[m * 7]
+
+
+def test_strength_reductions_updated_cfg_is_a_fresh_cfgs_in_every_analysis_and_code(monkeypatch):
+    """`CFG.after_insertions` (strength reduction's CFG after each variable it reduces, its blocks and registers
+    updated, its edges, dominators and loops carried over) against a CFG built afresh of the same ops, in every
+    analysis the passes read; the code words the same with and without `WAFERSIM_VERIFY_PASSES` (which checks
+    only blocks, registers and edges, and only where it is set)."""
+    import wafersim.compiler.passes as passes_module
+    from wafersim.compiler import compile_kernel
+
+    updates = []
+    updated = CFG.after_insertions
+
+    def checked(self, fn, blocks, rw):
+        after = updated(self, fn, blocks, rw)
+        fresh = CFG(fn)
+        assert (after.blocks, after.rw, after.succ, after.pred, after.reachable) == (
+            fresh.blocks, fresh.rw, fresh.succ, fresh.pred, fresh.reachable)
+        assert (after.idom, after.dom, after.block_of, after.live_in()) == (
+            fresh.idom, fresh.dom, fresh.block_of, fresh.live_in())
+        assert ([(loop.header, loop.blocks, loop.latches) for loop in after.loops()]
+                == [(loop.header, loop.blocks, loop.latches) for loop in fresh.loops()])
+        updates.append(fn.name)
+        return after
+
+    signature = KernelSignature((("array", "f32", 1), ("scalar", "i32")))
+    spec = ws.WaferSpec(width=4, height=4)
+    words = []
+    for verify in (True, False):
+        monkeypatch.setattr(passes_module, "VERIFY_EACH_PASS", verify)
+        with monkeypatch.context() as patch:
+            if verify:
+                patch.setattr(CFG, "after_insertions", checked)
+            compiled = compile_kernel(_inductions.py_func, signature, spec)
+        words.append(compiled.program.code.tolist())
+    assert len(updates) >= 8  # (17 when written: each loop's derived addresses, one update each)
+    assert words[0] == words[1]
