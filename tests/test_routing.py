@@ -11,6 +11,7 @@ import pytest
 import wafersim as ws
 from wafersim.kernels import gemm
 from wafersim.sim import deliveries, routing
+from wafersim.sim.layout import Placement, WaveRegion
 from wafersim.sim.strategy import Strategy, forced
 
 rng = np.random.default_rng(3)
@@ -115,6 +116,54 @@ def test_a_whole_trace_in_parts_is_kept_for_later_launches_of_the_same_route(bus
             expected = routing.trace(region, bus_tables.channel(channel), bus_tables.ramp_latency, channel, pes,
                                      merge=True)
             assert_same_deliveries(tables.deliveries(0, pes), expected)
+
+
+@pytest.mark.parametrize("first_set", [[0, 6, 12], list(range(9))])  # (the second: the first part's sources)
+def test_a_whole_trace_is_kept_in_place_of_its_parts(bus_tables, first_set, monkeypatch):
+    """Its parts are not kept beside it (twice its bytes), but the first set's trace is, a part or not: under a
+    bound that holds the whole trace and the first set's but not the parts too, a later launch traces nothing
+    again (with the parts kept, the oldest, the first set's, went out: traced again each launch, as all of a
+    32 x 32 block's three buses were)."""
+    monkeypatch.setattr(routing, "WHOLE_TRACE_ENTRIES", 36 * 10)  # parts of 9 sources: 4 parts
+    monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())
+    region, masks, first_set = bus_tables.region, bus_tables.channel(0), np.array(first_set)
+    whole = routing.trace(region, masks, bus_tables.ramp_latency, 0, np.arange(region.n), merge=True)
+    monkeypatch.setattr(routing, "TRACE_CACHE_BYTES", whole.nbytes * 3 // 2)
+    traced = []
+    original = routing.trace
+    monkeypatch.setattr(routing, "trace", lambda *args, **kwargs: traced.append(1) or original(*args, **kwargs))
+    for _ in range(3):
+        tables = fresh_tables(bus_tables, masks.copy())
+        tables.deliveries(0, first_set)
+        assert_same_deliveries(tables._whole[0], whole)
+    assert len(traced) == 1 + 4 - (len(first_set) == 9)  # (the first set, then the other parts, once)
+    assert len(routing.TRACE_CACHE) == 2  # (the first set's and the whole)
+
+
+def test_a_kept_whole_trace_is_not_cut_for_a_wafer_with_other_defects(bus_tables, monkeypatch):
+    """The same route, block and grid on a wafer whose dead PE bends a link (a detour's cycles): launches in one
+    process alternating between the two wafers each cut their own whole trace (kept across launches in parts),
+    as each set's own trace on that wafer, never the other wafer's (whose latencies differ)."""
+    monkeypatch.setattr(routing, "WHOLE_TRACE_ENTRIES", 36 * 10)  # parts of 9 sources: 4 parts
+    monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())
+    plain = bus_tables.region
+    spec = plain.placement.spec.replace(spare_cols=1, defects=[(2, 3)])
+    bent = WaveRegion(Placement(spec, plain.placement.grid, plain.placement.block), plain.first_block, plain.count)
+    masks, latency = bus_tables.channel(0), bus_tables.ramp_latency
+    everyone = np.arange(plain.n)
+    assert not np.array_equal(routing.trace(plain, masks, latency, 0, everyone, merge=True).latency,
+                              routing.trace(bent, masks, latency, 0, everyone, merge=True).latency)
+    wholes = []
+    for region in (plain, bent, plain, bent):
+        tables = routing.RouteTables(region, latency, {}, whole_buses=True)
+        tables.masks[0], tables.merge = masks.copy(), {0}
+        tables.deliveries(0, np.array([0, 6, 12]))  # (the first set: traced on its own, sizes the whole trace)
+        wholes.append(tables._whole[0])
+        assert isinstance(wholes[-1], deliveries.Deliveries)
+        for pes in sender_sets(region.n):
+            assert_same_deliveries(tables.deliveries(0, pes),
+                                   routing.trace(region, masks, latency, 0, pes, merge=True))
+    assert wholes[2] is wholes[0] and wholes[3] is wholes[1] and wholes[1] is not wholes[0]  # (each wafer's, kept)
 
 
 def test_a_bus_too_large_for_one_trace_is_traced_set_by_set(bus_tables, monkeypatch):

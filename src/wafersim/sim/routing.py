@@ -48,9 +48,12 @@ WHOLE_TRACE_ENTRIES = 1 << 21
 AHEAD_ENTRIES = trace_store.STORE_ENTRIES
 
 
-def _keep(key: tuple, result: Deliveries) -> None:
-    """Keeps `result` in `TRACE_CACHE` under `key`, the least recently used traces out past its bounds."""
+def _keep(key: tuple, result: Deliveries, replacing: list[tuple] | tuple = ()) -> None:
+    """Keeps `result` in `TRACE_CACHE` under `key` in place of the traces kept under `replacing` (the parts it was
+    joined from), the least recently used traces out past its bounds."""
     with TRACE_CACHE_LOCK:
+        for part in replacing:
+            TRACE_CACHE.pop(part, None)
         TRACE_CACHE[key] = result
         while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE
                                         or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
@@ -187,9 +190,10 @@ class RouteTables:
             if kept is not None:
                 TRACE_CACHE.move_to_end(key)
                 return kept
-        parts, total = [], 0
+        parts, part_keys, total = [], [], 0
         for first in range(0, len(sources), chunk):
-            part = self._trace(channel, masks, sources[first:first + chunk])
+            part_keys.append(self._key(channel, masks, sources[first:first + chunk]))
+            part = self._trace(channel, masks, sources[first:first + chunk], part_keys[-1])
             total += len(part.dest) + len(part.link_pe)
             if part.messages or total > 2 * WHOLE_TRACE_ENTRIES:
                 return False
@@ -198,8 +202,11 @@ class RouteTables:
         bx, by = self.region.placement.block
         if int(np.diff(whole.link_start).max(initial=0)) > N_PORTS * bx * by:
             return False
-        if len(parts) > 1:  # (one part is kept as it is)
-            _keep(key, whole)
+        if len(parts) > 1:  # (one part is kept as it is) In place of its parts: kept beside them it doubled their
+            # bytes, and a 32 x 32 block's all-reduce and broadcast (three such buses, ~35 MB each) no longer fitted
+            # `TRACE_CACHE_BYTES`: each warm launch traced its 15 parts and sets again (review57d). (Not the first
+            # set's, where it is a part: the next launch asks for it first, by itself.)
+            _keep(key, whole, [part_key for part_key, part in zip(part_keys, parts) if part is not sample])
         return whole
 
     def _cut_from_whole(self, channel: int, pes: np.ndarray) -> Deliveries | None:
@@ -236,10 +243,10 @@ class RouteTables:
                 channel, channel in self.merge, self.ramp_latency, masks_digest,
                 hashlib.blake2b(np.asarray(sources, dtype=np.int64).tobytes(), digest_size=16).digest())
 
-    def _trace(self, channel: int, masks: np.ndarray, sources: np.ndarray) -> Deliveries:
+    def _trace(self, channel: int, masks: np.ndarray, sources: np.ndarray, key: tuple | None = None) -> Deliveries:
         """`trace`, or its result from an earlier launch with the same routes, placement and figures, or from the
-        thread that began it (`trace_ahead`)."""
-        key = self._key(channel, masks, sources)
+        thread that began it (`trace_ahead`); `key`: `_key`'s, where the caller has it."""
+        key = self._key(channel, masks, sources) if key is None else key
         with TRACE_CACHE_LOCK:
             if key in TRACE_CACHE:
                 TRACE_CACHE.move_to_end(key)
