@@ -8,7 +8,8 @@ memory), then alternates launches on each of `--counts` threads, `--repeat` time
 best wall time of each, their ratios to one thread, and each against the same math in NumPy (best of
 three). Results and cycle counts must be identical on every count. What runs split over threads (`SPLIT`): a large
 lockstep group's scalar sends and receives, its vector transfers and vector operations, and the
-compiled interpreter's large divergent groups; the rest of a launch runs on one.
+compiled interpreter's large divergent groups (with their east-west transfers, in parts of whole rows: the row
+pipeline's); the rest of a launch runs on one.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from workloads import WORKLOADS, check, command_line, engine_source, times  # no
 
 SPLIT = ("scalar sends and receives, vector transfers and vector operations of lockstep groups of at least "
          f"{parallel.PARALLEL_LANES:,} PEs, and the compiled interpreter's divergent groups of at least "
-         f"{stepper.PARALLEL_MIN:,} PEs")
+         f"{stepper.PARALLEL_MIN:,} PEs, those with east-west transfers too, in parts of whole rows")
 
 
 def measure(name: str, repeat: int, counts: tuple[int, ...]) -> dict:
