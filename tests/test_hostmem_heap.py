@@ -133,6 +133,39 @@ def test_reserve_heap_adds_only_what_is_missing_and_nothing_untuned(monkeypatch)
     assert hostmem.reserve_heap(16 << 20) == 0  # (freed blocks would go straight back to the system)
 
 
+def test_two_threads_reserving_at_once_reserve_the_heap_once(monkeypatch):
+    """Two threads' first large launches at once each reserved the whole estimate (the running total was read and
+    updated without a lock): the heap grew twice. The second now waits and finds the first's reservation."""
+    import threading
+    import time
+    if not hostmem.tune_allocator():
+        pytest.skip("the allocator is not tuned here (WAFERSIM_NO_MALLOC_TUNING or not glibc): nothing is reserved")
+    monkeypatch.setattr(hostmem, "_reserved", 0)
+    touched = []
+
+    def slow_touch(address, nbytes):  # (each block takes a while: the other thread arrives meanwhile)
+        touched.append(nbytes)
+        time.sleep(0.05)
+        return True
+
+    monkeypatch.setattr(hostmem, "populate_now", slow_touch)
+    start = threading.Barrier(2)
+    results = []
+
+    def reserve():
+        start.wait()
+        results.append(hostmem.reserve_heap(16 << 20))
+
+    threads = [threading.Thread(target=reserve) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [16 << 20, 16 << 20]
+    assert hostmem._reserved == 16 << 20
+    assert touched == [8 << 20, 8 << 20]  # (two blocks of 8 MiB, touched once: not four)
+
+
 def _resident_pages(array: np.ndarray) -> int:
     """Pages of `array` in memory (mincore), for the populating thread's test."""
     import ctypes

@@ -66,6 +66,9 @@ def tune_allocator() -> bool:
 #: the heap and, freed, stay there.
 _RESERVE_CHUNK = 8 << 20
 _reserved = 0
+#: Held while a reservation runs: two threads' first large launches at once would each reserve the whole estimate
+#: (a heap twice what is needed), where the second should find the first's.
+_reserve_lock = threading.Lock()
 
 
 def reserve_heap(nbytes: int, background: bool = False) -> int:
@@ -89,25 +92,28 @@ def reserve_heap(nbytes: int, background: bool = False) -> int:
     global _reserved
     if nbytes <= _reserved or not tune_allocator():
         return _reserved
-    malloc = _libc_function("malloc", [ctypes.c_size_t], ctypes.c_void_p)
-    free = _libc_function("free", [ctypes.c_void_p], None)
-    ranges = _populating_thread() if background else None
-    blocks = []
-    try:
-        for _ in range(-(-(nbytes - _reserved) // _RESERVE_CHUNK)):
-            block = malloc(_RESERVE_CHUNK)
-            if not block:
-                break
-            if ranges is not None:
-                ranges.put(_whole_pages(block, _RESERVE_CHUNK))  # (mapped in, never written: freed is safe)
-            elif not populate_now(block, _RESERVE_CHUNK):  # (the touch is the point: the pages are mapped in here)
-                ctypes.memset(block, 0, _RESERVE_CHUNK)
-            blocks.append(block)
-    finally:
-        for block in reversed(blocks):  # (last first: each merges into the top of the heap as it is freed)
-            free(block)
-    _reserved += len(blocks) * _RESERVE_CHUNK
-    return _reserved
+    with _reserve_lock:
+        if nbytes <= _reserved:  # (another thread reserved it meanwhile)
+            return _reserved
+        malloc = _libc_function("malloc", [ctypes.c_size_t], ctypes.c_void_p)
+        free = _libc_function("free", [ctypes.c_void_p], None)
+        ranges = _populating_thread() if background else None
+        blocks = []
+        try:
+            for _ in range(-(-(nbytes - _reserved) // _RESERVE_CHUNK)):
+                block = malloc(_RESERVE_CHUNK)
+                if not block:
+                    break
+                if ranges is not None:
+                    ranges.put(_whole_pages(block, _RESERVE_CHUNK))  # (mapped in, never written: freed is safe)
+                elif not populate_now(block, _RESERVE_CHUNK):  # (the touch is the point: the pages are mapped in here)
+                    ctypes.memset(block, 0, _RESERVE_CHUNK)
+                blocks.append(block)
+        finally:
+            for block in reversed(blocks):  # (last first: each merges into the top of the heap as it is freed)
+                free(block)
+        _reserved += len(blocks) * _RESERVE_CHUNK
+        return _reserved
 
 
 def array_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
@@ -474,9 +480,10 @@ def _populating_thread() -> "queue.SimpleQueue[tuple[int, int]] | None":
 def _forget_populating_thread() -> None:
     """In a forked child: the parent's populating thread is not there, so the next array starts one of its own
     (under a new lock: another of the parent's threads may have held the old one at the fork, forever here)."""
-    global _populate_queue, _populate_lock
+    global _populate_queue, _populate_lock, _reserve_lock
     _populate_queue = None
     _populate_lock = threading.Lock()
+    _reserve_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
