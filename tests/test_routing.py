@@ -420,3 +420,22 @@ def test_a_trace_still_running_at_a_fork_is_made_again_in_the_child(bus_tables, 
         np.testing.assert_array_equal(from_child[name], getattr(expected, name), err_msg=name)
     assert_same_deliveries(tables.deliveries(0, root), expected)
     assert not tables._ahead
+
+
+def test_the_cache_bound_counts_the_sender_sets_cut_from_a_kept_trace(monkeypatch):
+    """`TRACE_CACHE_BYTES` summed only each kept trace's own arrays, while the sender sets cut from a whole trace
+    are kept on it (a 64 x 64 GEMM's cuts: 33 MiB beside 17 MiB of whole traces), so the bound let the cache grow
+    past it. A trace with its cuts over the bound now leaves when the next is kept."""
+    class Kept:
+        def __init__(self, nbytes: int) -> None:
+            self.nbytes = nbytes
+
+    monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())
+    monkeypatch.setattr(routing, "TRACE_CACHE_BYTES", 100)
+    whole = Kept(30)
+    whole._cuts = {b"sets": Kept(50)}
+    routing._keep(("whole",), whole)
+    routing._keep(("next",), Kept(30))  # 30 + 50 + 30 > 100: the least recently used leaves
+    assert list(routing.TRACE_CACHE) == [("next",)]
+    routing._keep(("small",), Kept(30))  # 30 + 30 <= 100: both stay
+    assert list(routing.TRACE_CACHE) == [("next",), ("small",)]

@@ -48,6 +48,13 @@ WHOLE_TRACE_ENTRIES = 1 << 21
 AHEAD_ENTRIES = trace_store.STORE_ENTRIES
 
 
+def _kept_bytes(trace: Deliveries) -> int:
+    """A kept trace's bytes, with the sender sets cut from it (`RouteTables._cut_from_whole` keeps them on it: a
+    64 x 64 GEMM's cuts are twice its whole traces' bytes)."""
+    return trace.nbytes + sum(cut.nbytes for cut in list(trace.__dict__.get("_cuts", {}).values())
+                              if cut is not None)  # (None: a set not all of whose PEs the whole trace follows)
+
+
 def _keep(key: tuple, result: Deliveries, replacing: list[tuple] | tuple = ()) -> None:
     """Keeps `result` in `TRACE_CACHE` under `key` in place of the traces kept under `replacing` (the parts it was
     joined from), the least recently used traces out past its bounds."""
@@ -56,7 +63,7 @@ def _keep(key: tuple, result: Deliveries, replacing: list[tuple] | tuple = ()) -
             TRACE_CACHE.pop(part, None)
         TRACE_CACHE[key] = result
         while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE
-                                        or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
+                                        or sum(map(_kept_bytes, TRACE_CACHE.values())) > TRACE_CACHE_BYTES):
             TRACE_CACHE.popitem(last=False)
 
 
