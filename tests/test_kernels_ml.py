@@ -503,3 +503,36 @@ def test_a_streaming_trainers_weights_on_a_wafer_with_a_retired_row_are_the_perf
         params.append(trainer.params)
     for name in params[0]:
         np.testing.assert_array_equal(params[1][name], params[0][name], err_msg=name)
+
+
+ROW_0_KEEPS_ONE_PE = [(x, 0) for x in range(7)]   # an 8 x 8 wafer's row 0 keeps 1 live PE: 2-wide blocks have 7 rows
+
+
+@pytest.mark.parametrize("sram, chunk, runs_with", [(2048, 128, 123), (4096, 128, 128)])
+def test_column_sum_on_a_wafer_with_retired_rows_runs_a_chunk_its_sram_holds(sram, chunk, runs_with):
+    """The grouped kernel keeps three chunks a PE (the plain one two, and `check_chunk` counts two): a chunk
+    near the SRAM's limit was a SramBudgetError on a wafer whose defects retire a row where the perfect wafer
+    ran it. It now runs a chunk that fits (2,048 bytes: 128 floats x 3 and the code are 2,108), with the
+    perfect wafer's sums bit for bit; a chunk that fits is kept (4,096 bytes)."""
+    x = (np.random.default_rng(sram).standard_normal((16, 256))
+         * 10.0 ** np.random.default_rng(2).uniform(-3, 3, (16, 1))).astype(np.float32)
+    defective = ws.Device(ws.WaferSpec(width=8, height=8, sram_bytes=sram, defects=ROW_0_KEEPS_ONE_PE))
+    out, stats = ml.column_sum(x, chunk=chunk, device=defective)
+    perfect, perfect_stats = ml.column_sum(x, chunk=chunk, device=ws.Device(ws.WaferSpec(width=8, height=8,
+                                                                                          sram_bytes=sram)))
+    assert perfect_stats.block == (2, 8) and stats.block == (-(-256 // runs_with), 4)   # (grouped: 2 groups a row)
+    np.testing.assert_array_equal(out, perfect)
+    np.testing.assert_allclose(out, x.astype(np.float64).sum(axis=0), rtol=1e-5,
+                               atol=1e-6 * np.abs(x).sum(axis=0).max())
+
+
+def test_column_sum_whose_fitting_chunk_needs_more_pes_than_the_rows_lay_out_is_refused_saying_what_to_do():
+    """A 2-wide wafer: a chunk below 128 needs 3 PEs across; the SramBudgetError said nothing to do."""
+    x = np.ones((16, 256), np.float32)
+    defective = ws.Device(ws.WaferSpec(width=2, height=8, sram_bytes=2048, defects=[(0, 0)]))
+    with pytest.raises(ml.TileTooLargeError, match=r"three chunks of 128 float32 a PE \(2,108 bytes .* a PE has "
+                                                   r"2,048\).*WaferSpec\(spare_rows=\)") as caught:
+        ml.column_sum(x, chunk=128, device=defective)
+    assert isinstance(caught.value, ws.WaferError) and caught.value.needed == 2108
+    with_spare = ws.Device(ws.WaferSpec(width=2, height=8, sram_bytes=2048, defects=[(0, 0)], spare_rows=1))
+    assert (ml.column_sum(x, chunk=128, device=with_spare)[0] == 16.0).all()

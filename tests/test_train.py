@@ -172,10 +172,10 @@ def test_a_wafer_whose_defects_leave_too_little_is_refused_when_the_trainer_is_m
 
 
 def test_pipelined_mode_on_a_wafer_whose_defects_leave_too_little_is_refused_when_made():
-    model = train.Model.mlp([6, 8, 3])                   # a 2 x 8 block: a column of PEs per layer
-    defective = ws.Device(ws.WaferSpec(width=2, height=8, defects=[(1, 5)]))
-    with pytest.raises(train.ModelDoesNotFitError, match="needs a 2 x 8 block .*, the wafer's defects leave a "
-                                                         "usable 2 x 7 of its 2 x 8"):
+    model = train.Model.mlp([6, 8, 3, 3])                # 3 columns of PEs: no row of this wafer has 3 live PEs
+    defective = ws.Device(ws.WaferSpec(width=3, height=4, defects=[(1, y) for y in range(4)]))
+    with pytest.raises(train.ModelDoesNotFitError, match="needs a 3 x 4 block .*, the wafer's defects leave a "
+                                                         "usable 2 x 4 of its 3 x 4"):
         train.Trainer(model, train.SGD(), batch_size=4, device=defective, mode="pipelined")
 
 

@@ -155,6 +155,26 @@ def widest_block(spec: WaferSpec, height: int) -> int:
     return int(tall_enough.max())
 
 
+def tallest_block(spec: WaferSpec, width: int) -> int:
+    """The tallest block `width` PEs wide the wafer can lay out (by the rule of `widest_block` and
+    `WaferSpec.repair`: the rows with at least `width` live PEs), at most the mesh's height; 0 if none."""
+    if width > spec.width:
+        return 0
+    if not spec.has_physical_layout:
+        return spec.height
+    return min(spec.height, int(rows_with_at_least(spec.dead, spec.width)[width]))
+
+
+def default_height(model: Model, spec: WaferSpec) -> int:
+    """Pipelined mode's column height when `height=` is not given: the widest layer's neurons, at most the
+    mesh's height, and at most the tallest `L`-wide block (L = the model's layers) the live PEs lay out, so
+    that a wafer whose defects retire a row still runs the model on a shorter block (with the results of
+    that height on a perfect wafer). When not even one row can hold the L columns, the mesh's height (the
+    block is then refused, naming the usable rectangle)."""
+    tallest = min(spec.height, max(layer.out_features for layer in model.layers))
+    return min(tallest, tallest_block(spec, len(model.layers))) or tallest
+
+
 def default_micro_batch(batch_size: int, layers: int) -> int:
     """The largest micro-batch that still gives every one of `layers` columns a micro-batch in flight (at
     least `layers` micro-batches), dividing the batch; 1 when the batch is smaller than that."""
@@ -193,7 +213,7 @@ class PipelinedRunner:
             raise TrainingArgumentError(f"a micro-batch of {micro_batch} samples must divide the batch of "
                                         f"{batch_size}", micro_batch=micro_batch, batch_size=batch_size)
         self.micro_batch = micro_batch
-        height = height or min(spec.height, max(layer.out_features for layer in model.layers))
+        height = height or default_height(model, spec)
         self.layout = PipelineLayout.plan(model, height)
         room = room_on_wafer(spec, self.layout.width, height)
         if room:

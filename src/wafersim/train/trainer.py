@@ -153,7 +153,8 @@ class Trainer:
     """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
     `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer: one column
-    of `height` PEs per layer for dense layers and layer norms, a region per layer for a model with a
+    of `height` PEs per layer for dense layers and layer norms (by default `pipelined.default_height`: on a defective
+    wafer, at most the tallest block its live PEs lay out), a region per layer for a model with a
     transformer block) or "auto" (pipelined if the model fits, else streaming). `step(x, labels)` runs one
     step on a batch and returns its `StepReport`; `fit` runs many over a data set; `params` is the current
     weights. The model is checked against the wafer (and MemoryX) when the trainer is made, so one that cannot

@@ -16,7 +16,7 @@ import numpy as np
 from ...arch.defects import rows_with_at_least
 from ...arch.spec import WaferSpec
 from ...compiler import intrinsics as ws
-from ...errors import call_checked
+from ...errors import SramBudgetError, call_checked
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -202,6 +202,30 @@ def _rows_of_width(spec: WaferSpec, width: int) -> int:
     return max(1, min(spec.height, int(rows_with_at_least(spec.dead, spec.width)[width])))
 
 
+def _grouped_chunk(d_x, d_out, chunk: int, device: Device) -> int:
+    """The chunk `grouped_column_sum_kernel` runs with: `chunk`, or less where its three chunks a PE (the
+    group's sum, the running one and the row read; `column_sum_kernel` keeps two, and `check_chunk` counts
+    those) overflow a PE's SRAM: a chunk that fit a perfect wafer was a `SramBudgetError` on a defective one.
+    The sums are the same bit for bit whatever the chunk (each column adds the same rows in the same order,
+    element by element). A `TileTooLargeError` saying what to do when the smaller chunk needs more PEs
+    across than the wafer's rows can lay out."""
+    spec, cols, smaller = device.spec, d_x.shape[1], chunk
+    while True:
+        try:
+            grouped_column_sum_kernel(smaller).compile_for(d_x, d_out, 1, 2, device=device)
+            return smaller
+        except SramBudgetError as err:
+            needed, available = err.fields["needed"], err.fields["available"]
+            smaller -= max(1, -(-(needed - available) // 12))  # (3 float32 arrays of `smaller` words)
+            across = pes_per_row(cols, max(smaller, 1))
+            if smaller < 1 or across > spec.width or spec.repair(across, 1) is None:
+                raise TileTooLargeError(
+                    f"on this wafer's defects the column sum keeps three chunks of {chunk} float32 a PE "
+                    f"({needed:,} bytes with its code, a PE has {available:,}), and a chunk small enough needs "
+                    f"more PEs across than the wafer's live PEs lay out: use a wafer with spare rows "
+                    f"(WaferSpec(spare_rows=)) or more SRAM", needed=needed, available=available) from None
+
+
 @call_checked
 def column_sum(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                stream=None) -> tuple[np.ndarray, LaunchStats]:
@@ -219,6 +243,10 @@ def column_sum(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None 
                            f"width {device.spec.width}: use a larger chunk", needed=q, available=device.spec.width)
     with Scratch(device, stream) as mem:
         d_x, d_out = mem.put(x), mem.empty(cols)
+        if groups > 1:  # (a wafer whose defects retire rows of PEs: three chunks a PE, not two)
+            chunk = _grouped_chunk(d_x, d_out, chunk, device)
+            pe_rows, rows_per_group, groups = _column_sum_shape(rows, cols, chunk, device.spec)
+            q = pes_per_row(cols, chunk)
         if groups == 1:
             stats = column_sum_kernel(chunk)[(1, 1), (q, pe_rows), stream](d_x, d_out, rows_per_group)
         else:  # (a wafer whose defects retire rows of PEs)
