@@ -48,10 +48,8 @@ import functools
 import hashlib
 import json
 import os
-import pickle
 import struct
 import sys
-import tempfile
 import types
 import weakref
 from pathlib import Path
@@ -65,6 +63,7 @@ from ..compiler.spec_reads import SpecReads, reads_match, reads_of
 from ..envvars import env_flag
 from ..errors import ArgumentError
 from ..sim import facts_store, trace_store
+from ..sim.cache_files import read_checked, write_checked
 
 #: Use the cache (`WAFERSIM_KERNEL_CACHE=0` turns it off at import; the tests set this to False).
 ENABLED: bool = env_flag("WAFERSIM_KERNEL_CACHE", True, at_import=True)
@@ -383,17 +382,8 @@ def load(digest: str) -> Compiled | None:
     immediate or a register number -- would otherwise load another program and run it without a word (found by
     review45: 281 of 3,393 single-byte changes of a small kernel's file loaded a different program, 13 of them
     launching with wrong results); with the checksum it means compiling."""
-    path = directory() / f"{digest}.pkl"
-    try:
-        with open(path, "rb") as file:
-            stored_key, checksum, payload = pickle.load(file)
-        if not (isinstance(stored_key, str) and stored_key == digest and isinstance(payload, bytes)
-                and checksum == hashlib.sha256(payload).digest()):
-            return None  # (another key, or damage: compile)
-        compiled = pickle.loads(payload)
-    except Exception:  # (missing, truncated, from an incompatible version: all mean "compile")
-        return None
-    if not isinstance(compiled, Compiled):
+    found, compiled = read_checked(directory() / f"{digest}.pkl", digest)  # (missing, another key, damage: compile)
+    if not found or not isinstance(compiled, Compiled):
         return None
     compiled.from_disk_cache = True
     return compiled
@@ -401,22 +391,8 @@ def load(digest: str) -> Compiled | None:
 
 def _write(digest: str, compiled: Any) -> bool:
     """Write `compiled` under `digest` (atomically: a reader never sees half a file); False on an error."""
-    folder = directory()
-    try:
-        # (without the IR after each pass: most of the size; `Dispatcher.inspect_ir` recompiles for it)
-        payload = pickle.dumps(dataclasses.replace(compiled, passes=None), protocol=pickle.HIGHEST_PROTOCOL)
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                pickle.dump((digest, hashlib.sha256(payload).digest(), payload), file, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, folder / f"{digest}.pkl")
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except Exception:  # (a read-only or full disk, an unpicklable program: the next process compiles again)
-        return False
-    return True
+    # (without the IR after each pass: most of the size; `Dispatcher.inspect_ir` recompiles for it)
+    return write_checked(directory(), f"{digest}.pkl", digest, dataclasses.replace(compiled, passes=None))
 
 
 def _trace_folder() -> Path | None:

@@ -21,12 +21,10 @@ a pickle round trip) may be kept this way.
 from __future__ import annotations
 
 import hashlib
-import os
-import pickle
-import tempfile
 from typing import Any, Callable
 
 from . import trace_store
+from .cache_files import read_checked, write_checked
 
 #: A hash of everything an analysis's result depends on besides the code and its key, or None (nothing kept):
 #: set by `runtime.kernel_cache` (its `compiler_version`; sim cannot import runtime).
@@ -56,38 +54,9 @@ def kept(code: bytes, key: str, make: Callable[[], Any]) -> Any:
     if name is None:
         return make()
     where = trace_store._folder()
-    found, value = _read(where / f"{name}{SUFFIX}", name)
+    found, value = read_checked(where / f"{name}{SUFFIX}", name)
     if found:
         return value
     value = make()
-    _write(where, name, value)
+    write_checked(where, f"{name}{SUFFIX}", name, value)  # (not written: the next process analyses again)
     return value
-
-
-def _read(path, name: str) -> tuple[bool, Any]:
-    """(True, the result) stored at `path` under `name`, or (False, None): no file, or one that is not whole."""
-    try:
-        with open(path, "rb") as file:
-            stored_name, checksum, payload = pickle.load(file)
-        if stored_name != name or hashlib.sha256(payload).digest() != checksum:
-            return False, None
-        return True, pickle.loads(payload)
-    except Exception:  # (missing, truncated, damaged: analysed again)
-        return False, None
-
-
-def _write(where, name: str, value: Any) -> None:
-    """Write `value` under `name` atomically (through a temporary file); errors are ignored."""
-    try:
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        where.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=where, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                pickle.dump((name, hashlib.sha256(payload).digest(), payload), file, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, where / f"{name}{SUFFIX}")
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except Exception:  # (a read-only or full disk, a result that cannot be pickled: the next process analyses again)
-        return

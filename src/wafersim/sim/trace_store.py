@@ -29,12 +29,13 @@ import json
 import mmap
 import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from .cache_files import write_atomically
 
 #: Where the files go: a function returning the folder, or None while the store is off (set by
 #: `runtime.kernel_cache`, which owns the folder and the switch; sim cannot import runtime).
@@ -237,15 +238,7 @@ def _write(where: Path, name: str, parts: list) -> None:
     """Write the file `name` (the concatenation of `parts`: bytes or arrays of bytes) into `where` through a
     temporary file; errors are ignored."""
     try:
-        handle, temporary = tempfile.mkstemp(dir=where, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                for part in parts:
-                    file.write(part)
-            os.replace(temporary, where / f"{name}{SUFFIX}")
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomically(where, f"{name}{SUFFIX}", lambda file: file.writelines(parts))
         _evict(where)
     except Exception:  # (a read-only or full disk, a folder removed meanwhile: the next process traces again)
         return
