@@ -396,3 +396,19 @@ def test_routed_sparse_words_and_collectives_in_waves_never_notice_the_defects()
     block_sums = chunks.sum(axis=2, dtype=np.float64).reshape(gy, by, gx, bx).sum(axis=(1, 3))
     expected = np.repeat(np.repeat(block_sums, by, axis=0), bx, axis=1)
     np.testing.assert_allclose(results["perfect"], expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tallest_and_widest_blocks_are_those_the_repair_lays_out(seed):
+    # Against WaferSpec.repair itself, every width and height, on random maps with and without spares.
+    rng = np.random.default_rng(seed)
+    spares = dict(spare_cols=int(rng.integers(0, 2)), spare_rows=int(rng.integers(0, 2)))
+    spec = ws.WaferSpec(width=5, height=6, defect_rate=0.15, defect_seed=seed, **spares)
+    for width in range(1, 6):
+        fits = [h for h in range(1, 7) if spec.repair(width, h) is not None]
+        assert spec.tallest_block(width) == max(fits, default=0), (width, spares)
+    assert spec.tallest_block(6) == 0
+    for height in range(1, 7):
+        fits = [w for w in range(1, 6) if spec.repair(w, height) is not None]
+        assert spec.widest_block(height) == max(fits, default=0), (height, spares)
+    assert spec.widest_block(7) == 0

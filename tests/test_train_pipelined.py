@@ -9,7 +9,6 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
-from wafersim.train import pipelined
 from wafersim.runtime import device as runtime_device
 from wafersim.train.reference import train_reference
 
@@ -88,13 +87,3 @@ def test_an_explicit_height_the_live_pes_cannot_lay_out_is_still_refused():
         train.Trainer(train.Model.mlp([6, 8, 3]), train.SGD(), 4, device=defective, mode="pipelined", height=8)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_tallest_block_is_the_tallest_the_repair_lays_out(seed):
-    # Against WaferSpec.repair itself, every width, on random maps with and without spares.
-    rng = np.random.default_rng(seed)
-    spares = dict(spare_cols=int(rng.integers(0, 2)), spare_rows=int(rng.integers(0, 2)))
-    spec = ws.WaferSpec(width=5, height=6, defect_rate=0.15, defect_seed=seed, **spares)
-    for width in range(1, 6):
-        fits = [h for h in range(1, 7) if spec.repair(width, h) is not None]
-        assert pipelined.tallest_block(spec, width) == max(fits, default=0), (width, spares)
-    assert pipelined.tallest_block(spec, 6) == 0

@@ -425,6 +425,25 @@ class WaferSpec:
             return self.width, self.height
         return defect_model.usable_rectangle(self.dead, self.width, self.height)
 
+    def tallest_block(self, width: int) -> int:
+        """The tallest logical block `width` PEs wide the spares can lay out (`repair`'s rule: the physical rows
+        with at least `width` live PEs), at most the mesh's height; 0 where there is none or `width` is wider
+        than the mesh."""
+        if width > self.width:
+            return 0
+        if not self.has_physical_layout:
+            return self.height
+        return min(self.height, int(defect_model.rows_with_at_least(self.dead, self.width)[width]))
+
+    def widest_block(self, height: int) -> int:
+        """The widest logical block `height` PEs tall the spares can lay out (`tallest_block`'s rule); 0 where
+        there is none or `height` is taller than the mesh."""
+        if height > self.height:
+            return 0
+        if not self.has_physical_layout:
+            return self.width
+        return int(np.flatnonzero(defect_model.rows_with_at_least(self.dead, self.width) >= height).max())
+
     def repair(self, width: int | None = None, height: int | None = None) -> "defect_model.Repair | None":
         """The physical map of the logical rectangle [0, width) x [0, height) (default: the whole mesh),
         or None if the spares cannot cover it. When the whole mesh is covered, every smaller rectangle

@@ -14,7 +14,6 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..arch.defects import rows_with_at_least
 from ..arch.spec import WaferSpec
 from ..errors import SramBudgetError
 from ..kernels.ml.elementwise import ACTIVATIONS
@@ -144,35 +143,14 @@ def room_on_wafer(spec: WaferSpec, width: int, height: int) -> str | None:
     return None
 
 
-def widest_block(spec: WaferSpec, height: int) -> int:
-    """The widest block of `height` rows of PEs the wafer can lay out (on its live PEs, by `WaferSpec.repair`'s
-    rule: the rows with at least that many live PEs); 0 if none."""
-    if height > spec.height:
-        return 0
-    if not spec.has_physical_layout:
-        return spec.width
-    tall_enough = np.flatnonzero(rows_with_at_least(spec.dead, spec.width) >= height)
-    return int(tall_enough.max())
-
-
-def tallest_block(spec: WaferSpec, width: int) -> int:
-    """The tallest block `width` PEs wide the wafer can lay out (by the rule of `widest_block` and
-    `WaferSpec.repair`: the rows with at least `width` live PEs), at most the mesh's height; 0 if none."""
-    if width > spec.width:
-        return 0
-    if not spec.has_physical_layout:
-        return spec.height
-    return min(spec.height, int(rows_with_at_least(spec.dead, spec.width)[width]))
-
-
 def default_height(model: Model, spec: WaferSpec) -> int:
     """Pipelined mode's column height when `height=` is not given: the widest layer's neurons, at most the
-    mesh's height, and at most the tallest `L`-wide block (L = the model's layers) the live PEs lay out, so
-    that a wafer whose defects retire a row still runs the model on a shorter block (with the results of
-    that height on a perfect wafer). When not even one row can hold the L columns, the mesh's height (the
+    mesh's height, and at most the tallest `L`-wide block (L = the model's layers) the live PEs lay out
+    (`WaferSpec.tallest_block`), so that a wafer whose defects retire a row still runs the model on a shorter
+    block (with the results of that height on a perfect wafer). When not even one row can hold the L columns, the mesh's height (the
     block is then refused, naming the usable rectangle)."""
     tallest = min(spec.height, max(layer.out_features for layer in model.layers))
-    return min(tallest, tallest_block(spec, len(model.layers))) or tallest
+    return min(tallest, spec.tallest_block(len(model.layers))) or tallest
 
 
 def default_micro_batch(batch_size: int, layers: int) -> int:

@@ -58,7 +58,7 @@ from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLar
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters, check_optimizer
 from . import checkpoint, layers
 from .model import Dense, Model, TransformerBlock
-from .pipelined import PipelinedRunner, room_on_wafer, widest_block
+from .pipelined import PipelinedRunner, room_on_wafer
 from .pipelined_stages import StagedPipeline, stage_block
 from .stage_kernels import HANDOFF_PROGRAM
 from .timeline import Timeline
@@ -301,7 +301,7 @@ class Trainer:
                     raise ActivationsTooLargeError(
                         f"layer {i}: rows of {features} features in chunks of {self.chunk} need {across} PEs "
                         f"across, {room}: pass a larger chunk= or a wafer with more spares",
-                        layer=i, needed=across, available=widest_block(spec, 1))
+                        layer=i, needed=across, available=spec.widest_block(1))
             for m, k, n in layer.products(self.batch_size):
                 p, t = summa_side(m, k, n, self.tile)
                 room = room_on_wafer(spec, p, p)
@@ -309,7 +309,7 @@ class Trainer:
                     raise ActivationsTooLargeError(
                         f"layer {i}: the {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} "
                         f"block of PEs, {room}: pass a larger tile= or a larger wafer", layer=i, needed=p,
-                        available=max(k for k in range(side + 1) if widest_block(spec, k) >= k))
+                        available=max(k for k in range(side + 1) if spec.widest_block(k) >= k))
         self._check_products_fit_sram()
 
     def _check_products_fit_sram(self) -> None:

@@ -13,7 +13,6 @@ import functools
 
 import numpy as np
 
-from ...arch.defects import rows_with_at_least
 from ...arch.spec import WaferSpec
 from ...compiler import intrinsics as ws
 from ...errors import SramBudgetError, call_checked
@@ -197,9 +196,9 @@ def _rows_of_width(spec: WaferSpec, width: int) -> int:
     """The rows of PEs a `width`-wide block can have on the wafer (WaferSpec.repair's rule: rows with fewer
     live PEs are retired), at least 1 (a block that fits nowhere is the launch's LaunchError). A column sum
     as tall as the mesh failed at launch on a wafer whose defects retire a row."""
-    if not spec.has_physical_layout or width > spec.width:
+    if width > spec.width:
         return spec.height
-    return max(1, min(spec.height, int(rows_with_at_least(spec.dead, spec.width)[width])))
+    return max(1, spec.tallest_block(width))
 
 
 def _grouped_chunk(d_x, d_out, chunk: int, device: Device) -> int:
