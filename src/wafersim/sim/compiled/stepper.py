@@ -196,6 +196,17 @@ def _routed_words(table: ProgramTable) -> tuple[frozenset[int], frozenset[int], 
     return known
 
 
+def _run_parts(run_part, parts: list[tuple], pc_counts: np.ndarray, stats: np.ndarray) -> None:
+    """`run_part(*part, part_pc_counts, part_stats)` for each part on the engine's threads (`parallel.run`), each with
+    instruction counts and statistics of its own (no two threads add into one array), then added into `pc_counts`
+    and `stats` (whole numbers: the same sums in any order)."""
+    outputs = [(np.zeros_like(pc_counts), np.zeros(STATS, dtype=np.int64)) for _ in parts]
+    parallel.run(run_part, [[*part, *output] for part, output in zip(parts, outputs)])
+    for part_pc_counts, part_stats in outputs:
+        pc_counts += part_pc_counts
+        stats += part_stats
+
+
 class CompiledMixin:
     """Compiled execution of small and divergent groups for `WaveSim` (switched by `Strategy.compiled`)."""
 
@@ -350,26 +361,18 @@ class CompiledMixin:
             else:  # rows that transfer only among themselves, on several threads (`fabric_parts`)
                 from .fabric_parts import merge_parts, part_fabrics
                 fabrics = part_fabrics(fabric, arrays, len(parts))
-                outputs = [(np.zeros_like(pc_counts), np.zeros(STATS, dtype=np.int64)) for _ in parts]
-                parallel.run(lambda part, part_fabric, pcs, part_stats: run_group(
+                _run_parts(lambda part, part_fabric, pcs, part_stats: run_group(
                     part, pc, *fixed, pcs, part_stats, alone_below, CHUNK_LANES, True, part_fabric, None, fabric.resume,
                     resident, budget, fast, steady, wake_work, wake_words, wake_batch),
-                    [[part, part_fabric, *output] for part, part_fabric, output in zip(parts, fabrics, outputs)])
+                    list(zip(parts, fabrics)), pc_counts, stats)
                 merge_parts(fabric, fabrics)
-                for part_pc_counts, part_stats in outputs:
-                    pc_counts += part_pc_counts
-                    stats += part_stats
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
-                outputs = [(np.zeros_like(pc_counts), np.zeros(STATS, dtype=np.int64)) for _ in range(threads)]
-                parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
-                                                                     CHUNK_LANES, False, *unused, budget, fast, steady,
-                                                                     0, 0, 1),
-                             [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
-                for part_pc_counts, part_stats in outputs:
-                    pc_counts += part_pc_counts
-                    stats += part_stats
+                _run_parts(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
+                                                                   CHUNK_LANES, False, *unused, budget, fast, steady,
+                                                                   0, 0, 1),
+                           [(part,) for part in np.array_split(idx, threads)], pc_counts, stats)
             else:
                 run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget, fast,
                           steady, 0, 0, 1)
