@@ -102,20 +102,3 @@ class SplitRunsMixin:
             at = next_pc
         paths[pc, target] = None
         return None
-
-    def _hands_on(self, pc: int, lanes: Lanes) -> bool:
-        """`_hand_on`'s tests of its pick (`lanes` at `pc`, the lowest runnable pc): True where it runs it on."""
-        ledger = self.bandwidth
-        if self._recorded_pcs or (ledger is not None and ledger.entries > ledger.settle_at) or pc in self.held_loads:
-            return False
-        asked = self.compiled_last_run
-        if self._wants_compiled(pc, lanes):
-            self.compiled_last_run = asked  # (the scheduler asks again, as it would have asked first)
-            return False
-        return True
-
-    def _take_on(self, lanes: Lanes) -> None:
-        """`_hand_on`'s books as it takes a group out to run on."""
-        self._leasts = {}  # (as `_next_group`)
-        self._step_time_bound()
-        self.running = lanes

@@ -247,22 +247,33 @@ class WaveSim(SplitRunsMixin, BranchSplitMixin, CompiledMixin, ComputeMixin, Exc
             self._continue(*continuation)
         groups = self.groups
         runnable = [pc for pc, g in groups.items() if not g.blocked]
-        ledger = self.bandwidth
-        if (not runnable or self._recorded_pcs or (ledger is not None and ledger.entries > ledger.settle_at)):
+        if not runnable:
             return None
         pc = min(runnable)
-        if pc in self.held_loads:
-            return None
         group = groups[pc]
-        asked = self.compiled_last_run
-        if self._wants_compiled(pc, group.lanes):
-            self.compiled_last_run = asked  # (the scheduler asks again, as it would have asked first)
+        if not self._hands_on(pc, group.lanes):
             return None
         del groups[pc]
+        self._take_on(group.lanes)
+        return pc, group
+
+    def _hands_on(self, pc: int, lanes: Lanes) -> bool:
+        """`_hand_on`'s tests of its pick (`lanes` at `pc`, the lowest runnable pc; also `split_runs`'):
+        True where it runs it on."""
+        ledger = self.bandwidth
+        if self._recorded_pcs or (ledger is not None and ledger.entries > ledger.settle_at) or pc in self.held_loads:
+            return False
+        asked = self.compiled_last_run
+        if self._wants_compiled(pc, lanes):
+            self.compiled_last_run = asked  # (the scheduler asks again, as it would have asked first)
+            return False
+        return True
+
+    def _take_on(self, lanes: Lanes) -> None:
+        """`_hand_on`'s books as it takes a group out to run on."""
         self._leasts = {}  # (as `_next_group`)
         self._step_time_bound()
-        self.running = group.lanes
-        return pc, group
+        self.running = lanes
 
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
         """A continuation of a group's run joins the scheduler's groups."""
