@@ -55,6 +55,15 @@ def _kept_bytes(trace: Deliveries) -> int:
                               if cut is not None)  # (None: a set not all of whose PEs the whole trace follows)
 
 
+def _kept(key: tuple) -> Deliveries | None:
+    """The trace kept in `TRACE_CACHE` under `key` (now its most recently used), or None."""
+    with TRACE_CACHE_LOCK:
+        kept = TRACE_CACHE.get(key)
+        if kept is not None:
+            TRACE_CACHE.move_to_end(key)
+        return kept
+
+
 def _keep(key: tuple, result: Deliveries, replacing: list[tuple] | tuple = ()) -> None:
     """Keeps `result` in `TRACE_CACHE` under `key` in place of the traces kept under `replacing` (the parts it was
     joined from), the least recently used traces out past its bounds."""
@@ -192,11 +201,9 @@ class RouteTables:
         # Kept across launches as its parts are: joining them again took 2-18 ms of each bicgstab7 launch (a
         # million receivers, fresh memory). The key holds all a whole trace depends on: the parts' own, the split.
         key = ("whole", chunk) + self._key(channel, masks, sources)
-        with TRACE_CACHE_LOCK:
-            kept = TRACE_CACHE.get(key)
-            if kept is not None:
-                TRACE_CACHE.move_to_end(key)
-                return kept
+        kept = _kept(key)
+        if kept is not None:
+            return kept
         parts, part_keys, total = [], [], 0
         for first in range(0, len(sources), chunk):
             part_keys.append(self._key(channel, masks, sources[first:first + chunk]))
@@ -254,10 +261,9 @@ class RouteTables:
         """`trace`, or its result from an earlier launch with the same routes, placement and figures, or from the
         thread that began it (`trace_ahead`); `key`: `_key`'s, where the caller has it."""
         key = self._key(channel, masks, sources) if key is None else key
-        with TRACE_CACHE_LOCK:
-            if key in TRACE_CACHE:
-                TRACE_CACHE.move_to_end(key)
-                return TRACE_CACHE[key]
+        kept = _kept(key)
+        if kept is not None:
+            return kept
         ahead = self._ahead.pop(key, None)
         result = ahead.result() if ahead is not None else None
         if result is None:  # (traced outside the lock: another thread's launch need not wait for this one's trace)
